@@ -1,0 +1,80 @@
+"""Camera health, per banner-day: catalog → registry, status polls → intervals (GB/T 28181)."""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.lake_io import write_harvest, write_table
+from xl_pipelines import camera_health
+from xl_pipelines.banners import load_banners
+from xl_pipelines.partitions import BANNER_DAY, partition_keys
+from xl_pipelines.resources import LakeResource, LandingResource
+
+GROUP = "camera_health"
+CATALOG_ITEMS = dg.AssetKey(["bronze", "catalog_items"])
+CATALOG_QUARANTINE = dg.AssetKey(["quarantine", "catalog"])
+CAMERAS = dg.AssetKey(["silver", "cameras"])
+STATUS_POLLS = dg.AssetKey(["bronze", "status_polls"])
+POLLS_QUARANTINE = dg.AssetKey(["quarantine", "status_polls"])
+STATUS_INTERVALS = dg.AssetKey(["silver", "status_intervals"])
+
+
+def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
+    return dg.AssetSpec(key, description=description, group_name=GROUP, kinds={"parquet"}, deps=deps)
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages (GB2312/GBK/UTF-8 XML), parsed."),
+        _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
+    ],
+    partitions_def=BANNER_DAY,
+)
+def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+    keys = partition_keys(context)
+    files = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
+    harvest = camera_health.harvest_catalog(files, keys["banner"], load_banners())
+    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, harvest)
+
+
+@dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
+def cameras(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """The registered camera channels (types 131/132) of the banner that day, from its latest complete catalog."""
+    keys = partition_keys(context)
+    items = lake.lake.read("bronze", "catalog_items", keys)
+    complete = bool(items["catalog_complete"].any()) if items.height else False
+    if not complete:
+        context.log.warning(f"no complete catalog for {keys}: the registry uses the pages that did arrive")
+    return write_table(lake.lake, CAMERAS, keys, camera_health.registry(items), catalog_complete=complete)
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(STATUS_POLLS, "One row per camera per 5-minute status poll, state normalised.", deps=[CAMERAS]),
+        _spec(POLLS_QUARANTINE, "Poll lines that were rejected (malformed, unknown camera, duplicate…), with reason."),
+    ],
+    partitions_def=BANNER_DAY,
+)
+def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+    keys = partition_keys(context)
+    day = dt.date.fromisoformat(keys["date"])
+    channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
+    files = landing.files("status", day, keys["banner"], "*.csv")
+    harvest = camera_health.harvest_status_polls(
+        files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC))
+    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, harvest)
+
+
+@dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,
+          kinds={"parquet"})
+def status_intervals(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Each camera's day as runs of one state (online, offline, video_lost, defect); outages left out."""
+    keys = partition_keys(context)
+    polls = lake.lake.read("bronze", "status_polls", keys)
+    channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
+    intervals = camera_health.status_intervals(polls, channels, keys["banner"], dt.date.fromisoformat(keys["date"]))
+    return write_table(lake.lake, STATUS_INTERVALS, keys, intervals, polls=polls["polled_at"].n_unique())
+
+
+ASSETS = [catalog_harvest, cameras, status_poll_harvest, status_intervals]

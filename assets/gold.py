@@ -1,0 +1,40 @@
+"""One asset per SQL model in dbt_like_sql/: its inputs become deps, its leading comment the description."""
+
+
+import dagster as dg
+
+from assets.lake_io import write_table
+from xl_pipelines.banners import load_banners
+from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, partition_keys
+from xl_pipelines.resources import LakeResource
+from xl_pipelines.sql_models import SqlModel, load_models, run_model
+
+
+def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
+    by_day_only = model.dimensions == ("date",)
+    mapping = ALL_BANNERS_OF_DAY if by_day_only else None
+    key = dg.AssetKey(["gold", model.name])
+
+    @dg.asset(
+        key=key,
+        description=model.description,
+        deps=[dg.AssetDep(dg.AssetKey([layer, table]), partition_mapping=mapping) for layer, table in model.inputs],
+        partitions_def=DAY if by_day_only else BANNER_DAY,
+        group_name="gold",
+        kinds={"duckdb", "parquet"},
+        automation_condition=dg.AutomationCondition.eager() if by_day_only else None,
+    )
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        keys = partition_keys(context)
+        frame = run_model(model, lake.lake, keys, load_banners())
+        # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.
+        figures = {c: float(v) for c, v in frame.row(0, named=True).items()
+                   if frame.height == 1 and frame.schema[c].is_numeric() and v is not None}
+        return write_table(lake.lake, key, keys, frame, **figures)
+
+    return _asset
+
+
+MODELS = load_models()
+BANNER_DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions != ("date",)]
+DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date",)]

@@ -1,0 +1,24 @@
+"""The few lines every lake-writing asset shares: write a partition, describe it in metadata."""
+
+
+import dagster as dg
+import polars as pl
+
+from xl_pipelines.quarantine import Harvest
+from xl_pipelines.lake import Lake
+
+
+def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame, **metadata) -> dg.MaterializeResult:
+    """Replace the partition of the table named by the asset key (layer/table) and report it."""
+    layer, table = key.path
+    path = lake.write(layer, table, keys, frame)
+    return dg.MaterializeResult(asset_key=key, metadata={"rows": frame.height, "path": str(path), **metadata})
+
+
+def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], harvest: Harvest):
+    """Land a harvest: accepted rows in bronze, rejected rows in quarantine, with the reconciliation."""
+    reasons = harvest.quarantined.group_by("reason").len().sort("reason")
+    counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}
+    yield write_table(lake, bronze, keys, harvest.accepted, **counts)
+    yield write_table(lake, quarantine, keys, harvest.quarantined, **counts,
+                      reasons=dg.MetadataValue.json(dict(zip(reasons["reason"], reasons["len"], strict=True))))

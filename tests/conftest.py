@@ -1,0 +1,63 @@
+"""Test helpers that write native landing files by hand (independently of the simulator)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+DAY = dt.date(2026, 11, 20)
+BANNER = "150502"
+
+
+def camera_id(serial: int, prefix: str = "15050200", type_code: str = "132") -> str:
+    return f"{prefix}00{type_code}0{serial:06d}"
+
+
+def catalog_item(device_id: str, name: str = "科尔沁区建国路与明仁大街交叉口", lon: str | None = "122.25",
+                 lat: str | None = "43.62", extra: str = "") -> str:
+    coords = (f"<Longitude>{lon}</Longitude>" if lon is not None else "") + (
+        f"<Latitude>{lat}</Latitude>" if lat is not None else "")
+    return (f"<Item><DeviceID>{device_id}</DeviceID><Name>{name}</Name><CivilCode>150502</CivilCode>"
+            f"<Status>ON</Status>{coords}<Info><PointType>2</PointType><RecordSaveDays>30</RecordSaveDays></Info>{extra}</Item>")
+
+
+def catalog_page(items: list[str], sn: int = 7, sum_num: int | None = None, encoding: str = "GB2312") -> bytes:
+    body = (f'<?xml version="1.0" encoding="{encoding}"?>\n<Response><CmdType>Catalog</CmdType><SN>{sn}</SN>'
+            f"<DeviceID>15050200002000000001</DeviceID><SumNum>{len(items) if sum_num is None else sum_num}</SumNum>"
+            f'<DeviceList Num="{len(items)}">{"".join(items)}</DeviceList></Response>')
+    return body.encode(encoding)
+
+
+def write_catalog(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER, sn: int = 7) -> list[Path]:
+    folder = landing / "catalog" / day.isoformat() / banner
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, data in enumerate(pages, start=1):
+        path = folder / f"{day:%Y%m%d}T020000-{sn}-{n}.xml"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def write_polls(landing: Path, rows_by_time: dict[dt.datetime, list[tuple[str, str]]], day: dt.date = DAY,
+                banner: str = BANNER) -> list[Path]:
+    """One CSV per poll time: {polled_at: [(channel_id, status), …]}."""
+    folder = landing / "status" / day.isoformat() / banner
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for at, rows in rows_by_time.items():
+        path = folder / f"{at:%H%M}.csv"
+        path.write_text("channel_id,polled_at,status\n" + "".join(f"{c},{at.isoformat()},{s}\n" for c, s in rows))
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def xl_home(tmp_path, monkeypatch) -> Path:
+    """A private XL_HOME so tests never touch the developer's lake."""
+    monkeypatch.setenv("XL_HOME", str(tmp_path / "xl"))
+    monkeypatch.delenv("XL_LAKE_URL", raising=False)
+    monkeypatch.delenv("XL_LANDING", raising=False)
+    return tmp_path / "xl"

@@ -1,0 +1,141 @@
+"""Camera health: the registry from catalogs, polls into time, and the rule that makes an online rate.
+
+How polls become time (DOMAIN.md): a poll's state holds from its time until the banner's next poll, for
+at most 10 minutes; beyond that nothing is known. Stretches with no poll of the banner at all are a
+harvester outage and count for nobody; a registered camera absent from a poll is offline (not polled).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from xl_pipelines.banners import BannerConfig
+from xl_pipelines.parsers import gb28181, status_polls
+from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
+from xl_pipelines.settings import LOCAL_TZ, day_bounds
+
+POLL_HOLD = dt.timedelta(minutes=10)
+CATALOG_STATUS = {"ON": "online", "ONLINE": "online", "OK": "online", "OFF": "offline", "OFFLINE": "offline"}
+
+
+def _number(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Harvest:
+    """Catalog pages → one row per item; a catalog (SN) is complete when its items reach SumNum."""
+    items, broken = gb28181.catalog_frame(files)
+    lon, lat = _number("longitude_raw"), _number("latitude_raw")
+    rules = [
+        *gb28181.id_rules("device_id", banner, banners),
+        ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & (lon.is_null() | (lon.abs() > 180)))
+         | (pl.col("latitude_raw").is_not_null() & (lat.is_null() | (lat.abs() > 90)))),
+        ("duplicate", pl.int_range(pl.len()).over(["sn", "device_id"]) > 0),
+    ]
+    items = items.with_columns(
+        catalog_complete=(pl.len().over("sn") == pl.col("sum_num")),
+        reason=first_failure(rules),
+    )
+    accepted, quarantined = split_by_reason(items, "catalog")
+    quarantined = pl.concat([quarantined, pl.DataFrame(broken, schema=quarantined.schema).with_columns(
+        source=pl.lit("catalog"))], how="vertical_relaxed") if broken else quarantined
+    accepted = accepted.with_columns(
+        code=pl.lit(banner),
+        type_code=pl.col("device_id").str.slice(10, 3),
+        longitude=lon, latitude=lat,
+        status=pl.col("status_raw").str.to_uppercase().replace_strict(CATALOG_STATUS, default=None),
+        received_at=pl.col("received_raw").str.to_datetime("%Y%m%dT%H%M%S").dt.replace_time_zone(str(LOCAL_TZ)),
+    ).drop("raw", "received_raw").sort("sn", "page", "item")
+    return Harvest(accepted, quarantined.sort("source_file", "item"))
+
+
+def registry(catalog_items: pl.DataFrame) -> pl.DataFrame:
+    """silver.cameras for one banner-day: camera channels of the latest complete catalog.
+
+    If no catalog of the day is complete, the items of all received pages are used and the caller says so.
+    """
+    complete = catalog_items.filter(pl.col("catalog_complete"))
+    source = complete if complete.height else catalog_items
+    cameras = source.filter(pl.col("type_code").is_in(gb28181.CAMERA_TYPES))
+    parent_is_device = pl.col("parent_id").fill_null("").str.contains(r"^\d{20}$") & (
+        pl.col("parent_id").str.slice(10, 3).cast(pl.Int32, strict=False) <= 199)
+    return (
+        cameras.sort("received_at", "sn", "page", "item")
+        .group_by("device_id", maintain_order=True).agg(
+            pl.all().last(), first_seen=pl.col("received_at").min(), last_seen=pl.col("received_at").max())
+        .select(
+            channel_id=pl.col("device_id"),
+            device_id=pl.when(parent_is_device).then(pl.col("parent_id")).otherwise(pl.col("device_id")),
+            code="code", name="name", type_code="type_code",
+            point_class=pl.col("point_type").cast(pl.Int8, strict=False),
+            function_type="function_type", longitude="longitude", latitude="latitude",
+            record_save_days=pl.col("record_save_days").cast(pl.Int32, strict=False),
+            catalog_status="status", first_seen="first_seen", last_seen="last_seen",
+        )
+        .sort("channel_id")
+    )
+
+
+def harvest_status_polls(
+    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime
+) -> Harvest:
+    """Poll CSV lines → one row per channel per poll; bad lines, unknown cameras and duplicates set aside."""
+    start, end = day_bounds(day)
+    rows = status_polls.split_fields(status_polls.read_poll_lines(files))
+    rules = [
+        ("malformed_line", pl.col("fields") != 3),
+        *gb28181.id_rules("channel_id", banner, banners),
+        ("bad_timestamp", pl.col("polled_at").is_null()),
+        ("future_timestamp", pl.col("polled_at") > now.astimezone(LOCAL_TZ)),
+        ("outside_day", (pl.col("polled_at") < start) | (pl.col("polled_at") >= end)),
+        ("unknown_status", pl.col("state").is_null()),
+        ("unknown_channel", ~pl.col("channel_id").is_in(channels.implode())),
+    ]
+    rows = rows.with_columns(reason=first_failure(rules))
+    clean = pl.col("reason").is_null()
+    duplicate = clean & (pl.int_range(pl.len()).over(["channel_id", "polled_at", clean]) > 0)
+    rows = rows.with_columns(reason=pl.when(duplicate).then(pl.lit("duplicate")).otherwise("reason"))
+    detail = pl.when(pl.col("reason") == "malformed_line").then(pl.format("{} fields, expected 3", "fields"))
+    accepted, quarantined = split_by_reason(rows, "status_polls", detail.otherwise(None))
+    accepted = accepted.select(
+        "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item"
+    ).sort("polled_at", "channel_id")
+    return Harvest(accepted, quarantined.sort("source_file", "item"))
+
+
+def poll_windows(polled_at: pl.Series, day: dt.date) -> pl.DataFrame:
+    """The stretch each of the banner's polls stands for: until the next poll, at most 10 min, within the day."""
+    _, day_end = day_bounds(day)
+    times = polled_at.unique().sort().alias("polled_at").to_frame()
+    return times.with_columns(
+        end_at=pl.min_horizontal(
+            pl.col("polled_at").shift(-1).fill_null(day_end), pl.col("polled_at") + POLL_HOLD, pl.lit(day_end)
+        )
+    )
+
+
+def status_intervals(polls: pl.DataFrame, channels: pl.Series, code: str, day: dt.date) -> pl.DataFrame:
+    """silver.status_intervals: runs of one state per camera, outage stretches left out."""
+    windows = poll_windows(polls["polled_at"], day)
+    grid = (
+        channels.alias("channel_id").to_frame().join(windows, how="cross")
+        .join(polls.select("channel_id", "polled_at", "state"), on=["channel_id", "polled_at"], how="left")
+        .with_columns(polled=pl.col("state").is_not_null(), state=pl.col("state").fill_null("offline"))
+        .sort("channel_id", "polled_at")
+    )
+    changed = (
+        (pl.col("channel_id") != pl.col("channel_id").shift())
+        | (pl.col("state") != pl.col("state").shift())
+        | (pl.col("polled") != pl.col("polled").shift())
+        | (pl.col("polled_at") != pl.col("end_at").shift())
+    ).fill_null(True)
+    return (
+        grid.with_columns(run=changed.cum_sum())
+        .group_by("run", maintain_order=True)
+        .agg(pl.col("channel_id", "state", "polled").first(), start_at=pl.col("polled_at").first(),
+             end_at=pl.col("end_at").last())
+        .select("channel_id", pl.lit(code).alias("code"), "state", "polled", "start_at", "end_at")
+    )

@@ -1,0 +1,159 @@
+"""The `xl` command: simulate, materialize, sql, demo. Errors are one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+
+FORMATS = ("table", "csv", "json")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-20") from None
+
+
+def _yesterday() -> dt.date:
+    return dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from xl_pipelines.simulator import simulate
+
+    settings = get_settings()
+    end = args.end or _yesterday()
+    start = args.start or end - dt.timedelta(days=args.days - 1)
+    if start > end:
+        raise ConfigError(f"--start {start} is after --end {end}")
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    began = time.perf_counter()
+    counts = simulate(settings.landing, days, cameras=args.cameras, seed=args.seed, progress=_say)
+    _say(f"simulated {start} … {end} into {settings.landing} in {time.perf_counter() - began:.1f}s: "
+         + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return 0
+
+
+def _banners(args: argparse.Namespace) -> list[str]:
+    from xl_pipelines.banners import load_banners
+
+    codes = load_banners().codes
+    if args.banner and args.banner not in codes:
+        raise ConfigError(f"--banner {args.banner} is not one of the nine codes: {', '.join(codes)}")
+    return [args.banner] if args.banner else codes
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from xl_pipelines.runner import days_between, materialize
+
+    settings = get_settings()
+    if not settings.landing.is_dir():
+        raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
+    days = days_between(args.start, args.end, settings)
+    failed = materialize(days, _banners(args), settings, say=_say)
+    if failed:
+        _say(f"{len(failed)} partition(s) failed: {', '.join(failed)} (details in the Dagster UI: make dev)")
+        return 1
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from xl_pipelines.warehouse import connect_readonly
+
+    import duckdb
+
+    with connect_readonly(get_settings().warehouse_path) as con:
+        try:
+            frame = con.sql(args.query).pl()
+        except duckdb.Error as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from None
+    _print(frame, args.format)
+    return 0
+
+
+def _print(frame, fmt: str) -> None:
+    import polars as pl
+
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
+            print(frame)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    end = _yesterday()
+    start = end - dt.timedelta(days=6)
+    cmd_simulate(argparse.Namespace(start=start, end=end, days=7, cameras=args.cameras, seed=args.seed))
+    status = cmd_materialize(argparse.Namespace(start=start, end=end, banner=None))
+    from xl_pipelines.warehouse import connect_readonly
+
+    with connect_readonly(settings.warehouse_path) as con:
+        kpis = con.sql(
+            "SELECT code, any_value(banner_name) AS banner, round(avg(cameras)) AS cameras, "
+            "round(sum(online_rate * cameras) / sum(cameras), 4) AS online_rate, "
+            "round(avg(snapshot_online_rate), 4) AS snapshot_online_rate, count(*) AS days "
+            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC").pl()
+    print(f"\nNetwork health by banner, {start} … {end} (online rate weighted by cameras):")
+    _print(kpis, "table")
+    print(f"\nDuckDB views (read-only for analysts): {settings.warehouse_path}")
+    print(f'Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
+    return status
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xl", description="Tongliao Sharp Eyes video-network lakehouse.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="write simulated native files into the landing zone")
+    s.add_argument("--start", type=_date, help="first day (default: --days before --end)")
+    s.add_argument("--end", type=_date, help="last day (default: yesterday, local time)")
+    s.add_argument("--days", type=int, default=7, help="number of days when --start is not given (default 7)")
+    s.add_argument("--cameras", type=int, default=1500, help="cameras in the whole city (default 1500)")
+    s.add_argument("--seed", type=int, default=20261124)
+    s.set_defaults(func=cmd_simulate)
+
+    m = sub.add_parser("materialize", help="harvest and refine days (all nine banners unless --banner)")
+    m.add_argument("--start", type=_date, required=True)
+    m.add_argument("--end", type=_date, required=True)
+    m.add_argument("--banner", help="one 6-digit banner code")
+    m.set_defaults(func=cmd_materialize)
+
+    q = sub.add_parser("sql", help="run a read-only query against the DuckDB views")
+    q.add_argument("query")
+    q.add_argument("--format", choices=FORMATS, default="table")
+    q.set_defaults(func=cmd_sql)
+
+    d = sub.add_parser("demo", help="simulate the last 7 days, materialise everything, print the KPIs")
+    d.add_argument("--cameras", type=int, default=1500)
+    d.add_argument("--seed", type=int, default=20261124)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"xl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The one storage layer: hive-partitioned Parquet on a local path or any fsspec URL.
+
+A partition is a single file `part-0.parquet` under `<layer>/<table>/date=…/banner=…/`. Writing it is atomic:
+locally the file is written beside under a dot-name (which no `*.parquet` glob sees) and swapped in with
+`os.replace`; on object storage a single PUT is atomic by itself. So a crash mid-write leaves the previous
+version readable, and re-materialising replaces rather than appends.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+from upath import UPath
+
+PART_FILE = "part-0.parquet"
+LAYERS = ("bronze", "silver", "gold", "quarantine")
+
+
+def partition_dir(keys: Mapping[str, str]) -> str:
+    """`date=2026-11-20/banner=150502` from ordered partition keys."""
+    return "/".join(f"{k}={v}" for k, v in keys.items())
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The lake at `url` (a local path or an fsspec URL such as s3://bucket/lake)."""
+
+    url: str
+
+    @property
+    def root(self) -> UPath:
+        return UPath(self.url)
+
+    def table_path(self, layer: str, table: str) -> UPath:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
+        return self.root / layer / table
+
+    def partition_path(self, layer: str, table: str, keys: Mapping[str, str]) -> UPath:
+        return self.table_path(layer, table) / partition_dir(keys) / PART_FILE
+
+    def write(self, layer: str, table: str, keys: Mapping[str, str], frame: pl.DataFrame) -> UPath:
+        """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file."""
+        frame = frame.drop([k for k in keys if k in frame.columns])
+        target = self.partition_path(layer, table, keys)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.protocol in ("", "file", "local"):
+            tmp = target.parent / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+            try:
+                frame.write_parquet(tmp.path, compression="zstd", statistics=True)
+                os.replace(tmp.path, target.path)
+            finally:
+                if os.path.exists(tmp.path):
+                    os.remove(tmp.path)
+        else:
+            buffer = io.BytesIO()
+            frame.write_parquet(buffer, compression="zstd", statistics=True)
+            target.write_bytes(buffer.getvalue())
+        return target
+
+    def read(self, layer: str, table: str, keys: Mapping[str, str]) -> pl.DataFrame:
+        """One partition; raises FileNotFoundError with the path if it has not been materialised."""
+        path = self.partition_path(layer, table, keys)
+        if not path.exists():
+            raise FileNotFoundError(f"lake partition not materialised yet: {path}")
+        with path.open("rb") as fh:
+            return pl.read_parquet(fh)
+
+    def tables(self) -> list[tuple[str, str]]:
+        """Every (layer, table) that holds at least one partition directory."""
+        found = []
+        for layer in LAYERS:
+            base = self.root / layer
+            if base.exists():
+                found += [(layer, p.name) for p in sorted(base.iterdir()) if p.is_dir()]
+        return found
+
+    def partition_keys(self, layer: str, table: str) -> list[str]:
+        """Names of the first partition level of a table (e.g. ['date', 'banner'])."""
+        path = self.table_path(layer, table)
+        keys: list[str] = []
+        while True:
+            child = next((p for p in sorted(path.iterdir()) if p.is_dir() and "=" in p.name), None)
+            if child is None:
+                return keys
+            keys.append(child.name.split("=", 1)[0])
+            path = child

@@ -1,0 +1,115 @@
+"""GB/T 28181: 20-digit device IDs and Catalog response pages (GB2312/GBK/UTF-8 XML).
+
+lxml (libxml2 with iconv) honours the encoding the XML declaration names; the standard library's parser
+refuses multi-byte encodings such as GB2312.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from lxml import etree
+
+from xl_pipelines.banners import BannerConfig
+
+CAMERA_TYPES = ("131", "132")  # camera, IP camera: the channels whose health is measured
+ITEM_FIELDS = {
+    "device_id": "DeviceID", "name": "Name", "manufacturer": "Manufacturer", "model": "Model",
+    "owner": "Owner", "civil_code": "CivilCode", "address": "Address", "parental": "Parental",
+    "parent_id": "ParentID", "status_raw": "Status", "longitude_raw": "Longitude", "latitude_raw": "Latitude",
+}
+INFO_FIELDS = {
+    "ptz_type": "PTZType", "position_type": "PositionType", "room_type": "RoomType", "use_type": "UseType",
+    "supply_light_type": "SupplyLightType", "direction_type": "DirectionType", "resolution": "Resolution",
+    "point_type": "PointType", "function_type": "FunctionType", "install_time": "InstallTime",
+    "management_unit": "ManagementUnit", "contact_info": "ContactInfo", "record_save_days": "RecordSaveDays",
+}
+FILE_NAME = re.compile(r"^(?P<recv>\d{8}T\d{6})-(?P<sn>\d+)-(?P<page>\d+)\.xml$")
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+class PageError(ValueError):
+    """A page that cannot be read at all: the whole page is quarantined with this message."""
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    sn: str
+    sum_num: int
+    platform_id: str
+    items: list[dict[str, str | None]]
+    raws: list[str]
+
+
+def parse_catalog_page(data: bytes) -> CatalogPage:
+    """One Catalog response page, or PageError saying why it cannot be read."""
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise PageError(f"malformed XML: {exc}") from None
+    if root.tag != "Response" or (root.findtext("CmdType") or "").strip() != "Catalog":
+        raise PageError(f"not a Catalog response (root <{root.tag}>, CmdType {root.findtext('CmdType')!r})")
+    sum_num = (root.findtext("SumNum") or "").strip()
+    sn = (root.findtext("SN") or "").strip()
+    if not sum_num.isdigit() or not sn:
+        raise PageError(f"SN {sn!r} / SumNum {sum_num!r} missing or not numeric")
+    items, raws = [], []
+    for item in root.iterfind("DeviceList/Item"):
+        row = {col: _text(item, tag) for col, tag in ITEM_FIELDS.items()}
+        info = item.find("Info")
+        row |= {col: _text(info, tag) if info is not None else None for col, tag in INFO_FIELDS.items()}
+        items.append(row)
+        raws.append(etree.tostring(item, encoding="unicode"))
+    return CatalogPage(sn, int(sum_num), (root.findtext("DeviceID") or "").strip(), items, raws)
+
+
+def _text(node: etree._Element, tag: str) -> str | None:
+    value = node.findtext(tag)
+    return value.strip() or None if value is not None else None
+
+
+def unit_expr(column: str, banners: BannerConfig) -> pl.Expr:
+    """The reporting unit of each ID in `column` (null when unknown), by the configured prefixes."""
+    expr = pl.when(pl.col(column).str.slice(0, 6).is_in(banners.codes)).then(pl.col(column).str.slice(0, 6))
+    expr = expr.otherwise(pl.lit(None, dtype=pl.String))
+    for prefix in sorted(banners.id_prefixes, key=len):
+        expr = pl.when(pl.col(column).str.starts_with(prefix)).then(pl.lit(banners.id_prefixes[prefix])).otherwise(expr)
+    return expr
+
+
+def id_rules(column: str, banner: str, banners: BannerConfig) -> list[tuple[str, pl.Expr]]:
+    """Quarantine rules every 20-digit GB/T 28181 ID obeys, in order."""
+    unit = unit_expr(column, banners)
+    return [
+        ("bad_device_id", ~pl.col(column).fill_null("").str.contains(r"^\d{20}$")),
+        ("unknown_unit", unit.is_null()),
+        ("wrong_banner", unit != banner),
+    ]
+
+
+def catalog_frame(files: list[Path]) -> tuple[pl.DataFrame, list[dict]]:
+    """All items of the given pages as rows, plus one quarantine record per unreadable page."""
+    rows: list[dict] = []
+    broken: list[dict] = []
+    for path in sorted(files):
+        match = FILE_NAME.match(path.name)
+        data = path.read_bytes()
+        try:
+            if match is None:
+                raise PageError("file name is not <recv>-<SN>-<page>.xml")
+            page = parse_catalog_page(data)
+        except PageError as exc:
+            broken.append({"source_file": str(path), "item": 0, "reason": "malformed_page", "detail": str(exc),
+                           "raw": data[:2000].decode("utf-8", "replace")})
+            continue
+        for index, (item, raw) in enumerate(zip(page.items, page.raws, strict=True), start=1):
+            rows.append(item | {
+                "source_file": str(path), "item": index, "raw": raw, "sn": page.sn, "sum_num": page.sum_num,
+                "page": int(match["page"]), "platform_id": page.platform_id, "received_raw": match["recv"],
+            })
+    schema = {c: pl.String for c in [*ITEM_FIELDS, *INFO_FIELDS, "source_file", "raw", "sn", "platform_id", "received_raw"]}
+    schema |= {"item": pl.Int64, "sum_num": pl.Int64, "page": pl.Int64}
+    return pl.DataFrame(rows, schema=schema), broken

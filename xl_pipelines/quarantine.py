@@ -1,0 +1,54 @@
+"""The quarantine: every rejected record keeps its source file, its line or item, the raw text and why.
+
+Rules are applied as ordered (reason, condition) pairs over whole columns: the first rule a row breaks
+names its reason, so each rejected row has exactly one reason and read = accepted + quarantined holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+QUARANTINE_SCHEMA = {
+    "source": pl.String,
+    "source_file": pl.String,
+    "item": pl.Int64,
+    "reason": pl.String,
+    "detail": pl.String,
+    "raw": pl.String,
+}
+
+
+def first_failure(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The reason of the first rule whose condition is true, else null."""
+    expr = pl.lit(None, dtype=pl.String)
+    for reason, broken in reversed(rules):
+        expr = pl.when(broken).then(pl.lit(reason)).otherwise(expr)
+    return expr.alias("reason")
+
+
+def split_by_reason(frame: pl.DataFrame, source: str, detail: pl.Expr | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a frame carrying `reason`, `source_file`, `item`, `raw` into (accepted, quarantine rows)."""
+    bad = frame.filter(pl.col("reason").is_not_null())
+    quarantined = bad.select(
+        pl.lit(source).alias("source"),
+        pl.col("source_file"),
+        pl.col("item").cast(pl.Int64),
+        pl.col("reason"),
+        (detail if detail is not None else pl.lit(None, dtype=pl.String)).alias("detail"),
+        pl.col("raw"),
+    )
+    return frame.filter(pl.col("reason").is_null()).drop("reason"), quarantined
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """What one source partition gave: accepted rows, quarantined rows, and how many were read."""
+
+    accepted: pl.DataFrame
+    quarantined: pl.DataFrame
+
+    @property
+    def read(self) -> int:
+        return self.accepted.height + self.quarantined.height

@@ -1,0 +1,31 @@
+"""Resources: the lake and the landing zone, configured from the environment (see settings.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from xl_pipelines.lake import Lake
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake: a local path or an fsspec URL (s3://…)."""
+
+    url: str
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.url)
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The landing zone where exporters (or `xl simulate`) drop native files; harvest only reads it."""
+
+    root: str
+
+    def files(self, source: str, day: dt.date, banner: str, pattern: str) -> list[Path]:
+        """The files of one source for one banner-day, in name order; dot-files (unfinished) excluded."""
+        folder = Path(self.root) / source / day.isoformat() / banner
+        return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
