@@ -20,5 +20,6 @@ def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys
     reasons = harvest.quarantined.group_by("reason").len().sort("reason")
     counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}
     yield write_table(lake, bronze, keys, harvest.accepted, **counts)
-    yield write_table(lake, quarantine, keys, harvest.quarantined, **counts,
+    rejected = harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all())
+    yield write_table(lake, quarantine, keys, rejected, **counts,
                       reasons=dg.MetadataValue.json(dict(zip(reasons["reason"], reasons["len"], strict=True))))

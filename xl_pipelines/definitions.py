@@ -9,16 +9,15 @@ import dagster as dg
 from assets import camera_health, gold, warehouse
 from xl_pipelines.partitions import BANNER_DAY, DAY, banner_day_key
 from xl_pipelines.resources import LakeResource, LandingResource
-from xl_pipelines.settings import get_settings
 
 BANNER_DAY_ASSETS = [*camera_health.ASSETS, *gold.BANNER_DAY_ASSETS]
 DAY_ASSETS = gold.DAY_ASSETS
 LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS] for key in a.keys]
 WAREHOUSE = warehouse.build(LAKE_KEYS)
 
-banner_day_job = dg.define_asset_job("banner_day", selection=BANNER_DAY_ASSETS, partitions_def=BANNER_DAY,
+banner_day_job = dg.define_asset_job("banner_day", selection=BANNER_DAY_ASSETS,
                                      description="Harvest and refine one banner-day, bronze to gold.")
-city_day_job = dg.define_asset_job("city_day", selection=DAY_ASSETS, partitions_def=DAY,
+city_day_job = dg.define_asset_job("city_day", selection=DAY_ASSETS,
                                    description="City-wide rollups of one day over all nine banners.")
 warehouse_job = dg.define_asset_job("warehouse", selection=[WAREHOUSE], description="Refresh the DuckDB views.")
 
@@ -32,14 +31,9 @@ def daily_harvest(context: dg.ScheduleEvaluationContext):
         yield dg.RunRequest(run_key=str(key), partition_key=key)
 
 
-def _resources() -> dict:
-    settings = get_settings()
-    return {"lake": LakeResource(url=settings.lake_url), "landing": LandingResource(root=str(settings.landing))}
-
-
 defs = dg.Definitions(
     assets=[*BANNER_DAY_ASSETS, *DAY_ASSETS, WAREHOUSE],
     jobs=[banner_day_job, city_day_job, warehouse_job],
     schedules=[daily_harvest],
-    resources=_resources(),
+    resources={"lake": LakeResource(), "landing": LandingResource()},  # both follow the environment at run time
 )

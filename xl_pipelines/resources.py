@@ -8,24 +8,25 @@ from pathlib import Path
 import dagster as dg
 
 from xl_pipelines.lake import Lake
+from xl_pipelines.settings import get_settings
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake: a local path or an fsspec URL (s3://…)."""
+    """The lake: a local path or an fsspec URL (s3://…); empty means XL_LAKE_URL / $XL_HOME/lake at run time."""
 
-    url: str
+    url: str = ""
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.url)
+        return Lake(self.url or get_settings().lake_url)
 
 
 class LandingResource(dg.ConfigurableResource):
     """The landing zone where exporters (or `xl simulate`) drop native files; harvest only reads it."""
 
-    root: str
+    root: str = ""
 
     def files(self, source: str, day: dt.date, banner: str, pattern: str) -> list[Path]:
         """The files of one source for one banner-day, in name order; dot-files (unfinished) excluded."""
-        folder = Path(self.root) / source / day.isoformat() / banner
+        folder = Path(self.root or get_settings().landing) / source / day.isoformat() / banner
         return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))

@@ -1,0 +1,78 @@
+"""The real Dagster code location, run on hand-written landing files under a private XL_HOME."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from tests.conftest import DAY, camera_id, catalog_item, catalog_page, write_catalog, write_polls
+from xl_pipelines.lake import Lake
+from xl_pipelines.runner import materialize
+from xl_pipelines.settings import LOCAL_TZ, get_settings
+from xl_pipelines.warehouse import connect_readonly
+
+BANNERS = {"150502": "15050200", "150523": "15052300"}
+
+
+def land(landing):
+    """Two banners, three cameras each, polled every 5 minutes; camera 3 is off all afternoon."""
+    for banner, prefix in BANNERS.items():
+        cams = [camera_id(n, prefix=prefix) for n in (1, 2, 3)]
+        write_catalog(landing, [catalog_page([catalog_item(c) for c in cams])], banner=banner)
+        times = [dt.datetime.combine(DAY, dt.time(), LOCAL_TZ) + dt.timedelta(minutes=5 * i) for i in range(288)]
+        write_polls(landing, {t: [(c, "OFF" if c == cams[2] and t.hour >= 12 else "ON") for c in cams] for t in times},
+                    banner=banner)
+        (landing / "status" / DAY.isoformat() / banner / "0000.csv").open("a").write("garbage line\n")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("xl")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XL_HOME", str(root))
+        mp.delenv("XL_LAKE_URL", raising=False)
+        mp.delenv("XL_LANDING", raising=False)
+        land(root / "landing")
+        assert materialize([DAY], list(BANNERS), get_settings(), say=lambda _: None) == []
+        yield root
+
+
+def query(home, sql):
+    with connect_readonly(home / "xl.duckdb") as con:
+        return con.sql(sql).pl()
+
+
+def test_gold_kpis_for_each_banner(home):
+    kpis = query(home, "select code, cameras, online_rate, snapshot_online_rate from gold.banner_daily_kpis order by code")
+    assert kpis["code"].to_list() == list(BANNERS)
+    assert kpis["cameras"].to_list() == [3, 3]
+    assert kpis["online_rate"].to_list() == pytest.approx([2.5 / 3] * 2)  # two full days + half a day, of three
+    assert kpis["snapshot_online_rate"].to_list() == pytest.approx([2 / 3] * 2)
+
+
+def test_city_rollup_reads_every_banner_of_the_day(home):
+    city = query(home, "select banners_reporting, cameras, online_rate from gold.city_daily_kpis")
+    assert city.rows() == [(2, 6, pytest.approx(2.5 / 3))]
+
+
+def test_quarantine_reconciles_and_run_succeeds(home):
+    q = query(home, "select code, reason, count(*) n from quarantine.status_polls group by all order by code")
+    assert q.rows() == [("150502", "malformed_line", 1), ("150523", "malformed_line", 1)]
+    bronze = query(home, "select count(*) n from bronze.status_polls")["n"].item()
+    assert bronze == 2 * 3 * 288
+
+
+def test_views_only_in_the_duckdb_file(home):
+    kinds = query(home, "select distinct table_type from information_schema.tables where table_schema <> 'information_schema'")
+    assert kinds["table_type"].to_list() == ["VIEW"]
+
+
+def test_rematerialising_gives_identical_rows(home, monkeypatch):
+    monkeypatch.setenv("XL_HOME", str(home))
+    lake = Lake(str(home / "lake"))
+    keys = {"date": DAY.isoformat(), "banner": "150502"}
+    before = {t: lake.read(*t.split("."), keys) for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
+    assert materialize([DAY], ["150502"], get_settings(), say=lambda _: None) == []
+    for table, frame in before.items():
+        assert lake.read(*table.split("."), keys).equals(frame), table
+    assert query(home, "select count(*) n from silver.cameras")["n"].item() == 6

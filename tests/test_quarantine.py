@@ -1,0 +1,89 @@
+"""Bad input is set aside with a reason, the rest of the file lands, and read = accepted + quarantined."""
+
+import datetime as dt
+
+import polars as pl
+
+from tests.conftest import BANNER, DAY, camera_id, catalog_item, catalog_page, write_catalog
+from xl_pipelines import camera_health
+from xl_pipelines.banners import load_banners
+from xl_pipelines.settings import LOCAL_TZ
+
+NOW = dt.datetime(2026, 11, 21, 3, 0, tzinfo=LOCAL_TZ)
+GOOD = [camera_id(n) for n in range(1, 4)]
+
+
+def reasons(frame: pl.DataFrame) -> dict[int, str]:
+    return dict(zip(frame["item"], frame["reason"], strict=True))
+
+
+def test_catalog_bad_items_and_a_broken_page(tmp_path):
+    items = [catalog_item(c) for c in GOOD] + [
+        catalog_item("1505020000132000001"),              # 19 digits
+        catalog_item("15059900001320000001"),             # unknown unit 150599
+        catalog_item("15052300001320000001"),             # Kailu camera filed under Horqin
+        catalog_item(camera_id(9), lon="abc"),            # longitude is not a number
+        catalog_item(GOOD[0]),                            # the same item twice
+    ]
+    good_page = catalog_page(items, sum_num=len(items) + 2)
+    broken_page = catalog_page([catalog_item(camera_id(7)), catalog_item(camera_id(8))])[:-40]  # cut mid-element
+    files = write_catalog(tmp_path, [good_page, broken_page])
+
+    harvest = camera_health.harvest_catalog(files, BANNER, load_banners())
+
+    assert harvest.accepted["device_id"].to_list() == GOOD
+    assert reasons(harvest.quarantined.filter(pl.col("source_file") == str(files[0]))) == {
+        4: "bad_device_id", 5: "unknown_unit", 6: "wrong_banner", 7: "bad_coordinate", 8: "duplicate"}
+    page = harvest.quarantined.filter(pl.col("source_file") == str(files[1])).row(0, named=True)
+    assert page["reason"] == "malformed_page" and "malformed XML" in page["detail"]
+    assert harvest.read == 3 + 5 + 1
+    # the second page was lost, so the catalog (SumNum 10, 8 items read) is incomplete, and says so
+    assert not harvest.accepted["catalog_complete"].any()
+
+
+def test_catalog_encodings_are_honoured(tmp_path):
+    name = "霍林郭勒市可汗山大街东口"
+    files = write_catalog(tmp_path, [catalog_page([catalog_item(camera_id(1), name=name)], encoding="GBK")])
+    files += write_catalog(tmp_path, [catalog_page([catalog_item(camera_id(2), name=name)], sn=8, encoding="UTF-8")], sn=8)
+    harvest = camera_health.harvest_catalog(files, BANNER, load_banners())
+    assert harvest.accepted["name"].to_list() == [name, name]
+    assert harvest.accepted["catalog_complete"].all()
+
+
+def test_development_zone_ids_map_to_their_own_banner(tmp_path):
+    zone_camera = camera_id(1, prefix="15050271")
+    files = write_catalog(tmp_path, [catalog_page([catalog_item(zone_camera)])], banner="150571")
+    assert camera_health.harvest_catalog(files, "150571", load_banners()).accepted["device_id"].to_list() == [zone_camera]
+    assert reasons(camera_health.harvest_catalog(files, BANNER, load_banners()).quarantined) == {1: "wrong_banner"}
+
+
+def test_poll_lines_each_kind_of_fault(tmp_path):
+    folder = tmp_path / "status" / DAY.isoformat() / BANNER
+    folder.mkdir(parents=True)
+    at = "2026-11-20T08:05:00+08:00"
+    lines = [
+        "channel_id,polled_at,status",
+        f"{GOOD[0]},{at},ON",                            # 2 ok
+        f"{GOOD[1]},2026-11-2T8:5,ON",                   # 3 unparsable time
+        f"{GOOD[2]},{at},UNKNOWN",                       # 4 unknown status
+        f"1505020000132000001,{at},ON",                  # 5 19-digit ID
+        f"15059900001320000001,{at},ON",                 # 6 unknown unit code
+        f"{camera_id(99)},{at},ON",                      # 7 well-formed but not registered
+        f"{GOOD[0]},{at},OFF",                           # 8 the same camera and time again
+        f"{GOOD[1]},2026-11-27T08:05:00+08:00,ON",       # 9 a week in the future
+        f"{GOOD[1]},2026-11-19T08:05:00+08:00,ON",       # 10 belongs to another day
+        "",                                              # blank: not a row
+        f"{GOOD[1]},2026-11-20T08:05:00,OFF",            # 12 no offset: local time, ok
+        f"{GOOD[2][:12]}",                               # 13 truncated last line
+    ]
+    (folder / "0805.csv").write_text("\n".join(lines))
+    harvest = camera_health.harvest_status_polls(
+        [folder / "0805.csv"], BANNER, DAY, load_banners(), pl.Series(GOOD), now=NOW)
+
+    assert reasons(harvest.quarantined) == {
+        3: "bad_timestamp", 4: "unknown_status", 5: "bad_device_id", 6: "unknown_unit", 7: "unknown_channel",
+        8: "duplicate", 9: "future_timestamp", 10: "outside_day", 13: "malformed_line"}
+    assert harvest.accepted["item"].to_list() == [2, 12]
+    assert harvest.accepted["state"].to_list() == ["online", "offline"]
+    assert harvest.read == 11
+    assert harvest.quarantined.filter(pl.col("item") == 13)["raw"].item() == GOOD[2][:12]
