@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything installs from the package
+# mirror into .venv, pinned by constraints.txt; nothing calls out at run time.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTHON ?= python3
+export XL_HOME ?= $(CURDIR)/.xl
+export DAGSTER_HOME := $(XL_HOME)/dagster
+
+.PHONY: install test demo dev bench validate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+test: install
+	$(PY) -m pytest -n 2
+
+demo: install
+	$(VENV)/bin/xl demo
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+
+validate: install $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+	$(VENV)/bin/dg check defs
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(XL_HOME) bench/work

@@ -1,0 +1,47 @@
+"""The `xl` command answers wrong input with one clear line, not a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from xl_pipelines.cli import main
+
+
+def run_xl(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "xl_pipelines.cli", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["materialize", "--start", "2026-11-20", "--end", "2026-11-19"], "is after"),
+        (["materialize", "--start", "2020-01-01", "--end", "2020-01-02"], "days must lie within"),
+        (["materialize", "--start", "2026-11-20", "--end", "2026-11-20", "--banner", "999999"], "not one of the nine"),
+        (["sql", "select 1"], "run `xl materialize`"),
+    ],
+)
+def test_wrong_use_is_one_line(xl_home, capsys, argv, message):
+    (xl_home / "landing").mkdir(parents=True)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("xl: error:") and "\n" not in err
+
+
+def test_missing_landing_zone_is_explained(xl_home, capsys):
+    assert main(["materialize", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
+    assert "no landing zone" in capsys.readouterr().err
+
+
+def test_bad_date_and_unknown_command_from_the_shell(tmp_path):
+    bad = run_xl("materialize", "--start", "20-11-2026", "--end", "2026-11-20")
+    assert bad.returncode == 2 and "is not a date like" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = run_xl("frobnicate")
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_bad_start_date_setting(xl_home, monkeypatch, capsys):
+    monkeypatch.setenv("XL_START_DATE", "soon")
+    (xl_home / "landing").mkdir(parents=True)
+    assert main(["materialize", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
+    assert "XL_START_DATE='soon'" in capsys.readouterr().err

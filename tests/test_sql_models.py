@@ -1,0 +1,35 @@
+"""SQL model inputs are found by a real parser: joins, CTEs, subqueries; CTE names are not inputs."""
+
+from xl_pipelines.sql_models import load_models, model_inputs, parse_model
+
+
+def test_joins_ctes_and_subqueries():
+    sql = """
+    WITH recent AS (SELECT * FROM silver.status_intervals WHERE state = 'online'),
+         cams AS (SELECT c.* FROM silver.cameras c JOIN bronze.catalog_items i ON i.device_id = c.channel_id)
+    SELECT * FROM recent
+    JOIN cams USING (channel_id)
+    WHERE channel_id IN (SELECT channel_id FROM gold.camera_daily_health WHERE flaps > 3)
+      AND code NOT IN (SELECT code FROM context.banners)
+    """
+    assert model_inputs(sql) == (
+        ("bronze", "catalog_items"), ("gold", "camera_daily_health"), ("silver", "cameras"), ("silver", "status_intervals"))
+
+
+def test_a_cte_shadowing_a_table_name_is_not_an_input():
+    assert model_inputs("WITH cameras AS (SELECT 1 AS x) SELECT * FROM cameras") == ()
+
+
+def test_leading_comment_is_description_and_partitions_line_is_read(tmp_path):
+    path = tmp_path / "m.sql"
+    path.write_text("-- Cameras per day\n-- for the city.\n-- partitions: day\nSELECT 1 FROM gold.x\n")
+    model = parse_model(path)
+    assert (model.name, model.description, model.dimensions, model.inputs) == (
+        "m", "Cameras per day for the city.", ("date",), (("gold", "x"),))
+
+
+def test_shipped_models_form_the_expected_chain():
+    models = {m.name: m for m in load_models()}
+    assert models["banner_daily_kpis"].inputs == (("gold", "camera_daily_health"),)
+    assert models["camera_daily_health"].inputs == (("silver", "cameras"), ("silver", "status_intervals"))
+    assert models["city_daily_kpis"].dimensions == ("date",)
