@@ -40,13 +40,21 @@ def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
 def cameras(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """The registered camera channels (types 131/132) of the banner that day, from its latest complete catalog."""
+    """The registered camera channels (types 131/132) of the banner that day, from its latest complete catalog.
+
+    Without a complete catalog that day, cameras missing from the pages that arrived are kept from the
+    previous day's registry (if materialised), and the asset says so.
+    """
     keys = partition_keys(context)
     items = lake.lake.read("bronze", "catalog_items", keys)
-    complete = bool(items["catalog_complete"].any()) if items.height else False
+    complete = bool(items["catalog_complete"].any())
+    previous_keys = {**keys, "date": (dt.date.fromisoformat(keys["date"]) - dt.timedelta(days=1)).isoformat()}
+    previous = lake.lake.read("silver", "cameras", previous_keys) if lake.lake.exists("silver", "cameras", previous_keys) else None
+    registry = camera_health.registry(items, previous)
     if not complete:
-        context.log.warning(f"no complete catalog for {keys}: the registry uses the pages that did arrive")
-    return write_table(lake.lake, CAMERAS, keys, camera_health.registry(items), catalog_complete=complete)
+        context.log.warning(f"no complete catalog for {keys['date']} {keys['banner']}: "
+                            f"registry from the pages that arrived{' and the previous day' if previous is not None else ''}")
+    return write_table(lake.lake, CAMERAS, keys, registry, catalog_complete=complete)
 
 
 @dg.multi_asset(

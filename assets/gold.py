@@ -28,8 +28,8 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         keys = partition_keys(context)
         frame = run_model(model, lake.lake, keys, load_banners())
         # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.
-        figures = {c: float(v) for c, v in frame.row(0, named=True).items()
-                   if frame.height == 1 and frame.schema[c].is_numeric() and v is not None}
+        row = frame.row(0, named=True) if frame.height == 1 else {}
+        figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
         return write_table(lake.lake, key, keys, frame, **figures)
 
     return _asset

@@ -87,3 +87,25 @@ def test_poll_lines_each_kind_of_fault(tmp_path):
     assert harvest.accepted["state"].to_list() == ["online", "offline"]
     assert harvest.read == 11
     assert harvest.quarantined.filter(pl.col("item") == 13)["raw"].item() == GOOD[2][:12]
+
+
+def test_lost_page_keeps_the_previous_days_cameras(tmp_path):
+    banners = load_banners()
+    yesterday = camera_health.registry(camera_health.harvest_catalog(
+        write_catalog(tmp_path / "d1", [catalog_page([catalog_item(c) for c in GOOD])]), BANNER, banners).accepted)
+    today_files = write_catalog(tmp_path / "d2", [
+        catalog_page([catalog_item(GOOD[0], name="renamed")], sum_num=3),
+        catalog_page([catalog_item(GOOD[1]), catalog_item(GOOD[2])], sum_num=3)[:-30],  # this page is lost
+    ])
+    items = camera_health.harvest_catalog(today_files, BANNER, banners).accepted
+    registry = camera_health.registry(items, previous=yesterday)
+    assert registry["channel_id"].to_list() == GOOD
+    assert registry["name"].to_list()[0] == "renamed"  # what arrived today wins
+    assert camera_health.registry(items)["channel_id"].to_list() == GOOD[:1]  # nothing to fall back on
+
+
+def test_swapped_coordinates_are_kept_for_annotation_checks(tmp_path):
+    files = write_catalog(tmp_path, [catalog_page([catalog_item(GOOD[0], lon="43.62", lat="122.25")])])
+    harvest = camera_health.harvest_catalog(files, BANNER, load_banners())
+    assert harvest.quarantined.height == 0
+    assert harvest.accepted.select("longitude", "latitude").row(0) == (43.62, 122.25)

@@ -31,8 +31,9 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
     lon, lat = _number("longitude_raw"), _number("latitude_raw")
     rules = [
         *gb28181.id_rules("device_id", banner, banners),
-        ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & (lon.is_null() | (lon.abs() > 180)))
-         | (pl.col("latitude_raw").is_not_null() & (lat.is_null() | (lat.abs() > 90)))),
+        # Unreadable numbers only: swapped or misplaced coordinates are an annotation fault, judged in silver.
+        ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & lon.is_null())
+         | (pl.col("latitude_raw").is_not_null() & lat.is_null())),
         ("duplicate", pl.int_range(pl.len()).over(["sn", "device_id"]) > 0),
     ]
     items = items.with_columns(
@@ -52,17 +53,18 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
     return Harvest(accepted, quarantined.sort("source_file", "item"))
 
 
-def registry(catalog_items: pl.DataFrame) -> pl.DataFrame:
-    """silver.cameras for one banner-day: camera channels of the latest complete catalog.
+def registry(catalog_items: pl.DataFrame, previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """silver.cameras for one banner-day: the camera channels of the day's latest complete catalog.
 
-    If no catalog of the day is complete, the items of all received pages are used and the caller says so.
+    When no catalog of the day is complete, the items that did arrive are used and the cameras of the
+    previous day's registry that they lack are kept, so a lost page does not make its cameras unknown.
     """
     complete = catalog_items.filter(pl.col("catalog_complete"))
     source = complete if complete.height else catalog_items
     cameras = source.filter(pl.col("type_code").is_in(gb28181.CAMERA_TYPES))
     parent_is_device = pl.col("parent_id").fill_null("").str.contains(r"^\d{20}$") & (
         pl.col("parent_id").str.slice(10, 3).cast(pl.Int32, strict=False) <= 199)
-    return (
+    today = (
         cameras.sort("received_at", "sn", "page", "item")
         .group_by("device_id", maintain_order=True).agg(
             pl.all().last(), first_seen=pl.col("received_at").min(), last_seen=pl.col("received_at").max())
@@ -75,8 +77,10 @@ def registry(catalog_items: pl.DataFrame) -> pl.DataFrame:
             record_save_days=pl.col("record_save_days").cast(pl.Int32, strict=False),
             catalog_status="status", first_seen="first_seen", last_seen="last_seen",
         )
-        .sort("channel_id")
     )
+    if complete.height == 0 and previous is not None:
+        today = pl.concat([today, previous.join(today, on="channel_id", how="anti")], how="vertical_relaxed")
+    return today.sort("channel_id")
 
 
 def harvest_status_polls(

@@ -63,6 +63,9 @@ class Lake:
             target.write_bytes(buffer.getvalue())
         return target
 
+    def exists(self, layer: str, table: str, keys: Mapping[str, str]) -> bool:
+        return self.partition_path(layer, table, keys).exists()
+
     def read(self, layer: str, table: str, keys: Mapping[str, str]) -> pl.DataFrame:
         """One partition; raises FileNotFoundError with the path if it has not been materialised."""
         path = self.partition_path(layer, table, keys)

@@ -14,6 +14,7 @@ import dagster as dg
 from xl_pipelines.settings import ConfigError, Settings
 
 INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines instead of step chatter
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -51,12 +52,12 @@ def materialize(
     for n, (job_name, key, label) in enumerate(steps, start=1):
         began = time.perf_counter()
         result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False)
+            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET)
         status = "ok" if result.success else "FAILED"
         if not result.success:
             failed.append(label)
         say(f"[{n}/{len(steps)}] {label:<18} {status} {time.perf_counter() - began:5.1f}s")
-    result = defs.resolve_job_def("warehouse").execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def("warehouse").execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
     if not result.success:
         failed.append("warehouse views")
     say(f"views refreshed in {settings.warehouse_path}" if result.success else "views FAILED")
