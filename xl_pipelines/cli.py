@@ -102,12 +102,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     with connect_readonly(settings.warehouse_path) as con:
         kpis = con.sql(
-            "SELECT code, any_value(banner_name) AS banner, round(avg(cameras)) AS cameras, "
-            "round(sum(online_rate * cameras) / sum(cameras), 4) AS online_rate, "
-            "round(avg(snapshot_online_rate), 4) AS snapshot_online_rate, count(*) AS days "
-            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC").pl()
-    print(f"\nNetwork health by banner, {start} … {end} (online rate weighted by cameras):")
+            "SELECT k.code, any_value(k.banner_name_zh) AS 旗县区, any_value(k.banner_name) AS banner, "
+            "round(avg(k.cameras)) AS cameras, round(sum(h.online_s) / sum(h.expected_s), 4) AS online_rate, "
+            "round(avg(k.snapshot_online_rate), 4) AS snapshot_online_rate, count(DISTINCT k.date) AS days "
+            "FROM gold.banner_daily_kpis k JOIN gold.camera_daily_health h USING (date, code) "
+            "GROUP BY k.code ORDER BY online_rate DESC").pl()
+        rejected = con.sql(
+            "SELECT 'catalog' AS source, reason, count(*) AS records FROM quarantine.catalog GROUP BY ALL "
+            "UNION ALL SELECT 'status_polls', reason, count(*) FROM quarantine.status_polls GROUP BY ALL "
+            "ORDER BY source, records DESC").pl()
+    print(f"\nNetwork health by banner, {start} … {end} (online rate = online seconds / observed seconds, all week):")
     _print(kpis, "table")
+    print("\nSet aside in quarantine (with file, line or item, and reason; see quarantine.* views):")
+    _print(rejected, "table")
     print(f"\nDuckDB views (read-only for analysts): {settings.warehouse_path}")
     print(f'Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
     return status

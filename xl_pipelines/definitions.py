@@ -7,8 +7,9 @@ import datetime as dt
 import dagster as dg
 
 from assets import camera_health, gold, warehouse
-from xl_pipelines.partitions import BANNER_DAY, DAY, banner_day_key
+from xl_pipelines.partitions import BANNER, banner_day_key
 from xl_pipelines.resources import LakeResource, LandingResource
+from xl_pipelines.settings import LOCAL_TZ
 
 BANNER_DAY_ASSETS = [*camera_health.ASSETS, *gold.BANNER_DAY_ASSETS]
 DAY_ASSETS = gold.DAY_ASSETS
@@ -25,9 +26,9 @@ warehouse_job = dg.define_asset_job("warehouse", selection=[WAREHOUSE], descript
 @dg.schedule(job=banner_day_job, cron_schedule="30 2 * * *", execution_timezone="Asia/Shanghai")
 def daily_harvest(context: dg.ScheduleEvaluationContext):
     """Every night at 02:30 local: harvest yesterday for all nine banners (city rollups follow by automation)."""
-    yesterday = DAY.get_last_partition_key(current_time=context.scheduled_execution_time)
-    for banner in BANNER_DAY.get_partitions_def_for_dimension("banner").get_partition_keys():
-        key = banner_day_key(dt.date.fromisoformat(yesterday), banner)
+    yesterday = context.scheduled_execution_time.astimezone(LOCAL_TZ).date() - dt.timedelta(days=1)
+    for banner in BANNER.get_partition_keys():
+        key = banner_day_key(yesterday, banner)
         yield dg.RunRequest(run_key=str(key), partition_key=key)
 
 
