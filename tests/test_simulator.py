@@ -1,0 +1,305 @@
+"""The simulator: deterministic, in the native formats the landing-zone contract names, with planned faults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lxml import etree
+
+from xl_pipelines.banners import load_banners
+from xl_pipelines.simulator import DEFAULT_SEED, simulate
+from xl_pipelines.simulator.city import CHANNEL_TYPES, build_city, split_cameras
+from xl_pipelines.simulator.faults import CATALOG_FAULTS, FAULTS, OUTAGE_POLLS, plan_day
+from xl_pipelines.simulator.platforms import platform_of
+from xl_pipelines.simulator.status import OFFLINE, ONLINE, POLLS_PER_DAY, day_states
+from xl_pipelines.simulator.seeding import stream
+
+DAYS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
+CAMERAS = 200  # enough for the largest banners to need more than one catalog page
+BANNERS = load_banners()
+PAGE_NAME = re.compile(r"^(\d{8}T\d{6})-(\d+)-(\d+)\.xml$")
+DECLARATION = re.compile(rb'^<\?xml version="1\.0" encoding="([^"]+)"\?>')
+KNOWN_STATUS = {"ON", "ONLINE", "OFF", "VLOST", "DEFECT"}
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("landing")
+    counts = simulate(root, DAYS, cameras=CAMERAS)
+    csvs = sorted(root.glob("status/*/*/*.csv"))
+    assert counts["status_files"] == len(csvs)
+    assert counts["catalog_pages"] == len(list(root.glob("catalog/*/*/*.xml")))
+    assert counts["status_rows"] == sum(len(p.read_bytes().splitlines()) - 1 for p in csvs)
+    return root
+
+
+def tree_digest(root: Path, under: str = "") -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and under in p.as_posix()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def banner_days():
+    return [(day, index, banner.code) for day in DAYS for index, banner in enumerate(BANNERS.banners)]
+
+
+def read_pages(folder: Path) -> list[tuple[re.Match, bytes, etree._Element | None, etree._Element]]:
+    """(name match, bytes, strict parse or None when it fails, lenient parse) per page, in page order."""
+    pages = []
+    for path in folder.glob("*.xml"):
+        data = path.read_bytes()
+        try:
+            strict = etree.fromstring(data)
+        except etree.XMLSyntaxError:
+            strict = None
+        pages.append((PAGE_NAME.match(path.name), data, strict, etree.fromstring(data, etree.XMLParser(recover=True))))
+    return sorted(pages, key=lambda page: int(page[0].group(3)))
+
+
+def complete_items(lenient: etree._Element) -> list[etree._Element]:
+    """Items a lenient parse recovered whole: the truncated page's last one lost its Name and what follows."""
+    return [item for item in lenient.iter("Item") if item.find("Name") is not None]
+
+
+def items_of(folder: Path) -> list[etree._Element]:
+    return [item for *_, lenient in read_pages(folder) for item in complete_items(lenient)]
+
+
+def read_polls(folder: Path) -> dict[str, tuple[list[list[str]], bytes]]:
+    """{HHMM: (rows split on commas, the file's bytes)}."""
+    polls = {}
+    for path in folder.glob("*.csv"):
+        data = path.read_bytes()
+        lines = data.decode("ascii").split("\n")
+        assert lines[0] == "channel_id,polled_at,status"
+        polls[path.stem] = ([line.split(",") for line in lines[1:] if line], data)
+    return polls
+
+
+def parses_as_iso(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def stamp(day: dt.date, hhmm: str) -> str:
+    return f"{day.isoformat()}T{hhmm[:2]}:{hhmm[2:]}:00+08:00"
+
+
+def test_same_arguments_give_the_same_bytes_whatever_else_is_simulated(tmp_path, landing):
+    """A rerun of one day reproduces the bytes of the three-day run, and replaces another seed's files."""
+    day, folder = [DAYS[-1]], DAYS[-1].isoformat()
+    simulate(tmp_path, day, cameras=CAMERAS, seed=1)
+    assert tree_digest(tmp_path, folder) != tree_digest(landing, folder)
+    simulate(tmp_path, day, cameras=CAMERAS)
+    assert tree_digest(tmp_path, folder) == tree_digest(landing, folder)
+
+
+def test_cameras_split_by_weight_and_add_up():
+    assert split_cameras(10, [1, 1, 1]) == [4, 3, 3]
+    weights = [b.weight for b in BANNERS.banners]
+    for total in (9, 90, 1500, 30000):
+        parts = split_cameras(total, weights)
+        assert sum(parts) == total
+        assert all(abs(p - total * w / sum(weights)) < 1 for p, w in zip(parts, weights))
+
+
+def test_every_page_declares_its_encoding_and_decodes_with_it(landing):
+    seen = set()
+    for path in landing.glob("catalog/*/*/*.xml"):
+        data = path.read_bytes()
+        encoding = DECLARATION.match(data).group(1).decode()
+        text = data.decode(encoding)
+        seen.add(encoding)
+        for name in re.findall(r"<Name>([^<]*)</Name>", text):
+            name.encode("gb2312")  # every platform's names stay within GB2312, whatever it encodes them with
+    assert seen == {"GB2312", "GBK", "UTF-8"}
+
+
+def test_pages_share_one_sn_and_their_counts_add_up_to_sumnum(landing):
+    checked_complete = checked_truncated = multi_page = 0
+    for day, _, code in banner_days():
+        pages = read_pages(landing / "catalog" / day.isoformat() / code)
+        multi_page += len(pages) > 1
+        assert [int(name.group(3)) for name, *_ in pages] == list(range(1, len(pages) + 1))
+        assert len({name.group(2) for name, *_ in pages}) == 1
+        assert all(name.group(1).startswith(f"{day:%Y%m%d}T020") for name, *_ in pages)
+        sums = {int(lenient.findtext("SumNum")) for *_, lenient in pages}
+        assert len(sums) == 1
+        total = sums.pop()
+        broken = [lenient for _, _, strict, lenient in pages if strict is None]
+        for _, _, strict, _ in pages:
+            if strict is not None:
+                assert int(strict.find("DeviceList").get("Num")) == len(strict.findall("DeviceList/Item")) <= 40
+        items = sum(len(complete_items(lenient)) for *_, lenient in pages)
+        if broken:
+            assert len(broken) == 1 and items < total
+            checked_truncated += 1
+        else:
+            assert sum(int(strict.find("DeviceList").get("Num")) for _, _, strict, _ in pages) == total == items
+            checked_complete += 1
+    assert checked_complete and checked_truncated and multi_page
+
+
+def test_ids_are_20_digits_and_map_to_their_banner_except_the_injected_faults(landing):
+    for day, _, code in banner_days():
+        ids = [item.findtext("DeviceID") for item in items_of(landing / "catalog" / day.isoformat() / code)]
+        bad = [i for i in ids if not (len(i) == 20 and i.isdigit() and BANNERS.unit_of(i) == code)]
+        assert len(bad) <= 2, bad
+        assert all(len(i) == 19 or BANNERS.unit_of(i) is None for i in bad)
+        polls = read_polls(landing / "status" / day.isoformat() / code)
+        short = [row[0] for rows, _ in polls.values() for row in rows if len(row) == 3 and len(row[0]) != 20]
+        assert len(short) <= 1 and all(len(i) == 19 for i in short)
+        bare = [row for rows, _ in polls.values() for row in rows if len(row) != 3]
+        assert len(bare) <= 1 and all(len(row) == 1 and len(row[0]) < 20 for row in bare)
+
+
+def test_development_zone_cameras_are_filed_under_horqin_grassroots_unit_71(landing):
+    zone = [code for code, unit in BANNERS.id_prefixes.items() if unit == "150571"]
+    assert zone == ["15050271"]
+    for day in DAYS:
+        ids = [item.findtext("DeviceID") for item in items_of(landing / "catalog" / day.isoformat() / "150571")]
+        well_formed = [i for i in ids if len(i) == 20 and BANNERS.unit_of(i) is not None]
+        assert well_formed and all(i.startswith("15050271") for i in well_formed)
+
+
+def test_the_registry_is_stable_across_days_and_holds_every_camera(landing):
+    names: dict[str, set[str]] = {}
+    for day, _, code in banner_days():
+        for item in items_of(landing / "catalog" / day.isoformat() / code):
+            device_id = item.findtext("DeviceID")
+            if len(device_id) == 20 and BANNERS.unit_of(device_id) == code and device_id[10:13] in CHANNEL_TYPES:
+                names.setdefault(device_id, set()).add(item.findtext("Name"))
+    assert len(names) == CAMERAS
+    assert all(len(n) == 1 for n in names.values())
+
+
+def test_status_polls_report_catalog_channels_only(landing):
+    channels = {
+        item.findtext("DeviceID")
+        for path in landing.glob("catalog/*/*")
+        for item in items_of(path)
+        if (item.findtext("DeviceID") or "")[10:13] in CHANNEL_TYPES
+    }
+    for day, _, code in banner_days():
+        ids = {row[0] for rows, _ in read_polls(landing / "status" / day.isoformat() / code).values() for row in rows}
+        unknown = {i for i in ids if len(i) == 20} - channels
+        assert len(unknown) <= 1  # the unregistered-camera fault
+
+
+def test_editions_differ_by_banner(landing):
+    for day, _, code in banner_days():
+        edition = platform_of(BANNERS.by_code(code)).edition
+        cameras = [i for i in items_of(landing / "catalog" / day.isoformat() / code) if i.find("Info") is not None]
+        has_point_type = {i.find("Info/PointType") is not None for i in cameras}
+        assert has_point_type == ({True} if edition >= 2022 else {False})
+
+
+def test_coordinates_have_six_decimals_and_mostly_lie_in_their_banner():
+    for registry in build_city(BANNERS, 3000, DEFAULT_SEED):
+        lon_min, lat_min, lon_max, lat_max = registry.banner.bbox
+        inside = [
+            c.longitude is not None and lon_min <= c.longitude <= lon_max and lat_min <= c.latitude <= lat_max
+            for c in registry.channels
+        ]
+        assert 0.9 <= np.mean(inside) < 1  # a few annotation faults are part of the simulation
+        assert all(c.longitude is None or round(c.longitude, 6) == c.longitude for c in registry.channels)
+
+
+def test_status_files_cover_the_day_but_for_one_outage_and_share_one_polled_at(landing):
+    outages = 0
+    for day, _, code in banner_days():
+        polls = read_polls(landing / "status" / day.isoformat() / code)
+        all_polls = [f"{m // 60:02d}{m % 60:02d}" for m in range(0, 24 * 60, 5)]
+        assert set(polls) <= set(all_polls)
+        missing = [i for i, hhmm in enumerate(all_polls) if hhmm not in polls]
+        if missing:
+            outages += 1
+            assert missing == list(range(missing[0], missing[-1] + 1))
+            assert OUTAGE_POLLS[0] <= len(missing) <= OUTAGE_POLLS[1]
+        for hhmm, (rows, _) in polls.items():
+            odd = [row[1] for row in rows if len(row) == 3 and row[1] != stamp(day, hhmm)]
+            assert len(odd) <= 1 and not any(parses_as_iso(t) for t in odd)
+    assert outages >= 1
+
+
+def test_injected_faults_appear_where_planned(landing):
+    """Every fault the plan names shows in the files, and no other (a truncated page may swallow an item fault)."""
+    registered = {c.device_id for r in build_city(BANNERS, CAMERAS, DEFAULT_SEED) for c in r.channels}
+    for day, index, code in banner_days():
+        plan = plan_day(DEFAULT_SEED, day, code, index, len(BANNERS.banners), POLLS_PER_DAY)
+        seen = set()
+        pages = read_pages(landing / "catalog" / day.isoformat() / code)
+        if any(strict is None for _, _, strict, _ in pages):
+            seen.add("truncated_page")
+        for *_, lenient in pages:
+            for item in complete_items(lenient):
+                device_id, longitude = item.findtext("DeviceID"), item.findtext("Longitude")
+                if len(device_id) == 19:
+                    seen.add("short_device_id")
+                elif BANNERS.unit_of(device_id) is None:
+                    seen.add("unknown_unit")
+                if longitude is not None and not re.fullmatch(r"-?\d+\.\d+", longitude):
+                    seen.add("bad_longitude")
+        for hhmm, (rows, data) in read_polls(landing / "status" / day.isoformat() / code).items():
+            if not data.endswith(b"\n"):
+                seen.add("truncated_line")
+            whole = [row for row in rows if len(row) == 3]
+            if any(len(r[0]) == 19 for r in whole):
+                seen.add("short_channel_id")
+            if any(len(r[0]) == 20 and r[0] not in registered for r in whole):
+                seen.add("unregistered_channel")
+            if any(r[1] != stamp(day, hhmm) for r in whole):
+                seen.add("bad_polled_at")
+            if any(r[2] not in KNOWN_STATUS for r in whole):
+                seen.add("unknown_status")
+            if max(Counter((r[0], r[1]) for r in whole).values(), default=0) > 1:
+                seen.add("duplicate_row")
+        assert seen <= plan.faults, (day, code)
+        swallowed = set(CATALOG_FAULTS) if "truncated_page" in plan.faults else set()
+        assert plan.faults - seen <= swallowed, (day, code)
+        polls = len(read_polls(landing / "status" / day.isoformat() / code))
+        assert polls == POLLS_PER_DAY - len(plan.outage)
+
+
+def test_every_fault_kind_strikes_within_any_week_and_an_outage_within_any_three_days():
+    n = len(BANNERS.banners)
+    start = dt.date(2026, 1, 1)
+    days = [start + dt.timedelta(d) for d in range(365)]
+    plans = [
+        [plan_day(DEFAULT_SEED, day, banner.code, i, n, POLLS_PER_DAY) for i, banner in enumerate(BANNERS.banners)]
+        for day in days
+    ]
+    for first in range(365 - 6):
+        assert {f for day in plans[first : first + 7] for plan in day for f in plan.faults} == set(FAULTS)
+    for first in range(365 - 2):
+        assert any(plan.outage for day in plans[first : first + 3] for plan in day)
+    banner_days_total = 365 * n
+    for kind in FAULTS:
+        assert 0.15 < sum(kind in p.faults for day in plans for p in day) / banner_days_total < 0.3
+    assert 0.06 < sum(bool(p.outage) for day in plans for p in day) / banner_days_total < 0.15
+
+
+def test_behaviours_have_their_shares_and_healthier_banners_do_better():
+    def day(health: float, key: int) -> np.ndarray:
+        return day_states(stream(1, "test", key), 20000, health)
+
+    states = day(1.0, 0)
+    assert states.shape == (POLLS_PER_DAY, 20000)
+    always = (states == ONLINE).all(axis=0).mean()
+    assert 0.78 < always < 0.92
+    assert 0.004 < (states == OFFLINE).all(axis=0).mean() < 0.02
+    present = set(np.unique(states).tolist())
+    assert present == {0, 1, 2, 3, 4}  # online, offline, video lost, defect, absent
+    healthy = np.mean([(day(0.5, k) == ONLINE).mean() for k in range(5)])
+    unhealthy = np.mean([(day(2.2, k) == ONLINE).mean() for k in range(5)])
+    assert healthy > unhealthy + 0.01

@@ -1,0 +1,75 @@
+"""A deterministic simulator of what the city's video platforms drop into the landing zone.
+
+`simulate` draws the camera registry once from the seed (city.py), then for every banner-day a fault plan
+(faults.py), the cameras' states over the day's polls (status.py), the nightly catalog (catalog.py) and the
+status poll files. Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
+banner and day (seeding.py), so a banner-day's files do not depend on which other days are simulated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from xl_pipelines.banners import load_banners
+from xl_pipelines.simulator.catalog import write_catalog
+from xl_pipelines.simulator.city import build_city
+from xl_pipelines.simulator.faults import plan_day
+from xl_pipelines.simulator.seeding import stream
+from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, POLLS_PER_DAY, VIDEO_LOST, day_states, write_polls
+
+DEFAULT_SEED = 20261124
+CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
+COUNTS = ("catalog_pages", "catalog_items", "status_files", "status_rows")
+
+
+def simulate(
+    landing: Path,
+    days: list[dt.date],
+    cameras: int = 1500,
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Write catalog pages and status polls for every banner and day; return counts of files/rows written.
+
+    A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
+    `status_rows` counts every data line written, the malformed ones included.
+    """
+    landing = Path(landing)
+    config = load_banners()
+    city = build_city(config, cameras, seed)
+    counts: Counter[str] = Counter()
+    for day in sorted(set(days)):
+        for index, registry in enumerate(city):
+            code = registry.banner.code
+            plan = plan_day(seed, day, code, index, len(city), POLLS_PER_DAY)
+            states = day_states(stream(seed, "status", code, day), len(registry.channels), registry.platform.health)
+            online_at_catalog = np.isin(states[CATALOG_POLL], (ONLINE, VIDEO_LOST))  # lost video: device still online
+            counts.update(
+                write_catalog(
+                    _fresh(landing / "catalog" / day.isoformat() / code, "*.xml"), config, registry, day, plan,
+                    online_at_catalog, stream(seed, "catalog", code, day),
+                )
+            )
+            written = write_polls(
+                _fresh(landing / "status" / day.isoformat() / code, "*.csv"), day,
+                [c.device_id for c in registry.channels], states, registry.platform.online_word, plan,
+                stream(seed, "polls", code, day),
+            )
+            counts.update(written)
+            if progress:
+                progress(f"{day} {code}: {len(registry.channels)} cameras, {written['status_files']} polls, "
+                         f"faults: {', '.join(sorted(plan.faults)) or 'none'}")
+    return {key: counts[key] for key in COUNTS}
+
+
+def _fresh(folder: Path, pattern: str) -> Path:
+    """The folder, created, without the files a previous simulation left in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(pattern):
+        stale.unlink()
+    return folder

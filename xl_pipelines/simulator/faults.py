@@ -1,0 +1,66 @@
+"""Which faults hit a banner-day: malformed input for the quarantine, and harvester outages.
+
+Each kind strikes about one banner-day in five at random. On top of that, a schedule keyed by the calendar
+date forces every kind onto one banner on one date in seven, and an outage onto one banner on one date in
+three, so any 7 consecutive days (3 for outages) of the nine banners show each of them at least once. The
+plan depends only on seed, date and banner, never on which other days are simulated in the same run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from xl_pipelines.simulator.seeding import stream
+
+CATALOG_FAULTS = (
+    "truncated_page",  # one page cut off in the middle of an element
+    "short_device_id",  # an extra item whose DeviceID has 19 digits
+    "unknown_unit",  # an extra item whose DeviceID starts with a unit code nobody knows
+    "bad_longitude",  # one camera's Longitude is "abc"
+)
+STATUS_FAULTS = (
+    "bad_polled_at",  # one row's polled_at is unparsable (replaces that row)
+    "unknown_status",  # one row's status is UNKNOWN (replaces that row)
+    "short_channel_id",  # an extra row with a 19-digit channel ID
+    "truncated_line",  # a file ends in a bare channel-ID prefix, no commas, no newline
+    "unregistered_channel",  # an extra row for a well-formed ID the catalog does not know
+    "duplicate_row",  # an extra copy of a row
+)
+FAULTS = CATALOG_FAULTS + STATUS_FAULTS
+FAULT_CHANCE = 0.2
+OUTAGE_CHANCE = 0.07  # plus the forced one in three days of nine banners: about one banner-day in ten
+OUTAGE_POLLS = (6, 18)  # 30 to 90 minutes without any poll file
+FORCED_FAULT_EVERY, FORCED_OUTAGE_EVERY = 7, 3
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    faults: frozenset[str]
+    outage: range  # indexes of the day's polls that have no file (empty: none)
+
+
+def plan_day(seed: int, day: dt.date, code: str, banner_index: int, banners: int, polls: int) -> DayPlan:
+    """The faults of banner `code` (number `banner_index` of `banners`) on `day`, which has `polls` polls."""
+    ordinal = day.toordinal()
+    rng = stream(seed, "faults", code, day)
+    chosen = rng.random(len(FAULTS)) < FAULT_CHANCE
+    faults = {
+        kind
+        for k, kind in enumerate(FAULTS)
+        if chosen[k] or _forced(seed, ordinal, kind, FORCED_FAULT_EVERY, banners) == banner_index
+    }
+    outage = range(0)
+    length = int(rng.integers(OUTAGE_POLLS[0], OUTAGE_POLLS[1] + 1))
+    start = int(rng.integers(0, polls - length + 1))
+    if rng.random() < OUTAGE_CHANCE or _forced(seed, ordinal, "outage", FORCED_OUTAGE_EVERY, banners) == banner_index:
+        outage = range(start, start + length)
+    return DayPlan(frozenset(faults), outage)
+
+
+def _forced(seed: int, ordinal: int, kind: str, every: int, banners: int) -> int | None:
+    """The banner index `kind` is forced onto on this date, if the date is one of every `every`."""
+    phase = int(stream(seed, "phase", kind).integers(every))
+    if ordinal % every != phase:
+        return None
+    return int(stream(seed, "forced", kind, ordinal).integers(banners))
