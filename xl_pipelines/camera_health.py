@@ -14,7 +14,7 @@ import polars as pl
 
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.parsers import gb28181, status_polls
-from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
+from xl_pipelines.quarantine import Harvest, first_failure, per_distinct, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
 
 POLL_HOLD = dt.timedelta(minutes=10)
@@ -89,25 +89,31 @@ def harvest_status_polls(
     """Poll CSV lines → one row per channel per poll; bad lines, unknown cameras and duplicates set aside."""
     start, end = day_bounds(day)
     rows = status_polls.split_fields(status_polls.read_poll_lines(files))
+    rows = per_distinct(rows, "channel_id", id_reason=first_failure(gb28181.id_rules("channel_id", banner, banners)),
+                        registered=pl.col("channel_id").is_in(channels.implode()))
+    at = pl.col("polled_at")
+    rows = per_distinct(rows, "polled_at_raw", polled_at=status_polls.polled_at(pl.col("polled_at_raw")))
+    rows = per_distinct(rows.with_columns(time_reason=first_failure([
+        ("bad_timestamp", at.is_null()),
+        ("future_timestamp", at > now.astimezone(LOCAL_TZ)),
+        ("outside_day", (at < start) | (at >= end)),
+    ])), "status_raw", state=status_polls.state(pl.col("status_raw")))
     rules = [
         ("malformed_line", pl.col("fields") != 3),
-        *gb28181.id_rules("channel_id", banner, banners),
-        ("bad_timestamp", pl.col("polled_at").is_null()),
-        ("future_timestamp", pl.col("polled_at") > now.astimezone(LOCAL_TZ)),
-        ("outside_day", (pl.col("polled_at") < start) | (pl.col("polled_at") >= end)),
+        *[(reason, pl.col("id_reason") == reason) for reason, _ in gb28181.id_rules("channel_id", banner, banners)],
+        *[(reason, pl.col("time_reason") == reason) for reason in ("bad_timestamp", "future_timestamp", "outside_day")],
         ("unknown_status", pl.col("state").is_null()),
-        ("unknown_channel", ~pl.col("channel_id").is_in(channels.implode())),
+        ("unknown_channel", ~pl.col("registered")),
     ]
     rows = rows.with_columns(reason=first_failure(rules))
     clean = pl.col("reason").is_null()
-    duplicate = clean & (pl.int_range(pl.len()).over(["channel_id", "polled_at", clean]) > 0)
+    duplicate = clean & ~pl.struct("channel_id", "polled_at", clean).is_first_distinct()
     rows = rows.with_columns(reason=pl.when(duplicate).then(pl.lit("duplicate")).otherwise("reason"))
     detail = pl.when(pl.col("reason") == "malformed_line").then(pl.format("{} fields, expected 3", "fields"))
     accepted, quarantined = split_by_reason(rows, "status_polls", detail.otherwise(None))
-    accepted = accepted.select(
-        "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item"
-    ).sort("polled_at", "channel_id")
-    return Harvest(accepted, quarantined.sort("source_file", "item"))
+    accepted = accepted.select(  # in file and line order: deterministic without a sort of millions of rows
+        "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item")
+    return Harvest(accepted, quarantined)
 
 
 def poll_windows(polled_at: pl.Series, day: dt.date) -> pl.DataFrame:

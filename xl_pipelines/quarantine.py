@@ -28,6 +28,12 @@ def first_failure(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
     return expr.alias("reason")
 
 
+def per_distinct(frame: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataFrame:
+    """Add columns computed once per distinct value of `column` (IDs and poll times repeat millions of times)."""
+    distinct = frame.select(pl.col(column).unique()).with_columns(**exprs)
+    return frame.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
+
+
 def split_by_reason(frame: pl.DataFrame, source: str, detail: pl.Expr | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a frame carrying `reason`, `source_file`, `item`, `raw` into (accepted, quarantine rows)."""
     bad = frame.filter(pl.col("reason").is_not_null())

@@ -24,17 +24,24 @@ def read_poll_lines(files: list[Path]) -> pl.DataFrame:
 
 
 def split_fields(lines: pl.DataFrame) -> pl.DataFrame:
-    """channel_id / polled_at (tz-aware; an ISO time without offset is taken as local) / status_raw / state."""
-    parts = pl.col("raw").str.strip_chars().str.split(",")
-    field = lambda i: parts.list.get(i, null_on_oob=True).str.strip_chars()  # noqa: E731
-    text = field(1)
-    with_offset = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone="Asia/Shanghai")
-    local = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False).dt.replace_time_zone("Asia/Shanghai")
+    """Raw text fields: channel_id, polled_at_raw, status_raw, and how many fields the line had."""
+    text = pl.col("raw").str.strip_chars()
+    parts = text.str.split_exact(",", 2)
     return lines.with_columns(
-        fields=parts.list.len(),
-        channel_id=field(0),
-        polled_at_raw=text,
-        polled_at=pl.coalesce(with_offset, local).dt.cast_time_unit("us"),
-        status_raw=field(2),
-        state=field(2).str.to_uppercase().replace_strict(STATES, default=None),
+        fields=text.str.count_matches(",", literal=True) + 1,
+        channel_id=parts.struct.field("field_0").str.strip_chars(),
+        polled_at_raw=parts.struct.field("field_1").str.strip_chars(),
+        status_raw=parts.struct.field("field_2").str.strip_chars(),
     )
+
+
+def polled_at(raw: pl.Expr) -> pl.Expr:
+    """ISO-8601 with offset, or without one taken as local time; null when unparsable."""
+    with_offset = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone="Asia/Shanghai")
+    local = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False).dt.replace_time_zone("Asia/Shanghai")
+    return pl.coalesce(with_offset, local).dt.cast_time_unit("us")
+
+
+def state(raw: pl.Expr) -> pl.Expr:
+    """online / offline / video_lost / defect from the platform's spelling; null when unknown."""
+    return raw.str.to_uppercase().replace_strict(STATES, default=None, return_dtype=pl.String)
