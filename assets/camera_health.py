@@ -1,6 +1,5 @@
 """Camera health, per banner-day: catalog → registry, status polls → intervals (GB/T 28181)."""
 
-
 import datetime as dt
 
 import dagster as dg

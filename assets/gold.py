@@ -1,6 +1,5 @@
 """One asset per SQL model in dbt_like_sql/: its inputs become deps, its leading comment the description."""
 
-
 import dagster as dg
 
 from assets.lake_io import write_table

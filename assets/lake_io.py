@@ -1,6 +1,5 @@
 """The few lines every lake-writing asset shares: write a partition, describe it in metadata."""
 
-
 import dagster as dg
 import polars as pl
 

@@ -1,6 +1,5 @@
 """The analysts' DuckDB file: views over every lake table, rebuilt whenever the lake changes."""
 
-
 import dagster as dg
 
 from xl_pipelines.resources import LakeResource
