@@ -43,7 +43,10 @@ def _keys(banner: str) -> dict[str, str]:
 
 
 def _files(landing: Path, source: str, banner: str, pattern: str) -> list[Path]:
-    return sorted((landing / source / DAY.isoformat() / banner).glob(pattern))
+    """The files the pipeline's own landing resource would hand to the harvest."""
+    from xl_pipelines.resources import LandingResource
+
+    return LandingResource(root=str(landing)).files(source, DAY, banner, pattern)
 
 
 def stage_catalog(landing: Path, lake_url: str) -> int:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from xl_pipelines.settings import LOCAL_TZ
+
 DAY = dt.date(2026, 11, 20)
 BANNER = "150502"
+POLL_TIMES = [dt.datetime.combine(DAY, dt.time(), LOCAL_TZ) + dt.timedelta(minutes=5 * i) for i in range(288)]
 
 
 def camera_id(serial: int, prefix: str = "15050200", type_code: str = "132") -> str:
@@ -52,6 +55,12 @@ def write_polls(landing: Path, rows_by_time: dict[dt.datetime, list[tuple[str, s
         path.write_text("channel_id,polled_at,status\n" + "".join(f"{c},{at.isoformat()},{s}\n" for c, s in rows))
         paths.append(path)
     return paths
+
+
+def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda camera, at: "ON") -> None:
+    """A banner-day with one complete catalog page and 288 polls; `status(camera, at)` spells each row."""
+    write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])], banner=banner)
+    write_polls(landing, {t: [(c, status(c, t)) for c in cameras] for t in POLL_TIMES}, banner=banner)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from tests.conftest import DAY, camera_id, catalog_item, catalog_page, write_catalog, write_polls
+from tests.conftest import DAY, camera_id, land_banner
 from xl_pipelines.definitions import daily_harvest, defs
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -44,11 +44,8 @@ def test_lake_tables_are_grouped_by_layer():
 
 def test_two_materialize_processes_at_once_do_not_collide(tmp_path):
     landing = tmp_path / "landing"
-    times = [dt.datetime.combine(DAY, dt.time(), LOCAL_TZ) + dt.timedelta(minutes=5 * i) for i in range(288)]
     for banner, prefix in {"150502": "15050200", "150523": "15052300"}.items():
-        cams = [camera_id(n, prefix=prefix) for n in range(1, 21)]
-        write_catalog(landing, [catalog_page([catalog_item(c) for c in cams])], banner=banner)
-        write_polls(landing, {t: [(c, "ON") for c in cams] for t in times}, banner=banner)
+        land_banner(landing, banner, [camera_id(n, prefix=prefix) for n in range(1, 21)])
     env = {**os.environ, "XL_HOME": str(tmp_path)}
     xl = [sys.executable, "-m", "xl_pipelines.cli", "materialize", "--start", DAY.isoformat(), "--end", DAY.isoformat()]
     runs = [subprocess.Popen([*xl, "--banner", b], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -5,11 +5,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tests.conftest import BANNER, DAY, camera_id, catalog_item, catalog_page, write_catalog, write_polls
+from tests.conftest import BANNER, DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, write_catalog, write_polls
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
-from xl_pipelines.settings import LOCAL_TZ
 from xl_pipelines.sql_models import load_models, run_model
 
 A, B, C, D, E, F, G, H = (camera_id(n) for n in range(1, 9))
@@ -42,10 +41,9 @@ def lake_with_day(tmp_path):
     landing, lake = tmp_path / "landing", Lake(str(tmp_path / "lake"))
     cameras = [A, B, C, D, E, F, G, H]
     files = write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])])
-    times = [dt.datetime.combine(DAY, dt.time()) + dt.timedelta(minutes=5 * i) for i in range(288)]
     polls = {
-        t.replace(tzinfo=LOCAL_TZ): [(c, s) for c in cameras if (s := state_at(c, t.time())) is not None]
-        for t in times if not (OUTAGE[0] <= t.time() <= OUTAGE[1])
+        t: [(c, s) for c in cameras if (s := state_at(c, t.time())) is not None]
+        for t in POLL_TIMES if not (OUTAGE[0] <= t.time() <= OUTAGE[1])
     }
     poll_files = write_polls(landing, polls)
     keys = {"date": DAY.isoformat(), "banner": BANNER}

@@ -1,14 +1,11 @@
 """The real Dagster code location, run on hand-written landing files under a private XL_HOME."""
 
-import datetime as dt
-
-import polars as pl
 import pytest
 
-from tests.conftest import DAY, camera_id, catalog_item, catalog_page, write_catalog, write_polls
+from tests.conftest import DAY, camera_id, land_banner
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
-from xl_pipelines.settings import LOCAL_TZ, get_settings
+from xl_pipelines.settings import get_settings
 from xl_pipelines.warehouse import connect_readonly
 
 BANNERS = {"150502": "15050200", "150523": "15052300"}
@@ -18,10 +15,7 @@ def land(landing):
     """Two banners, three cameras each, polled every 5 minutes; camera 3 is off all afternoon."""
     for banner, prefix in BANNERS.items():
         cams = [camera_id(n, prefix=prefix) for n in (1, 2, 3)]
-        write_catalog(landing, [catalog_page([catalog_item(c) for c in cams])], banner=banner)
-        times = [dt.datetime.combine(DAY, dt.time(), LOCAL_TZ) + dt.timedelta(minutes=5 * i) for i in range(288)]
-        write_polls(landing, {t: [(c, "OFF" if c == cams[2] and t.hour >= 12 else "ON") for c in cams] for t in times},
-                    banner=banner)
+        land_banner(landing, banner, cams, lambda c, at, off=cams[2]: "OFF" if c == off and at.hour >= 12 else "ON")
         (landing / "status" / DAY.isoformat() / banner / "0000.csv").open("a").write("garbage line\n")
 
 

@@ -18,7 +18,6 @@ from xl_pipelines.quarantine import Harvest, first_failure, per_distinct, split_
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
 
 POLL_HOLD = dt.timedelta(minutes=10)
-CATALOG_STATUS = {"ON": "online", "ONLINE": "online", "OK": "online", "OFF": "offline", "OFFLINE": "offline"}
 
 
 def _number(column: str) -> pl.Expr:
@@ -27,9 +26,10 @@ def _number(column: str) -> pl.Expr:
 
 def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Harvest:
     """Catalog pages → one row per item; a catalog (SN) is complete when its items reach SumNum."""
-    items, broken = gb28181.catalog_frame(files)
+    items = gb28181.catalog_frame(files)
     lon, lat = _number("longitude_raw"), _number("latitude_raw")
     rules = [
+        ("malformed_page", pl.col("page_error").is_not_null()),
         *gb28181.id_rules("device_id", banner, banners),
         # Unreadable numbers only: swapped or misplaced coordinates are an annotation fault, judged in silver.
         ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & lon.is_null())
@@ -40,16 +40,14 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
         catalog_complete=(pl.len().over("sn") == pl.col("sum_num")),
         reason=first_failure(rules),
     )
-    accepted, quarantined = split_by_reason(items, "catalog")
-    quarantined = pl.concat([quarantined, pl.DataFrame(broken, schema=quarantined.schema).with_columns(
-        source=pl.lit("catalog"))], how="vertical_relaxed") if broken else quarantined
+    accepted, quarantined = split_by_reason(items, "catalog", detail=pl.col("page_error"))
     accepted = accepted.with_columns(
         code=pl.lit(banner),
         type_code=pl.col("device_id").str.slice(10, 3),
         longitude=lon, latitude=lat,
-        status=pl.col("status_raw").str.to_uppercase().replace_strict(CATALOG_STATUS, default=None),
+        status=gb28181.status_state(pl.col("status_raw")),
         received_at=pl.col("received_raw").str.to_datetime("%Y%m%dT%H%M%S").dt.replace_time_zone(str(LOCAL_TZ)),
-    ).drop("raw", "received_raw").sort("sn", "page", "item")
+    ).drop("raw", "received_raw", "page_error").sort("sn", "page", "item")
     return Harvest(accepted, quarantined.sort("source_file", "item"))
 
 
@@ -97,15 +95,13 @@ def harvest_status_polls(
         ("bad_timestamp", at.is_null()),
         ("future_timestamp", at > now.astimezone(LOCAL_TZ)),
         ("outside_day", (at < start) | (at >= end)),
-    ])), "status_raw", state=status_polls.state(pl.col("status_raw")))
-    rules = [
-        ("malformed_line", pl.col("fields") != 3),
-        *[(reason, pl.col("id_reason") == reason) for reason, _ in gb28181.id_rules("channel_id", banner, banners)],
-        *[(reason, pl.col("time_reason") == reason) for reason in ("bad_timestamp", "future_timestamp", "outside_day")],
-        ("unknown_status", pl.col("state").is_null()),
-        ("unknown_channel", ~pl.col("registered")),
-    ]
-    rows = rows.with_columns(reason=first_failure(rules))
+    ])), "status_raw", state=gb28181.status_state(pl.col("status_raw")))
+    # The rules in order: line shape, then the ID, time and status checks made once per distinct value.
+    rows = rows.with_columns(reason=pl.when(pl.col("fields") != 3).then(pl.lit("malformed_line")).otherwise(
+        pl.coalesce("id_reason", "time_reason", first_failure([
+            ("unknown_status", pl.col("state").is_null()),
+            ("unknown_channel", ~pl.col("registered")),
+        ]))))
     clean = pl.col("reason").is_null()
     duplicate = clean & ~pl.struct("channel_id", "polled_at", clean).is_first_distinct()
     rows = rows.with_columns(reason=pl.when(duplicate).then(pl.lit("duplicate")).otherwise("reason"))

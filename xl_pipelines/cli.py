@@ -116,7 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nSet aside in quarantine (with file, line or item, and reason; see quarantine.* views):")
     _print(rejected, "table")
     print(f"\nDuckDB views (read-only for analysts): {settings.warehouse_path}")
-    print(f'Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
+    print('Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
     return status
 
 

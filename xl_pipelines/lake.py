@@ -83,7 +83,7 @@ class Lake:
                 found += [(layer, p.name) for p in sorted(base.iterdir()) if p.is_dir()]
         return found
 
-    def partition_keys(self, layer: str, table: str) -> list[str]:
+    def partition_columns(self, layer: str, table: str) -> list[str]:
         """Names of the first partition level of a table (e.g. ['date', 'banner'])."""
         path = self.table_path(layer, table)
         keys: list[str] = []

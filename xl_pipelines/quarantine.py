@@ -10,16 +10,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-QUARANTINE_SCHEMA = {
-    "source": pl.String,
-    "source_file": pl.String,
-    "item": pl.Int64,
-    "reason": pl.String,
-    "detail": pl.String,
-    "raw": pl.String,
-}
-
-
 def first_failure(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
     """The reason of the first rule whose condition is true, else null."""
     expr = pl.lit(None, dtype=pl.String)

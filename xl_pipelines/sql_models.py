@@ -74,9 +74,11 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     )
     every = pl.DataFrame([{"code": b.code, "name_en": b.name_en, "name_zh": b.name_zh} for b in banners.banners])
     with duckdb.connect() as con:
+        con.register("scope_frame", scope)
+        con.register("banners_frame", every)
         con.execute("CREATE SCHEMA context")
-        con.execute("CREATE TABLE context.banner_days AS SELECT * FROM scope")
-        con.execute("CREATE TABLE context.banners AS SELECT * FROM every")
+        con.execute("CREATE TABLE context.banner_days AS SELECT * FROM scope_frame")
+        con.execute("CREATE TABLE context.banners AS SELECT * FROM banners_frame")
         for layer in {layer for layer, _ in model.inputs}:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
         for layer, table in model.inputs:

@@ -23,7 +23,7 @@ def view_sql(lake: Lake, layer: str, table: str, only: Mapping[str, str] | None 
 
     Partition columns come from the path; `banner` is left out since every row carries it as `code`.
     """
-    keys = lake.partition_keys(layer, table)
+    keys = lake.partition_columns(layer, table)
     only = only or {}
     glob = "/".join([str(lake.table_path(layer, table)), *(f"{k}={only.get(k, '*')}" for k in keys), "*.parquet"])
     types = ", ".join(f"'{k}': {HIVE_TYPES.get(k, 'VARCHAR')}" for k in keys)

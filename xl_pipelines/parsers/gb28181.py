@@ -27,6 +27,8 @@ INFO_FIELDS = {
     "point_type": "PointType", "function_type": "FunctionType", "install_time": "InstallTime",
     "management_unit": "ManagementUnit", "contact_info": "ContactInfo", "record_save_days": "RecordSaveDays",
 }
+STATUS_WORDS = {"ON": "online", "ONLINE": "online", "OK": "online", "OFF": "offline", "OFFLINE": "offline",
+                "VLOST": "video_lost", "DEFECT": "defect"}
 FILE_NAME = re.compile(r"^(?P<recv>\d{8}T\d{6})-(?P<sn>\d+)-(?P<page>\d+)\.xml$")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
@@ -71,6 +73,11 @@ def _text(node: etree._Element, tag: str) -> str | None:
     return value.strip() or None if value is not None else None
 
 
+def status_state(raw: pl.Expr) -> pl.Expr:
+    """online / offline / video_lost / defect from the platform's spelling; null when unknown."""
+    return raw.str.to_uppercase().replace_strict(STATUS_WORDS, default=None, return_dtype=pl.String)
+
+
 def unit_expr(column: str, banners: BannerConfig) -> pl.Expr:
     """The reporting unit of each ID in `column` (null when unknown), by the configured prefixes."""
     expr = pl.when(pl.col(column).str.slice(0, 6).is_in(banners.codes)).then(pl.col(column).str.slice(0, 6))
@@ -90,10 +97,9 @@ def id_rules(column: str, banner: str, banners: BannerConfig) -> list[tuple[str,
     ]
 
 
-def catalog_frame(files: list[Path]) -> tuple[pl.DataFrame, list[dict]]:
-    """All items of the given pages as rows, plus one quarantine record per unreadable page."""
+def catalog_frame(files: list[Path]) -> pl.DataFrame:
+    """All items of the given pages as rows; an unreadable page is one row (item 0) with its `page_error`."""
     rows: list[dict] = []
-    broken: list[dict] = []
     for path in sorted(files):
         match = FILE_NAME.match(path.name)
         data = path.read_bytes()
@@ -102,14 +108,14 @@ def catalog_frame(files: list[Path]) -> tuple[pl.DataFrame, list[dict]]:
                 raise PageError("file name is not <recv>-<SN>-<page>.xml")
             page = parse_catalog_page(data)
         except PageError as exc:
-            broken.append({"source_file": str(path), "item": 0, "reason": "malformed_page", "detail": str(exc),
-                           "raw": data[:2000].decode("utf-8", "replace")})
+            rows.append({"source_file": str(path), "item": 0, "page_error": str(exc),
+                         "raw": data[:2000].decode("utf-8", "replace")})
             continue
         for index, (item, raw) in enumerate(zip(page.items, page.raws, strict=True), start=1):
             rows.append(item | {
                 "source_file": str(path), "item": index, "raw": raw, "sn": page.sn, "sum_num": page.sum_num,
                 "page": int(match["page"]), "platform_id": page.platform_id, "received_raw": match["recv"],
             })
-    schema = {c: pl.String for c in [*ITEM_FIELDS, *INFO_FIELDS, "source_file", "raw", "sn", "platform_id", "received_raw"]}
-    schema |= {"item": pl.Int64, "sum_num": pl.Int64, "page": pl.Int64}
-    return pl.DataFrame(rows, schema=schema), broken
+    text = [*ITEM_FIELDS, *INFO_FIELDS, "source_file", "raw", "sn", "platform_id", "received_raw", "page_error"]
+    schema = {c: pl.String for c in text} | {"item": pl.Int64, "sum_num": pl.Int64, "page": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)

@@ -7,8 +7,6 @@ from pathlib import Path
 import polars as pl
 
 HEADER = "channel_id,polled_at,status"
-STATES = {"ON": "online", "ONLINE": "online", "OK": "online", "OFF": "offline", "OFFLINE": "offline",
-          "VLOST": "video_lost", "DEFECT": "defect"}
 
 
 def read_poll_lines(files: list[Path]) -> pl.DataFrame:
@@ -40,8 +38,3 @@ def polled_at(raw: pl.Expr) -> pl.Expr:
     with_offset = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone="Asia/Shanghai")
     local = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False).dt.replace_time_zone("Asia/Shanghai")
     return pl.coalesce(with_offset, local).dt.cast_time_unit("us")
-
-
-def state(raw: pl.Expr) -> pl.Expr:
-    """online / offline / video_lost / defect from the platform's spelling; null when unknown."""
-    return raw.str.to_uppercase().replace_strict(STATES, default=None, return_dtype=pl.String)
