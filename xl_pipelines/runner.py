@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import shutil
 import time
@@ -18,12 +19,23 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progre
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance in $XL_HOME/dagster, configured by the repository's dagster.yaml."""
+    """The persistent instance in $XL_HOME/dagster, configured by the repository's dagster.yaml.
+
+    Creating the SQLite storages runs schema migrations, which two `xl` processes starting at once would race;
+    an exclusive file lock lets the first create them and the second find them ready.
+    """
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    with open(home / ".instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        config = home / "dagster.yaml"
+        if not config.exists() or config.read_bytes() != INSTANCE_CONFIG.read_bytes():
+            shutil.copyfile(INSTANCE_CONFIG, config)
+        os.environ["DAGSTER_HOME"] = str(home)
+        instance = dg.DagsterInstance.get()
+        # build the run, event-log and schedule storages (and their tables) before the lock is released
+        instance.get_runs(limit=1), instance.event_log_storage, instance.all_instigator_state()
+    return instance
 
 
 def days_between(start: dt.date, end: dt.date, settings: Settings) -> list[dt.date]:
