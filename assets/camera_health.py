@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from assets.lake_io import write_harvest, write_table
+from quality import checks
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
@@ -20,7 +21,8 @@ STATUS_INTERVALS = dg.AssetKey(["silver", "status_intervals"])
 
 
 def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
-    return dg.AssetSpec(key, description=description, group_name=GROUP, kinds={"parquet"}, deps=deps)
+    return dg.AssetSpec(key, description=description, group_name=GROUP, kinds={"parquet"}, deps=deps,
+                        freshness_policy=checks.freshness_policy(key))
 
 
 @dg.multi_asset(
@@ -28,13 +30,14 @@ def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
         _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages (GB2312/GBK/UTF-8 XML), parsed."),
         _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
     ],
+    check_specs=checks.harvest_check_specs(CATALOG_ITEMS),
     partitions_def=BANNER_DAY,
 )
 def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
     files = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
     harvest = camera_health.harvest_catalog(files, keys["banner"], load_banners())
-    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, harvest)
+    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest)
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
@@ -58,19 +61,22 @@ def cameras(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materia
 
 @dg.multi_asset(
     specs=[
-        _spec(STATUS_POLLS, "One row per camera per 5-minute status poll, state normalised.", deps=[CAMERAS]),
+        _spec(STATUS_POLLS, "One row per camera per 5-minute status poll, state normalised.",
+              deps=[CAMERAS, CATALOG_QUARANTINE]),
         _spec(POLLS_QUARANTINE, "Poll lines that were rejected (malformed, unknown camera, duplicate…), with reason."),
     ],
+    check_specs=checks.harvest_check_specs(STATUS_POLLS),
     partitions_def=BANNER_DAY,
 )
 def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
+    rejected = lake.lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
     files = landing.files("status", day, keys["banner"], "*.csv")
     harvest = camera_health.harvest_status_polls(
-        files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC))
-    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, harvest)
+        files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)
+    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, "status_polls", harvest)
 
 
 @dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,

@@ -6,7 +6,7 @@ from assets.lake_io import write_table
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, partition_keys
 from xl_pipelines.resources import LakeResource
-from xl_pipelines.sql_models import SqlModel, load_models, run_model
+from xl_pipelines.sql_models import SqlModel, load_models, missing_inputs, run_model
 
 
 def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
@@ -25,6 +25,10 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         keys = partition_keys(context)
+        missing = missing_inputs(model, lake.lake, keys, load_banners())
+        if missing:
+            raise dg.Failure(f"{model.name} {keys['date']} not built: missing {', '.join(missing)} "
+                             "(blocked by a check, or not materialised yet)")
         frame = run_model(model, lake.lake, keys, load_banners())
         # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.
         row = frame.row(0, named=True) if frame.height == 1 else {}

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from quality import checks
 from xl_pipelines.quarantine import Harvest
 from xl_pipelines.lake import Lake
 
@@ -14,11 +15,13 @@ def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.Da
     return dg.MaterializeResult(asset_key=key, metadata={"rows": frame.height, "path": str(path), **metadata})
 
 
-def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], harvest: Harvest):
-    """Land a harvest: accepted rows in bronze, rejected rows in quarantine, with the reconciliation."""
-    reasons = harvest.quarantined.group_by("reason").len().sort("reason")
+def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
+                  harvest: Harvest):
+    """Land a harvest: accepted rows in bronze, rejected rows in quarantine, then check what landed."""
+    counted = harvest.quarantined.group_by("reason").len().sort("reason")
+    reasons = dict(zip(counted["reason"], counted["len"], strict=True))
     counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}
     yield write_table(lake, bronze, keys, harvest.accepted, **counts)
     rejected = harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all())
-    yield write_table(lake, quarantine, keys, rejected, **counts,
-                      reasons=dg.MetadataValue.json(dict(zip(reasons["reason"], reasons["len"], strict=True))))
+    yield write_table(lake, quarantine, keys, rejected, **counts, reasons=dg.MetadataValue.json(reasons))
+    yield from checks.harvest_checks(lake, bronze, quarantine, keys, source, harvest.read, reasons)

@@ -2,12 +2,13 @@
 
 import dagster as dg
 
+from xl_pipelines import quality_report
 from xl_pipelines.resources import LakeResource
 from xl_pipelines.settings import get_settings
 from xl_pipelines.warehouse import refresh_views
 
 
-def build(lake_assets: list[dg.AssetKey]) -> dg.AssetsDefinition:
+def build(lake_assets: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key="xl_duckdb",
         deps=lake_assets,
@@ -21,4 +22,16 @@ def build(lake_assets: list[dg.AssetKey]) -> dg.AssetsDefinition:
         views = refresh_views(lake.lake, path)
         return dg.MaterializeResult(metadata={"path": str(path), "views": dg.MetadataValue.json(views)})
 
-    return xl_duckdb
+    @dg.asset(
+        key="quality_report",
+        deps=lake_assets,
+        group_name="warehouse",
+        kinds={"html"},
+        automation_condition=dg.AutomationCondition.eager(),
+    )
+    def quality_report_html() -> dg.MaterializeResult:
+        """`$XL_HOME/reports/quality/index.html`: the latest result of every check per table, readable offline."""
+        path = quality_report.render(get_settings().reports)
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
+
+    return [xl_duckdb, quality_report_html]

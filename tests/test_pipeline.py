@@ -8,11 +8,13 @@ from xl_pipelines.runner import materialize
 from xl_pipelines.settings import get_settings
 from xl_pipelines.warehouse import connect_readonly
 
-BANNERS = {"150502": "15050200", "150523": "15052300"}
+from xl_pipelines.banners import load_banners
+
+BANNERS = {code: f"{code}00" for code in load_banners().codes}  # all nine: the city day needs every banner
 
 
 def land(landing):
-    """Two banners, three cameras each, polled every 5 minutes; camera 3 is off all afternoon."""
+    """Nine banners, three cameras each, polled every 5 minutes; camera 3 is off all afternoon."""
     for banner, prefix in BANNERS.items():
         cams = [camera_id(n, prefix=prefix) for n in (1, 2, 3)]
         land_banner(landing, banner, cams, lambda c, at, off=cams[2]: "OFF" if c == off and at.hour >= 12 else "ON")
@@ -27,7 +29,7 @@ def home(tmp_path_factory):
         mp.delenv("XL_LAKE_URL", raising=False)
         mp.delenv("XL_LANDING", raising=False)
         land(root / "landing")
-        assert materialize([DAY], list(BANNERS), get_settings(), say=lambda _: None) == []
+        assert materialize([DAY], list(BANNERS), get_settings(), say=lambda _: None).ok
         yield root
 
 
@@ -38,22 +40,22 @@ def query(home, sql):
 
 def test_gold_kpis_for_each_banner(home):
     kpis = query(home, "select code, cameras, online_rate, snapshot_online_rate from gold.banner_daily_kpis order by code")
-    assert kpis["code"].to_list() == list(BANNERS)
-    assert kpis["cameras"].to_list() == [3, 3]
-    assert kpis["online_rate"].to_list() == pytest.approx([2.5 / 3] * 2)  # two full days + half a day, of three
-    assert kpis["snapshot_online_rate"].to_list() == pytest.approx([2 / 3] * 2)
+    assert kpis["code"].to_list() == sorted(BANNERS)
+    assert kpis["cameras"].to_list() == [3] * 9
+    assert kpis["online_rate"].to_list() == pytest.approx([2.5 / 3] * 9)  # two full days + half a day, of three
+    assert kpis["snapshot_online_rate"].to_list() == pytest.approx([2 / 3] * 9)
 
 
 def test_city_rollup_reads_every_banner_of_the_day(home):
     city = query(home, "select banners_reporting, cameras, online_rate from gold.city_daily_kpis")
-    assert city.rows() == [(2, 6, pytest.approx(2.5 / 3))]
+    assert city.rows() == [(9, 27, pytest.approx(2.5 / 3))]
 
 
 def test_quarantine_reconciles_and_run_succeeds(home):
     q = query(home, "select code, reason, count(*) n from quarantine.status_polls group by all order by code")
-    assert q.rows() == [("150502", "malformed_line", 1), ("150523", "malformed_line", 1)]
+    assert q.rows() == [(code, "malformed_line", 1) for code in sorted(BANNERS)]
     bronze = query(home, "select count(*) n from bronze.status_polls")["n"].item()
-    assert bronze == 2 * 3 * 288
+    assert bronze == 9 * 3 * 288
 
 
 def test_views_only_in_the_duckdb_file(home):
@@ -66,7 +68,7 @@ def test_rematerialising_gives_identical_rows(home, monkeypatch):
     lake = Lake(str(home / "lake"))
     keys = {"date": DAY.isoformat(), "banner": "150502"}
     before = {t: lake.read(*t.split("."), keys) for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
-    assert materialize([DAY], ["150502"], get_settings(), say=lambda _: None) == []
+    assert materialize([DAY], ["150502"], get_settings(), say=lambda _: None).ok
     for table, frame in before.items():
         assert lake.read(*table.split("."), keys).equals(frame), table
-    assert query(home, "select count(*) n from silver.cameras")["n"].item() == 6
+    assert query(home, "select count(*) n from silver.cameras")["n"].item() == 27

@@ -17,28 +17,52 @@ def reasons(frame: pl.DataFrame) -> dict[int, str]:
     return dict(zip(frame["item"], frame["reason"], strict=True))
 
 
-def test_catalog_bad_items_and_a_broken_page(tmp_path):
+def test_catalog_each_kind_of_bad_item_and_page(tmp_path):
     items = [catalog_item(c) for c in GOOD] + [
-        catalog_item("1505020000132000001"),              # 19 digits
-        catalog_item("15059900001320000001"),             # unknown unit 150599
-        catalog_item("15052300001320000001"),             # Kailu camera filed under Horqin
-        catalog_item(camera_id(9), lon="abc"),            # longitude is not a number
-        catalog_item(GOOD[0]),                            # the same item twice
+        catalog_item("1505020000132000001"),                      # 4 19 digits
+        catalog_item("15059900001320000001"),                     # 5 unknown unit 150599
+        catalog_item("15052300001320000001"),                     # 6 Kailu camera filed under Horqin
+        catalog_item(camera_id(9), lon="abc"),                    # 7 longitude is not a number
+        catalog_item(camera_id(10), lon="0", lat="0"),            # 8 zero coordinates
+        catalog_item(camera_id(11), lon="43.62", lat="122.25"),   # 9 latitude and longitude swapped
+        catalog_item(camera_id(12), lon="116.40", lat="39.90"),   # 10 Beijing, far outside the city
+        catalog_item(GOOD[0]),                                    # 11 the same item twice
     ]
-    good_page = catalog_page(items, sum_num=len(items) + 2)
-    broken_page = catalog_page([catalog_item(camera_id(7)), catalog_item(camera_id(8))])[:-40]  # cut mid-element
-    files = write_catalog(tmp_path, [good_page, broken_page])
+    good_page = catalog_page(items, sum_num=len(items) + 1)
+    broken_page = catalog_page([catalog_item(camera_id(7))])[:-40]  # cut mid-element
+    utf8_as_gb2312 = catalog_page([catalog_item(camera_id(8))]).decode("gb2312").encode("utf-8")
+    device_status = b'<?xml version="1.0"?><Response><CmdType>DeviceStatus</CmdType><SN>9</SN></Response>'
+    files = write_catalog(tmp_path, [good_page, broken_page, utf8_as_gb2312, device_status])
+    stray = files[0].with_name("catalog copy.xml")
+    stray.write_bytes(good_page)
 
-    harvest = camera_health.harvest_catalog(files, BANNER, load_banners())
+    harvest = camera_health.harvest_catalog([*files, stray], BANNER, load_banners())
 
-    assert harvest.accepted["device_id"].to_list() == GOOD
+    assert harvest.accepted["device_id"].to_list() == GOOD  # the rest of the page lands
     assert reasons(harvest.quarantined.filter(pl.col("source_file") == str(files[0]))) == {
-        4: "bad_device_id", 5: "unknown_unit", 6: "wrong_banner", 7: "bad_coordinate", 8: "duplicate"}
-    page = harvest.quarantined.filter(pl.col("source_file") == str(files[1])).row(0, named=True)
-    assert page["reason"] == "malformed_page" and "malformed XML" in page["detail"]
-    assert harvest.read == 3 + 5 + 1
-    # the second page was lost, so the catalog (SumNum 10, 8 items read) is incomplete, and says so
+        4: "bad_device_id", 5: "unknown_unit", 6: "wrong_banner", 7: "bad_coordinate", 8: "outside_city",
+        9: "outside_city", 10: "outside_city", 11: "duplicate"}
+    pages = harvest.quarantined.filter(pl.col("item") == 0)
+    assert dict(zip(pages["source_file"], pages["reason"], strict=True)) == {
+        str(files[1]): "malformed_xml", str(files[2]): "wrong_encoding", str(files[3]): "not_catalog",
+        str(stray): "bad_file_name"}
+    assert "Invalid bytes in character encoding" in pages.filter(pl.col("reason") == "wrong_encoding")["detail"].item()
+    assert harvest.quarantined.filter(pl.col("item") == 10)["record_id"].item() == camera_id(12)
+    assert harvest.read == 11 + 4  # items of the readable page + one record per unreadable page
+    assert harvest.read == harvest.accepted.height + harvest.quarantined.height
+    # 10 distinct items of SumNum 11 arrived: the catalog is incomplete, and says so
     assert not harvest.accepted["catalog_complete"].any()
+
+
+def test_a_resent_page_is_quarantined_as_duplicates_and_the_catalog_stays_complete(tmp_path):
+    page = catalog_page([catalog_item(c) for c in GOOD])
+    files = write_catalog(tmp_path, [page])
+    resent = files[0].with_name(files[0].name.replace("T020000", "T020001"))
+    resent.write_bytes(page)
+    harvest = camera_health.harvest_catalog([*files, resent], BANNER, load_banners())
+    assert harvest.accepted["device_id"].to_list() == GOOD
+    assert harvest.quarantined["reason"].to_list() == ["duplicate"] * 3
+    assert harvest.accepted["catalog_complete"].all()
 
 
 def test_catalog_encodings_are_honoured(tmp_path):
@@ -74,19 +98,25 @@ def test_poll_lines_each_kind_of_fault(tmp_path):
         f"{GOOD[1]},2026-11-19T08:05:00+08:00,ON",       # 10 belongs to another day
         "",                                              # blank: not a row
         f"{GOOD[1]},2026-11-20T08:05:00,OFF",            # 12 no offset: local time, ok
-        f"{GOOD[2][:12]}",                               # 13 truncated last line
+        f"15052300001320000001,{at},ON",                 # 13 a Kailu camera in Horqin's export
+        f"{camera_id(98)},{at},ON",                      # 14 its catalog item was quarantined today
+        f"{GOOD[2]};{at};ON",                            # 15 wrong separator
+        f"{GOOD[2][:12]}",                               # 16 truncated last line
     ]
     (folder / "0805.csv").write_text("\n".join(lines))
     harvest = camera_health.harvest_status_polls(
-        [folder / "0805.csv"], BANNER, DAY, load_banners(), pl.Series(GOOD), now=NOW)
+        [folder / "0805.csv"], BANNER, DAY, load_banners(), pl.Series(GOOD), now=NOW,
+        rejected=pl.Series([camera_id(98)]))
 
     assert reasons(harvest.quarantined) == {
         3: "bad_timestamp", 4: "unknown_status", 5: "bad_device_id", 6: "unknown_unit", 7: "unknown_channel",
-        8: "duplicate", 9: "future_timestamp", 10: "outside_day", 13: "malformed_line"}
+        8: "duplicate", 9: "future_timestamp", 10: "outside_day", 13: "wrong_banner", 14: "camera_rejected",
+        15: "malformed_line", 16: "malformed_line"}
     assert harvest.accepted["item"].to_list() == [2, 12]
     assert harvest.accepted["state"].to_list() == ["online", "offline"]
-    assert harvest.read == 11
-    assert harvest.quarantined.filter(pl.col("item") == 13)["raw"].item() == GOOD[2][:12]
+    assert harvest.read == 14 == harvest.accepted.height + harvest.quarantined.height
+    assert harvest.quarantined.filter(pl.col("item") == 16)["raw"].item() == GOOD[2][:12]
+    assert harvest.quarantined.filter(pl.col("item") == 5)["record_id"].item() == "1505020000132000001"
 
 
 def test_lost_page_keeps_the_previous_days_cameras(tmp_path):
@@ -102,10 +132,3 @@ def test_lost_page_keeps_the_previous_days_cameras(tmp_path):
     assert registry["channel_id"].to_list() == GOOD
     assert registry["name"].to_list()[0] == "renamed"  # what arrived today wins
     assert camera_health.registry(items)["channel_id"].to_list() == GOOD[:1]  # nothing to fall back on
-
-
-def test_swapped_coordinates_are_kept_for_annotation_checks(tmp_path):
-    files = write_catalog(tmp_path, [catalog_page([catalog_item(GOOD[0], lon="43.62", lat="122.25")])])
-    harvest = camera_health.harvest_catalog(files, BANNER, load_banners())
-    assert harvest.quarantined.height == 0
-    assert harvest.accepted.select("longitude", "latitude").row(0) == (43.62, 122.25)

@@ -11,6 +11,8 @@ import yaml
 
 DEFAULT_FILE = Path(__file__).with_name("banners.yaml")
 
+CITY_MARGIN = 0.1  # degrees (about 10 km) around the banners' approximate boxes
+
 
 @dataclass(frozen=True)
 class Banner:
@@ -29,6 +31,13 @@ class BannerConfig:
     @property
     def codes(self) -> list[str]:
         return [b.code for b in self.banners]
+
+    @property
+    def city_bbox(self) -> tuple[float, float, float, float]:
+        """The box around all nine banners, widened by CITY_MARGIN: coordinates outside it are not in Tongliao."""
+        boxes = [b.bbox for b in self.banners]
+        return (min(b[0] for b in boxes) - CITY_MARGIN, min(b[1] for b in boxes) - CITY_MARGIN,
+                max(b[2] for b in boxes) + CITY_MARGIN, max(b[3] for b in boxes) + CITY_MARGIN)
 
     def by_code(self, code: str) -> Banner:
         for b in self.banners:

@@ -25,30 +25,32 @@ def _number(column: str) -> pl.Expr:
 
 
 def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Harvest:
-    """Catalog pages → one row per item; a catalog (SN) is complete when its items reach SumNum."""
+    """Catalog pages → one row per item; a catalog (SN) is complete when its distinct items reach SumNum."""
     items = gb28181.catalog_frame(files)
     lon, lat = _number("longitude_raw"), _number("latitude_raw")
+    west, south, east, north = banners.city_bbox
     rules = [
-        ("malformed_page", pl.col("page_error").is_not_null()),
         *gb28181.id_rules("device_id", banner, banners),
-        # Unreadable numbers only: swapped or misplaced coordinates are an annotation fault, judged in silver.
         ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & lon.is_null())
          | (pl.col("latitude_raw").is_not_null() & lat.is_null())),
+        # Zero, swapped or far-off coordinates are not a place in Tongliao. A wrong banner inside the city
+        # is an annotation fault, judged in silver.
+        ("outside_city", ~lon.is_between(west, east) | ~lat.is_between(south, north)),
         ("duplicate", pl.int_range(pl.len()).over(["sn", "device_id"]) > 0),
     ]
     items = items.with_columns(
-        catalog_complete=(pl.len().over("sn") == pl.col("sum_num")),
-        reason=first_failure(rules),
+        catalog_complete=(pl.col("device_id").n_unique().over("sn") == pl.col("sum_num")),
+        reason=pl.coalesce("page_reason", first_failure(rules)),
     )
-    accepted, quarantined = split_by_reason(items, "catalog", detail=pl.col("page_error"))
+    accepted, quarantined = split_by_reason(items, "catalog", record_id=pl.col("device_id"), detail=pl.col("page_error"))
     accepted = accepted.with_columns(
         code=pl.lit(banner),
         type_code=pl.col("device_id").str.slice(10, 3),
         longitude=lon, latitude=lat,
         status=gb28181.status_state(pl.col("status_raw")),
         received_at=pl.col("received_raw").str.to_datetime("%Y%m%dT%H%M%S").dt.replace_time_zone(str(LOCAL_TZ)),
-    ).drop("raw", "received_raw", "page_error").sort("sn", "page", "item")
-    return Harvest(accepted, quarantined.sort("source_file", "item"))
+    ).drop("raw", "received_raw", "page_reason", "page_error").sort("sn", "page", "item")
+    return Harvest(accepted, quarantined.sort("source_file", "item"), read=items.height)
 
 
 def registry(catalog_items: pl.DataFrame, previous: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -82,13 +84,20 @@ def registry(catalog_items: pl.DataFrame, previous: pl.DataFrame | None = None) 
 
 
 def harvest_status_polls(
-    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime
+    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime,
+    rejected: pl.Series | None = None,
 ) -> Harvest:
-    """Poll CSV lines → one row per channel per poll; bad lines, unknown cameras and duplicates set aside."""
+    """Poll CSV lines → one row per channel per poll; bad lines, unknown cameras and duplicates set aside.
+
+    `channels` are the registered cameras; `rejected` the IDs whose catalog item was quarantined that day.
+    """
     start, end = day_bounds(day)
-    rows = status_polls.split_fields(status_polls.read_poll_lines(files))
+    lines = status_polls.read_poll_lines(files)
+    rows = status_polls.split_fields(lines)
+    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
     rows = per_distinct(rows, "channel_id", id_reason=first_failure(gb28181.id_rules("channel_id", banner, banners)),
-                        registered=pl.col("channel_id").is_in(channels.implode()))
+                        registered=pl.col("channel_id").is_in(channels.implode()),
+                        rejected=pl.col("channel_id").is_in(rejected.implode()))
     at = pl.col("polled_at")
     rows = per_distinct(rows, "polled_at_raw", polled_at=status_polls.polled_at(pl.col("polled_at_raw")))
     rows = per_distinct(rows.with_columns(time_reason=first_failure([
@@ -100,16 +109,18 @@ def harvest_status_polls(
     rows = rows.with_columns(reason=pl.when(pl.col("fields") != 3).then(pl.lit("malformed_line")).otherwise(
         pl.coalesce("id_reason", "time_reason", first_failure([
             ("unknown_status", pl.col("state").is_null()),
+            ("camera_rejected", ~pl.col("registered") & pl.col("rejected")),
             ("unknown_channel", ~pl.col("registered")),
         ]))))
     clean = pl.col("reason").is_null()
     duplicate = clean & ~pl.struct("channel_id", "polled_at", clean).is_first_distinct()
     rows = rows.with_columns(reason=pl.when(duplicate).then(pl.lit("duplicate")).otherwise("reason"))
     detail = pl.when(pl.col("reason") == "malformed_line").then(pl.format("{} fields, expected 3", "fields"))
-    accepted, quarantined = split_by_reason(rows, "status_polls", detail.otherwise(None))
+    accepted, quarantined = split_by_reason(rows, "status_polls", record_id=pl.col("channel_id"),
+                                            detail=detail.otherwise(None))
     accepted = accepted.select(  # in file and line order: deterministic without a sort of millions of rows
         "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item")
-    return Harvest(accepted, quarantined)
+    return Harvest(accepted, quarantined, read=lines.height)
 
 
 def poll_windows(polled_at: pl.Series, day: dt.date) -> pl.DataFrame:

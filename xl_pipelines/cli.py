@@ -59,11 +59,17 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     if not settings.landing.is_dir():
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
     days = days_between(args.start, args.end, settings)
-    failed = materialize(days, _banners(args), settings, say=_say)
-    if failed:
-        _say(f"{len(failed)} partition(s) failed: {', '.join(failed)} (details in the Dagster UI: make dev)")
-        return 1
-    return 0
+    outcome = materialize(days, _banners(args), settings, say=_say)
+    _report_outcome(outcome, settings)
+    return 0 if outcome.ok else 1
+
+
+def _report_outcome(outcome, settings) -> None:
+    if outcome.blocked:
+        _say(f"{len(outcome.blocked)} partition(s) stopped by a blocking quality check: {', '.join(outcome.blocked)} "
+             f"(why: {settings.reports / 'quality' / 'index.html'})")
+    if outcome.failed:
+        _say(f"{len(outcome.failed)} partition(s) failed: {', '.join(outcome.failed)} (details in the Dagster UI: make dev)")
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -97,8 +103,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     end = _yesterday()
     start = end - dt.timedelta(days=6)
     cmd_simulate(argparse.Namespace(start=start, end=end, days=7, cameras=args.cameras, seed=args.seed))
-    status = cmd_materialize(argparse.Namespace(start=start, end=end, banner=None))
+    from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.warehouse import connect_readonly
+
+    outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say)
+    outcome.checks.update(check_freshness(settings).checks)
 
     with connect_readonly(settings.warehouse_path) as con:
         kpis = con.sql(
@@ -115,9 +124,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print(kpis, "table")
     print("\nSet aside in quarantine (with file, line or item, and reason; see quarantine.* views):")
     _print(rejected, "table")
-    print(f"\nDuckDB views (read-only for analysts): {settings.warehouse_path}")
+    print("\nQuality checks (partitions per outcome; warnings name what to look at, errors stop gold):")
+    _print(_check_table(outcome.checks), "table")
+    _report_outcome(outcome, settings)
+    print(f"\nQuality report (offline HTML): {settings.reports / 'quality' / 'index.html'}")
+    print(f"DuckDB views (read-only for analysts): {settings.warehouse_path}")
     print('Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
-    return status
+    return 0 if outcome.ok else 1
+
+
+def _check_table(checks):
+    """(table, check, status) counts as one row per check with passed / warn / error columns."""
+    import polars as pl
+
+    rows = [{"table": t, "check": c, "status": s, "partitions": n} for (t, c, s), n in checks.items()]
+    frame = pl.DataFrame(rows, schema={"table": pl.String, "check": pl.String, "status": pl.String, "partitions": pl.Int64})
+    return (frame.pivot("status", index=["table", "check"], values="partitions", aggregate_function="sum")
+            .select("table", "check", *[pl.col(s).fill_null(0).alias(n) if s in frame["status"] else pl.lit(0).alias(n)
+                                        for s, n in (("passed", "passed"), ("WARN", "warn"), ("ERROR", "error"))])
+            .sort("table", "check"))
 
 
 def parser() -> argparse.ArgumentParser:

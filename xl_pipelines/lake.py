@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow.parquet as pq
 from upath import UPath
 
 PART_FILE = "part-0.parquet"
@@ -73,6 +74,14 @@ class Lake:
             raise FileNotFoundError(f"lake partition not materialised yet: {path}")
         with path.open("rb") as fh:
             return pl.read_parquet(fh)
+
+    def count(self, layer: str, table: str, keys: Mapping[str, str]) -> int:
+        """Rows in one partition, from the Parquet footer alone (what landed, read back independently)."""
+        path = self.partition_path(layer, table, keys)
+        if not path.exists():
+            raise FileNotFoundError(f"lake partition not materialised yet: {path}")
+        with path.open("rb") as fh:
+            return pq.ParquetFile(fh).metadata.num_rows
 
     def tables(self) -> list[tuple[str, str]]:
         """Every (layer, table) that holds at least one partition directory."""

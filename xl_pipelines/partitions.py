@@ -12,6 +12,7 @@ from xl_pipelines.settings import get_settings
 
 DAY = dg.DailyPartitionsDefinition(start_date=get_settings().start_date.isoformat(), timezone="Asia/Shanghai")
 BANNER = dg.StaticPartitionsDefinition(load_banners().codes)
+HARVEST_AT = dt.time(2, 30)  # local time of the nightly harvest of yesterday
 BANNER_DAY = dg.MultiPartitionsDefinition({"date": DAY, "banner": BANNER})
 
 # A city-wide (day) asset reads every banner of its day. (Beta in Dagster 1.13; its use here is the documented one.)

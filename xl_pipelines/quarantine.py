@@ -24,13 +24,19 @@ def per_distinct(frame: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataF
     return frame.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
 
 
-def split_by_reason(frame: pl.DataFrame, source: str, detail: pl.Expr | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a frame carrying `reason`, `source_file`, `item`, `raw` into (accepted, quarantine rows)."""
+def split_by_reason(
+    frame: pl.DataFrame, source: str, record_id: pl.Expr, detail: pl.Expr | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a frame carrying `reason`, `source_file`, `item`, `raw` into (accepted, quarantine rows).
+
+    `record_id` is the ID the record names (a camera's, when readable), so governance can find its records.
+    """
     bad = frame.filter(pl.col("reason").is_not_null())
     quarantined = bad.select(
         pl.lit(source).alias("source"),
         pl.col("source_file"),
         pl.col("item").cast(pl.Int64),
+        record_id.alias("record_id"),
         pl.col("reason"),
         (detail if detail is not None else pl.lit(None, dtype=pl.String)).alias("detail"),
         pl.col("raw"),
@@ -40,11 +46,11 @@ def split_by_reason(frame: pl.DataFrame, source: str, detail: pl.Expr | None = N
 
 @dataclass(frozen=True)
 class Harvest:
-    """What one source partition gave: accepted rows, quarantined rows, and how many were read."""
+    """What one source partition gave: accepted rows, quarantined rows, and how many records were read.
+
+    `read` is counted from the input before any rule, so `read == accepted + quarantined` is a real check.
+    """
 
     accepted: pl.DataFrame
     quarantined: pl.DataFrame
-
-    @property
-    def read(self) -> int:
-        return self.accepted.height + self.quarantined.height
+    read: int

@@ -7,7 +7,9 @@ import fcntl
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -50,27 +52,77 @@ def days_between(start: dt.date, end: dt.date, settings: Settings) -> list[dt.da
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+@dataclass
+class Outcome:
+    """What a materialisation came to: partitions failed or blocked by a check, and every check's status."""
+
+    failed: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    checks: Counter = field(default_factory=Counter)  # (table, check, passed | WARN | ERROR) -> partitions
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.blocked)
+
+
+def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: str, key=None) -> str:
+    """Execute one job run; count its checks; return its status line (ok / BLOCKED by … / FAILED: …)."""
+    from xl_pipelines.definitions import defs
+
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET)
+    stopped = []
+    warned = 0
+    for evaluation in result.get_asset_check_evaluations():
+        status = "passed" if evaluation.passed else evaluation.severity.value
+        outcome.checks[(evaluation.asset_key.to_user_string().replace("/", "."), evaluation.check_name, status)] += 1
+        warned += status == "WARN"
+        if status == "ERROR" and evaluation.blocking:
+            stopped.append(f"{evaluation.asset_key.to_user_string().replace('/', '.')} {evaluation.check_name}")
+    notes = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
+    if stopped:
+        outcome.blocked.append(label)
+        return f"BLOCKED by {'; '.join(stopped)}"
+    if not result.success:
+        outcome.failed.append(label)
+        failures = [e.event_specific_data.error.message.strip().splitlines()[0] for e in result.all_events
+                    if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
+        return f"FAILED: {failures[0] if failures else 'see the Dagster UI'}"
+    return "ok" + notes
+
+
 def materialize(
     days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print
-) -> list[str]:
-    """Run every banner-day, then each day's city rollups, then the views; return failed partition names."""
-    from xl_pipelines.definitions import defs
+) -> Outcome:
+    """Run every banner-day, then each day's city rollups, then the views and the quality report."""
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.lake import Lake
     from xl_pipelines.partitions import banner_day_key
+    from xl_pipelines.sql_models import load_models, missing_inputs
 
     instance = instance_for(settings)
     steps = [("banner_day", banner_day_key(d, b), f"{d} {b}") for d in days for b in banners]
     steps += [("city_day", d.isoformat(), f"{d} city") for d in days]
-    failed = []
+    outcome = Outcome()
+    lake, config = Lake(settings.lake_url), load_banners()
+    city_models = [m for m in load_models() if m.dimensions == ("date",)]
     for n, (job_name, key, label) in enumerate(steps, start=1):
         began = time.perf_counter()
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET)
-        status = "ok" if result.success else "FAILED"
-        if not result.success:
-            failed.append(label)
-        say(f"[{n}/{len(steps)}] {label:<18} {status} {time.perf_counter() - began:5.1f}s")
-    result = defs.resolve_job_def("warehouse").execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET)
-    if not result.success:
-        failed.append("warehouse views")
-    say(f"views refreshed in {settings.warehouse_path}" if result.success else "views FAILED")
-    return failed
+        waiting = job_name == "city_day" and sorted({
+            m.split()[-1] for model in city_models for m in missing_inputs(model, lake, {"date": key}, config)})
+        if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
+            say(f"[{n}/{len(steps)}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
+            continue
+        status = _run(job_name, instance, outcome, label, key)
+        say(f"[{n}/{len(steps)}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
+    status = _run("warehouse", instance, outcome, "views and quality report")
+    say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"
+        if status.startswith("ok") else f"views and quality report {status}")
+    return outcome
+
+
+def check_freshness(settings: Settings) -> Outcome:
+    """Run the freshness checks now (as their schedule does at the deadline)."""
+    outcome = Outcome()
+    _run("freshness", instance_for(settings), outcome, "freshness")
+    return outcome

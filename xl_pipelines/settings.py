@@ -28,6 +28,10 @@ class Settings:
         return self.home / "xl.duckdb"
 
     @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 

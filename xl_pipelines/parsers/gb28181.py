@@ -33,8 +33,16 @@ FILE_NAME = re.compile(r"^(?P<recv>\d{8}T\d{6})-(?P<sn>\d+)-(?P<page>\d+)\.xml$"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
+ENCODING_ERRORS = {etree.ErrorTypes.ERR_INVALID_ENCODING, etree.ErrorTypes.ERR_UNSUPPORTED_ENCODING,
+                   etree.ErrorTypes.ERR_UNKNOWN_ENCODING}
+
+
 class PageError(ValueError):
-    """A page that cannot be read at all: the whole page is quarantined with this message."""
+    """A page that cannot be read at all: the whole page is quarantined with this reason and message."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -50,14 +58,16 @@ def parse_catalog_page(data: bytes) -> CatalogPage:
     """One Catalog response page, or PageError saying why it cannot be read."""
     try:
         root = etree.fromstring(data, _PARSER)
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        raise PageError(f"malformed XML: {exc}") from None
+    except etree.XMLSyntaxError as exc:
+        raise PageError("wrong_encoding" if exc.code in ENCODING_ERRORS else "malformed_xml", str(exc)) from None
+    except ValueError as exc:
+        raise PageError("malformed_xml", str(exc)) from None
     if root.tag != "Response" or (root.findtext("CmdType") or "").strip() != "Catalog":
-        raise PageError(f"not a Catalog response (root <{root.tag}>, CmdType {root.findtext('CmdType')!r})")
+        raise PageError("not_catalog", f"not a Catalog response (root <{root.tag}>, CmdType {root.findtext('CmdType')!r})")
     sum_num = (root.findtext("SumNum") or "").strip()
     sn = (root.findtext("SN") or "").strip()
     if not sum_num.isdigit() or not sn:
-        raise PageError(f"SN {sn!r} / SumNum {sum_num!r} missing or not numeric")
+        raise PageError("not_catalog", f"SN {sn!r} / SumNum {sum_num!r} missing or not numeric")
     items, raws = [], []
     for item in root.iterfind("DeviceList/Item"):
         row = {col: _text(item, tag) for col, tag in ITEM_FIELDS.items()}
@@ -98,17 +108,17 @@ def id_rules(column: str, banner: str, banners: BannerConfig) -> list[tuple[str,
 
 
 def catalog_frame(files: list[Path]) -> pl.DataFrame:
-    """All items of the given pages as rows; an unreadable page is one row (item 0) with its `page_error`."""
+    """All items of the given pages as rows; an unreadable page is one row (item 0) with its `page_reason`."""
     rows: list[dict] = []
     for path in sorted(files):
         match = FILE_NAME.match(path.name)
         data = path.read_bytes()
         try:
             if match is None:
-                raise PageError("file name is not <recv>-<SN>-<page>.xml")
+                raise PageError("bad_file_name", "file name is not <recv>-<SN>-<page>.xml")
             page = parse_catalog_page(data)
         except PageError as exc:
-            rows.append({"source_file": str(path), "item": 0, "page_error": str(exc),
+            rows.append({"source_file": str(path), "item": 0, "page_reason": exc.reason, "page_error": str(exc),
                          "raw": data[:2000].decode("utf-8", "replace")})
             continue
         for index, (item, raw) in enumerate(zip(page.items, page.raws, strict=True), start=1):
@@ -116,6 +126,6 @@ def catalog_frame(files: list[Path]) -> pl.DataFrame:
                 "source_file": str(path), "item": index, "raw": raw, "sn": page.sn, "sum_num": page.sum_num,
                 "page": int(match["page"]), "platform_id": page.platform_id, "received_raw": match["recv"],
             })
-    text = [*ITEM_FIELDS, *INFO_FIELDS, "source_file", "raw", "sn", "platform_id", "received_raw", "page_error"]
+    text = [*ITEM_FIELDS, *INFO_FIELDS, "source_file", "raw", "sn", "platform_id", "received_raw", "page_reason", "page_error"]
     schema = {c: pl.String for c in text} | {"item": pl.Int64, "sum_num": pl.Int64, "page": pl.Int64}
     return pl.DataFrame(rows, schema=schema)

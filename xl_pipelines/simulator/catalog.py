@@ -43,6 +43,8 @@ def write_catalog(
     sn = int(rng.integers(1, 1_000_000))
     pages = [items[i : i + ITEMS_PER_PAGE] for i in range(0, len(items), ITEMS_PER_PAGE)]
     truncated = int(rng.integers(len(pages))) if "truncated_page" in plan.faults else None
+    misencoded = int(rng.integers(len(pages))) if "wrong_encoding_page" in plan.faults else None
+    resent = int(rng.integers(len(pages))) if "resent_page" in plan.faults else None
     received = dt.datetime.combine(day, RECEIVED_AT) + dt.timedelta(seconds=int(rng.integers(600)))
     nl = platform.newline
     for number, page in enumerate(pages, start=1):
@@ -63,10 +65,28 @@ def write_catalog(
         )
         if number - 1 == truncated:
             text = text[: text.rindex("<Name>") + len("<Na")]  # the connection dropped mid-element
-        path = folder / f"{received:%Y%m%dT%H%M%S}-{sn}-{number}.xml"
-        path.write_bytes(text.encode(platform.encoding))
-        received += dt.timedelta(seconds=int(rng.integers(2)))
-    return {"catalog_pages": len(pages), "catalog_items": len(items)}
+        encoding = platform.encoding
+        if number - 1 == misencoded and number - 1 != truncated:  # a gateway re-encoded the body, not the declaration
+            encoding = "UTF-8" if platform.encoding.upper() in ("GB2312", "GBK") else "GBK"
+        data = text.encode(encoding)
+        (folder / f"{received:%Y%m%dT%H%M%S}-{sn}-{number}.xml").write_bytes(data)
+        if number - 1 == resent:  # no response came in time, so the page was asked for and sent again
+            (folder / f"{received + dt.timedelta(seconds=1):%Y%m%dT%H%M%S}-{sn}-{number}.xml").write_bytes(data)
+        received += dt.timedelta(seconds=int(rng.integers(2)) + 2)
+    written = len(pages) + (resent is not None)
+    if "stray_response" in plan.faults:
+        stray = _device_status(registry.channels[int(rng.integers(len(registry.channels)))].device_id, received, nl)
+        (folder / f"{received:%Y%m%dT%H%M%S}-{sn + 1}-1.xml").write_bytes(stray.encode(platform.encoding))
+        written += 1
+    return {"catalog_pages": written, "catalog_items": len(items)}
+
+
+def _device_status(device_id: str, at: dt.datetime, nl: str) -> str:
+    """A DeviceStatus response, which a misrouted reply drops among the catalog pages."""
+    return nl.join([
+        '<?xml version="1.0" encoding="GB2312"?>', "<Response>", "<CmdType>DeviceStatus</CmdType>", "<SN>1</SN>",
+        f"<DeviceID>{device_id}</DeviceID>", "<Result>OK</Result>", "<Online>ONLINE</Online>",
+        f"<DeviceTime>{at:%Y-%m-%dT%H:%M:%S}</DeviceTime>", "</Response>", ""])
 
 
 def _inject_item_faults(
@@ -91,6 +111,9 @@ def _inject_item_faults(
         extras.append(victim_item(lambda device_id: {"DeviceID": device_id[:-1]})[1])
     if "unknown_unit" in plan.faults:
         extras.append(victim_item(lambda device_id: {"DeviceID": _foreign_id(config, device_id)})[1])
+    if "foreign_item" in plan.faults:
+        neighbour = next(code for code in config.codes if code != registry.banner.code)
+        extras.append(victim_item(lambda device_id: {"DeviceID": neighbour + device_id[6:]})[1])
     for extra in extras:
         items.insert(int(rng.integers(len(items) + 1)), extra)
 

@@ -18,6 +18,10 @@ CATALOG_FAULTS = (
     "short_device_id",  # an extra item whose DeviceID has 19 digits
     "unknown_unit",  # an extra item whose DeviceID starts with a unit code nobody knows
     "bad_longitude",  # one camera's Longitude is "abc"
+    "wrong_encoding_page",  # one page's bytes in another encoding than its declaration names
+    "resent_page",  # one page arrives twice (same SN and page number, a second later)
+    "stray_response",  # a DeviceStatus response filed among the catalog pages
+    "foreign_item",  # an extra item of a camera of another banner (a cascaded platform's sub-catalog)
 )
 STATUS_FAULTS = (
     "bad_polled_at",  # one row's polled_at is unparsable (replaces that row)
@@ -26,9 +30,14 @@ STATUS_FAULTS = (
     "truncated_line",  # a file ends in a bare channel-ID prefix, no commas, no newline
     "unregistered_channel",  # an extra row for a well-formed ID the catalog does not know
     "duplicate_row",  # an extra copy of a row
+    "future_polled_at",  # one row stamped ten years ahead (a device clock reset)
+    "previous_day_row",  # an extra row stamped the day before (a late line from yesterday's export)
+    "garbled_export",  # an hour of poll files written with ';' between fields: a warning-level quarantine share
 )
 FAULTS = CATALOG_FAULTS + STATUS_FAULTS
 FAULT_CHANCE = 0.2
+FAULT_CHANCES = {"garbled_export": 0.02}  # rarer than the rest; the forced schedule still shows it weekly
+GARBLED_POLLS = 12  # one hour of 5-minute polls
 OUTAGE_CHANCE = 0.07  # plus the forced one in three days of nine banners: about one banner-day in ten
 OUTAGE_POLLS = (6, 18)  # 30 to 90 minutes without any poll file
 FORCED_FAULT_EVERY, FORCED_OUTAGE_EVERY = 7, 3
@@ -44,7 +53,7 @@ def plan_day(seed: int, day: dt.date, code: str, banner_index: int, banners: int
     """The faults of banner `code` (number `banner_index` of `banners`) on `day`, which has `polls` polls."""
     ordinal = day.toordinal()
     rng = stream(seed, "faults", code, day)
-    chosen = rng.random(len(FAULTS)) < FAULT_CHANCE
+    chosen = rng.random(len(FAULTS)) < [FAULT_CHANCES.get(kind, FAULT_CHANCE) for kind in FAULTS]
     faults = {
         kind
         for k, kind in enumerate(FAULTS)

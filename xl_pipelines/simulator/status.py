@@ -15,12 +15,13 @@ import numpy as np
 import polars as pl
 
 from xl_pipelines.simulator.city import UNREGISTERED_SERIALS
-from xl_pipelines.simulator.faults import STATUS_FAULTS, DayPlan
+from xl_pipelines.simulator.faults import GARBLED_POLLS, STATUS_FAULTS, DayPlan
 
 POLL_MINUTES = 5
 POLLS_PER_DAY = 24 * 60 // POLL_MINUTES
 UTC_OFFSET = "+08:00"  # Asia/Shanghai, no daylight saving
 MORNING = 10 * 60 // POLL_MINUTES  # the first poll at 10:00
+FUTURE_YEARS = 10  # how far ahead a reset device clock stamps its row
 ONLINE, OFFLINE, VIDEO_LOST, DEFECT, ABSENT = range(5)  # ABSENT: the camera has no row in the poll
 
 
@@ -91,7 +92,7 @@ def write_polls(
         }
     )
     ends = np.cumsum(present.sum(axis=1))  # rows up to the end of each poll's file
-    faults = sorted(plan.faults & set(STATUS_FAULTS))
+    faults = sorted(plan.faults & set(STATUS_FAULTS) - {"garbled_export"})
     hits: list[int] = []  # the file (index into polls) of each fault, one fault per file
     for fault in faults:
         eligible = [k for k in range(polls.size) if k not in hits and (fault != "bad_polled_at" or polls[k] < MORNING)]
@@ -103,7 +104,7 @@ def write_polls(
         if ends[k] == start:
             continue
         row = start + int(position * (ends[k] - start))
-        frame, added, tail = _inject(frame, fault, row, int(ends[k]), _sloppy(day, polls[k]))
+        frame, added, tail = _inject(frame, fault, row, int(ends[k]), _sloppy(day, polls[k]), day)
         ends[k:] += added
         if tail:
             tails[k] = tail.encode("ascii")
@@ -114,12 +115,14 @@ def write_polls(
     line_starts = np.concatenate([[0], np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")) + 1])
     cuts = np.concatenate([[0], line_starts[ends]]).tolist()
     header = (",".join(frame.columns) + "\n").encode("ascii")
+    garbled = range(0)
+    if "garbled_export" in plan.faults:  # an exporter misconfigured for an hour: ';' between fields
+        first = int(rng.integers(polls.size - GARBLED_POLLS))
+        garbled = range(first, first + GARBLED_POLLS)
     for k, poll in enumerate(polls.tolist()):
         hour, minute = _clock(poll)
-        with (folder / f"{hour:02d}{minute:02d}.csv").open("wb") as f:
-            f.write(header)
-            f.write(data[cuts[k] : cuts[k + 1]])
-            f.write(tails.get(k, b""))
+        body = header + bytes(data[cuts[k] : cuts[k + 1]]) + tails.get(k, b"")
+        (folder / f"{hour:02d}{minute:02d}.csv").write_bytes(body.replace(b",", b";") if k in garbled else body)
     return {"status_files": polls.size, "status_rows": frame.height + len(tails)}
 
 
@@ -142,9 +145,17 @@ def _sloppy(day: dt.date, poll: int) -> str:
     return f"{day.year}-{day.month}-{day.day}T{hour}:{minute}"
 
 
-def _inject(frame: pl.DataFrame, fault: str, row: int, end: int, sloppy_time: str) -> tuple[pl.DataFrame, int, str]:
+def _inject(
+    frame: pl.DataFrame, fault: str, row: int, end: int, sloppy_time: str, day: dt.date
+) -> tuple[pl.DataFrame, int, str]:
     """Apply one status fault at `row` of the poll ending at `end`: the rows, how many were added, any bare tail."""
     victim = frame.row(row, named=True)
+    if fault == "future_polled_at":
+        ahead = str(day.year + FUTURE_YEARS) + victim["polled_at"][4:]
+        return _replace(frame, row, "polled_at", ahead), 0, ""
+    if fault == "previous_day_row":
+        late = (day - dt.timedelta(days=1)).isoformat() + victim["polled_at"][10:]
+        return _insert(frame, end, {**victim, "polled_at": late}), 1, ""
     if fault == "bad_polled_at":
         return _replace(frame, row, "polled_at", sloppy_time), 0, ""
     if fault == "unknown_status":

@@ -1,0 +1,179 @@
+"""The check wiring: suites become asset checks per partition, harvests reconcile, harvested tables are due.
+
+- Every `suites/<layer.table>.json` becomes the check `expectations` on that table, run per partition. It
+  blocks (ERROR) when the table feeds a gold table and a critical expectation fails; otherwise it warns.
+- Every harvest checks its own partition in the same step: `reconciled` (read = accepted + quarantined,
+  counted in the files that landed) and `rejected_share` (against thresholds.yaml). Both block.
+- Harvested tables declare by when yesterday's partition must exist (thresholds.yaml `freshness`): as a
+  Dagster freshness policy, and as the check `yesterday_on_time` naming the banners that are missing.
+Every result is also kept for the static quality report (xl_pipelines/quality_report.py).
+"""
+
+import datetime as dt
+import warnings
+from collections.abc import Iterable, Iterator
+
+import dagster as dg
+
+from xl_pipelines import quality, quality_report
+from xl_pipelines.lake import Lake
+from xl_pipelines.partitions import BANNER, HARVEST_AT, partition_keys
+from xl_pipelines.resources import LakeResource
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+
+SEVERITY = {quality.ERROR: dg.AssetCheckSeverity.ERROR, quality.WARN: dg.AssetCheckSeverity.WARN}
+FRESHNESS_CHECK = "yesterday_on_time"
+
+
+def table_name(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+def check_result(key: dg.AssetKey, check: str, keys: dict[str, str], verdict: quality.Verdict, blocking: bool,
+                 details: dict | None = None, metadata: dict | None = None) -> dg.AssetCheckResult:
+    """The Dagster result of a check, kept for the quality report too."""
+    quality_report.record(get_settings().reports, table_name(key), check, keys, verdict.passed, verdict.severity,
+                          verdict.description, blocking, details)
+    return dg.AssetCheckResult(asset_key=key, check_name=check, passed=verdict.passed,
+                               severity=SEVERITY[verdict.severity], description=verdict.description,
+                               metadata=metadata or {})
+
+
+# --- Great Expectations suites -------------------------------------------------------------------------
+
+
+def feeds_gold(assets: Iterable[dg.AssetsDefinition]) -> set[dg.AssetKey]:
+    """The tables some gold table is built from, directly or not: their failed checks must block."""
+    parents: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    for a in assets:
+        for key, deps in a.asset_deps.items():
+            parents.setdefault(key, set()).update(deps)
+    found: set[dg.AssetKey] = set()
+    todo = [key for key in parents if key.path[0] == "gold"]
+    while todo:
+        for parent in parents.get(todo.pop(), ()):
+            if parent not in found:
+                found.add(parent)
+                todo.append(parent)
+    return found
+
+
+def suite_checks(assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """One `expectations` check per suite file, on the asset of the same name."""
+    by_key = {key: a for a in assets for key in a.keys}
+    blocking = feeds_gold(assets)
+    checks = []
+    for table in quality.suite_tables():
+        key = dg.AssetKey(table.split("."))
+        if key not in by_key:
+            raise ConfigError(f"{quality.suite_path(table)}: there is no table {table} to check")
+        checks.append(_suite_check(key, by_key[key].partitions_def, key in blocking))
+    return checks
+
+
+def _suite_check(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, blocking: bool) -> dg.AssetChecksDefinition:
+    table = table_name(key)
+    suite = quality.load_suite(table)
+    with warnings.catch_warnings():  # partitioned asset checks are a preview feature of Dagster 1.13 (pinned)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _partitioned_suite_check(key, table, suite, partitions_def, blocking)
+
+
+def _partitioned_suite_check(key: dg.AssetKey, table: str, suite: dict, partitions_def: dg.PartitionsDefinition,
+                             blocking: bool) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=key, name="expectations", blocking=blocking, partitions_def=partitions_def,
+                    description=f"quality/suites/{table}.json ({len(suite['expectations'])} expectations"
+                                f"{', blocking' if blocking else ', warnings only'}): {suite['meta']['notes']}")
+    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+        keys = partition_keys(context)
+        result = quality.validate(lake.lake.read(*key.path, keys), suite)
+        severity = result.severity if blocking else quality.WARN
+        failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
+        verdict = quality.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
+                                  f"{result.evaluated} expectations met" + (f"; failed: {failed}" if failed else ""))
+        return check_result(key, "expectations", keys, verdict, blocking, details=result.as_dict(), metadata={
+            "evaluated": result.evaluated, "failed": len(result.failures),
+            "failures": dg.MetadataValue.md(_failure_table(result)) if result.failures else "none",
+        })
+
+    return _check
+
+
+def _failure_table(result: quality.SuiteResult) -> str:
+    lines = ["| expectation | column | severity | unexpected | sample values |", "|---|---|---|---|---|"]
+    for f in result.failures:
+        count = f"{f.unexpected} of {f.elements}" if f.unexpected is not None else (f.observed or "")
+        sample = ", ".join(str(v) for v in f.sample).replace("|", "/")
+        lines.append(f"| {f.expectation} | {f.column or '(table)'} | {f.severity} | {count} | {sample} |")
+    return "\n".join(lines)
+
+
+# --- Harvest reconciliation and rejected share ---------------------------------------------------------
+
+
+def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec("reconciled", asset=bronze, blocking=True,
+                          description="Records read from the landing = rows landed in bronze + rows in quarantine "
+                                      "(both counted in the Parquet that was written)."),
+        dg.AssetCheckSpec("rejected_share", asset=bronze, blocking=True,
+                          description="Quarantined / read: a warning above `warn`, blocking above `block` "
+                                      "(quality/thresholds.yaml)."),
+    ]
+
+
+def harvest_checks(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
+                   read: int, reasons: dict[str, int]) -> Iterator[dg.AssetCheckResult]:
+    """Both harvest checks of one partition, from what the lake now holds."""
+    counts = {"read": read, "accepted": lake.count(*bronze.path, keys),
+              "quarantined": lake.count(*quarantine.path, keys)}
+    yield check_result(bronze, "reconciled", keys, quality.reconciliation(**counts), True, counts, counts)
+    levels = quality.load_thresholds().quarantine[source]
+    verdict = quality.rejected_share(read, counts["quarantined"], levels["warn"], levels["block"])
+    yield check_result(bronze, "rejected_share", keys, verdict, True, {**counts, "source": source, "reasons": reasons},
+                       {**counts, "share": counts["quarantined"] / read if read else 0.0, **levels,
+                        "reasons": dg.MetadataValue.json(reasons)})
+
+
+# --- Freshness -----------------------------------------------------------------------------------------
+
+
+def deadline(table: str) -> dt.time | None:
+    """By when (local) yesterday's partition of `table` must exist, if thresholds.yaml says."""
+    text = quality.load_thresholds().freshness.get(table)
+    try:
+        return None if text is None else dt.time.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"thresholds.yaml freshness.{table}: {text!r} is not a time like 06:00") from None
+
+
+def freshness_policy(key: dg.AssetKey) -> dg.FreshnessPolicy | None:
+    """Shown in the UI: the table is fresh when it was materialised between the nightly run and the deadline."""
+    due = deadline(table_name(key))
+    if due is None:
+        return None
+    window = dt.datetime.combine(dt.date.min, due) - dt.datetime.combine(dt.date.min, HARVEST_AT)
+    return dg.FreshnessPolicy.cron(deadline_cron=f"{due.minute} {due.hour} * * *", lower_bound_delta=window,
+                                   timezone=str(LOCAL_TZ))
+
+
+def freshness_check(keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    """`yesterday_on_time` on each harvested table: did all nine banners of the due day land in time?"""
+    specs = [dg.AssetCheckSpec(FRESHNESS_CHECK, asset=key, description=(
+        f"Yesterday's partition of all nine banners exists by {deadline(table_name(key))} local time.")) for key in keys]
+
+    @dg.multi_asset_check(specs=specs, name="harvest_freshness")
+    def _check(lake: LakeResource) -> Iterator[dg.AssetCheckResult]:
+        now = dt.datetime.now(LOCAL_TZ)
+        for key in keys:
+            due = deadline(table_name(key))
+            day = quality.due_day(now, due)
+            banners = BANNER.get_partition_keys()
+            missing = [b for b in banners if not lake.lake.exists(*key.path, {"date": day.isoformat(), "banner": b})]
+            verdict = quality.Verdict(not missing, quality.WARN,
+                                      f"{day}: {len(banners) - len(missing)} of {len(banners)} banners landed by "
+                                      f"{due:%H:%M}" + (f"; missing {', '.join(missing)}" if missing else ""))
+            yield check_result(key, FRESHNESS_CHECK, {"date": day.isoformat()}, verdict, False,
+                               metadata={"day": day.isoformat(), "missing": dg.MetadataValue.json(missing)})
+
+    return _check

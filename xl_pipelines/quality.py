@@ -1,0 +1,196 @@
+"""Quality gates as pure functions: the thresholds file, Great Expectations suites, the harvest verdicts.
+
+Suites and thresholds are data in `quality/` that governance edits; nothing here knows about Dagster.
+Great Expectations (1.x, through its pandas data source) is imported on first use: it costs about 2 s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from xl_pipelines.settings import ConfigError
+
+QUALITY_DIR = Path(__file__).resolve().parent.parent / "quality"
+SAMPLE_VALUES = 5  # unexpected values shown per failed expectation
+ERROR, WARN = "ERROR", "WARN"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    indicators: dict[str, dict[str, float]]  # name -> {target, alert}
+    quarantine: dict[str, dict[str, float]]  # source -> {warn, block}
+    freshness: dict[str, str]  # layer.table -> "HH:MM" local
+
+
+@functools.cache
+def load_thresholds(path: Path = QUALITY_DIR / "thresholds.yaml") -> Thresholds:
+    """The one thresholds file; a missing or incomplete file is a ConfigError naming what is wrong."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        thresholds = Thresholds(raw["indicators"], raw["quarantine"], raw["freshness"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: cannot read the thresholds ({exc})") from None
+    for source, levels in thresholds.quarantine.items():
+        if not 0 <= levels.get("warn", -1) <= levels.get("block", -1) <= 1:
+            raise ConfigError(f"{path}: quarantine.{source} needs 0 <= warn <= block <= 1, got {levels}")
+    return thresholds
+
+
+@functools.cache
+def quarantine_reasons(path: Path = QUALITY_DIR / "quarantine_reasons.yaml") -> dict[str, dict[str, str]]:
+    """source -> reason -> what it means, as governance reads it."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def suite_path(table: str) -> Path:
+    return QUALITY_DIR / "suites" / f"{table}.json"
+
+
+def suite_tables() -> list[str]:
+    """`layer.table` of every suite file."""
+    return sorted(p.stem for p in (QUALITY_DIR / "suites").glob("*.json"))
+
+
+@functools.cache
+def load_suite(table: str) -> dict:
+    try:
+        return json.loads(suite_path(table).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{suite_path(table)}: cannot read the suite ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Failure:
+    expectation: str
+    column: str | None
+    severity: str  # ERROR or WARN
+    unexpected: int | None
+    elements: int | None
+    sample: list
+    observed: str | None = None  # for table-level expectations: what was seen instead
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    table: str
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def severity(self) -> str:
+        """ERROR when any critical expectation failed, else WARN."""
+        return ERROR if any(f.severity == ERROR for f in self.failures) else WARN
+
+    def as_dict(self) -> dict:
+        return {"table": self.table, "evaluated": self.evaluated, "passed": self.passed,
+                "failures": [f.__dict__ for f in self.failures]}
+
+
+@functools.cache
+def _batch_definition():
+    """One in-memory GX context for the process: no files, no analytics, no progress bars."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False))
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    return context.data_sources.add_pandas("xl").add_dataframe_asset("partition").add_batch_definition_whole_dataframe("whole")
+
+
+def _expectation_suite(suite: dict):
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    expectations = [ExpectationConfiguration(**e).to_domain_obj() for e in suite["expectations"]]
+    return gx.ExpectationSuite(name=suite["name"], expectations=expectations)
+
+
+def validate(frame: pl.DataFrame, suite: dict) -> SuiteResult:
+    """Run a suite over one partition; name each failed expectation with its count and a few values."""
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
+    with warnings.catch_warnings():  # GX 1.24 reads tz-aware columns through an API pandas 3.1 deprecates
+        warnings.filterwarnings("ignore", message=".*drops timezone information.*")
+        outcome = batch.validate(_expectation_suite(suite),
+                                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES})
+    failures = []
+    for r in outcome.results:
+        if r.success:
+            continue
+        config, result = r.expectation_config, r.result or {}
+        observed = _exception_message(r.exception_info) or result.get("observed_value")
+        failures.append(Failure(
+            expectation=config.type,
+            column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
+            severity=ERROR if str(config.severity).lower().endswith("critical") else WARN,
+            unexpected=result.get("unexpected_count"),
+            elements=result.get("element_count"),
+            sample=[_plain(v) for v in (result.get("partial_unexpected_list") or [])][:SAMPLE_VALUES],
+            observed=None if observed is None else str(observed)[:300],
+        ))
+    return SuiteResult(suite["name"], len(outcome.results), failures)
+
+
+def _exception_message(info: dict | None) -> str | None:
+    """GX nests exceptions by metric; the first message says what went wrong (e.g. a missing column)."""
+    if not info:
+        return None
+    if "exception_message" in info:
+        return info["exception_message"]
+    return next((v.get("exception_message") for v in info.values() if isinstance(v, dict)), None)
+
+
+def _plain(value) -> object:
+    """A JSON-safe form of a sample value (timestamps, numpy scalars)."""
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one rule check: passed, or failed with a severity and a one-line reason."""
+
+    passed: bool
+    severity: str
+    description: str
+
+
+def due_day(now: dt.datetime, deadline: dt.time) -> dt.date:
+    """The latest day whose partition must exist at local time `now`: yesterday once today's deadline passed."""
+    return now.date() - dt.timedelta(days=1 if now.time() >= deadline else 2)
+
+
+def reconciliation(read: int, accepted: int, quarantined: int) -> Verdict:
+    """Nothing lost, nothing invented: records read = rows accepted + rows quarantined."""
+    if read == accepted + quarantined:
+        return Verdict(True, ERROR, f"{read} read = {accepted} accepted + {quarantined} quarantined")
+    return Verdict(False, ERROR, f"{read} read but {accepted} accepted + {quarantined} quarantined "
+                                 f"= {accepted + quarantined}: {read - accepted - quarantined:+d} unaccounted")
+
+
+def rejected_share(read: int, quarantined: int, warn: float, block: float) -> Verdict:
+    """Quarantined / read against the source's warn and block levels (above, not at, a level fires)."""
+    share = quarantined / read if read else 0.0
+    text = f"{quarantined} of {read} records quarantined ({share:.2%}; warn above {warn:.0%}, block above {block:.0%})"
+    if share > block:
+        return Verdict(False, ERROR, text)
+    if share > warn:
+        return Verdict(False, WARN, text)
+    return Verdict(True, WARN, text)

@@ -1,0 +1,128 @@
+"""The quality report: every check's latest result per partition, kept as JSON, rendered to one HTML page.
+
+Each check writes `$XL_HOME/reports/quality/results/<layer.table>/<check>/<date>[_<banner>].json` (one file
+per partition, replaced atomically, so parallel runs never collide). `render` turns them into a
+self-contained `index.html`: no scripts, no fonts, no network; it opens from a USB stick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from xl_pipelines.quality import quarantine_reasons
+
+STATUS = {"passed": "pass", "WARN": "warn", "ERROR": "error"}
+
+
+def result_path(reports: Path, table: str, check: str, keys: dict[str, str]) -> Path:
+    return reports / "quality" / "results" / table / check / ("_".join(keys.values()) + ".json")
+
+
+def record(reports: Path, table: str, check: str, keys: dict[str, str], passed: bool, severity: str,
+           description: str, blocking: bool, details: dict | None = None) -> Path:
+    """Keep one check's result for one partition (replacing the previous one for that partition)."""
+    path = result_path(reports, table, check, keys)
+    payload = {"table": table, "check": check, "partition": keys, "passed": passed,
+               "status": "passed" if passed else severity, "blocking": blocking, "description": description,
+               "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(details or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(reports: Path) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted((reports / "quality" / "results").glob("*/*/*.json"))]
+
+
+def latest_by_table(results: list[dict]) -> dict[str, list[dict]]:
+    """For each table, the results of its latest date (all banners and checks of that date)."""
+    by_table: dict[str, list[dict]] = {}
+    for r in results:
+        by_table.setdefault(r["table"], []).append(r)
+    latest = {}
+    for table, rows in sorted(by_table.items()):
+        day = max(r["partition"]["date"] for r in rows)
+        latest[table] = sorted((r for r in rows if r["partition"]["date"] == day),
+                               key=lambda r: (r["check"], r["partition"].get("banner", "")))
+    return latest
+
+
+def render(reports: Path) -> Path:
+    """Write `reports/quality/index.html` from the stored results; return its path."""
+    latest = latest_by_table(load_results(reports))
+    counts = Counter(r["status"] for rows in latest.values() for r in rows)
+    reasons = quarantine_reasons()
+    parts = [
+        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
+        "<title>xl 数据质量 · data quality</title><style>", _CSS, "</style></head><body>",
+        "<h1>数据质量报告 · Data quality report</h1>",
+        f"<p class='meta'>Latest validation per table · rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
+        f"{counts['passed']} passed, {counts['WARN']} warnings, {counts['ERROR']} errors</p>",
+        "<h2>Summary</h2><table><tr><th>table</th><th>date</th><th>checks</th><th>pass</th><th>warn</th>"
+        "<th>error</th></tr>",
+    ]
+    for table, rows in latest.items():
+        c = Counter(r["status"] for r in rows)
+        parts.append(f"<tr><td><a href='#{_e(table)}'>{_e(table)}</a></td><td>{_e(rows[0]['partition']['date'])}</td>"
+                     f"<td>{len(rows)}</td><td>{c['passed']}</td><td class='{'warn' if c['WARN'] else ''}'>{c['WARN']}</td>"
+                     f"<td class='{'error' if c['ERROR'] else ''}'>{c['ERROR']}</td></tr>")
+    parts.append("</table>")
+    for table, rows in latest.items():
+        parts.append(f"<h2 id='{_e(table)}'>{_e(table)} <small>{_e(rows[0]['partition']['date'])}</small></h2>")
+        parts.append("<table><tr><th>banner</th><th>check</th><th>status</th><th>what was found</th></tr>")
+        for r in rows:
+            status = STATUS[r["status"]]
+            parts.append(f"<tr><td>{_e(r['partition'].get('banner', 'city'))}</td><td>{_e(r['check'])}"
+                         f"{' (blocking)' if r['blocking'] else ''}</td><td class='{status}'>{status}</td>"
+                         f"<td>{_e(r['description'])}{_failures(r)}{_reasons(r, reasons)}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    path = reports / "quality" / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".index.{uuid.uuid4().hex}.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _failures(result: dict) -> str:
+    rows = result.get("failures") or []
+    if not rows:
+        return ""
+    items = "".join(
+        f"<li><b>{_e(f['expectation'])}</b>{' on ' + _e(f['column']) if f['column'] else ''} "
+        f"({_e(f['severity'])}): "
+        + (f"{f['unexpected']} of {f['elements']} unexpected" if f["unexpected"] is not None else "")
+        + (f" observed {_e(f['observed'])}" if f.get("observed") else "")
+        + (f"; e.g. <code>{_e(', '.join(map(str, f['sample'])))}</code>" if f["sample"] else "")
+        + "</li>" for f in rows)
+    return f"<ul>{items}</ul>"
+
+
+def _reasons(result: dict, reasons: dict[str, dict[str, str]]) -> str:
+    found = result.get("reasons") or {}
+    if not found:
+        return ""
+    known = reasons.get(result.get("source", ""), {})
+    items = "".join(f"<li><b>{_e(k)}</b> × {v}: {_e(known.get(k, ''))}</li>" for k, v in sorted(found.items()))
+    return f"<ul>{items}</ul>"
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+_CSS = """body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:2em;color:#222;max-width:72em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;
+vertical-align:top;text-align:left}th{background:#f3f3f3}.pass{color:#176f2c}.warn{background:#fff4d6}
+.error{background:#fde2e1;font-weight:bold}.meta{color:#666}ul{margin:.2em 0;padding-left:1.2em}
+code{font-size:.9em;background:#f6f6f6}"""
