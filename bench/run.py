@@ -73,8 +73,9 @@ def stage_polls(landing: Path, lake_url: str) -> int:
     now = dt.datetime.now(dt.UTC)
     for code in banners.codes:
         channels = lake.read("silver", "cameras", _keys(code))["channel_id"]
+        rejected = lake.read("quarantine", "catalog", _keys(code))["record_id"].drop_nulls()
         harvest = camera_health.harvest_status_polls(
-            _files(landing, "status", code, "*.csv"), code, DAY, banners, channels, now)
+            _files(landing, "status", code, "*.csv"), code, DAY, banners, channels, now, rejected)
         lake.write("bronze", "status_polls", _keys(code), harvest.accepted)
         lake.write("quarantine", "status_polls", _keys(code), harvest.quarantined)
         rows += harvest.read

@@ -117,8 +117,8 @@ def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
                           description="Records read from the landing = rows landed in bronze + rows in quarantine "
                                       "(both counted in the Parquet that was written)."),
         dg.AssetCheckSpec("rejected_share", asset=bronze, blocking=True,
-                          description="Quarantined / read: a warning above `warn`, blocking above `block` "
-                                      "(quality/thresholds.yaml)."),
+                          description="Quarantined / read (exact re-sends not counted): a warning above `warn`, "
+                                      "blocking above `block` (quality/thresholds.yaml)."),
     ]
 
 
@@ -129,10 +129,11 @@ def harvest_checks(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, key
               "quarantined": lake.count(*quarantine.path, keys)}
     yield check_result(bronze, "reconciled", keys, quality.reconciliation(**counts), True, counts, counts)
     levels = quality.load_thresholds().quarantine[source]
-    verdict = quality.rejected_share(read, counts["quarantined"], levels["warn"], levels["block"])
+    counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
+    verdict = quality.rejected_share(read, counted, levels["warn"], levels["block"])
     yield check_result(bronze, "rejected_share", keys, verdict, True, {**counts, "source": source, "reasons": reasons},
-                       {**counts, "share": counts["quarantined"] / read if read else 0.0, **levels,
-                        "reasons": dg.MetadataValue.json(reasons)})
+                       {**counts, "counted": counted, "share": counted / read if read else 0.0,
+                        "warn": levels["warn"], "block": levels["block"], "reasons": dg.MetadataValue.json(reasons)})
 
 
 # --- Freshness -----------------------------------------------------------------------------------------

@@ -185,10 +185,10 @@ def reconciliation(read: int, accepted: int, quarantined: int) -> Verdict:
                                  f"= {accepted + quarantined}: {read - accepted - quarantined:+d} unaccounted")
 
 
-def rejected_share(read: int, quarantined: int, warn: float, block: float) -> Verdict:
-    """Quarantined / read against the source's warn and block levels (above, not at, a level fires)."""
-    share = quarantined / read if read else 0.0
-    text = f"{quarantined} of {read} records quarantined ({share:.2%}; warn above {warn:.0%}, block above {block:.0%})"
+def rejected_share(read: int, counted: int, warn: float, block: float) -> Verdict:
+    """Counted quarantined records / read against the source's warn and block levels (above a level fires)."""
+    share = counted / read if read else 0.0
+    text = f"{counted} of {read} records rejected ({share:.2%}; warn above {warn:.0%}, block above {block:.0%})"
     if share > block:
         return Verdict(False, ERROR, text)
     if share > warn:

@@ -44,15 +44,15 @@ def load_results(reports: Path) -> list[dict]:
 
 
 def latest_by_table(results: list[dict]) -> dict[str, list[dict]]:
-    """For each table, the results of its latest date (all banners and checks of that date)."""
-    by_table: dict[str, list[dict]] = {}
+    """For each table, the results of each of its checks on that check's latest date (every banner of it)."""
+    by_check: dict[tuple[str, str], list[dict]] = {}
     for r in results:
-        by_table.setdefault(r["table"], []).append(r)
-    latest = {}
-    for table, rows in sorted(by_table.items()):
+        by_check.setdefault((r["table"], r["check"]), []).append(r)
+    latest: dict[str, list[dict]] = {}
+    for (table, _), rows in sorted(by_check.items()):
         day = max(r["partition"]["date"] for r in rows)
-        latest[table] = sorted((r for r in rows if r["partition"]["date"] == day),
-                               key=lambda r: (r["check"], r["partition"].get("banner", "")))
+        latest.setdefault(table, []).extend(
+            sorted((r for r in rows if r["partition"]["date"] == day), key=lambda r: r["partition"].get("banner", "")))
     return latest
 
 
@@ -67,21 +67,23 @@ def render(reports: Path) -> Path:
         "<h1>数据质量报告 · Data quality report</h1>",
         f"<p class='meta'>Latest validation per table · rendered {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · "
         f"{counts['passed']} passed, {counts['WARN']} warnings, {counts['ERROR']} errors</p>",
-        "<h2>Summary</h2><table><tr><th>table</th><th>date</th><th>checks</th><th>pass</th><th>warn</th>"
+        "<h2>Summary</h2><table><tr><th>table</th><th>latest date</th><th>results</th><th>pass</th><th>warn</th>"
         "<th>error</th></tr>",
     ]
     for table, rows in latest.items():
         c = Counter(r["status"] for r in rows)
-        parts.append(f"<tr><td><a href='#{_e(table)}'>{_e(table)}</a></td><td>{_e(rows[0]['partition']['date'])}</td>"
+        latest_day = max(r["partition"]["date"] for r in rows)
+        parts.append(f"<tr><td><a href='#{_e(table)}'>{_e(table)}</a></td><td>{_e(latest_day)}</td>"
                      f"<td>{len(rows)}</td><td>{c['passed']}</td><td class='{'warn' if c['WARN'] else ''}'>{c['WARN']}</td>"
                      f"<td class='{'error' if c['ERROR'] else ''}'>{c['ERROR']}</td></tr>")
     parts.append("</table>")
     for table, rows in latest.items():
-        parts.append(f"<h2 id='{_e(table)}'>{_e(table)} <small>{_e(rows[0]['partition']['date'])}</small></h2>")
-        parts.append("<table><tr><th>banner</th><th>check</th><th>status</th><th>what was found</th></tr>")
+        parts.append(f"<h2 id='{_e(table)}'>{_e(table)}</h2>")
+        parts.append("<table><tr><th>date</th><th>banner</th><th>check</th><th>status</th><th>what was found</th></tr>")
         for r in rows:
             status = STATUS[r["status"]]
-            parts.append(f"<tr><td>{_e(r['partition'].get('banner', 'city'))}</td><td>{_e(r['check'])}"
+            parts.append(f"<tr><td>{_e(r['partition']['date'])}</td><td>{_e(r['partition'].get('banner', 'city'))}</td>"
+                         f"<td>{_e(r['check'])}"
                          f"{' (blocking)' if r['blocking'] else ''}</td><td class='{status}'>{status}</td>"
                          f"<td>{_e(r['description'])}{_failures(r)}{_reasons(r, reasons)}</td></tr>")
         parts.append("</table>")

@@ -1,6 +1,6 @@
 """Which faults hit a banner-day: malformed input for the quarantine, and harvester outages.
 
-Each kind strikes about one banner-day in five at random. On top of that, a schedule keyed by the calendar
+Each kind strikes about one banner-day in twenty at random (an hour of garbled export: one in fifty). On top of that, a schedule keyed by the calendar
 date forces every kind onto one banner on one date in seven, and an outage onto one banner on one date in
 three, so any 7 consecutive days (3 for outages) of the nine banners show each of them at least once. The
 plan depends only on seed, date and banner, never on which other days are simulated in the same run.
@@ -35,7 +35,7 @@ STATUS_FAULTS = (
     "garbled_export",  # an hour of poll files written with ';' between fields: a warning-level quarantine share
 )
 FAULTS = CATALOG_FAULTS + STATUS_FAULTS
-FAULT_CHANCE = 0.2
+FAULT_CHANCE = 0.05
 FAULT_CHANCES = {"garbled_export": 0.02}  # rarer than the rest; the forced schedule still shows it weekly
 GARBLED_POLLS = 12  # one hour of 5-minute polls
 OUTAGE_CHANCE = 0.07  # plus the forced one in three days of nine banners: about one banner-day in ten

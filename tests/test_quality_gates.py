@@ -1,0 +1,198 @@
+"""Quality gates: suites as checks, blocking before gold, reconciliation, rejected share, freshness, report."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from quality import checks
+from tests.conftest import DAY, POLL_TIMES, camera_id, land_banner
+from xl_pipelines import quality
+from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, defs
+from xl_pipelines.lake import Lake
+from xl_pipelines.partitions import banner_day_key
+from xl_pipelines.runner import check_freshness, materialize
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+
+BANNER = "150502"
+CAMERAS = [camera_id(n) for n in (1, 2, 3)]
+KEYS = {"date": DAY.isoformat(), "banner": BANNER}
+
+
+def garble(landing, lines: int) -> None:
+    """Append `lines` lines with the wrong separator to the first poll file (malformed_line each)."""
+    with (landing / "status" / DAY.isoformat() / BANNER / "0000.csv").open("a") as f:
+        f.writelines(f"{CAMERAS[0]};{POLL_TIMES[0].isoformat()};ON\n" for _ in range(lines))
+
+
+def run(banners=(BANNER,)):
+    return materialize([DAY], list(banners), get_settings(), say=lambda _: None)
+
+
+# --- the pure verdicts, by hand ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("quarantined", "passed", "severity"), [
+    (0, True, "WARN"), (3, True, "WARN"),      # 3 of 100 is exactly the warn level: not above it
+    (4, False, "WARN"), (10, False, "WARN"),   # above warn, at block
+    (11, False, "ERROR"),                      # above block
+])
+def test_rejected_share_levels(quarantined, passed, severity):
+    verdict = quality.rejected_share(100, quarantined, warn=0.03, block=0.10)
+    assert (verdict.passed, verdict.severity) == (passed, severity)
+    assert f"{quarantined} of 100" in verdict.description
+
+
+def test_reconciliation_names_what_is_unaccounted():
+    assert quality.reconciliation(10, 7, 3).passed
+    lost = quality.reconciliation(10, 6, 3)
+    assert not lost.passed and lost.severity == "ERROR" and "+1 unaccounted" in lost.description
+
+
+def test_due_day_follows_the_deadline():
+    six = dt.time(6, 0)
+    assert quality.due_day(dt.datetime(2026, 11, 24, 5, 59, tzinfo=LOCAL_TZ), six) == dt.date(2026, 11, 22)
+    assert quality.due_day(dt.datetime(2026, 11, 24, 6, 0, tzinfo=LOCAL_TZ), six) == dt.date(2026, 11, 23)
+
+
+def test_a_suite_names_each_failed_expectation_with_counts_and_samples():
+    polls = pl.DataFrame({
+        "channel_id": [CAMERAS[0], CAMERAS[0], "123"], "code": [BANNER] * 3,
+        "polled_at": [POLL_TIMES[0], POLL_TIMES[0], POLL_TIMES[1]], "status_raw": ["ON", "ON", "ON"],
+        "state": ["online", "online", "sleeping"], "source_file": ["a.csv"] * 3, "item": [1, 2, 3]})
+    result = quality.validate(polls, quality.load_suite("bronze.status_polls"))
+    failed = {(f.expectation, f.column): f for f in result.failures}
+    assert set(failed) == {
+        ("expect_compound_columns_to_be_unique", "channel_id,polled_at"),   # rows 1 and 2
+        ("expect_column_values_to_match_regex", "channel_id"),              # "123"
+        ("expect_column_values_to_be_in_set", "state"),                     # "sleeping"
+        ("expect_column_unique_value_count_to_be_between", "polled_at"),    # 2 poll times, not 276
+    }
+    assert failed[("expect_column_values_to_match_regex", "channel_id")].unexpected == 1
+    assert failed[("expect_column_values_to_match_regex", "channel_id")].sample == ["123"]
+    assert failed[("expect_compound_columns_to_be_unique", "channel_id,polled_at")].unexpected == 2
+    assert failed[("expect_column_values_to_be_in_set", "state")].sample == ["sleeping"]
+    assert failed[("expect_column_unique_value_count_to_be_between", "polled_at")].severity == "WARN"
+    assert result.severity == "ERROR"
+
+
+def test_a_missing_column_is_a_failure_not_a_crash():
+    result = quality.validate(pl.DataFrame({"channel_id": [CAMERAS[0]]}), quality.load_suite("silver.status_intervals"))
+    assert not result.passed
+    assert any("does not exist" in (f.observed or "") for f in result.failures)
+
+
+def test_every_suite_loads_and_only_tables_feeding_gold_block():
+    suites = {k.asset_key.to_user_string() for k in defs.resolve_asset_graph().asset_check_keys if k.name == "expectations"}
+    assert suites == {t.replace(".", "/") for t in quality.suite_tables()}
+    blocking = {key.to_user_string() for key in checks.feeds_gold([*BANNER_DAY_ASSETS, *DAY_ASSETS])}
+    assert {"bronze/catalog_items", "bronze/status_polls", "silver/cameras", "silver/status_intervals",
+            "gold/camera_daily_health",
+            "quarantine/catalog"} <= blocking  # the poll harvest reads which cameras the catalog rejected
+    assert not {"quarantine/status_polls", "gold/banner_daily_kpis", "gold/city_daily_kpis"} & blocking
+
+
+def test_a_broken_thresholds_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "thresholds.yaml"
+    path.write_text("indicators: {}\nquarantine:\n  catalog: {warn: 0.5, block: 0.1}\nfreshness: {}\n")
+    with pytest.raises(ConfigError, match="warn <= block"):
+        quality.load_thresholds(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        quality.load_thresholds(tmp_path / "missing.yaml")
+
+
+# --- in Dagster, on hand-written landing files --------------------------------------------------------------
+
+
+def test_rejected_share_above_block_stops_gold_until_the_input_is_fixed(xl_home):
+    landing = xl_home / "landing"
+    land_banner(landing, BANNER, CAMERAS)
+    garble(landing, 100)  # 100 of 3 × 288 + 100 = 964 lines: 10.4 %, above the 10 % block level
+    lake = Lake(str(xl_home / "lake"))
+
+    outcome = run()
+    assert outcome.blocked == [f"{DAY} {BANNER}"] and not outcome.failed
+    assert outcome.checks[("bronze.status_polls", "rejected_share", "ERROR")] == 1
+    assert outcome.checks[("bronze.status_polls", "reconciled", "passed")] == 1
+    assert lake.count("bronze", "status_polls", KEYS) == 864 and lake.count("quarantine", "status_polls", KEYS) == 100
+    for layer, table in [("silver", "status_intervals"), ("gold", "camera_daily_health"), ("gold", "banner_daily_kpis")]:
+        assert not lake.exists(layer, table, KEYS), table  # nothing built on the rejected partition
+    stored = json.loads((xl_home / "reports/quality/results/bronze.status_polls/rejected_share"
+                         / f"{DAY}_{BANNER}.json").read_text())
+    assert stored["status"] == "ERROR" and stored["reasons"] == {"malformed_line": 100}
+
+    land_banner(landing, BANNER, CAMERAS)  # the exporter re-sends the day, clean
+    outcome = run()
+    assert outcome.ok and outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
+    assert lake.read("gold", "banner_daily_kpis", KEYS)["online_rate"].item() == 1.0
+
+
+def test_rejected_share_above_warn_warns_and_gold_is_built(xl_home):
+    land_banner(xl_home / "landing", BANNER, CAMERAS)
+    garble(xl_home / "landing", 40)  # 40 / 904 = 4.4 %: above warn (3 %), below block (10 %)
+    outcome = run()
+    assert outcome.ok
+    assert outcome.checks[("bronze.status_polls", "rejected_share", "WARN")] == 1
+    assert Lake(str(xl_home / "lake")).exists("gold", "banner_daily_kpis", KEYS)
+
+
+def test_exact_resends_are_quarantined_but_do_not_weigh_on_the_share(xl_home):
+    landing = xl_home / "landing"
+    land_banner(landing, BANNER, CAMERAS)
+    folder = landing / "status" / DAY.isoformat() / BANNER
+    resent = [line for f in sorted(folder.glob("*.csv"))[:40] for line in f.read_text().splitlines()[1:]]
+    (folder / "resend.csv").write_text("\n".join(resent) + "\n")  # 120 duplicates of 984 lines: 12 %
+    outcome = run()
+    assert outcome.ok and outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
+    assert Lake(str(xl_home / "lake")).count("quarantine", "status_polls", KEYS) == 120
+
+
+def test_a_missing_catalog_without_a_previous_registry_blocks_and_the_metadata_says_why(xl_home):
+    land_banner(xl_home / "landing", BANNER, CAMERAS)
+    for page in (xl_home / "landing" / "catalog").rglob("*.xml"):
+        page.unlink()
+    result = defs.resolve_job_def("banner_day").execute_in_process(
+        partition_key=banner_day_key(DAY, BANNER), instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    catalog = evaluations[("bronze/catalog_items", "expectations")]  # no items: a warning, the registry may fall back
+    assert not catalog.passed and catalog.severity == dg.AssetCheckSeverity.WARN
+    assert evaluations[("bronze/catalog_items", "reconciled")].passed  # 0 read = 0 + 0
+    registry = evaluations[("silver/cameras", "expectations")]  # but there is no previous day to fall back on
+    assert not registry.passed and registry.severity == dg.AssetCheckSeverity.ERROR
+    assert "| expect_table_row_count_to_be_between | (table) | ERROR |" in registry.metadata["failures"].value
+    assert not any(key.startswith(("bronze/status", "gold")) for key, _ in evaluations)  # never got that far
+    assert not Lake(str(xl_home / "lake")).exists("gold", "banner_daily_kpis", KEYS)
+
+
+def test_the_city_day_waits_for_all_nine_banners(xl_home):
+    land_banner(xl_home / "landing", BANNER, CAMERAS)
+    said = []
+    outcome = materialize([DAY], [BANNER], get_settings(), say=said.append)
+    assert outcome.ok
+    assert any("city" in line and "waiting for banner(s) 150521" in line for line in said)
+    assert not Lake(str(xl_home / "lake")).exists("gold", "city_daily_kpis", {"date": DAY.isoformat()})
+
+
+def test_freshness_names_the_banners_missing_at_the_deadline(xl_home):
+    lake = Lake(str(xl_home / "lake"))
+    due = quality.due_day(dt.datetime.now(LOCAL_TZ), checks.deadline("bronze.status_polls"))
+    for code in ["150502", "150521", "150522", "150523", "150524", "150525", "150526", "150571"]:  # not 150581
+        lake.write("bronze", "status_polls", {"date": due.isoformat(), "banner": code}, pl.DataFrame({"x": [1]}))
+    outcome = check_freshness(get_settings())
+    assert outcome.checks[("bronze.status_polls", "yesterday_on_time", "WARN")] == 1
+    assert outcome.checks[("bronze.catalog_items", "yesterday_on_time", "WARN")] == 1
+    stored = json.loads((xl_home / "reports/quality/results/bronze.status_polls/yesterday_on_time"
+                         / f"{due}.json").read_text())
+    assert stored["description"].endswith("8 of 9 banners landed by 06:00; missing 150581")
+
+
+def test_the_report_shows_the_latest_results_offline(xl_home):
+    land_banner(xl_home / "landing", BANNER, CAMERAS)
+    garble(xl_home / "landing", 40)
+    run()
+    page = (xl_home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
+    assert "bronze.status_polls" in page and "silver.cameras" in page
+    assert "malformed_line</b> × 40" in page and "rejected_share" in page
+    assert "<script" not in page and "http" not in page  # nothing to load: it opens offline
