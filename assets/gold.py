@@ -27,7 +27,8 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         keys = partition_keys(context)
         missing = missing_inputs(model, lake.lake, keys, load_banners())
         if missing:
-            raise dg.Failure(f"{model.name} {keys['date']} not built: missing {', '.join(missing)} "
+            raise dg.Failure(f"{model.name} {keys['date']} not built: missing "
+                             f"{', '.join(f'{table} {code}' for table, code in missing)} "
                              "(blocked by a check, or not materialised yet)")
         frame = run_model(model, lake.lake, keys, load_banners())
         # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.

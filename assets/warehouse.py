@@ -1,4 +1,4 @@
-"""The analysts' DuckDB file: views over every lake table, rebuilt whenever the lake changes."""
+"""What follows every lake change: the analysts' DuckDB views and the quality report."""
 
 import dagster as dg
 
@@ -9,26 +9,18 @@ from xl_pipelines.warehouse import refresh_views
 
 
 def build(lake_assets: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        key="xl_duckdb",
-        deps=lake_assets,
-        group_name="warehouse",
-        kinds={"duckdb"},
-        automation_condition=dg.AutomationCondition.eager(),
-    )
+    def after_lake(key: str, kind: str):
+        return dg.asset(key=key, deps=lake_assets, group_name="warehouse", kinds={kind},
+                        automation_condition=dg.AutomationCondition.eager())
+
+    @after_lake("xl_duckdb", "duckdb")
     def xl_duckdb(lake: LakeResource) -> dg.MaterializeResult:
         """`$XL_HOME/xl.duckdb`: one view per lake table (schemas bronze, silver, gold, quarantine), nothing else."""
         path = get_settings().warehouse_path
         views = refresh_views(lake.lake, path)
         return dg.MaterializeResult(metadata={"path": str(path), "views": dg.MetadataValue.json(views)})
 
-    @dg.asset(
-        key="quality_report",
-        deps=lake_assets,
-        group_name="warehouse",
-        kinds={"html"},
-        automation_condition=dg.AutomationCondition.eager(),
-    )
+    @after_lake("quality_report", "html")
     def quality_report_html() -> dg.MaterializeResult:
         """`$XL_HOME/reports/quality/index.html`: the latest result of every check per table, readable offline."""
         path = quality_report.render(get_settings().reports)

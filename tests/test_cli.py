@@ -45,3 +45,15 @@ def test_bad_start_date_setting(xl_home, monkeypatch, capsys):
     (xl_home / "landing").mkdir(parents=True)
     assert main(["materialize", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
     assert "XL_START_DATE='soon'" in capsys.readouterr().err
+
+
+def test_demo_check_table_counts_each_outcome_per_check():
+    from collections import Counter
+
+    from xl_pipelines.cli import _check_table
+
+    counts = Counter({("bronze.status_polls", "rejected_share", "passed"): 60,
+                      ("bronze.status_polls", "rejected_share", "WARN"): 3,
+                      ("bronze.catalog_items", "reconciled", "ERROR"): 1})
+    assert _check_table(counts).rows() == [("bronze.catalog_items", "reconciled", 0, 0, 1),
+                                           ("bronze.status_polls", "rejected_share", 60, 3, 0)]

@@ -135,14 +135,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _check_table(checks):
     """(table, check, status) counts as one row per check with passed / warn / error columns."""
+    from collections import Counter
+
     import polars as pl
 
-    rows = [{"table": t, "check": c, "status": s, "partitions": n} for (t, c, s), n in checks.items()]
-    frame = pl.DataFrame(rows, schema={"table": pl.String, "check": pl.String, "status": pl.String, "partitions": pl.Int64})
-    return (frame.pivot("status", index=["table", "check"], values="partitions", aggregate_function="sum")
-            .select("table", "check", *[pl.col(s).fill_null(0).alias(n) if s in frame["status"] else pl.lit(0).alias(n)
-                                        for s, n in (("passed", "passed"), ("WARN", "warn"), ("ERROR", "error"))])
-            .sort("table", "check"))
+    by_check: dict[tuple[str, str], Counter] = {}
+    for (table, check, status), n in checks.items():
+        by_check.setdefault((table, check), Counter())[status] += n
+    return pl.DataFrame([{"table": t, "check": c, "passed": k["passed"], "warn": k["WARN"], "error": k["ERROR"]}
+                         for (t, c), k in sorted(by_check.items())],
+                        schema={"table": pl.String, "check": pl.String, "passed": pl.Int64, "warn": pl.Int64,
+                                "error": pl.Int64})
 
 
 def parser() -> argparse.ArgumentParser:

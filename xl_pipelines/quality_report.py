@@ -31,11 +31,16 @@ def record(reports: Path, table: str, check: str, keys: dict[str, str], passed: 
     payload = {"table": table, "check": check, "partition": keys, "passed": passed,
                "status": "passed" if passed else severity, "blocking": blocking, "description": description,
                "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(details or {})}
+    _replace(path, json.dumps(payload, ensure_ascii=False, indent=1))
+    return path
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write beside under a dot-name and swap in: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-    return path
 
 
 def load_results(reports: Path) -> list[dict]:
@@ -89,10 +94,7 @@ def render(reports: Path) -> Path:
         parts.append("</table>")
     parts.append("</body></html>")
     path = reports / "quality" / "index.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".index.{uuid.uuid4().hex}.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, path)
+    _replace(path, "\n".join(parts))
     return path
 
 

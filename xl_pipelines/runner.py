@@ -67,6 +67,7 @@ class Outcome:
 
 def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: str, key=None) -> str:
     """Execute one job run; count its checks; return its status line (ok / BLOCKED by … / FAILED: …)."""
+    from quality.checks import table_name
     from xl_pipelines.definitions import defs
 
     result = defs.resolve_job_def(job_name).execute_in_process(
@@ -75,10 +76,10 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     warned = 0
     for evaluation in result.get_asset_check_evaluations():
         status = "passed" if evaluation.passed else evaluation.severity.value
-        outcome.checks[(evaluation.asset_key.to_user_string().replace("/", "."), evaluation.check_name, status)] += 1
+        outcome.checks[(table_name(evaluation.asset_key), evaluation.check_name, status)] += 1
         warned += status == "WARN"
         if status == "ERROR" and evaluation.blocking:
-            stopped.append(f"{evaluation.asset_key.to_user_string().replace('/', '.')} {evaluation.check_name}")
+            stopped.append(f"{table_name(evaluation.asset_key)} {evaluation.check_name}")
     notes = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
     if stopped:
         outcome.blocked.append(label)
@@ -109,7 +110,7 @@ def materialize(
     for n, (job_name, key, label) in enumerate(steps, start=1):
         began = time.perf_counter()
         waiting = job_name == "city_day" and sorted({
-            m.split()[-1] for model in city_models for m in missing_inputs(model, lake, {"date": key}, config)})
+            code for model in city_models for _, code in missing_inputs(model, lake, {"date": key}, config)})
         if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
             say(f"[{n}/{len(steps)}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
             continue

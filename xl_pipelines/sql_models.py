@@ -64,15 +64,17 @@ def load_models(directory: Path = MODELS_DIR) -> list[SqlModel]:
     return [parse_model(p) for p in sorted(directory.glob("*.sql"))]
 
 
-def missing_inputs(model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig) -> list[str]:
-    """For a city-wide (day) model, the banner partitions of its day that its inputs lack.
+def missing_inputs(
+    model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig
+) -> list[tuple[str, str]]:
+    """For a city-wide (day) model, the (layer.table, banner) partitions of its day that its inputs lack.
 
     A city figure is never built over fewer than nine banners: a banner whose harvest was blocked by a
     check, or has not run, leaves its partition missing, and the model waits for it.
     """
     if "banner" in keys:
         return []
-    return [f"{layer}.{table} {code}" for layer, table in model.inputs for code in banners.codes
+    return [(f"{layer}.{table}", code) for layer, table in model.inputs for code in banners.codes
             if not lake.exists(layer, table, {**keys, "banner": code})]
 
 
