@@ -3,11 +3,13 @@
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 
 from assets.lake_io import write_harvest, write_table
 from quality import checks
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
+from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
 from xl_pipelines.resources import LakeResource, LandingResource
 
@@ -18,6 +20,9 @@ CAMERAS = dg.AssetKey(["silver", "cameras"])
 STATUS_POLLS = dg.AssetKey(["bronze", "status_polls"])
 POLLS_QUARANTINE = dg.AssetKey(["quarantine", "status_polls"])
 STATUS_INTERVALS = dg.AssetKey(["silver", "status_intervals"])
+CAMERA_CHANGES = dg.AssetKey(["silver", "camera_changes"])
+DEVICE_STATUS = dg.AssetKey(["bronze", "device_status"])
+DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
 
 
 def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
@@ -27,7 +32,8 @@ def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
 
 @dg.multi_asset(
     specs=[
-        _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages (GB2312/GBK/UTF-8 XML), parsed."),
+        _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages and change notifications "
+                             "(GB2312/GBK/UTF-8 XML), parsed."),
         _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
     ],
     check_specs=checks.harvest_check_specs(CATALOG_ITEMS),
@@ -40,23 +46,65 @@ def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest)
 
 
+def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
+    """The banner's registry of the day before, if it was materialised."""
+    previous = {**keys, "date": (dt.date.fromisoformat(keys["date"]) - dt.timedelta(days=1)).isoformat()}
+    return lake.read("silver", "cameras", previous) if lake.exists("silver", "cameras", previous) else None
+
+
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
 def cameras(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """The registered camera channels (types 131/132) of the banner that day, from its latest complete catalog.
+    """The registered camera channels (types 131/132) of the banner as they stood at the end of the day.
 
-    Without a complete catalog that day, cameras missing from the pages that arrived are kept from the
-    previous day's registry (if materialised), and the asset says so.
+    From the day's latest complete catalog and the ADD / UPDATE / DEL notifications after it, with each
+    camera's annotation fault. Without a complete catalog, cameras missing from the pages that arrived
+    are kept from the previous day's registry (if materialised), and the asset says so.
     """
     keys = partition_keys(context)
     items = lake.lake.read("bronze", "catalog_items", keys)
     complete = bool(items["catalog_complete"].any())
-    previous_keys = {**keys, "date": (dt.date.fromisoformat(keys["date"]) - dt.timedelta(days=1)).isoformat()}
-    previous = lake.lake.read("silver", "cameras", previous_keys) if lake.lake.exists("silver", "cameras", previous_keys) else None
-    registry = camera_health.registry(items, previous)
+    previous = _previous_day(lake.lake, keys)
+    registry = camera_health.registry(items, load_banners().by_code(keys["banner"]), previous)
     if not complete:
         context.log.warning(f"no complete catalog for {keys['date']} {keys['banner']}: "
                             f"registry from the pages that arrived{' and the previous day' if previous is not None else ''}")
-    return write_table(lake.lake, CAMERAS, keys, registry, catalog_complete=complete)
+    return write_table(lake.lake, CAMERAS, keys, registry, catalog_complete=complete,
+                       annotation_faults=int(registry["annotation_fault"].is_not_null().sum()))
+
+
+@dg.asset(key=CAMERA_CHANGES, deps=[CAMERAS, CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP,
+          kinds={"parquet"})
+def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """The registry's history: each attribute that changed that day (name, coordinates, status, point
+    class, …), before and after, when, and whether a notification or the next catalog said so."""
+    keys = partition_keys(context)
+    changes = camera_health.camera_changes(
+        lake.lake.read("silver", "cameras", keys), _previous_day(lake.lake, keys),
+        lake.lake.read("bronze", "catalog_items", keys), keys["banner"], dt.date.fromisoformat(keys["date"]))
+    counted = changes.group_by("attribute").len().sort("attribute")
+    return write_table(lake.lake, CAMERA_CHANGES, keys, changes,
+                       changes=dg.MetadataValue.json(dict(zip(counted["attribute"], counted["len"], strict=True))))
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(DEVICE_STATUS, "One row per hourly DeviceStatus response: clock skew (DeviceTime − receive time), "
+                             "Online / Status / Encode / Record flags.", deps=[CAMERAS, CATALOG_QUARANTINE]),
+        _spec(DEVICE_STATUS_QUARANTINE, "DeviceStatus responses that were rejected, with file and reason."),
+    ],
+    check_specs=checks.harvest_check_specs(DEVICE_STATUS),
+    partitions_def=BANNER_DAY,
+)
+def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+    keys = partition_keys(context)
+    day = dt.date.fromisoformat(keys["date"])
+    registry = lake.lake.read("silver", "cameras", keys)
+    devices = pl.concat([registry["channel_id"], registry["device_id"]]).unique()
+    files = landing.files("devicestatus", day, keys["banner"], "*.xml")
+    rejected = lake.lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+    harvest = camera_health.harvest_device_status(files, keys["banner"], day, load_banners(), devices,
+                                                  now=dt.datetime.now(dt.UTC), rejected=rejected)
+    yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest)
 
 
 @dg.multi_asset(
@@ -90,4 +138,4 @@ def status_intervals(context: dg.AssetExecutionContext, lake: LakeResource) -> d
     return write_table(lake.lake, STATUS_INTERVALS, keys, intervals, polls=polls["polled_at"].n_unique())
 
 
-ASSETS = [catalog_harvest, cameras, status_poll_harvest, status_intervals]
+ASSETS = [catalog_harvest, cameras, camera_changes, status_poll_harvest, status_intervals, device_status_harvest]

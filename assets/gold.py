@@ -3,6 +3,8 @@
 import dagster as dg
 
 from assets.lake_io import write_table
+from quality import checks
+from xl_pipelines import quality
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, partition_keys
 from xl_pipelines.resources import LakeResource
@@ -13,6 +15,9 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     by_day_only = model.dimensions == ("date",)
     mapping = ALL_BANNERS_OF_DAY if by_day_only else None
     key = dg.AssetKey(["gold", model.name])
+    check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
+        "A warning when a rate is under its alert level in quality/thresholds.yaml `indicators`."))
+        ] if "alert_levels" in model.checks else []
 
     @dg.asset(
         key=key,
@@ -22,8 +27,9 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         group_name="gold",
         kinds={"duckdb", "parquet"},
         automation_condition=dg.AutomationCondition.eager() if by_day_only else None,
+        check_specs=check_specs,
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
         keys = partition_keys(context)
         missing = missing_inputs(model, lake.lake, keys, load_banners())
         if missing:
@@ -34,7 +40,10 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.
         row = frame.row(0, named=True) if frame.height == 1 else {}
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
-        return write_table(lake.lake, key, keys, frame, **figures)
+        yield write_table(lake.lake, key, keys, frame, **figures)
+        if check_specs:
+            verdict = quality.alert_levels(figures, quality.load_thresholds().indicators)
+            yield checks.check_result(key, "alert_levels", keys, verdict, False, details=figures)
 
     return _asset
 

@@ -1,6 +1,12 @@
--- Health of each registered camera on one day. online_rate is time-weighted by DOMAIN.md's rule:
--- seconds online / seconds observed, with harvester outages left out of both; a flap is a change from
--- online to anything else; online_at_last_poll feeds the banner's snapshot rate.
+-- Health of each registered camera on one day, described with that day's registry (name, coordinates
+-- and point class as they stood that day). online_rate is time-weighted by DOMAIN.md's rule: seconds
+-- online / seconds observed, harvester outages left out of both; a flap is a change from online to
+-- anything else; online_at_last_poll feeds the banner's snapshot rate. clock_skew_s is the median of
+-- the day's hourly DeviceStatus skews (DeviceTime − receive time, positive = device ahead) of the
+-- camera itself or, if it did not answer itself, of the device it is recorded through (its NVR);
+-- record_on_rate and encode_on_rate are the shares of those responses saying Record ON / Encode ON.
+-- annotation_ok: coordinates present and inside the banner, class-required fields filled;
+-- annotation_fault says what is wrong.
 -- partitions: day, banner
 WITH spans AS (
     SELECT
@@ -21,17 +27,41 @@ per_camera AS (
         bool_or(from_last = 1 AND state = 'online') AS online_at_last_poll
     FROM spans
     GROUP BY channel_id
+),
+
+clocks AS (
+    SELECT
+        device_id,
+        median(clock_skew_s) AS clock_skew_s,
+        count(*) AS status_responses,
+        avg(record_on::INTEGER) AS record_on_rate,
+        avg(encode_on::INTEGER) AS encode_on_rate
+    FROM bronze.device_status
+    GROUP BY device_id
 )
 
 SELECT
     cameras.date,
     cameras.code,
     cameras.channel_id,
+    cameras.device_id,
+    cameras.name,
+    cameras.longitude,
+    cameras.latitude,
+    cameras.point_class,
     coalesce(per_camera.online_s, 0) AS online_s,
     coalesce(per_camera.expected_s, 0) AS expected_s,
     per_camera.online_s / nullif(per_camera.expected_s, 0) AS online_rate,
     coalesce(per_camera.flaps, 0) AS flaps,
-    coalesce(per_camera.online_at_last_poll, false) AS online_at_last_poll
+    coalesce(per_camera.online_at_last_poll, false) AS online_at_last_poll,
+    coalesce(own.clock_skew_s, recorder.clock_skew_s) AS clock_skew_s,
+    coalesce(own.status_responses, recorder.status_responses, 0) AS status_responses,
+    coalesce(own.record_on_rate, recorder.record_on_rate) AS record_on_rate,
+    coalesce(own.encode_on_rate, recorder.encode_on_rate) AS encode_on_rate,
+    cameras.annotation_fault IS NULL AS annotation_ok,
+    cameras.annotation_fault
 FROM silver.cameras AS cameras
 LEFT JOIN per_camera USING (channel_id)
+LEFT JOIN clocks AS own ON own.device_id = cameras.channel_id
+LEFT JOIN clocks AS recorder ON recorder.device_id = cameras.device_id
 ORDER BY cameras.channel_id

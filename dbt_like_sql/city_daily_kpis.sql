@@ -1,12 +1,14 @@
--- The whole city on one day, over all nine banners: the same indicators as banner_daily_kpis, summed
--- over every camera of the city rather than averaged over banners.
+-- The whole city on one day, over all nine banners: every rate is recomputed from the banners' counts
+-- (sums of numerators over sums of denominators), never averaged over banners.
 -- partitions: day
+-- checks: alert_levels
 SELECT
-    days.date,
-    count(DISTINCT health.code) AS banners_reporting,
-    count(health.channel_id) AS cameras,
-    sum(health.online_s) / nullif(sum(health.expected_s), 0) AS online_rate,
-    avg(health.online_at_last_poll::INTEGER) AS snapshot_online_rate
-FROM (SELECT DISTINCT date FROM context.banner_days) AS days
-LEFT JOIN gold.camera_daily_health AS health ON true
-GROUP BY days.date
+    date,
+    count(*) AS banners_reporting,
+    sum(cameras) AS cameras,
+    sum(online_s) / nullif(sum(expected_s), 0) AS online_rate,
+    sum(online_at_last_poll) / nullif(sum(cameras), 0) AS snapshot_online_rate,
+    sum(clock_accurate_devices) / nullif(sum(clock_devices), 0) AS clock_accuracy,
+    sum(annotated_cameras) / nullif(sum(cameras) + sum(cameras_outside_city), 0) AS annotation_accuracy
+FROM gold.banner_daily_kpis
+GROUP BY date

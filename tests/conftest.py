@@ -19,17 +19,26 @@ def camera_id(serial: int, prefix: str = "15050200", type_code: str = "132") -> 
 
 
 def catalog_item(device_id: str, name: str = "科尔沁区建国路与明仁大街交叉口", lon: str | None = "122.25",
-                 lat: str | None = "43.62", extra: str = "") -> str:
+                 lat: str | None = "43.62", extra: str = "",
+                 info: str = "<PointType>2</PointType><RecordSaveDays>30</RecordSaveDays>") -> str:
     coords = (f"<Longitude>{lon}</Longitude>" if lon is not None else "") + (
         f"<Latitude>{lat}</Latitude>" if lat is not None else "")
     return (f"<Item><DeviceID>{device_id}</DeviceID><Name>{name}</Name><CivilCode>150502</CivilCode>"
-            f"<Status>ON</Status>{coords}<Info><PointType>2</PointType><RecordSaveDays>30</RecordSaveDays></Info>{extra}</Item>")
+            f"<Status>ON</Status>{coords}<Info>{info}</Info>{extra}</Item>")
 
 
 def catalog_page(items: list[str], sn: int = 7, sum_num: int | None = None, encoding: str = "GB2312") -> bytes:
     body = (f'<?xml version="1.0" encoding="{encoding}"?>\n<Response><CmdType>Catalog</CmdType><SN>{sn}</SN>'
             f"<DeviceID>15050200002000000001</DeviceID><SumNum>{len(items) if sum_num is None else sum_num}</SumNum>"
             f'<DeviceList Num="{len(items)}">{"".join(items)}</DeviceList></Response>')
+    return body.encode(encoding)
+
+
+def catalog_notify(items: list[str], sn: int = 900, encoding: str = "GB2312") -> bytes:
+    """A catalog change notification; each item carries its <Event>."""
+    body = (f'<?xml version="1.0" encoding="{encoding}"?>\n<Notify><CmdType>Catalog</CmdType><SN>{sn}</SN>'
+            f"<DeviceID>15050200002000000001</DeviceID><SumNum>{len(items)}</SumNum>"
+            f'<DeviceList Num="{len(items)}">{"".join(items)}</DeviceList></Notify>')
     return body.encode(encoding)
 
 
@@ -57,10 +66,36 @@ def write_polls(landing: Path, rows_by_time: dict[dt.datetime, list[tuple[str, s
     return paths
 
 
+def device_status(device_id: str, device_time: str | None, record: str = "ON", encoding: str = "GB2312",
+                  result: str = "OK") -> bytes:
+    """A DeviceStatus response; `device_time` like 2026-11-20T10:00:00 (None: left out, as an ERROR answer does)."""
+    clock = f"<DeviceTime>{device_time}</DeviceTime>" if device_time is not None else ""
+    return (f'<?xml version="1.0" encoding="{encoding}"?>\n<Response><CmdType>DeviceStatus</CmdType><SN>3</SN>'
+            f"<DeviceID>{device_id}</DeviceID><Result>{result}</Result><Online>ONLINE</Online><Status>OK</Status>"
+            f"<Encode>ON</Encode><Record>{record}</Record>{clock}</Response>").encode(encoding)
+
+
+def write_device_status(landing: Path, responses: list[tuple[dt.datetime, str, bytes]], day: dt.date = DAY,
+                        banner: str = BANNER) -> list[Path]:
+    """One file per (receive time, device ID in the file name, response bytes)."""
+    folder = landing / "devicestatus" / day.isoformat() / banner
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for received, device_id, data in responses:
+        path = folder / f"{received:%Y%m%dT%H%M%S}-{device_id}.xml"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
 def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda camera, at: "ON") -> None:
-    """A banner-day with one complete catalog page and 288 polls; `status(camera, at)` spells each row."""
+    """A banner-day with one complete catalog page, 288 polls, and an hourly DeviceStatus of each camera
+    whose clock is right; `status(camera, at)` spells each poll row."""
     write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])], banner=banner)
     write_polls(landing, {t: [(c, status(c, t)) for c in cameras] for t in POLL_TIMES}, banner=banner)
+    hours = [dt.datetime.combine(DAY, dt.time(h, 0, 30)) for h in range(24)]
+    write_device_status(landing, [(t, c, device_status(c, f"{t:%Y-%m-%dT%H:%M:%S}")) for t in hours for c in cameras],
+                        banner=banner)
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tests.conftest import BANNER, DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, write_catalog, write_polls
-from xl_pipelines import camera_health
-from xl_pipelines.banners import load_banners
+from tests.chain import refine
+from tests.conftest import BANNER, POLL_TIMES, camera_id, catalog_item, catalog_page, write_catalog, write_polls
 from xl_pipelines.lake import Lake
-from xl_pipelines.sql_models import load_models, run_model
 
 A, B, C, D, E, F, G, H = (camera_id(n) for n in range(1, 9))
 OUTAGE = (dt.time(12, 0), dt.time(12, 55))  # no poll of the banner at all from 12:00 to 12:55 inclusive
@@ -38,30 +36,16 @@ def state_at(camera: str, t: dt.time) -> str | None:
 
 @pytest.fixture
 def lake_with_day(tmp_path):
-    landing, lake = tmp_path / "landing", Lake(str(tmp_path / "lake"))
+    landing = tmp_path / "landing"
     cameras = [A, B, C, D, E, F, G, H]
-    files = write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])])
-    polls = {
+    write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])])
+    write_polls(landing, {
         t: [(c, s) for c in cameras if (s := state_at(c, t.time())) is not None]
         for t in POLL_TIMES if not (OUTAGE[0] <= t.time() <= OUTAGE[1])
-    }
-    poll_files = write_polls(landing, polls)
-    keys = {"date": DAY.isoformat(), "banner": BANNER}
-    banners = load_banners()
-
-    catalog = camera_health.harvest_catalog(files, BANNER, banners)
-    registry = camera_health.registry(catalog.accepted)
-    lake.write("silver", "cameras", keys, registry)
-    harvest = camera_health.harvest_status_polls(
-        poll_files, BANNER, DAY, banners, registry["channel_id"], now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
-    assert harvest.quarantined.height == 0
-    intervals = camera_health.status_intervals(harvest.accepted, registry["channel_id"], BANNER, DAY)
-    lake.write("silver", "status_intervals", keys, intervals)
-    models = {m.name: m for m in load_models()}
-    health = run_model(models["camera_daily_health"], lake, keys, banners)
-    lake.write("gold", "camera_daily_health", keys, health)
-    kpis = run_model(models["banner_daily_kpis"], lake, keys, banners)
-    return health, kpis, intervals
+    })
+    tables = refine(landing, Lake(str(tmp_path / "lake")))
+    assert tables["quarantine.status_polls"].height == 0
+    return tables["gold.camera_daily_health"], tables["gold.banner_daily_kpis"], tables["silver.status_intervals"]
 
 
 def test_expected_seconds_leave_out_the_harvester_outage(lake_with_day):

@@ -1,4 +1,4 @@
-"""GB/T 28181: 20-digit device IDs and Catalog response pages (GB2312/GBK/UTF-8 XML).
+"""GB/T 28181: 20-digit device IDs, Catalog pages and change notifications, DeviceStatus responses.
 
 lxml (libxml2 with iconv) honours the encoding the XML declaration names; the standard library's parser
 refuses multi-byte encodings such as GB2312.
@@ -7,6 +7,7 @@ refuses multi-byte encodings such as GB2312.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,8 @@ INFO_FIELDS = {
     "point_type": "PointType", "function_type": "FunctionType", "install_time": "InstallTime",
     "management_unit": "ManagementUnit", "contact_info": "ContactInfo", "record_save_days": "RecordSaveDays",
 }
+EVENTS = ("ON", "OFF", "VLOST", "DEFECT", "ADD", "DEL", "UPDATE")  # a catalog change notification's <Event>
+STATUS_EVENTS = {"ON": "online", "OFF": "offline", "VLOST": "video_lost", "DEFECT": "defect"}
 STATUS_WORDS = {"ON": "online", "ONLINE": "online", "OK": "online", "OFF": "offline", "OFFLINE": "offline",
                 "VLOST": "video_lost", "DEFECT": "defect"}
 FILE_NAME = re.compile(r"^(?P<recv>\d{8}T\d{6})-(?P<sn>\d+)-(?P<page>\d+)\.xml$")
@@ -47,6 +50,7 @@ class PageError(ValueError):
 
 @dataclass(frozen=True)
 class CatalogPage:
+    message: str  # "response" (a page of the catalog) or "notify" (a change notification)
     sn: str
     sum_num: int
     platform_id: str
@@ -54,16 +58,26 @@ class CatalogPage:
     raws: list[str]
 
 
-def parse_catalog_page(data: bytes) -> CatalogPage:
-    """One Catalog response page, or PageError saying why it cannot be read."""
+def parse_xml(data: bytes) -> etree._Element:
+    """The document's root, honouring its declared encoding, or PageError (wrong_encoding / malformed_xml)."""
     try:
-        root = etree.fromstring(data, _PARSER)
+        return etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise PageError("wrong_encoding" if exc.code in ENCODING_ERRORS else "malformed_xml", str(exc)) from None
     except ValueError as exc:
         raise PageError("malformed_xml", str(exc)) from None
-    if root.tag != "Response" or (root.findtext("CmdType") or "").strip() != "Catalog":
-        raise PageError("not_catalog", f"not a Catalog response (root <{root.tag}>, CmdType {root.findtext('CmdType')!r})")
+
+
+def _command(root: etree._Element) -> tuple[str, str]:
+    return root.tag, (root.findtext("CmdType") or "").strip()
+
+
+def parse_catalog_page(data: bytes) -> CatalogPage:
+    """One Catalog response page or change notification, or PageError saying why it cannot be read."""
+    root = parse_xml(data)
+    if _command(root) not in (("Response", "Catalog"), ("Notify", "Catalog")):
+        raise PageError("not_catalog", f"not a Catalog response or notification (root <{root.tag}>, "
+                                       f"CmdType {root.findtext('CmdType')!r})")
     sum_num = (root.findtext("SumNum") or "").strip()
     sn = (root.findtext("SN") or "").strip()
     if not sum_num.isdigit() or not sn:
@@ -73,9 +87,11 @@ def parse_catalog_page(data: bytes) -> CatalogPage:
         row = {col: _text(item, tag) for col, tag in ITEM_FIELDS.items()}
         info = item.find("Info")
         row |= {col: _text(info, tag) if info is not None else None for col, tag in INFO_FIELDS.items()}
+        row["event"] = _text(item, "Event")
         items.append(row)
         raws.append(etree.tostring(item, encoding="unicode"))
-    return CatalogPage(sn, int(sum_num), (root.findtext("DeviceID") or "").strip(), items, raws)
+    message = "notify" if root.tag == "Notify" else "response"
+    return CatalogPage(message, sn, int(sum_num), (root.findtext("DeviceID") or "").strip(), items, raws)
 
 
 def _text(node: etree._Element, tag: str) -> str | None:
@@ -107,25 +123,63 @@ def id_rules(column: str, banner: str, banners: BannerConfig) -> list[tuple[str,
     ]
 
 
-def catalog_frame(files: list[Path]) -> pl.DataFrame:
-    """All items of the given pages as rows; an unreadable page is one row (item 0) with its `page_reason`."""
+def _documents(files: list[Path], name: re.Pattern, name_rule: str,
+               read: Callable[[bytes, re.Match], list[dict]], schema: dict) -> pl.DataFrame:
+    """Rows from each file (`read` gives them, item 1 onwards); an unreadable file is one row (item 0) with
+    its `page_reason` and `page_error`, so nothing is lost and read = accepted + quarantined holds."""
     rows: list[dict] = []
     for path in sorted(files):
-        match = FILE_NAME.match(path.name)
+        match = name.match(path.name)
         data = path.read_bytes()
         try:
             if match is None:
-                raise PageError("bad_file_name", "file name is not <recv>-<SN>-<page>.xml")
-            page = parse_catalog_page(data)
+                raise PageError("bad_file_name", f"file name is not {name_rule}")
+            found = read(data, match)
         except PageError as exc:
             rows.append({"source_file": str(path), "item": 0, "page_reason": exc.reason, "page_error": str(exc),
                          "raw": data[:2000].decode("utf-8", "replace")})
             continue
-        for index, (item, raw) in enumerate(zip(page.items, page.raws, strict=True), start=1):
-            rows.append(item | {
-                "source_file": str(path), "item": index, "raw": raw, "sn": page.sn, "sum_num": page.sum_num,
-                "page": int(match["page"]), "platform_id": page.platform_id, "received_raw": match["recv"],
-            })
-    text = [*ITEM_FIELDS, *INFO_FIELDS, "source_file", "raw", "sn", "platform_id", "received_raw", "page_reason", "page_error"]
-    schema = {c: pl.String for c in text} | {"item": pl.Int64, "sum_num": pl.Int64, "page": pl.Int64}
-    return pl.DataFrame(rows, schema=schema)
+        rows.extend(row | {"source_file": str(path), "item": index} for index, row in enumerate(found, start=1))
+    common = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String, "received_raw": pl.String,
+              "page_reason": pl.String, "page_error": pl.String}
+    return pl.DataFrame(rows, schema=common | schema)
+
+
+def _catalog_rows(data: bytes, match: re.Match) -> list[dict]:
+    page = parse_catalog_page(data)
+    return [item | {"raw": raw, "message": page.message, "sn": page.sn, "sum_num": page.sum_num,
+                    "page": int(match["page"]), "platform_id": page.platform_id, "received_raw": match["recv"]}
+            for item, raw in zip(page.items, page.raws, strict=True)]
+
+
+CATALOG_SCHEMA = {c: pl.String for c in [*ITEM_FIELDS, *INFO_FIELDS, "event", "message", "sn", "platform_id"]} | {
+    "sum_num": pl.Int64, "page": pl.Int64}
+
+
+def catalog_frame(files: list[Path]) -> pl.DataFrame:
+    """All items of the given Catalog pages and notifications as rows (unreadable pages: one row each)."""
+    return _documents(files, FILE_NAME, "<recv>-<SN>-<page>.xml", _catalog_rows, CATALOG_SCHEMA)
+
+
+# DeviceStatus: one response per file, `<recv>-<device_id>.xml`.
+DEVICE_STATUS_FILE = re.compile(r"^(?P<recv>\d{8}T\d{6})-(?P<device>[^.]+)\.xml$")
+DEVICE_STATUS_FIELDS = {
+    "sn": "SN", "device_id": "DeviceID", "result": "Result", "online": "Online", "status_raw": "Status",
+    "encode": "Encode", "record": "Record", "device_time_raw": "DeviceTime",
+}
+
+
+def _device_status_row(data: bytes, match: re.Match) -> list[dict]:
+    root = parse_xml(data)
+    if _command(root) != ("Response", "DeviceStatus"):
+        raise PageError("not_device_status", f"not a DeviceStatus response (root <{root.tag}>, "
+                                             f"CmdType {root.findtext('CmdType')!r})")
+    row = {col: _text(root, tag) for col, tag in DEVICE_STATUS_FIELDS.items()}
+    return [row | {"file_device_id": match["device"], "received_raw": match["recv"],
+                   "raw": etree.tostring(root, encoding="unicode")}]
+
+
+def device_status_frame(files: list[Path]) -> pl.DataFrame:
+    """One row per DeviceStatus response file (unreadable ones carry their `page_reason`)."""
+    schema = {c: pl.String for c in [*DEVICE_STATUS_FIELDS, "file_device_id"]}
+    return _documents(files, DEVICE_STATUS_FILE, "<recv>-<device_id>.xml", _device_status_row, schema)

@@ -1,8 +1,9 @@
 """A deterministic simulator of what the city's video platforms drop into the landing zone.
 
-`simulate` draws the camera registry once from the seed (city.py), then for every banner-day a fault plan
-(faults.py), the cameras' states over the day's polls (status.py), the nightly catalog (catalog.py) and the
-status poll files. Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
+`simulate` draws the camera registry once from the seed (city.py), then for every banner-day the registry as
+revised that day (revisions.py), a fault plan (faults.py), the cameras' states over the day's polls
+(status.py), the nightly catalog and the day's change notifications (catalog.py), the status poll files and
+the hourly DeviceStatus responses (devicestatus.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
 banner and day (seeding.py), so a banner-day's files do not depend on which other days are simulated.
 """
 
@@ -16,15 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from xl_pipelines.banners import load_banners
-from xl_pipelines.simulator.catalog import write_catalog
+from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
+from xl_pipelines.simulator.devicestatus import write_device_status
 from xl_pipelines.simulator.faults import plan_day
+from xl_pipelines.simulator.revisions import registry_on
 from xl_pipelines.simulator.seeding import stream
 from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, POLLS_PER_DAY, VIDEO_LOST, day_states, write_polls
 
 DEFAULT_SEED = 20261124
 CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
-COUNTS = ("catalog_pages", "catalog_items", "status_files", "status_rows")
+COUNTS = ("catalog_pages", "catalog_items", "catalog_notifications", "status_files", "status_rows",
+          "device_status_files")
 
 
 def simulate(
@@ -34,7 +38,8 @@ def simulate(
     seed: int = DEFAULT_SEED,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
-    """Write catalog pages and status polls for every banner and day; return counts of files/rows written.
+    """Write catalogs, change notifications, status polls and DeviceStatus responses for every banner and
+    day; return counts of files/rows written.
 
     A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
     `status_rows` counts every data line written, the malformed ones included.
@@ -44,17 +49,20 @@ def simulate(
     city = build_city(config, cameras, seed)
     counts: Counter[str] = Counter()
     for day in sorted(set(days)):
-        for index, registry in enumerate(city):
-            code = registry.banner.code
+        for index, registered in enumerate(city):
+            code = registered.banner.code
+            registry, revised, updates = registry_on(registered, day, seed)
             plan = plan_day(seed, day, code, index, len(city), POLLS_PER_DAY)
             states = day_states(stream(seed, "status", code, day), len(registry.channels), registry.platform.health)
             online_at_catalog = np.isin(states[CATALOG_POLL], (ONLINE, VIDEO_LOST))  # lost video: device still online
-            counts.update(
-                write_catalog(
-                    _fresh(landing / "catalog" / day.isoformat() / code, "*.xml"), config, registry, day, plan,
-                    online_at_catalog, stream(seed, "catalog", code, day),
-                )
-            )
+            catalog = _fresh(landing / "catalog" / day.isoformat() / code, "*.xml")
+            counts.update(write_catalog(catalog, config, registry, day, plan, online_at_catalog,
+                                        stream(seed, "catalog", code, day)))
+            counts.update(write_notifications(catalog, revised, day, states, updates,
+                                              stream(seed, "notifications", code, day)))
+            counts.update(write_device_status(
+                _fresh(landing / "devicestatus" / day.isoformat() / code, "*.xml"), day, revised, states, plan,
+                stream(seed, "devicestatus", code, day), stream(seed, "clocks", code)))
             written = write_polls(
                 _fresh(landing / "status" / day.isoformat() / code, "*.csv"), day,
                 [c.device_id for c in registry.channels], states, registry.platform.online_word, plan,

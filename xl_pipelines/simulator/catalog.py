@@ -11,7 +11,10 @@ import numpy as np
 
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.simulator.city import CHANNEL_TYPES, DIRECTORY, NVR, BannerRegistry, Device
+from xl_pipelines.simulator.devicestatus import device_status_xml
 from xl_pipelines.simulator.faults import DayPlan
+from xl_pipelines.simulator.revisions import Update
+from xl_pipelines.simulator.status import DEFECT, OFFLINE, ONLINE, POLL_MINUTES, VIDEO_LOST
 
 ITEMS_PER_PAGE = 40
 RECEIVED_AT = dt.time(2, 0)  # the nightly catalog query; pages arrive within ten minutes of it
@@ -75,18 +78,40 @@ def write_catalog(
         received += dt.timedelta(seconds=int(rng.integers(2)) + 2)
     written = len(pages) + (resent is not None)
     if "stray_response" in plan.faults:
-        stray = _device_status(registry.channels[int(rng.integers(len(registry.channels)))].device_id, received, nl)
+        stray = device_status_xml(registry.channels[int(rng.integers(len(registry.channels)))].device_id, 1,
+                                  f"{received:%Y-%m-%dT%H:%M:%S}", nl)
         (folder / f"{received:%Y%m%dT%H%M%S}-{sn + 1}-1.xml").write_bytes(stray.encode(platform.encoding))
         written += 1
     return {"catalog_pages": written, "catalog_items": len(items)}
 
 
-def _device_status(device_id: str, at: dt.datetime, nl: str) -> str:
-    """A DeviceStatus response, which a misrouted reply drops among the catalog pages."""
-    return nl.join([
-        '<?xml version="1.0" encoding="GB2312"?>', "<Response>", "<CmdType>DeviceStatus</CmdType>", "<SN>1</SN>",
-        f"<DeviceID>{device_id}</DeviceID>", "<Result>OK</Result>", "<Online>ONLINE</Online>",
-        f"<DeviceTime>{at:%Y-%m-%dT%H:%M:%S}</DeviceTime>", "</Response>", ""])
+EVENT_WORDS = {ONLINE: "ON", OFFLINE: "OFF", VIDEO_LOST: "VLOST", DEFECT: "DEFECT"}  # by the state a camera enters
+
+
+def write_notifications(folder: Path, registry: BannerRegistry, day: dt.date, states: np.ndarray,
+                        updates: list[Update], rng: np.random.Generator) -> dict[str, int]:
+    """The day's catalog change notifications: a status Event when a camera's state changes (one Notify
+    per 5-minute stretch, received before the poll that sees the change), and one UPDATE per revision."""
+    platform = registry.platform
+    nl = platform.newline
+    changed = (states[1:] != states[:-1]) & np.isin(states[1:], list(EVENT_WORDS))
+    midnight = dt.datetime.combine(day, dt.time())
+    sn = int(rng.integers(1, 1_000_000))
+    notes: list[tuple[dt.datetime, list[str]]] = []
+    for poll in np.flatnonzero(changed.any(axis=1)).tolist():
+        cameras = np.flatnonzero(changed[poll]).tolist()
+        at = midnight + dt.timedelta(minutes=(poll + 1) * POLL_MINUTES) - dt.timedelta(seconds=int(rng.integers(1, 300)))
+        notes.append((at, [f"<Item><DeviceID>{registry.channels[c].device_id}</DeviceID>"
+                           f"<Event>{EVENT_WORDS[int(states[poll + 1, c])]}</Event></Item>" for c in cameras]))
+    for update in updates:
+        notes.append((update.at, [_item(update.device, True, platform.edition, {"Event": "UPDATE"})]))
+    for sn, (at, items) in enumerate(sorted(notes), start=sn):
+        text = nl.join([
+            f'<?xml version="1.0" encoding="{platform.encoding}"?>', "<Notify>", "<CmdType>Catalog</CmdType>",
+            f"<SN>{sn}</SN>", f"<DeviceID>{registry.platform_id}</DeviceID>", f"<SumNum>{len(items)}</SumNum>",
+            f'<DeviceList Num="{len(items)}">', *items, "</DeviceList>", "</Notify>", ""])
+        (folder / f"{at:%Y%m%dT%H%M%S}-{sn}-1.xml").write_bytes(text.encode(platform.encoding))
+    return {"catalog_notifications": len(notes)}
 
 
 def _inject_item_faults(

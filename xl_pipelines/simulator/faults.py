@@ -34,7 +34,12 @@ STATUS_FAULTS = (
     "previous_day_row",  # an extra row stamped the day before (a late line from yesterday's export)
     "garbled_export",  # an hour of poll files written with ';' between fields: a warning-level quarantine share
 )
-FAULTS = CATALOG_FAULTS + STATUS_FAULTS
+DEVICE_STATUS_FAULTS = (
+    "truncated_device_status",  # a response cut off mid-element
+    "bad_device_time",  # a DeviceTime without seconds and with a space: 2026-11-20 21:30
+    "unregistered_device_status",  # an extra response from a device the catalog does not know
+)
+FAULTS = CATALOG_FAULTS + STATUS_FAULTS + DEVICE_STATUS_FAULTS
 FAULT_CHANCE = 0.05
 FAULT_CHANCES = {"garbled_export": 0.02}  # rarer than the rest; the forced schedule still shows it weekly
 GARBLED_POLLS = 12  # one hour of 5-minute polls
