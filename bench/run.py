@@ -1,7 +1,8 @@
 """Benchmark the camera-health slice on one simulated city-day (default 30,000 cameras).
 
 Each stage runs in a fresh process so its peak memory (max RSS) is its own. The floor reads the same
-landing bytes with the fastest plain reader (Polars for CSV, lxml for XML) and writes the same number of
+landing bytes with the fastest plain reader (Polars for CSV, lxml for XML: catalog pages and the hourly
+DeviceStatus responses, one file each) and writes the same number of
 rows with DuckDB `COPY … TO parquet`; ratio = stage time / floor time. Results: bench/results.{json,md}.
 """
 
@@ -59,7 +60,7 @@ def stage_catalog(landing: Path, lake_url: str) -> int:
         harvest = camera_health.harvest_catalog(_files(landing, "catalog", code, "*.xml"), code, banners)
         lake.write("bronze", "catalog_items", _keys(code), harvest.accepted)
         lake.write("quarantine", "catalog", _keys(code), harvest.quarantined)
-        lake.write("silver", "cameras", _keys(code), camera_health.registry(harvest.accepted))
+        lake.write("silver", "cameras", _keys(code), camera_health.registry(harvest.accepted, banners.by_code(code)))
         rows += harvest.read
     return rows
 
@@ -78,6 +79,27 @@ def stage_polls(landing: Path, lake_url: str) -> int:
             _files(landing, "status", code, "*.csv"), code, DAY, banners, channels, now, rejected)
         lake.write("bronze", "status_polls", _keys(code), harvest.accepted)
         lake.write("quarantine", "status_polls", _keys(code), harvest.quarantined)
+        rows += harvest.read
+    return rows
+
+
+def stage_device_status(landing: Path, lake_url: str) -> int:
+    import polars as pl
+
+    from xl_pipelines import camera_health
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.lake import Lake
+
+    lake, banners, rows = Lake(lake_url), load_banners(), 0
+    now = dt.datetime.now(dt.UTC)
+    for code in banners.codes:
+        cameras = lake.read("silver", "cameras", _keys(code))
+        devices = pl.concat([cameras["channel_id"], cameras["device_id"]]).unique()
+        rejected = lake.read("quarantine", "catalog", _keys(code))["record_id"].drop_nulls()
+        harvest = camera_health.harvest_device_status(
+            _files(landing, "devicestatus", code, "*.xml"), code, DAY, banners, devices, now, rejected)
+        lake.write("bronze", "device_status", _keys(code), harvest.accepted)
+        lake.write("quarantine", "device_status", _keys(code), harvest.quarantined)
         rows += harvest.read
     return rows
 
@@ -122,8 +144,8 @@ def _copy_out(frame, target: Path) -> None:
         con.execute(f"COPY frame TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
 
 
-def floor_catalog(landing: Path, out: Path) -> int:
-    """lxml parse of every page + one row per item written by DuckDB COPY."""
+def _floor_xml(landing: Path, out: Path, source: str, elements: str) -> int:
+    """lxml parse of every file + one row per element at `elements` (child tag -> text), by DuckDB COPY."""
     import polars as pl
     from lxml import etree
 
@@ -131,14 +153,22 @@ def floor_catalog(landing: Path, out: Path) -> int:
 
     rows = []
     for code in load_banners().codes:
-        for path in _files(landing, "catalog", code, "*.xml"):
+        for path in _files(landing, source, code, "*.xml"):
             try:
                 root = etree.fromstring(path.read_bytes())
             except etree.XMLSyntaxError:
                 continue
-            rows += [{child.tag: child.text for child in item if child.tag != "Info"} for item in root.iterfind("DeviceList/Item")]
-    _copy_out(pl.DataFrame(rows, infer_schema_length=None), out / "catalog_floor.parquet")
+            rows += [{child.tag: child.text for child in node if len(child) == 0} for node in root.iterfind(elements)]
+    _copy_out(pl.DataFrame(rows, infer_schema_length=None), out / f"{source}_floor.parquet")
     return len(rows)
+
+
+def floor_catalog(landing: Path, out: Path) -> int:
+    return _floor_xml(landing, out, "catalog", "DeviceList/Item")
+
+
+def floor_device_status(landing: Path, out: Path) -> int:
+    return _floor_xml(landing, out, "devicestatus", ".")
 
 
 def floor_polls(landing: Path, out: Path) -> int:
@@ -176,6 +206,8 @@ def main() -> None:
     stages = {
         "catalog": (measure(stage_catalog, landing, lake_url), measure(floor_catalog, landing, floor_out)),
         "status_polls": (measure(stage_polls, landing, lake_url), measure(floor_polls, landing, floor_out)),
+        "device_status": (measure(stage_device_status, landing, lake_url),
+                          measure(floor_device_status, landing, floor_out)),
         "status_intervals": (measure(stage_intervals, lake_url), None),
         "gold_sql_models": (measure(stage_gold, lake_url), None),
     }

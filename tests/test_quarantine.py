@@ -121,14 +121,15 @@ def test_poll_lines_each_kind_of_fault(tmp_path):
 
 def test_lost_page_keeps_the_previous_days_cameras(tmp_path):
     banners = load_banners()
+    horqin = banners.by_code(BANNER)
     yesterday = camera_health.registry(camera_health.harvest_catalog(
-        write_catalog(tmp_path / "d1", [catalog_page([catalog_item(c) for c in GOOD])]), BANNER, banners).accepted)
+        write_catalog(tmp_path / "d1", [catalog_page([catalog_item(c) for c in GOOD])]), BANNER, banners).accepted, horqin)
     today_files = write_catalog(tmp_path / "d2", [
         catalog_page([catalog_item(GOOD[0], name="renamed")], sum_num=3),
         catalog_page([catalog_item(GOOD[1]), catalog_item(GOOD[2])], sum_num=3)[:-30],  # this page is lost
     ])
     items = camera_health.harvest_catalog(today_files, BANNER, banners).accepted
-    registry = camera_health.registry(items, previous=yesterday)
+    registry = camera_health.registry(items, horqin, previous=yesterday)
     assert registry["channel_id"].to_list() == GOOD
     assert registry["name"].to_list()[0] == "renamed"  # what arrived today wins
-    assert camera_health.registry(items)["channel_id"].to_list() == GOOD[:1]  # nothing to fall back on
+    assert camera_health.registry(items, horqin)["channel_id"].to_list() == GOOD[:1]  # nothing to fall back on

@@ -14,7 +14,7 @@ from lxml import etree
 
 from xl_pipelines.banners import load_banners
 from xl_pipelines.simulator import DEFAULT_SEED, simulate
-from xl_pipelines.simulator.city import CHANNEL_TYPES, build_city, split_cameras
+from xl_pipelines.simulator.city import CHANNEL_TYPES, UNREGISTERED_SERIALS, build_city, split_cameras
 from xl_pipelines.simulator.faults import (
     CATALOG_FAULTS,
     FAULT_CHANCE,
@@ -25,6 +25,7 @@ from xl_pipelines.simulator.faults import (
     plan_day,
 )
 from xl_pipelines.simulator.platforms import platform_of
+from xl_pipelines.simulator.revisions import registry_on
 from xl_pipelines.simulator.status import OFFLINE, ONLINE, POLLS_PER_DAY, day_states
 from xl_pipelines.simulator.seeding import stream
 
@@ -42,7 +43,8 @@ def landing(tmp_path_factory) -> Path:
     counts = simulate(root, DAYS, cameras=CAMERAS)
     csvs = sorted(root.glob("status/*/*/*.csv"))
     assert counts["status_files"] == len(csvs)
-    assert counts["catalog_pages"] == len(list(root.glob("catalog/*/*/*.xml")))
+    assert counts["catalog_pages"] + counts["catalog_notifications"] == len(list(root.glob("catalog/*/*/*.xml")))
+    assert counts["device_status_files"] == len(list(root.glob("devicestatus/*/*/*.xml")))
     assert counts["status_rows"] == sum(len(p.read_bytes().splitlines()) - 1 for p in csvs)
     return root
 
@@ -63,8 +65,9 @@ def read_pages(
 ) -> list[tuple[re.Match, bytes, etree._Element | None, etree._Element]]:
     """(name match, bytes, strict parse or None when it fails, lenient parse) per catalog page, in page order.
 
-    Files that are no catalog page of the day's one catalog are left out and their fault added to `seen`:
-    bytes that do not decode as declared, a stray DeviceStatus response, the second copy of a re-sent page.
+    Change notifications are left out. Files that are no catalog page of the day's one catalog are left out
+    and their fault added to `seen`: bytes that do not decode as declared, a stray DeviceStatus response,
+    the second copy of a re-sent page.
     With `recover`, a misencoded page is read in the encoding it really has (the other of UTF-8 and GBK).
     """
     seen = set() if seen is None else seen
@@ -89,6 +92,8 @@ def read_pages(
             strict = None
         lenient = etree.fromstring(data, etree.XMLParser(recover=True))
         name = PAGE_NAME.match(path.name)
+        if lenient.tag == "Notify":
+            continue
         if lenient.findtext("CmdType") != "Catalog":
             seen.add("stray_response")
         elif name.group(3) in numbers:
@@ -97,6 +102,11 @@ def read_pages(
             numbers.add(name.group(3))
             pages.append((name, data, strict, lenient))
     return sorted(pages, key=lambda page: int(page[0].group(3)))
+
+
+def notifications(folder: Path) -> list[Path]:
+    """The catalog change notifications among a catalog folder's files."""
+    return [path for path in folder.glob("*.xml") if b"<Notify>" in path.read_bytes()]
 
 
 def complete_items(lenient: etree._Element) -> list[etree._Element]:
@@ -154,7 +164,8 @@ def test_every_page_declares_its_encoding_and_decodes_with_it_but_the_injected_o
     seen = set()
     for folder in landing.glob("catalog/*/*"):
         pages = read_pages(folder)
-        assert len(list(folder.glob("*.xml"))) - len(pages) <= 3  # at most one wrong-encoding, stray, re-sent file
+        responses = [p for p in folder.glob("*.xml") if b"<Notify>" not in p.read_bytes()]
+        assert len(responses) - len(pages) <= 3  # at most one wrong-encoding, stray, re-sent file
         for _, data, _, _ in pages:
             encoding = DECLARATION.match(data).group(1).decode()
             text = data.decode(encoding)
@@ -216,15 +227,73 @@ def test_development_zone_cameras_are_filed_under_horqin_grassroots_unit_71(land
         assert well_formed and all(i.startswith("15050271") for i in well_formed)
 
 
-def test_the_registry_is_stable_across_days_and_holds_every_camera(landing):
+def test_the_registry_holds_every_camera_and_changes_only_by_its_revisions(landing):
+    """Each day's catalog shows the cameras as revisions.py says they stood at 02:00, and a camera revised
+    that day arrives in an UPDATE notification as revised."""
+    city = build_city(BANNERS, CAMERAS, DEFAULT_SEED)
     names: dict[str, set[str]] = {}
-    for day, _, code in banner_days():
+    updated = 0
+    for day, index, code in banner_days():
+        at_catalog, at_end, updates = registry_on(city[index], day, DEFAULT_SEED)
+        expected = {c.device_id: c.name for c in at_catalog.channels}
         for item in items_of(landing / "catalog" / day.isoformat() / code):
             device_id = item.findtext("DeviceID")
-            if len(device_id) == 20 and BANNERS.unit_of(device_id) == code and device_id[10:13] in CHANNEL_TYPES:
+            if device_id in expected:
+                assert item.findtext("Name") == expected[device_id]
                 names.setdefault(device_id, set()).add(item.findtext("Name"))
+        notified = {}
+        for path in notifications(landing / "catalog" / day.isoformat() / code):
+            for item in etree.fromstring(path.read_bytes()).iter("Item"):
+                if item.findtext("Event") == "UPDATE":
+                    notified[item.findtext("DeviceID")] = item.findtext("Name")
+        assert notified == {u.device.device_id: u.device.name for u in updates}
+        updated += len(updates)
+        assert {c.device_id: c.name for c in at_end.channels} == expected | notified
     assert len(names) == CAMERAS
-    assert all(len(n) == 1 for n in names.values())
+    assert all(len(n) <= 2 for n in names.values())
+    assert updated >= 1  # a few revisions a day in a city: at least one in three days of 200 cameras
+
+
+def test_status_events_announce_the_state_the_next_poll_sees(landing):
+    words = {"OFF": "OFF", "VLOST": "VLOST", "DEFECT": "DEFECT"}
+    checked = 0
+    for day, _, code in banner_days():
+        polls = read_polls(landing / "status" / day.isoformat() / code)
+        online = platform_of(BANNERS.by_code(code)).online_word
+        for path in notifications(landing / "catalog" / day.isoformat() / code):
+            root = etree.fromstring(path.read_bytes())
+            received = dt.datetime.strptime(path.name[:15], "%Y%m%dT%H%M%S")
+            poll = received + dt.timedelta(minutes=5 - received.minute % 5, seconds=-received.second)
+            rows = polls.get(f"{poll:%H%M}")
+            for item in root.iter("Item"):
+                event = item.findtext("Event")
+                if event == "UPDATE" or rows is None:
+                    continue
+                status = {r[0]: r[2] for r in rows[0] if len(r) == 3}.get(item.findtext("DeviceID"))
+                assert status == words.get(event, online), (path, event)
+                checked += 1
+    assert checked > 50
+
+
+def test_devices_answer_device_status_hourly_with_mostly_right_clocks(landing):
+    city = build_city(BANNERS, CAMERAS, DEFAULT_SEED)
+    for day, index, code in banner_days():
+        devices = {c.device_id if c.type_code == "132" else c.parent_id for c in city[index].channels}
+        skews, hours = [], Counter()
+        for path in (landing / "devicestatus" / day.isoformat() / code).glob("*.xml"):
+            received = dt.datetime.strptime(path.name[:15], "%Y%m%dT%H%M%S")
+            device = path.name[16:36]
+            try:
+                root = etree.fromstring(path.read_bytes())
+            except etree.XMLSyntaxError:
+                continue  # the truncated-response fault
+            assert root.findtext("DeviceID") == device and root.findtext("CmdType") == "DeviceStatus"
+            hours[(device, received.hour)] += 1
+            if device in devices and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", root.findtext("DeviceTime")):
+                skews.append((dt.datetime.fromisoformat(root.findtext("DeviceTime")) - received).total_seconds())
+        assert max(hours.values()) == 1  # one answer per device and hour
+        assert {d for d, _ in hours} <= devices | {d for d, _ in hours if d not in devices and d[14:] >= "900000"}
+        assert np.mean(np.abs(skews) <= 5) > 0.9  # NTP-synchronised, but for a few drifting or reset clocks
 
 
 def test_status_polls_report_catalog_channels_only(landing):
@@ -318,6 +387,16 @@ def test_injected_faults_appear_where_planned(landing):
                 seen.add("unknown_status")
             if max(Counter((r[0], r[1]) for r in whole).values(), default=0) > 1:
                 seen.add("duplicate_row")
+        for path in (landing / "devicestatus" / day.isoformat() / code).glob("*.xml"):
+            try:
+                root = etree.fromstring(path.read_bytes())
+            except etree.XMLSyntaxError:
+                seen.add("truncated_device_status")
+                continue
+            if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", root.findtext("DeviceTime")):
+                seen.add("bad_device_time")
+            if root.findtext("DeviceID")[14:] >= str(UNREGISTERED_SERIALS):
+                seen.add("unregistered_device_status")
         assert seen <= plan.faults, (day, code)
         lost_page = {"truncated_page", "wrong_encoding_page"} & plan.faults  # its items may carry item faults
         swallowed = set(CATALOG_FAULTS) if lost_page else set()

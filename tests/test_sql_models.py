@@ -30,6 +30,11 @@ def test_leading_comment_is_description_and_partitions_line_is_read(tmp_path):
 
 def test_shipped_models_form_the_expected_chain():
     models = {m.name: m for m in load_models()}
-    assert models["banner_daily_kpis"].inputs == (("gold", "camera_daily_health"),)
-    assert models["camera_daily_health"].inputs == (("silver", "cameras"), ("silver", "status_intervals"))
+    assert models["banner_daily_kpis"].inputs == (
+        ("bronze", "device_status"), ("gold", "camera_daily_health"), ("quarantine", "catalog"), ("silver", "cameras"))
+    assert models["camera_daily_health"].inputs == (
+        ("bronze", "device_status"), ("silver", "cameras"), ("silver", "status_intervals"))
+    assert models["city_daily_kpis"].inputs == (("gold", "banner_daily_kpis"),)
     assert models["city_daily_kpis"].dimensions == ("date",)
+    assert models["banner_daily_kpis"].checks == models["city_daily_kpis"].checks == ("alert_levels",)
+    assert models["camera_daily_health"].checks == ()
