@@ -35,8 +35,8 @@ per_banner AS (
         scope.banner_name,
         scope.banner_name_zh,
         count(health.channel_id) AS cameras,
-        coalesce(sum(health.online_s), 0) AS online_s,
-        coalesce(sum(health.expected_s), 0) AS expected_s,
+        coalesce(sum(health.online_s), 0)::BIGINT AS online_s,
+        coalesce(sum(health.expected_s), 0)::BIGINT AS expected_s,
         count(*) FILTER (WHERE health.online_at_last_poll) AS online_at_last_poll,
         count(*) FILTER (WHERE health.annotation_ok) AS annotated_cameras
     FROM context.banner_days AS scope

@@ -21,8 +21,8 @@ WITH spans AS (
 per_camera AS (
     SELECT
         channel_id,
-        coalesce(sum(seconds) FILTER (WHERE state = 'online'), 0) AS online_s,
-        sum(seconds) AS expected_s,
+        coalesce(sum(seconds) FILTER (WHERE state = 'online'), 0)::BIGINT AS online_s,
+        sum(seconds)::BIGINT AS expected_s,
         count(*) FILTER (WHERE previous_state = 'online' AND state <> 'online') AS flaps,
         bool_or(from_last = 1 AND state = 'online') AS online_at_last_poll
     FROM spans

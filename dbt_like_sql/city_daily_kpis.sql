@@ -5,7 +5,7 @@
 SELECT
     date,
     count(*) AS banners_reporting,
-    sum(cameras) AS cameras,
+    sum(cameras)::BIGINT AS cameras,
     sum(online_s) / nullif(sum(expected_s), 0) AS online_rate,
     sum(online_at_last_poll) / nullif(sum(cameras), 0) AS snapshot_online_rate,
     sum(clock_accurate_devices) / nullif(sum(clock_devices), 0) AS clock_accuracy,

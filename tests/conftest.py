@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from xl_pipelines.banners import load_banners
 from xl_pipelines.settings import LOCAL_TZ
 
 DAY = dt.date(2026, 11, 20)
@@ -91,7 +92,9 @@ def write_device_status(landing: Path, responses: list[tuple[dt.datetime, str, b
 def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda camera, at: "ON") -> None:
     """A banner-day with one complete catalog page, 288 polls, and an hourly DeviceStatus of each camera
     whose clock is right; `status(camera, at)` spells each poll row."""
-    write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])], banner=banner)
+    west, south, east, north = load_banners().by_code(banner).bbox  # each camera in the middle of its banner
+    here = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}
+    write_catalog(landing, [catalog_page([catalog_item(c, **here) for c in cameras])], banner=banner)
     write_polls(landing, {t: [(c, status(c, t)) for c in cameras] for t in POLL_TIMES}, banner=banner)
     hours = [dt.datetime.combine(DAY, dt.time(h, 0, 30)) for h in range(24)]
     write_device_status(landing, [(t, c, device_status(c, f"{t:%Y-%m-%dT%H:%M:%S}")) for t in hours for c in cameras],

@@ -1,5 +1,7 @@
 """The real Dagster code location, run on hand-written landing files under a private XL_HOME."""
 
+import json
+
 import pytest
 
 from tests.conftest import DAY, camera_id, land_banner
@@ -47,8 +49,18 @@ def test_gold_kpis_for_each_banner(home):
 
 
 def test_city_rollup_reads_every_banner_of_the_day(home):
-    city = query(home, "select banners_reporting, cameras, online_rate from gold.city_daily_kpis")
-    assert city.rows() == [(9, 27, pytest.approx(2.5 / 3))]
+    city = query(home, "select banners_reporting, cameras, online_rate, clock_accuracy, annotation_accuracy "
+                       "from gold.city_daily_kpis")
+    assert city.rows() == [(9, 27, pytest.approx(2.5 / 3), 1.0, 1.0)]  # every clock right, every camera annotated
+
+
+def test_online_rate_under_its_alert_level_warns_per_banner_day(home):
+    """2.5 of 3 cameras' days online is 83 % < 95 %: each banner-day's check warns, and the figure is metadata."""
+    results = sorted((home / "reports" / "quality" / "results" / "gold.banner_daily_kpis" / "alert_levels").glob("*.json"))
+    assert [r.stem for r in results] == [f"{DAY}_{code}" for code in sorted(BANNERS)]
+    stored = json.loads(results[0].read_text())
+    assert (stored["passed"], stored["status"]) == (False, "WARN")
+    assert "online_rate 83.33% < 95%" in stored["description"] and "clock_accuracy" not in stored["description"]
 
 
 def test_quarantine_reconciles_and_run_succeeds(home):

@@ -204,3 +204,11 @@ def test_the_report_shows_the_latest_results_offline(xl_home):
     assert "bronze.status_polls" in page and "silver.cameras" in page
     assert "malformed_line</b> × 40" in page and "rejected_share" in page
     assert "<script" not in page and "http" not in page  # nothing to load: it opens offline
+
+
+def test_every_quarantine_suite_allows_exactly_the_reasons_the_yaml_explains():
+    for source, reasons in quality.quarantine_reasons().items():
+        suite = quality.load_suite(f"quarantine.{source}")
+        allowed = [e["kwargs"]["value_set"] for e in suite["expectations"] if e["kwargs"].get("column") == "reason"
+                   and "value_set" in e["kwargs"]]
+        assert allowed == [list(reasons)], source

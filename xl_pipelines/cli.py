@@ -103,24 +103,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     end = _yesterday()
     start = end - dt.timedelta(days=6)
     cmd_simulate(argparse.Namespace(start=start, end=end, days=7, cameras=args.cameras, seed=args.seed))
+    from xl_pipelines.quality import load_thresholds
     from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.warehouse import connect_readonly
 
     outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say)
     outcome.checks.update(check_freshness(settings).checks)
 
+    alert = load_thresholds().indicators["online_rate"]["alert"]
     with connect_readonly(settings.warehouse_path) as con:
         kpis = con.sql(
-            "SELECT k.code, any_value(k.banner_name_zh) AS 旗县区, any_value(k.banner_name) AS banner, "
-            "round(avg(k.cameras)) AS cameras, round(sum(h.online_s) / sum(h.expected_s), 4) AS online_rate, "
-            "round(avg(k.snapshot_online_rate), 4) AS snapshot_online_rate, count(DISTINCT k.date) AS days "
-            "FROM gold.banner_daily_kpis k JOIN gold.camera_daily_health h USING (date, code) "
-            "GROUP BY k.code ORDER BY online_rate DESC").pl()
+            "SELECT code, any_value(banner_name_zh) AS 旗县区, any_value(banner_name) AS banner, "
+            "round(avg(cameras)) AS cameras, round(sum(online_s) / sum(expected_s), 4) AS online_rate, "
+            "round(sum(online_at_last_poll) / sum(cameras), 4) AS snapshot_online_rate, "
+            "round(sum(clock_accurate_devices) / sum(clock_devices), 4) AS clock_accuracy, "
+            "round(sum(annotated_cameras) / sum(cameras + cameras_outside_city), 4) AS annotation_accuracy, "
+            f"count(*) FILTER (WHERE online_rate < {alert}) AS days_online_under_alert "
+            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC").pl()
         rejected = con.sql(
             "SELECT 'catalog' AS source, reason, count(*) AS records FROM quarantine.catalog GROUP BY ALL "
             "UNION ALL SELECT 'status_polls', reason, count(*) FROM quarantine.status_polls GROUP BY ALL "
+            "UNION ALL SELECT 'device_status', reason, count(*) FROM quarantine.device_status GROUP BY ALL "
             "ORDER BY source, records DESC").pl()
-    print(f"\nNetwork health by banner, {start} … {end} (online rate = online seconds / observed seconds, all week):")
+    print(f"\nNetwork health by banner, {start} … {end}, over the whole week (online rate: online seconds / observed "
+          "seconds; clock accuracy: devices within 60 s; annotation: cameras correctly annotated):")
     _print(kpis, "table")
     print("\nSet aside in quarantine (with file, line or item, and reason; see quarantine.* views):")
     _print(rejected, "table")
