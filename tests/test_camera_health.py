@@ -187,3 +187,18 @@ def test_alert_levels(figures, passed, text):
     verdict = quality.alert_levels(figures, quality.load_thresholds().indicators)
     assert (verdict.passed, verdict.severity) == (passed, quality.WARN)
     assert text in verdict.description
+
+
+def test_a_catalog_missing_a_page_is_reported_incomplete_and_the_previous_day_fills_in(tmp_path):
+    landing, lake = tmp_path / "landing", Lake(str(tmp_path / "lake"))
+    yesterday = DAY - dt.timedelta(days=1)
+    write_catalog(landing, [catalog_page([catalog_item(A), catalog_item(B)], sn=5, sum_num=3),
+                            catalog_page([catalog_item(C)], sn=5, sum_num=3)], day=yesterday)
+    write_catalog(landing, [catalog_page([catalog_item(A, name="科尔沁区和平路"), catalog_item(B)], sn=6, sum_num=3)])
+    refine(landing, lake, day=yesterday)  # complete: A, B, C
+    today = refine(landing, lake)  # page 2 of SN 6, with C, never arrived
+    assert not today["bronze.catalog_items"]["catalog_complete"].any()
+    assert today["silver.cameras"]["channel_id"].to_list() == [A, B, C]
+    assert by_camera(today["silver.cameras"], "name")[A] == "科尔沁区和平路"  # what arrived today wins
+    # C was not removed: only A's new name is a change
+    assert today["silver.camera_changes"].select("channel_id", "attribute").rows() == [(A, "name")]
