@@ -52,6 +52,11 @@ def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
     return lake.read("silver", "cameras", previous) if lake.exists("silver", "cameras", previous) else None
 
 
+def _rejected(lake: Lake, keys: dict[str, str]) -> pl.Series:
+    """The IDs whose catalog item was quarantined that day: their polls and answers are `camera_rejected`."""
+    return lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+
+
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
 def cameras(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """The registered camera channels (types 131/132) of the banner as they stood at the end of the day.
@@ -98,12 +103,10 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
 def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
-    registry = lake.lake.read("silver", "cameras", keys)
-    devices = pl.concat([registry["channel_id"], registry["device_id"]]).unique()
+    devices = camera_health.registered_devices(lake.lake.read("silver", "cameras", keys))
     files = landing.files("devicestatus", day, keys["banner"], "*.xml")
-    rejected = lake.lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
     harvest = camera_health.harvest_device_status(files, keys["banner"], day, load_banners(), devices,
-                                                  now=dt.datetime.now(dt.UTC), rejected=rejected)
+                                                  now=dt.datetime.now(dt.UTC), rejected=_rejected(lake.lake, keys))
     yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest)
 
 
@@ -120,7 +123,7 @@ def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, l
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
-    rejected = lake.lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+    rejected = _rejected(lake.lake, keys)
     files = landing.files("status", day, keys["banner"], "*.csv")
     harvest = camera_health.harvest_status_polls(
         files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)

@@ -65,28 +65,11 @@ def stage_catalog(landing: Path, lake_url: str) -> int:
     return rows
 
 
-def stage_polls(landing: Path, lake_url: str) -> int:
-    from xl_pipelines import camera_health
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
+def _stage_after_catalog(landing: Path, lake_url: str, source: str, pattern: str, table: str, harvest) -> int:
+    """Harvest `source` per banner against the registry the catalog stage wrote; bronze and quarantine `table`.
 
-    lake, banners, rows = Lake(lake_url), load_banners(), 0
-    now = dt.datetime.now(dt.UTC)
-    for code in banners.codes:
-        channels = lake.read("silver", "cameras", _keys(code))["channel_id"]
-        rejected = lake.read("quarantine", "catalog", _keys(code))["record_id"].drop_nulls()
-        harvest = camera_health.harvest_status_polls(
-            _files(landing, "status", code, "*.csv"), code, DAY, banners, channels, now, rejected)
-        lake.write("bronze", "status_polls", _keys(code), harvest.accepted)
-        lake.write("quarantine", "status_polls", _keys(code), harvest.quarantined)
-        rows += harvest.read
-    return rows
-
-
-def stage_device_status(landing: Path, lake_url: str) -> int:
-    import polars as pl
-
-    from xl_pipelines import camera_health
+    `harvest(files, code, banners, cameras, now, rejected)` is the pipeline's own harvest function.
+    """
     from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
 
@@ -94,14 +77,31 @@ def stage_device_status(landing: Path, lake_url: str) -> int:
     now = dt.datetime.now(dt.UTC)
     for code in banners.codes:
         cameras = lake.read("silver", "cameras", _keys(code))
-        devices = pl.concat([cameras["channel_id"], cameras["device_id"]]).unique()
         rejected = lake.read("quarantine", "catalog", _keys(code))["record_id"].drop_nulls()
-        harvest = camera_health.harvest_device_status(
-            _files(landing, "devicestatus", code, "*.xml"), code, DAY, banners, devices, now, rejected)
-        lake.write("bronze", "device_status", _keys(code), harvest.accepted)
-        lake.write("quarantine", "device_status", _keys(code), harvest.quarantined)
-        rows += harvest.read
+        result = harvest(_files(landing, source, code, pattern), code, banners, cameras, now, rejected)
+        lake.write("bronze", table, _keys(code), result.accepted)
+        lake.write("quarantine", table, _keys(code), result.quarantined)
+        rows += result.read
     return rows
+
+
+def stage_polls(landing: Path, lake_url: str) -> int:
+    from xl_pipelines import camera_health
+
+    def harvest(files, code, banners, cameras, now, rejected):
+        return camera_health.harvest_status_polls(files, code, DAY, banners, cameras["channel_id"], now, rejected)
+
+    return _stage_after_catalog(landing, lake_url, "status", "*.csv", "status_polls", harvest)
+
+
+def stage_device_status(landing: Path, lake_url: str) -> int:
+    from xl_pipelines import camera_health
+
+    def harvest(files, code, banners, cameras, now, rejected):
+        devices = camera_health.registered_devices(cameras)
+        return camera_health.harvest_device_status(files, code, DAY, banners, devices, now, rejected)
+
+    return _stage_after_catalog(landing, lake_url, "devicestatus", "*.xml", "device_status", harvest)
 
 
 def stage_intervals(lake_url: str) -> int:

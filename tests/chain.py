@@ -35,9 +35,8 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER) 
     rejected = catalog.quarantined["record_id"].drop_nulls()
     polls = camera_health.harvest_status_polls(_files(landing, "status", day, banner), banner, day, banners,
                                                cameras["channel_id"], NOW, rejected)
-    devices = pl.concat([cameras["channel_id"], cameras["device_id"]]).unique()
     status = camera_health.harvest_device_status(_files(landing, "devicestatus", day, banner), banner, day, banners,
-                                                 devices, NOW, rejected)
+                                                 camera_health.registered_devices(cameras), NOW, rejected)
     tables = {
         "bronze.catalog_items": catalog.accepted,
         "quarantine.catalog": catalog.quarantined,

@@ -156,7 +156,7 @@ def camera_changes(today: pl.DataFrame, previous: pl.DataFrame | None, catalog_i
         frames.append(_attribute_changes(today, previous, catalog_items))
         frames.append(_registrations(today, previous, catalog_items, day))
     columns = {name: dtype for name, dtype in CHANGES_SCHEMA.items() if name != "code"}
-    return (pl.concat([f.select(list(columns)).cast(columns) for f in frames])  # type: ignore[arg-type]
+    return (pl.concat([f.select(list(columns)).cast(columns) for f in frames])
             .with_columns(code=pl.lit(code)).select(list(CHANGES_SCHEMA)).sort("channel_id", "changed_at", "attribute"))
 
 
@@ -238,6 +238,11 @@ def harvest_status_polls(
     accepted = accepted.select(  # in file and line order: deterministic without a sort of millions of rows
         "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item")
     return Harvest(accepted, quarantined, read=lines.height)
+
+
+def registered_devices(cameras: pl.DataFrame) -> pl.Series:
+    """The IDs a DeviceStatus response may come from: each channel and the device it is recorded through."""
+    return pl.concat([cameras["channel_id"], cameras["device_id"]]).unique().sort()
 
 
 FLAG_WORDS = {"result": ("OK", "ERROR"), "online": ("ONLINE", "OFFLINE"), "status_raw": ("OK", "ERROR"),
