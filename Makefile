@@ -32,6 +32,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
+	command -v ffprobe >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)  # bench baseline only
 	$(PY) -m bench.run
 
 clean:

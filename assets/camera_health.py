@@ -52,7 +52,7 @@ def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
     return lake.read("silver", "cameras", previous) if lake.exists("silver", "cameras", previous) else None
 
 
-def _rejected(lake: Lake, keys: dict[str, str]) -> pl.Series:
+def rejected_ids(lake: Lake, keys: dict[str, str]) -> pl.Series:
     """The IDs whose catalog item was quarantined that day: their polls and answers are `camera_rejected`."""
     return lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
 
@@ -106,7 +106,7 @@ def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource,
     devices = camera_health.registered_devices(lake.lake.read("silver", "cameras", keys))
     files = landing.files("devicestatus", day, keys["banner"], "*.xml")
     harvest = camera_health.harvest_device_status(files, keys["banner"], day, load_banners(), devices,
-                                                  now=dt.datetime.now(dt.UTC), rejected=_rejected(lake.lake, keys))
+                                                  now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys))
     yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest)
 
 
@@ -123,7 +123,7 @@ def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, l
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
-    rejected = _rejected(lake.lake, keys)
+    rejected = rejected_ids(lake.lake, keys)
     files = landing.files("status", day, keys["banner"], "*.csv")
     harvest = camera_health.harvest_status_polls(
         files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)

@@ -4,6 +4,11 @@ Each stage runs in a fresh process so its peak memory (max RSS) is its own. The 
 landing bytes with the fastest plain reader (Polars for CSV, lxml for XML: catalog pages and the hourly
 DeviceStatus responses, one file each) and writes the same number of
 rows with DuckDB `COPY … TO parquet`; ratio = stage time / floor time. Results: bench/results.{json,md}.
+
+The recordings probe reads the packets of a few thousand segment files with PyAV (`container.demux`, never
+decoded) against one `ffprobe` process a file asked for the same packet facts, on an even sample of the
+same files: the per-file cost the harvest would pay if it shelled out to FFmpeg. It must be ≥ 50× faster.
+`--only recordings` runs that stage alone (printed; bench/results.* are left as they are).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import multiprocessing
 import platform
 import resource
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -190,14 +196,91 @@ def floor_polls(landing: Path, out: Path) -> int:
 def simulate_city(landing: Path, cameras: int) -> int:
     from xl_pipelines.simulator import simulate
 
-    return simulate(landing, [DAY], cameras=cameras)["status_rows"]
+    return simulate(landing, landing.parent / "recordings", [DAY], cameras=cameras)["status_rows"]
+
+
+def make_segments(root: Path, files: int) -> list[Path]:
+    """`files` hour segments laid out as the media server does, `<code>/<channel>/<date>/HH-00-00.<ext>`:
+    a day (24 files) per camera, every tenth camera MPEG-TS, the rest MP4."""
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.simulator.recordings import segment_bytes
+
+    codes, paths = load_banners().codes, []
+    for index in range(files):
+        camera, hour = divmod(index, 24)
+        ext = "ts" if camera % 10 == 0 else "mp4"
+        path = root / codes[camera % len(codes)] / f"{camera:020d}" / DAY.isoformat() / f"{hour:02d}-00-00.{ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(segment_bytes(3600, ext))
+        paths.append(path)
+    return paths
+
+
+def stage_probe(files: list[Path], out: Path) -> int:
+    """The harvest's own probe on every file; packet counts go to out/probe_packets.json."""
+    from xl_pipelines.recordings import probe
+
+    packets = {str(f): probe(f)["packets"] for f in files}
+    (out / "probe_packets.json").write_text(json.dumps(packets))
+    return len(packets)
+
+
+def baseline_ffprobe(files: list[Path], out: Path) -> int:
+    """One ffprobe process a file for the same packet facts (pts, duration, flags; no decoding); packet
+    counts go to out/ffprobe_packets.json. ffprobe prints a blank line after a TS packet: not counted."""
+    packets = {}
+    for f in files:
+        run = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                              "packet=pts,duration,flags", "-of", "csv=p=0", str(f)],
+                             capture_output=True, text=True, check=True)
+        packets[str(f)] = sum(1 for line in run.stdout.splitlines() if line)
+    (out / "ffprobe_packets.json").write_text(json.dumps(packets))
+    return len(packets)
+
+
+def recordings_probe(work: Path, files: int, sample: int) -> dict:
+    """Our probe on `files` segments and ffprobe on an even `sample` of them, in this run; both must count
+    the same packets on every sampled file."""
+    root, out = work / "segments", work / "probe"
+    for folder in (root, out):
+        shutil.rmtree(folder, ignore_errors=True)
+    out.mkdir(parents=True)
+    segments = make_segments(root, files)
+    picked = segments[:: max(1, len(segments) // sample)][:sample]
+    ours, theirs = measure(stage_probe, segments, out), measure(baseline_ffprobe, picked, out)
+    probed = json.loads((out / "probe_packets.json").read_text())
+    counted = json.loads((out / "ffprobe_packets.json").read_text())
+    disagree = {f: (probed[f], n) for f, n in counted.items() if probed[f] != n}
+    assert not disagree, f"probe vs ffprobe packet counts differ: {dict(list(disagree.items())[:5])}"
+    speedup = round(theirs["seconds"] / theirs["rows"] / (ours["seconds"] / ours["rows"]), 1)  # per file
+    return {"files": len(segments), "ts_files": sum(f.suffix == ".ts" for f in segments), "xl": ours,
+            "ffprobe": theirs, "packets_agree_on": len(counted), "speedup": speedup, "required": 50,
+            "ok": speedup >= 50}
+
+
+def recordings_lines(rec: dict) -> list[str]:
+    rows = [("xl probe (PyAV demux, no decode)", rec["xl"]), ("ffprobe, one process a file", rec["ffprobe"])]
+    return [f"## Recordings probe: {rec['files']:,} segment files ({rec['ts_files']:,} MPEG-TS), "
+            f"ffprobe on {rec['ffprobe']['rows']:,} of them", "",
+            "| probe | files | s | ms/file | files/s |", "|---|---:|---:|---:|---:|",
+            *(f"| {name} | {m['rows']:,} | {m['seconds']} | {1000 * m['seconds'] / m['rows']:.2f} | {m['rows_per_s']:,} |"
+              for name, m in rows), "",
+            f"xl is {rec['speedup']}× faster per file than ffprobe (≥ {rec['required']}× required: "
+            f"{'yes' if rec['ok'] else 'NO'}); both count the same packets on all {rec['packets_agree_on']:,} "
+            "sampled files.", ""]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="make bench")
     p.add_argument("--cameras", type=int, default=30000)
+    p.add_argument("--probe-files", type=int, default=3000)
+    p.add_argument("--probe-sample", type=int, default=200, help="files also timed with ffprobe")
+    p.add_argument("--only", choices=["recordings"], help="run this stage alone; bench/results.* are left as they are")
     args = p.parse_args()
     work = BENCH_DIR / "work"
+    if args.only:
+        print("\n".join(recordings_lines(recordings_probe(work, args.probe_files, args.probe_sample))))
+        return
     shutil.rmtree(work, ignore_errors=True)
     landing, lake_url, floor_out = work / "landing", str(work / "lake"), work / "floor"
     floor_out.mkdir(parents=True)
@@ -211,6 +294,7 @@ def main() -> None:
         "status_intervals": (measure(stage_intervals, lake_url), None),
         "gold_sql_models": (measure(stage_gold, lake_url), None),
     }
+    recordings = recordings_probe(work, args.probe_files, args.probe_sample)
     slice_s = sum(s["seconds"] for s, _ in stages.values())
     floor_s = sum(f["seconds"] for _, f in stages.values() if f)
     result = {
@@ -218,6 +302,7 @@ def main() -> None:
         "cameras": args.cameras, "simulate": sim,
         "stages": {k: {"xl": s, "floor": f, "ratio": round(s["seconds"] / f["seconds"], 2) if f else None} for k, (s, f) in stages.items()},
         "slice_seconds": round(slice_s, 2), "floor_seconds": round(floor_s, 2), "slice_vs_floor": round(slice_s / floor_s, 2),
+        "recordings_probe": recordings,
     }
     (BENCH_DIR / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Bench: camera-health slice, one city-day, {args.cameras:,} cameras", "",
@@ -230,7 +315,7 @@ def main() -> None:
                      f"{f.get('seconds', '–')} | {f.get('rows_per_s', '–') if not f else format(f['rows_per_s'], ',')} | "
                      f"{f.get('peak_mib', '–')} | {row['ratio'] or '–'} |")
     lines += ["", f"Whole slice {slice_s:.2f} s; floor (read landing + COPY to Parquet) {floor_s:.2f} s; "
-              f"slice / floor = {result['slice_vs_floor']}.", ""]
+              f"slice / floor = {result['slice_vs_floor']}.", "", *recordings_lines(recordings)]
     (BENCH_DIR / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -5,6 +5,10 @@
 -- quality/thresholds.yaml (60 s) / devices that answered DeviceStatus. annotation_accuracy: cameras
 -- with a correct annotation / all cameras, where a camera whose catalog item was quarantined for
 -- coordinates outside the city (zero, swapped, far off) counts as registered and wrong.
+-- recording_completeness sums recorded over scheduled seconds of the cameras measured (from files or
+-- index); retention_compliance: cameras on storage keeping their required days / cameras on storage;
+-- image_quality_rate: cameras with no fault / cameras diagnosed; intact_rate: intact cameras / all
+-- registered cameras (DOMAIN.md: online ≥ 90 %, recording and a normal image).
 -- A banner with no registered cameras still gets its row.
 -- partitions: day, banner
 -- checks: alert_levels
@@ -38,7 +42,14 @@ per_banner AS (
         coalesce(sum(health.online_s), 0)::BIGINT AS online_s,
         coalesce(sum(health.expected_s), 0)::BIGINT AS expected_s,
         count(*) FILTER (WHERE health.online_at_last_poll) AS online_at_last_poll,
-        count(*) FILTER (WHERE health.annotation_ok) AS annotated_cameras
+        count(*) FILTER (WHERE health.annotation_ok) AS annotated_cameras,
+        coalesce(sum(health.recorded_s), 0)::BIGINT AS recorded_s,
+        coalesce(sum(health.scheduled_s), 0)::BIGINT AS scheduled_s,
+        count(health.retention_ok) AS retention_measured,
+        count(*) FILTER (WHERE health.retention_ok) AS retention_compliant,
+        count(health.image_faults) AS image_diagnosed,
+        count(*) FILTER (WHERE len(health.image_faults) = 0) AS image_ok,
+        count(*) FILTER (WHERE health.intact) AS intact_cameras
     FROM context.banner_days AS scope
     LEFT JOIN gold.camera_daily_health AS health ON health.code = scope.code
     GROUP BY ALL
@@ -52,6 +63,10 @@ SELECT
     online_s / nullif(expected_s, 0) AS online_rate,
     online_at_last_poll / nullif(cameras, 0) AS snapshot_online_rate,
     clock_accurate_devices / nullif(clock_devices, 0) AS clock_accuracy,
-    annotated_cameras / nullif(cameras + cameras_outside_city, 0) AS annotation_accuracy
+    annotated_cameras / nullif(cameras + cameras_outside_city, 0) AS annotation_accuracy,
+    recorded_s / nullif(scheduled_s, 0) AS recording_completeness,
+    retention_compliant / nullif(retention_measured, 0) AS retention_compliance,
+    image_ok / nullif(image_diagnosed, 0) AS image_quality_rate,
+    intact_cameras / nullif(cameras, 0) AS intact_rate
 FROM per_banner, clocks, outside_city
 ORDER BY per_banner.code

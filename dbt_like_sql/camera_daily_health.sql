@@ -6,7 +6,13 @@
 -- camera itself or, if it did not answer itself, of the device it is recorded through (its NVR);
 -- record_on_rate and encode_on_rate are the shares of those responses saying Record ON / Encode ON.
 -- annotation_ok: coordinates present and inside the banner, class-required fields filled;
--- annotation_fault says what is wrong.
+-- annotation_fault says what is wrong. recording_completeness: seconds recorded / seconds scheduled
+-- (7×24), from the camera's segment files when storage holds them, else from its device's RecordInfo
+-- index (recording_source); gap_count: uncovered stretches longer than the gap tolerance;
+-- corrupt_segments: truncated, corrupt or unfinished files. retention_ok: the oldest recording kept is
+-- at least required_days old (cameras on storage only). image_faults: what the video-quality diagnosis
+-- of a sampled segment found (null: not diagnosed). intact: online and recording at least the intact
+-- shares of limits (90 %) with no image fault found.
 -- partitions: day, banner
 WITH spans AS (
     SELECT
@@ -38,30 +44,58 @@ clocks AS (
         avg(encode_on::INTEGER) AS encode_on_rate
     FROM bronze.device_status
     GROUP BY device_id
+),
+
+health AS (
+    SELECT
+        cameras.date,
+        cameras.code,
+        cameras.channel_id,
+        cameras.device_id,
+        cameras.name,
+        cameras.longitude,
+        cameras.latitude,
+        cameras.point_class,
+        coalesce(per_camera.online_s, 0) AS online_s,
+        coalesce(per_camera.expected_s, 0) AS expected_s,
+        per_camera.online_s / nullif(per_camera.expected_s, 0) AS online_rate,
+        coalesce(per_camera.flaps, 0) AS flaps,
+        coalesce(per_camera.online_at_last_poll, false) AS online_at_last_poll,
+        coalesce(own.clock_skew_s, recorder.clock_skew_s) AS clock_skew_s,
+        coalesce(own.status_responses, recorder.status_responses, 0) AS status_responses,
+        coalesce(own.record_on_rate, recorder.record_on_rate) AS record_on_rate,
+        coalesce(own.encode_on_rate, recorder.encode_on_rate) AS encode_on_rate,
+        coverage.source AS recording_source,
+        coverage.recorded_s,
+        coverage.scheduled_s,
+        coverage.recorded_s / nullif(coverage.scheduled_s, 0) AS recording_completeness,
+        coverage.gap_count,
+        coverage.longest_gap_s,
+        coverage.corrupt_segments,
+        coverage.missing_files,
+        coverage.missing_index,
+        coverage.duration_mismatches,
+        coverage.retained_days,
+        coverage.required_days,
+        coverage.retained_days >= coverage.required_days AS retention_ok,
+        diagnosis.image_faults,
+        cameras.annotation_fault IS NULL AS annotation_ok,
+        cameras.annotation_fault
+    FROM silver.cameras AS cameras
+    LEFT JOIN per_camera USING (channel_id)
+    LEFT JOIN clocks AS own ON own.device_id = cameras.channel_id
+    LEFT JOIN clocks AS recorder ON recorder.device_id = cameras.device_id
+    LEFT JOIN silver.recording_coverage AS coverage USING (channel_id)
+    LEFT JOIN silver.image_diagnosis AS diagnosis USING (channel_id)
 )
 
 SELECT
-    cameras.date,
-    cameras.code,
-    cameras.channel_id,
-    cameras.device_id,
-    cameras.name,
-    cameras.longitude,
-    cameras.latitude,
-    cameras.point_class,
-    coalesce(per_camera.online_s, 0) AS online_s,
-    coalesce(per_camera.expected_s, 0) AS expected_s,
-    per_camera.online_s / nullif(per_camera.expected_s, 0) AS online_rate,
-    coalesce(per_camera.flaps, 0) AS flaps,
-    coalesce(per_camera.online_at_last_poll, false) AS online_at_last_poll,
-    coalesce(own.clock_skew_s, recorder.clock_skew_s) AS clock_skew_s,
-    coalesce(own.status_responses, recorder.status_responses, 0) AS status_responses,
-    coalesce(own.record_on_rate, recorder.record_on_rate) AS record_on_rate,
-    coalesce(own.encode_on_rate, recorder.encode_on_rate) AS encode_on_rate,
-    cameras.annotation_fault IS NULL AS annotation_ok,
-    cameras.annotation_fault
-FROM silver.cameras AS cameras
-LEFT JOIN per_camera USING (channel_id)
-LEFT JOIN clocks AS own ON own.device_id = cameras.channel_id
-LEFT JOIN clocks AS recorder ON recorder.device_id = cameras.device_id
-ORDER BY cameras.channel_id
+    health.*,
+    coalesce(
+        health.online_rate >= limits.intact_online
+        AND health.recording_completeness >= limits.intact_recording
+        AND coalesce(len(health.image_faults) = 0, true),
+        false
+    ) AS intact
+FROM health, context.limits AS limits
+ORDER BY health.channel_id

@@ -11,21 +11,24 @@ from pathlib import Path
 import polars as pl
 
 from tests.conftest import BANNER, DAY
-from xl_pipelines import camera_health
+from xl_pipelines import camera_health, image_quality, recordings
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
+from xl_pipelines.quality import load_thresholds
 from xl_pipelines.sql_models import load_models, run_model
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # a harvest long after the day: nothing lies in the future
+TODAY = DAY + dt.timedelta(days=1)  # the day the recording storage is looked at (retention)
 
 
 def _files(landing: Path, source: str, day: dt.date, banner: str) -> list[Path]:
     return sorted((landing / source / day.isoformat() / banner).glob("*.*"))
 
 
-def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER) -> dict[str, pl.DataFrame]:
-    """Every camera-health table of the banner-day, written to `lake` (the previous day's registry is used
-    when `lake` has it) and returned by name."""
+def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, storage: Path | None = None,
+           today: dt.date = TODAY) -> dict[str, pl.DataFrame]:
+    """Every table of the banner-day, written to `lake` (the previous day's registry is used when `lake` has
+    it) and returned by name. Recording files are read under `storage` (default: none on storage)."""
     banners = load_banners()
     keys = {"date": day.isoformat(), "banner": banner}
     previous_keys = {**keys, "date": (day - dt.timedelta(days=1)).isoformat()}
@@ -47,6 +50,25 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER) 
         "silver.status_intervals": camera_health.status_intervals(polls.accepted, cameras["channel_id"], banner, day),
         "bronze.device_status": status.accepted,
         "quarantine.device_status": status.quarantined,
+    }
+    limits = load_thresholds().limits
+    storage = storage or landing / "no-storage"
+    files = recordings.harvest_recording_files(recordings.segment_files(storage, banner, day), banner, day, banners,
+                                               cameras["channel_id"], today, rejected, limits["gap_tolerance_s"])
+    index = recordings.harvest_record_index(_files(landing, "recordinfo", day, banner), banner, day, banners,
+                                            cameras["channel_id"], NOW, rejected)
+    stored = recordings.stored_channels(storage, banner)
+    segments = recordings.recording_segments(files.accepted, index.accepted, stored["channel_id"], banner,
+                                             limits["gap_tolerance_s"])
+    tables |= {
+        "bronze.recording_files": files.accepted,
+        "quarantine.recordings": files.quarantined,
+        "bronze.record_index": index.accepted,
+        "quarantine.record_index": index.quarantined,
+        "silver.recording_segments": segments,
+        "silver.recording_coverage": recordings.recording_coverage(segments, index.accepted["channel_id"], cameras, stored,
+                                                                   day, today, limits),
+        "silver.image_diagnosis": image_quality.diagnose(files.accepted, banner, limits),
     }
     for name, frame in tables.items():
         lake.write(*name.split("."), keys, frame)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import fractions
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from xl_pipelines.banners import load_banners
@@ -108,3 +111,53 @@ def xl_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("XL_LAKE_URL", raising=False)
     monkeypatch.delenv("XL_LANDING", raising=False)
     return tmp_path / "xl"
+
+
+FRAME_EVERY_S, GOP = 20, 3  # test segments: one frame every 20 s, a keyframe every third frame
+
+
+def scene(frame: int, moving: bool = True) -> np.ndarray:
+    """A 64×48 test picture: 8×8 blocks of fixed colours, with a white block stepping 8 px a frame."""
+    blocks = np.random.default_rng(3).integers(40, 216, (6, 8, 3))
+    image = np.kron(blocks, np.ones((8, 8, 1))).astype(np.uint8)
+    if moving:
+        x = frame * 8 % 64
+        image[16:24, x:x + 8] = 255
+    return image
+
+
+def encode_segment(path: Path, seconds: int, picture=scene, faststart: bool = False) -> Path:
+    """A real H.264 segment made with PyAV (MP4, or MPEG-TS for a .ts path): `seconds // 20` frames."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="mpegts" if path.suffix == ".ts" else "mp4",
+                 options={"movflags": "+faststart"} if faststart else {}) as out:
+        stream = out.add_stream("libx264", rate=fractions.Fraction(1, FRAME_EVERY_S))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "20", "g": str(GOP), "bf": "0"}
+        for index in range(seconds // FRAME_EVERY_S):
+            frame = av.VideoFrame.from_ndarray(picture(index), format="rgb24")
+            frame.pts, frame.time_base = index, fractions.Fraction(FRAME_EVERY_S)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def record_info(channel: str, spans: list[tuple[str, str]], sn: int = 41, encoding: str = "GB2312") -> bytes:
+    """A one-page RecordInfo response listing (start, end) recordings, times like 2026-11-20T01:00:00."""
+    items = "".join(f"<Item><DeviceID>{channel}</DeviceID><Name>cam</Name><FilePath>/r/{n}.mp4</FilePath>"
+                    f"<StartTime>{a}</StartTime><EndTime>{b}</EndTime><Secrecy>0</Secrecy><Type>time</Type>"
+                    f"<FileSize>1000</FileSize></Item>" for n, (a, b) in enumerate(spans))
+    return (f'<?xml version="1.0" encoding="{encoding}"?>\n<Response><CmdType>RecordInfo</CmdType><SN>{sn}</SN>'
+            f"<DeviceID>{channel}</DeviceID><Name>cam</Name><SumNum>{len(spans)}</SumNum>"
+            f'<RecordList Num="{len(spans)}">{items}</RecordList></Response>').encode(encoding)
+
+
+def write_record_info(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER) -> list[Path]:
+    folder = landing / "recordinfo" / day.isoformat() / banner
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, data in enumerate(pages, start=1):
+        path = folder / f"{day + dt.timedelta(days=1):%Y%m%d}T000100-{100 + n}-1.xml"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths

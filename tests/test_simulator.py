@@ -40,7 +40,7 @@ KNOWN_STATUS = {"ON", "ONLINE", "OFF", "VLOST", "DEFECT"}
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("landing")
-    counts = simulate(root, DAYS, cameras=CAMERAS)
+    counts = simulate(root, root / "recordings", DAYS, cameras=CAMERAS)
     csvs = sorted(root.glob("status/*/*/*.csv"))
     assert counts["status_files"] == len(csvs)
     assert counts["catalog_pages"] + counts["catalog_notifications"] == len(list(root.glob("catalog/*/*/*.xml")))
@@ -145,9 +145,9 @@ def stamp(day: dt.date, hhmm: str) -> str:
 def test_same_arguments_give_the_same_bytes_whatever_else_is_simulated(tmp_path, landing):
     """A rerun of one day reproduces the bytes of the three-day run, and replaces another seed's files."""
     day, folder = [DAYS[-1]], DAYS[-1].isoformat()
-    simulate(tmp_path, day, cameras=CAMERAS, seed=1)
+    simulate(tmp_path, tmp_path / "recordings", day, cameras=CAMERAS, seed=1)
     assert tree_digest(tmp_path, folder) != tree_digest(landing, folder)
-    simulate(tmp_path, day, cameras=CAMERAS)
+    simulate(tmp_path, tmp_path / "recordings", day, cameras=CAMERAS)
     assert tree_digest(tmp_path, folder) == tree_digest(landing, folder)
 
 
@@ -397,12 +397,60 @@ def test_injected_faults_appear_where_planned(landing):
                 seen.add("bad_device_time")
             if root.findtext("DeviceID")[14:] >= str(UNREGISTERED_SERIALS):
                 seen.add("unregistered_device_status")
+        seen |= recording_faults_seen(landing, day, code)
         assert seen <= plan.faults, (day, code)
         lost_page = {"truncated_page", "wrong_encoding_page"} & plan.faults  # its items may carry item faults
         swallowed = set(CATALOG_FAULTS) if lost_page else set()
         assert plan.faults - seen <= swallowed, (day, code)
         polls = len(read_polls(landing / "status" / day.isoformat() / code))
         assert polls == POLLS_PER_DAY - len(plan.outage)
+
+
+def recording_faults_seen(landing: Path, day: dt.date, code: str) -> set[str]:
+    """The recording faults a banner-day's segment files and RecordInfo pages show, read from their bytes."""
+    seen: set[str] = set()
+    stems: dict[str, set[str]] = {}
+    for path in (landing / "recordings" / code).glob(f"*/{day.isoformat()}/*"):
+        data = path.read_bytes()
+        stems.setdefault(path.parent.parent.name, set()).add(path.name.lstrip(".").split(".")[0])
+        if path.name.startswith("."):
+            seen.add("unfinished_segment")
+        elif not data:
+            seen.add("zero_byte_segment")
+        elif path.suffix == ".ts":
+            if len(data) % 188:
+                seen.add("ts_cut")
+        elif b"moov" not in data:
+            seen.add("moov_missing")
+        elif data.index(b"moov") < data.index(b"mdat"):
+            seen.add("faststart_cut")
+        elif b"avc1" not in data:
+            seen.add("no_video_segment")
+        if path.name.endswith("-02-30.mp4"):
+            seen.add("overlapping_segment")
+    listed: dict[str, set[str]] = {}
+    for path in (landing / "recordinfo" / day.isoformat() / code).glob("*.xml"):
+        try:
+            root = etree.fromstring(path.read_bytes())
+        except etree.XMLSyntaxError:
+            seen.add("truncated_record_page")
+            continue
+        listed.setdefault(root.findtext("DeviceID"), set())
+        for item in root.iterfind("RecordList/Item"):
+            start, end = item.findtext("StartTime"), item.findtext("EndTime")
+            if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", start):
+                seen.add("bad_record_time")
+                continue
+            listed[root.findtext("DeviceID")].add(start[11:].replace(":", "-"))
+            seconds = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+            if seconds / 300 != int(item.findtext("FileSize")) / 4000:  # the index's length disagrees with its size
+                seen.add("index_wrong_end")
+    for channel, files in stems.items():
+        if channel in listed and listed[channel] - files:
+            seen.add("file_lost")
+        if channel in listed and {f for f in files if not f.endswith("-02-30")} - listed[channel]:
+            seen.add("index_missing_entry")
+    return seen
 
 
 def test_every_fault_kind_strikes_within_any_week_and_an_outage_within_any_three_days():

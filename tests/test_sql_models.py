@@ -33,7 +33,8 @@ def test_shipped_models_form_the_expected_chain():
     assert models["banner_daily_kpis"].inputs == (
         ("bronze", "device_status"), ("gold", "camera_daily_health"), ("quarantine", "catalog"), ("silver", "cameras"))
     assert models["camera_daily_health"].inputs == (
-        ("bronze", "device_status"), ("silver", "cameras"), ("silver", "status_intervals"))
+        ("bronze", "device_status"), ("silver", "cameras"), ("silver", "image_diagnosis"),
+        ("silver", "recording_coverage"), ("silver", "status_intervals"))
     assert models["city_daily_kpis"].inputs == (("gold", "banner_daily_kpis"),)
     assert models["city_daily_kpis"].dimensions == ("date",)
     assert models["banner_daily_kpis"].checks == models["city_daily_kpis"].checks == ("alert_levels",)

@@ -24,15 +24,6 @@ def _number(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
 
 
-def _local_time(raw: pl.Expr, fmt: str) -> pl.Expr:
-    return raw.str.to_datetime(fmt, strict=False).dt.replace_time_zone(str(LOCAL_TZ))
-
-
-def _received_at() -> pl.Expr:
-    """The receive time a landing file's name carries (local, YYYYMMDDTHHMMSS)."""
-    return _local_time(pl.col("received_raw"), "%Y%m%dT%H%M%S")
-
-
 def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Harvest:
     """Catalog pages and change notifications → one row per item.
 
@@ -69,7 +60,7 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
         longitude=lon, latitude=lat,
         status=gb28181.status_state(pl.col("status_raw")),
         event=pl.col("event").str.to_uppercase(),
-        received_at=_received_at(),
+        received_at=gb28181.received_at(),
     ).drop("raw", "received_raw", "page_reason", "page_error").sort("received_at", "sn", "page", "item")
     return Harvest(accepted, quarantined.sort("source_file", "item"), read=items.height)
 
@@ -263,8 +254,8 @@ def harvest_device_status(
     rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
     registered = pl.col("device_id").is_in(devices.implode())
     docs = gb28181.device_status_frame(files)
-    received = _received_at()
-    device_time = _local_time(pl.col("device_time_raw"), "%Y-%m-%dT%H:%M:%S")
+    received = gb28181.received_at()
+    device_time = gb28181.local_time(pl.col("device_time_raw"), "%Y-%m-%dT%H:%M:%S")
     words = [pl.col(c).is_not_null() & ~pl.col(c).str.to_uppercase().is_in(ok) for c, ok in FLAG_WORDS.items()]
     rules = [
         *gb28181.id_rules("device_id", banner, banners),

@@ -37,7 +37,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--start {start} is after --end {end}")
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     began = time.perf_counter()
-    counts = simulate(settings.landing, days, cameras=args.cameras, seed=args.seed, progress=_say)
+    counts = simulate(settings.landing, settings.recordings, days, cameras=args.cameras, seed=args.seed,
+                      progress=_say)
     _say(f"simulated {start} … {end} into {settings.landing} in {time.perf_counter() - began:.1f}s: "
          + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0
@@ -120,14 +121,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(annotated_cameras) / sum(cameras + cameras_outside_city), 4) AS annotation_accuracy, "
             f"count(*) FILTER (WHERE online_rate < {alert}) AS days_online_under_alert "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC").pl()
+        recorded = con.sql(
+            "SELECT code, any_value(banner_name) AS banner, "
+            "round(sum(recorded_s) / sum(scheduled_s), 4) AS recording_completeness, "
+            "round(sum(retention_compliant) / sum(retention_measured), 4) AS retention_compliance, "
+            "round(sum(image_ok) / sum(image_diagnosed), 4) AS image_quality_rate, "
+            "round(sum(intact_cameras) / sum(cameras), 4) AS intact_rate "
+            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY intact_rate DESC").pl()
+        problems = con.sql(
+            "SELECT source, problem, count(*) AS segments FROM silver.recording_segments "
+            "WHERE problem IS NOT NULL GROUP BY ALL ORDER BY source, segments DESC").pl()
+        faults = con.sql(
+            "SELECT fault, count(DISTINCT channel_id) AS cameras FROM (SELECT channel_id, unnest(image_faults) AS fault "
+            "FROM silver.image_diagnosis) GROUP BY fault ORDER BY cameras DESC").pl()
         rejected = con.sql(
             "SELECT 'catalog' AS source, reason, count(*) AS records FROM quarantine.catalog GROUP BY ALL "
             "UNION ALL SELECT 'status_polls', reason, count(*) FROM quarantine.status_polls GROUP BY ALL "
             "UNION ALL SELECT 'device_status', reason, count(*) FROM quarantine.device_status GROUP BY ALL "
+            "UNION ALL SELECT 'record_index', reason, count(*) FROM quarantine.record_index GROUP BY ALL "
+            "UNION ALL SELECT 'recordings', reason, count(*) FROM quarantine.recordings GROUP BY ALL "
             "ORDER BY source, records DESC").pl()
     print(f"\nNetwork health by banner, {start} … {end}, over the whole week (online rate: online seconds / observed "
           "seconds; clock accuracy: devices within 60 s; annotation: cameras correctly annotated):")
     _print(kpis, "table")
+    print("\nRecordings and image by banner over the week (completeness: recorded / scheduled seconds, from the "
+          "files where storage holds them, else the devices' index; retention: cameras on storage keeping their "
+          "required days; image quality: diagnosed cameras with no fault; intact: online and recording ≥ 90 % of "
+          "the day with no image fault / all cameras):")
+    _print(recorded, "table")
+    print("\nRecording problems found (segment files and device index, reconciled):")
+    _print(problems, "table")
+    print("\nImage faults found by the video-quality diagnosis (cameras):")
+    _print(faults, "table")
     print("\nSet aside in quarantine (with file, line or item, and reason; see quarantine.* views):")
     _print(rejected, "table")
     print("\nQuality checks (partitions per outcome; warnings name what to look at, errors stop gold):")

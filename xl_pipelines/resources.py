@@ -30,3 +30,13 @@ class LandingResource(dg.ConfigurableResource):
         """The files of one source for one banner-day, in name order; dot-files (unfinished) excluded."""
         folder = Path(self.root or get_settings().landing) / source / day.isoformat() / banner
         return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+
+
+class RecordingsResource(dg.ConfigurableResource):
+    """The media servers' recording storage (`<code>/<channel>/<date>/HH-MM-SS.mp4`); harvest only reads it."""
+
+    root: str = ""
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root or get_settings().recordings)

@@ -21,6 +21,7 @@ class Settings:
     home: Path
     lake_url: str
     landing: Path
+    recordings: Path
     start_date: dt.date
 
     @property
@@ -37,7 +38,7 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read XL_HOME (default ./.xl), XL_LAKE_URL, XL_LANDING and XL_START_DATE."""
+    """Read XL_HOME (default ./.xl), XL_LAKE_URL, XL_LANDING, XL_RECORDINGS and XL_START_DATE."""
     home = Path(os.environ.get("XL_HOME") or ".xl").resolve()
     raw_start = os.environ.get("XL_START_DATE") or DEFAULT_START_DATE
     try:
@@ -48,6 +49,7 @@ def get_settings() -> Settings:
         home=home,
         lake_url=os.environ.get("XL_LAKE_URL") or str(home / "lake"),
         landing=Path(os.environ.get("XL_LANDING") or home / "landing"),
+        recordings=Path(os.environ.get("XL_RECORDINGS") or home / "recordings"),
         start_date=start,
     )
 

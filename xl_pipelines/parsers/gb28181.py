@@ -15,6 +15,7 @@ import polars as pl
 from lxml import etree
 
 from xl_pipelines.banners import BannerConfig
+from xl_pipelines.settings import LOCAL_TZ
 
 CAMERA_TYPES = ("131", "132")  # camera, IP camera: the channels whose health is measured
 ITEM_FIELDS = {
@@ -104,6 +105,16 @@ def status_state(raw: pl.Expr) -> pl.Expr:
     return raw.str.to_uppercase().replace_strict(STATUS_WORDS, default=None, return_dtype=pl.String)
 
 
+def local_time(raw: pl.Expr, fmt: str) -> pl.Expr:
+    """A local time without zone (as the standard writes them) → Asia/Shanghai; null when unparsable."""
+    return raw.str.to_datetime(fmt, strict=False).dt.replace_time_zone(str(LOCAL_TZ))
+
+
+def received_at() -> pl.Expr:
+    """The receive time a landing file's name carries (local, YYYYMMDDTHHMMSS)."""
+    return local_time(pl.col("received_raw"), "%Y%m%dT%H%M%S")
+
+
 def unit_expr(column: str, banners: BannerConfig) -> pl.Expr:
     """The reporting unit of each ID in `column` (null when unknown), by the configured prefixes."""
     expr = pl.when(pl.col(column).str.slice(0, 6).is_in(banners.codes)).then(pl.col(column).str.slice(0, 6))
@@ -183,3 +194,31 @@ def device_status_frame(files: list[Path]) -> pl.DataFrame:
     """One row per DeviceStatus response file (unreadable ones carry their `page_reason`)."""
     schema = {c: pl.String for c in [*DEVICE_STATUS_FIELDS, "file_device_id"]}
     return _documents(files, DEVICE_STATUS_FILE, "<recv>-<device_id>.xml", _device_status_row, schema)
+
+
+# RecordInfo: a channel's recording index, paged like the catalog: `<recv>-<SN>-<page>.xml`.
+RECORD_FIELDS = {"device_id": "DeviceID", "name": "Name", "file_path": "FilePath", "start_raw": "StartTime",
+                 "end_raw": "EndTime", "type": "Type", "file_size": "FileSize"}
+
+
+def _record_info_rows(data: bytes, match: re.Match) -> list[dict]:
+    root = parse_xml(data)
+    if _command(root) != ("Response", "RecordInfo"):
+        raise PageError("not_record_info", f"not a RecordInfo response (root <{root.tag}>, "
+                                           f"CmdType {root.findtext('CmdType')!r})")
+    sum_num, sn = (root.findtext("SumNum") or "").strip(), (root.findtext("SN") or "").strip()
+    if not sum_num.isdigit() or not sn:
+        raise PageError("not_record_info", f"SN {sn!r} / SumNum {sum_num!r} missing or not numeric")
+    queried = (root.findtext("DeviceID") or "").strip()
+    page = {"sn": sn, "sum_num": int(sum_num), "queried_id": queried, "received_raw": match["recv"]}
+    items = [({col: _text(item, tag) for col, tag in RECORD_FIELDS.items()}, etree.tostring(item, encoding="unicode"))
+             for item in root.iterfind("RecordList/Item")]
+    if not items:  # "nothing recorded" is an answer too: one row naming the channel, with no times
+        return [dict.fromkeys(RECORD_FIELDS) | page | {"device_id": queried, "raw": etree.tostring(root, encoding="unicode")}]
+    return [row | page | {"raw": raw} for row, raw in items]
+
+
+def record_info_frame(files: list[Path]) -> pl.DataFrame:
+    """One row per listed recording of the given RecordInfo pages (unreadable pages: one row each)."""
+    schema = {c: pl.String for c in [*RECORD_FIELDS, "sn", "queried_id"]} | {"sum_num": pl.Int64}
+    return _documents(files, FILE_NAME, "<recv>-<SN>-<page>.xml", _record_info_rows, schema)

@@ -3,7 +3,8 @@
 `simulate` draws the camera registry once from the seed (city.py), then for every banner-day the registry as
 revised that day (revisions.py), a fault plan (faults.py), the cameras' states over the day's polls
 (status.py), the nightly catalog and the day's change notifications (catalog.py), the status poll files and
-the hourly DeviceStatus responses (devicestatus.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
+the hourly DeviceStatus responses (devicestatus.py), the recording segments on the media server and the
+devices' RecordInfo index (recordings.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
 banner and day (seeding.py), so a banner-day's files do not depend on which other days are simulated.
 """
 
@@ -19,8 +20,9 @@ import numpy as np
 from xl_pipelines.banners import load_banners
 from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
-from xl_pipelines.simulator.devicestatus import write_device_status
+from xl_pipelines.simulator.devicestatus import device_traits, write_device_status
 from xl_pipelines.simulator.faults import plan_day
+from xl_pipelines.simulator.recordings import StoredCameras, recorded_runs, write_record_index, write_recordings
 from xl_pipelines.simulator.revisions import registry_on
 from xl_pipelines.simulator.seeding import stream
 from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, POLLS_PER_DAY, VIDEO_LOST, day_states, write_polls
@@ -28,25 +30,28 @@ from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, POLLS_PER_DAY, V
 DEFAULT_SEED = 20261124
 CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
 COUNTS = ("catalog_pages", "catalog_items", "catalog_notifications", "status_files", "status_rows",
-          "device_status_files")
+          "device_status_files", "recording_files", "record_index_pages")
 
 
 def simulate(
     landing: Path,
+    recordings: Path,
     days: list[dt.date],
     cameras: int = 1500,
     seed: int = DEFAULT_SEED,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
-    """Write catalogs, change notifications, status polls and DeviceStatus responses for every banner and
-    day; return counts of files/rows written.
+    """Write catalogs, change notifications, status polls, DeviceStatus responses and RecordInfo pages for
+    every banner and day into `landing`, and the recording segments under `recordings`; return counts of
+    files/rows written.
 
     A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
     `status_rows` counts every data line written, the malformed ones included.
     """
-    landing = Path(landing)
+    landing, recordings = Path(landing), Path(recordings)
     config = load_banners()
     city = build_city(config, cameras, seed)
+    stored = [StoredCameras(registered, stream(seed, "storage", registered.banner.code)) for registered in city]
     counts: Counter[str] = Counter()
     for day in sorted(set(days)):
         for index, registered in enumerate(city):
@@ -63,6 +68,16 @@ def simulate(
             counts.update(write_device_status(
                 _fresh(landing / "devicestatus" / day.isoformat() / code, "*.xml"), day, revised, states, plan,
                 stream(seed, "devicestatus", code, day), stream(seed, "clocks", code)))
+            _, owner, _, record, _ = device_traits(revised, stream(seed, "clocks", code))
+            runs = recorded_runs(states, record[owner] == "ON")
+            counts.update(write_recordings(recordings, day, revised, stored[index], runs, plan,
+                                           stream(seed, "recordings", code, day)))
+            awake = np.isin(states[-1], (ONLINE, VIDEO_LOST))
+            answering = np.zeros(owner.max() + 1 if owner.size else 0, dtype=bool)
+            np.logical_or.at(answering, owner, awake)
+            counts.update(write_record_index(
+                _fresh(landing / "recordinfo" / day.isoformat() / code, "*.xml"), day, revised, runs,
+                answering[owner], stored[index], plan, stream(seed, "recordinfo", code, day)))
             written = write_polls(
                 _fresh(landing / "status" / day.isoformat() / code, "*.csv"), day,
                 [c.device_id for c in registry.channels], states, registry.platform.online_word, plan,

@@ -36,15 +36,25 @@ def device_status_xml(device_id: str, sn: int, device_time: str, newline: str = 
         f"<DeviceTime>{device_time}</DeviceTime>", '<Alarmstatus Num="0"></Alarmstatus>', "</Response>", ""])
 
 
+def device_traits(registry: BannerRegistry, lasting: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """The banner's answering devices (IP cameras and NVRs), each channel's device, and what holds for each
+    device across days: its clock (0 synchronised, 1 drifting, 2 reset) and its Record and Encode flags."""
+    owners = [c.device_id if c.type_code == IP_CAMERA else c.parent_id for c in registry.channels]
+    devices, owner = np.unique(np.array(owners), return_inverse=True)
+    n = devices.size
+    clock = lasting.choice(3, size=n, p=(1 - DRIFTING - RESET, DRIFTING, RESET))
+    record = np.where(lasting.random(n) < RECORD_OFF, "OFF", "ON")
+    encode = np.where(lasting.random(n) < ENCODE_OFF, "OFF", "ON")
+    return devices, owner, clock, record, encode
+
+
 def write_device_status(folder: Path, day: dt.date, registry: BannerRegistry, states: np.ndarray, plan: DayPlan,
                         rng: np.random.Generator, lasting: np.random.Generator) -> dict[str, int]:
     """Write the day's responses; `states` is the day's polls × cameras matrix (status.py), `lasting` the
     banner's stream for what holds across days."""
-    channels = registry.channels
-    if not channels:
+    if not registry.channels:
         return {"device_status_files": 0}
-    owners = [c.device_id if c.type_code == IP_CAMERA else c.parent_id for c in channels]
-    devices, owner = np.unique(np.array(owners), return_inverse=True)
+    devices, owner, clock, record, encode = device_traits(registry, lasting)
     hourly = states[HOURLY_POLLS]  # 24 × cameras
     online = np.zeros((24, devices.size), dtype=bool)
     np.logical_or.at(online, (slice(None), owner), np.isin(hourly, (ONLINE, VIDEO_LOST)))
@@ -52,9 +62,6 @@ def write_device_status(folder: Path, day: dt.date, registry: BannerRegistry, st
     np.logical_or.at(defect, (slice(None), owner), hourly == DEFECT)
 
     n = devices.size
-    clock = lasting.choice(3, size=n, p=(1 - DRIFTING - RESET, DRIFTING, RESET))  # synchronised, drifting, reset
-    record = np.where(lasting.random(n) < RECORD_OFF, "OFF", "ON")
-    encode = np.where(lasting.random(n) < ENCODE_OFF, "OFF", "ON")
     offset = np.where(clock == 1, rng.uniform(-DRIFT_OFFSET_S, DRIFT_OFFSET_S, n), rng.normal(0, 1.5, n))
     rate = np.where(clock == 1, rng.uniform(-DRIFT_RATE_S, DRIFT_RATE_S, n), 0.0)
     order = rng.permutation(n)  # the platform queries devices in its own order, spread over ten minutes

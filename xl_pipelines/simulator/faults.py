@@ -39,7 +39,21 @@ DEVICE_STATUS_FAULTS = (
     "bad_device_time",  # a DeviceTime without seconds and with a space: 2026-11-20 21:30
     "unregistered_device_status",  # an extra response from a device the catalog does not know
 )
-FAULTS = CATALOG_FAULTS + STATUS_FAULTS + DEVICE_STATUS_FAULTS
+RECORDING_FAULTS = (
+    "moov_missing",  # an MP4 segment cut before its index atom (the media server crashed)
+    "faststart_cut",  # a fast-start MP4 (index first) cut short: the index promises more than the file holds
+    "ts_cut",  # an MPEG-TS segment cut mid-packet
+    "unfinished_segment",  # a dot-file left behind: the segment was never finished
+    "zero_byte_segment",  # a segment with no bytes (a full disk)
+    "no_video_segment",  # a segment with an audio stream only
+    "overlapping_segment",  # a second file inside an hour's segment (a restart)
+    "file_lost",  # a segment deleted from storage that the device's index still lists
+    "index_missing_entry",  # the device's index lacks one segment the files hold
+    "index_wrong_end",  # the index says a segment ended ten minutes before its file does
+    "bad_record_time",  # an index StartTime without seconds and with a space
+    "truncated_record_page",  # a RecordInfo page cut off mid-element
+)
+FAULTS = CATALOG_FAULTS + STATUS_FAULTS + DEVICE_STATUS_FAULTS + RECORDING_FAULTS
 FAULT_CHANCE = 0.05
 FAULT_CHANCES = {"garbled_export": 0.02}  # rarer than the rest; the forced schedule still shows it weekly
 GARBLED_POLLS = 12  # one hour of 5-minute polls

@@ -1,0 +1,117 @@
+"""Recording completeness, per banner-day: segment files probed, RecordInfo index, both reconciled, image quality."""
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
+from assets.lake_io import write_harvest, write_table
+from quality import checks
+from xl_pipelines import image_quality, recordings
+from xl_pipelines.banners import load_banners
+from xl_pipelines.partitions import BANNER_DAY, partition_keys
+from xl_pipelines.quality import load_thresholds
+from xl_pipelines.resources import LakeResource, LandingResource, RecordingsResource
+from xl_pipelines.settings import LOCAL_TZ
+
+GROUP = "recordings"
+RECORDING_FILES = dg.AssetKey(["bronze", "recording_files"])
+RECORDINGS_QUARANTINE = dg.AssetKey(["quarantine", "recordings"])
+RECORD_INDEX = dg.AssetKey(["bronze", "record_index"])
+RECORD_INDEX_QUARANTINE = dg.AssetKey(["quarantine", "record_index"])
+SEGMENTS = dg.AssetKey(["silver", "recording_segments"])
+COVERAGE = dg.AssetKey(["silver", "recording_coverage"])
+DIAGNOSIS = dg.AssetKey(["silver", "image_diagnosis"])
+
+
+def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
+    return dg.AssetSpec(key, description=description, group_name=GROUP, kinds={"parquet"}, deps=deps,
+                        freshness_policy=checks.freshness_policy(key))
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(RECORDING_FILES, "One row per recording segment file of the day, probed packet by packet without "
+                               "decoding: packet span, keyframes, corrupt packets, problem (truncated, corrupt, "
+                               "unfinished).", deps=[CAMERAS, CATALOG_QUARANTINE]),
+        _spec(RECORDINGS_QUARANTINE, "Segment files that cannot be placed (bad name, unknown camera), with reason."),
+    ],
+    check_specs=checks.harvest_check_specs(RECORDING_FILES),
+    partitions_def=BANNER_DAY,
+)
+def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource):
+    keys = partition_keys(context)
+    day = dt.date.fromisoformat(keys["date"])
+    files = recordings.segment_files(storage.path, keys["banner"], day)
+    harvest = recordings.harvest_recording_files(
+        files, keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
+        today=_today(), rejected=rejected_ids(lake.lake, keys), tolerance_s=load_thresholds().limits["gap_tolerance_s"])
+    yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest)
+
+
+@dg.multi_asset(
+    specs=[
+        _spec(RECORD_INDEX, "One row per recording the devices' RecordInfo index lists for the day (a channel "
+                            "that answered with none: one row without times).", deps=[CAMERAS, CATALOG_QUARANTINE]),
+        _spec(RECORD_INDEX_QUARANTINE, "RecordInfo pages and items that were rejected, with file, item and reason."),
+    ],
+    check_specs=checks.harvest_check_specs(RECORD_INDEX),
+    partitions_def=BANNER_DAY,
+)
+def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+    keys = partition_keys(context)
+    day = dt.date.fromisoformat(keys["date"])
+    harvest = recordings.harvest_record_index(
+        landing.files("recordinfo", day, keys["banner"], "*.xml"), keys["banner"], day, load_banners(),
+        lake.lake.read("silver", "cameras", keys)["channel_id"], now=dt.datetime.now(dt.UTC),
+        rejected=rejected_ids(lake.lake, keys))
+    yield from write_harvest(lake.lake, RECORD_INDEX, RECORD_INDEX_QUARANTINE, keys, "record_index", harvest)
+
+
+@dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
+          kinds={"parquet"})
+def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
+                       storage: RecordingsResource) -> dg.MaterializeResult:
+    """Both stories of the day's recordings, files and device index, matched: each file's problem, index
+    entries with no file (missing_file), files the index lacks (missing_index), lengths that disagree."""
+    keys = partition_keys(context)
+    segments = recordings.recording_segments(
+        lake.lake.read("bronze", "recording_files", keys), lake.lake.read("bronze", "record_index", keys),
+        recordings.stored_channels(storage.path, keys["banner"])["channel_id"], keys["banner"],
+        load_thresholds().limits["gap_tolerance_s"])
+    counted = segments.group_by("problem").len().drop_nulls().sort("problem")
+    return write_table(lake.lake, SEGMENTS, keys, segments,
+                       problems=dg.MetadataValue.json(dict(zip(counted["problem"], counted["len"], strict=True))))
+
+
+@dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
+def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource,
+                       storage: RecordingsResource) -> dg.MaterializeResult:
+    """Per registered camera: seconds recorded of the 7×24 schedule (from its files when storage holds
+    them, else from its device's index), gaps, problem segments, and retention as storage stands today."""
+    keys = partition_keys(context)
+    coverage = recordings.recording_coverage(
+        lake.lake.read("silver", "recording_segments", keys), lake.lake.read("bronze", "record_index", keys)["channel_id"],
+        lake.lake.read("silver", "cameras", keys),
+        recordings.stored_channels(storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), _today(),
+        load_thresholds().limits)
+    return write_table(lake.lake, COVERAGE, keys, coverage,
+                       measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))
+
+
+@dg.asset(key=DIAGNOSIS, deps=[RECORDING_FILES], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
+def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Video-quality diagnosis: a few keyframes decoded from one sound segment per camera, measured and
+    judged for signal loss, frozen picture, blur, too bright, too dark, greyscale and colour cast."""
+    keys = partition_keys(context)
+    diagnosis = image_quality.diagnose(lake.lake.read("bronze", "recording_files", keys), keys["banner"],
+                                       load_thresholds().limits)
+    faulty = diagnosis.filter(diagnosis["image_faults"].list.len() > 0).height
+    return write_table(lake.lake, DIAGNOSIS, keys, diagnosis, diagnosed=diagnosis.height, faulty=faulty)
+
+
+ASSETS = [recording_file_harvest, record_index_harvest, recording_segments, recording_coverage, image_diagnosis]

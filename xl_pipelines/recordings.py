@@ -1,0 +1,322 @@
+"""Recording completeness from the segment files themselves and from the devices' own index.
+
+A segment file is probed by reading its packets without decoding them (PyAV): it covers [the start its
+file name says, + the seconds its packets really span] (DOMAIN.md). A file that cannot be opened covers
+nothing; a truncated file covers what it holds; an unfinished dot-file from a past day covers nothing and
+counts as a crash. The RecordInfo index tells the device's story; where both exist they are matched, and
+every disagreement is kept: a file the index lacks (missing_index), an index entry with no file
+(missing_file), durations that differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import av
+import polars as pl
+
+from xl_pipelines.banners import BannerConfig
+from xl_pipelines.parsers import gb28181
+from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
+from xl_pipelines.settings import LOCAL_TZ, day_bounds
+
+SEGMENT_NAME = re.compile(r"^(?P<dot>\.?)(?P<clock>(?P<h>[01]\d|2[0-3])-(?P<m>[0-5]\d)-(?P<s>[0-5]\d))\.(?P<ext>mp4|ts)$")
+TS_PACKET_BYTES = 188
+PROBE_SCHEMA = {"size_bytes": pl.Int64, "packets": pl.Int64, "keyframes": pl.Int64, "corrupt_packets": pl.Int64,
+                "span_s": pl.Float64, "nominal_s": pl.Float64, "problem": pl.String, "detail": pl.String}
+FILE_PROBLEMS = ("truncated", "corrupt", "unfinished")  # a file's own problems; the index adds missing_*
+
+
+def probe(path: Path, tolerance_s: float = 5.0) -> dict:
+    """What a segment file holds, from its packets, never decoded: packets, keyframes, corrupt packets, the
+    seconds its packets span, the duration its header claims, and its problem (null, truncated, corrupt).
+
+    An MP4 cut before its index (no moov atom) cannot be opened: truncated, covering nothing. A fast-start
+    MP4 cut short opens with its full nominal duration but its packets stop early: truncated. A TS cut
+    mid-packet (size not a multiple of 188 bytes) is truncated. Zero bytes, no video stream, corrupt
+    packets in a file of full length, or data FFmpeg refuses: corrupt.
+    """
+    size = path.stat().st_size
+    row = dict.fromkeys(PROBE_SCHEMA) | {"size_bytes": size, "packets": 0, "keyframes": 0, "corrupt_packets": 0}
+    if size == 0:
+        return row | {"problem": "corrupt", "detail": "empty file"}
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        if path.suffix == ".mp4" and _mp4_boxes(path) and "moov" not in _mp4_boxes(path):
+            return row | {"problem": "truncated", "detail": "no index atom (moov): cut before it was written"}
+        return row | {"problem": "corrupt", "detail": str(exc)}
+    with container:
+        if not container.streams.video:
+            return row | {"problem": "corrupt", "detail": "no video stream"}
+        stream = container.streams.video[0]
+        packets, failure = [], None
+        try:
+            packets = [(p.pts, p.duration, p.is_keyframe, p.is_corrupt) for p in container.demux(stream)
+                       if p.pts is not None]
+        except av.error.FFmpegError as exc:
+            failure = str(exc)
+        nominal = container.duration / av.time_base if container.duration else None
+        base = stream.time_base
+    row |= {"packets": len(packets), "keyframes": sum(p[2] for p in packets),
+            "corrupt_packets": sum(p[3] for p in packets), "nominal_s": nominal}
+    if not packets:
+        return row | {"problem": "corrupt", "detail": failure or "no video packets"}
+    row["span_s"] = span = _span(packets) * float(base)
+    short = nominal is not None and nominal - span > tolerance_s
+    if failure:
+        return row | {"problem": "corrupt", "detail": failure}
+    if path.suffix == ".ts" and size % TS_PACKET_BYTES:
+        return row | {"problem": "truncated", "detail": f"cut mid-packet: {size} bytes is not a multiple of 188"}
+    if short:
+        return row | {"problem": "truncated", "detail": f"packets span {span:.0f} s of the {nominal:.0f} s its header claims"}
+    if row["corrupt_packets"]:
+        return row | {"problem": "corrupt", "detail": f"{row['corrupt_packets']} corrupt packets"}
+    return row
+
+
+def _mp4_boxes(path: Path) -> list[str]:
+    """The types of an MP4's top-level boxes, read from their 8-byte headers (empty if it is no MP4)."""
+    boxes, offset = [], 0
+    with path.open("rb") as file:
+        while header := file.read(8):
+            if len(header) < 8:
+                break
+            size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(file.read(8), "big")
+            if size < 8 or not kind.isprintable():
+                break
+            boxes.append(kind)
+            offset += size
+            file.seek(offset)
+    return boxes if boxes[:1] == ["ftyp"] else []
+
+
+def _span(packets: list[tuple]) -> int:
+    """Time-base units from the first packet's start to the last one's end. A container that stores no
+    packet durations (TS) gets the typical spacing between packets for the last one."""
+    times = sorted(p[0] for p in packets)
+    last = max(packets, key=lambda p: p[0])[1]
+    if not last:
+        steps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+        last = steps[len(steps) // 2] if steps else 0
+    return times[-1] + last - times[0]
+
+
+def segment_files(root: Path, code: str, day: dt.date) -> list[Path]:
+    """Every file in the banner's `<channel>/<date>` folders, dot-files (unfinished) included."""
+    return sorted(p for p in (root / code).glob(f"*/{day.isoformat()}/*") if p.is_file())
+
+
+def stored_channels(root: Path, code: str) -> pl.DataFrame:
+    """Each channel folder of the banner on storage, with the oldest day that still holds a finished segment."""
+    rows = []
+    for folder in sorted(p for p in (root / code).glob("*") if p.is_dir()):
+        days = sorted(d.name for d in folder.iterdir()
+                      if d.is_dir() and any(not f.name.startswith(".") for f in d.iterdir()))
+        rows.append({"channel_id": folder.name, "oldest_day": days[0] if days else None})
+    frame = pl.DataFrame(rows, schema={"channel_id": pl.String, "oldest_day": pl.String})
+    return frame.with_columns(pl.col("oldest_day").str.to_date(strict=False))
+
+
+def harvest_recording_files(
+    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, today: dt.date,
+    rejected: pl.Series | None = None, tolerance_s: float = 5.0,
+) -> Harvest:
+    """Segment files → one row per file, probed. Files the pipeline cannot place (a name that is not
+    HH-MM-SS.mp4/.ts, a folder that is no registered camera of the banner) are quarantined.
+
+    A dot-file of `today` is still being written and is left alone (not read); one of a past day is
+    `unfinished`. A file's own problems are recording facts, not bad input: they land with the file.
+    """
+    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
+    listed = pl.DataFrame({"source_file": [str(p) for p in files],
+                           "channel_id": [p.parent.parent.name for p in files],
+                           "file_name": [p.name for p in files]}, schema={c: pl.String for c in
+                                                                          ("source_file", "channel_id", "file_name")})
+    name = pl.col("file_name").str.extract_groups(SEGMENT_NAME.pattern)
+    listed = listed.with_columns(name=name).unnest("name").filter(~((pl.col("dot") == ".").fill_null(False) & (day >= today)))
+    read = listed.height
+    listed = listed.with_columns(item=pl.lit(0, pl.Int64), raw=pl.col("file_name"), reason=first_failure([
+        ("bad_file_name", pl.col("clock").is_null()),
+        *gb28181.id_rules("channel_id", banner, banners),
+        ("camera_rejected", ~pl.col("channel_id").is_in(channels.implode()) & pl.col("channel_id").is_in(rejected.implode())),
+        ("unknown_channel", ~pl.col("channel_id").is_in(channels.implode())),
+    ]))
+    detail = pl.when(pl.col("reason") == "bad_file_name").then(pl.lit("file name is not HH-MM-SS.mp4 or HH-MM-SS.ts"))
+    accepted, quarantined = split_by_reason(listed, "recordings", record_id=pl.col("channel_id"), detail=detail)
+    unfinished = accepted["dot"] == "."  # accepted names matched, so `dot` is "" or "."
+    probes = [dict.fromkeys(PROBE_SCHEMA) | {"problem": "unfinished", "detail": "dot-file left from a past day: a crash"}
+              if dot else probe(Path(path), tolerance_s)
+              for path, dot in zip(accepted["source_file"], unfinished, strict=True)]
+    start, _ = day_bounds(day)
+    accepted = pl.concat([accepted, pl.DataFrame(probes, schema=PROBE_SCHEMA)], how="horizontal").select(
+        "channel_id", pl.lit(banner).alias("code"), pl.col("source_file").alias("path"),
+        pl.col("ext").alias("container"),
+        (pl.lit(start) + pl.duration(hours=pl.col("h").cast(pl.Int64), minutes=pl.col("m").cast(pl.Int64),
+                                     seconds=pl.col("s").cast(pl.Int64))).alias("start_at"),
+        *PROBE_SCHEMA,
+    ).sort("channel_id", "start_at", "path")
+    return Harvest(accepted, quarantined.sort("source_file"), read=read)
+
+
+RECORD_TYPES = ("time", "alarm", "manual", "all")
+
+
+def harvest_record_index(
+    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime,
+    rejected: pl.Series | None = None,
+) -> Harvest:
+    """RecordInfo pages → one row per recording the device lists (a response listing none: one row with no
+    times, so "answered, nothing recorded" is not mistaken for "did not answer")."""
+    start, end = day_bounds(day)
+    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
+    docs = gb28181.record_info_frame(files)
+    fmt = "%Y-%m-%dT%H:%M:%S"
+    begins = pl.col("start_raw").str.to_datetime(fmt, strict=False).dt.replace_time_zone(str(LOCAL_TZ))
+    ends = pl.col("end_raw").str.to_datetime(fmt, strict=False).dt.replace_time_zone(str(LOCAL_TZ))
+    listed = pl.col("start_raw").is_not_null() | pl.col("end_raw").is_not_null()
+    rules = [
+        *gb28181.id_rules("device_id", banner, banners),
+        ("bad_time", listed & (begins.is_null() | ends.is_null() | (ends < begins))),
+        ("future_timestamp", listed & (ends > now.astimezone(LOCAL_TZ))),
+        ("outside_day", listed & ((ends <= start) | (begins >= end))),
+        ("unknown_value", pl.col("type").is_not_null() & ~pl.col("type").str.to_lowercase().is_in(RECORD_TYPES)),
+        ("camera_rejected", ~pl.col("device_id").is_in(channels.implode()) & pl.col("device_id").is_in(rejected.implode())),
+        ("unknown_channel", ~pl.col("device_id").is_in(channels.implode())),
+        ("duplicate", pl.int_range(pl.len()).over(["device_id", "start_raw", "end_raw"]) > 0),
+    ]
+    docs = docs.with_columns(
+        index_complete=pl.col("device_id").count().over("queried_id", "sn") >= pl.col("sum_num"),
+        reason=pl.coalesce("page_reason", first_failure(rules)))
+    accepted, quarantined = split_by_reason(docs, "record_index", record_id=pl.col("device_id"),
+                                            detail=pl.col("page_error"))
+    accepted = accepted.select(
+        pl.col("device_id").alias("channel_id"), pl.lit(banner).alias("code"),
+        begins.alias("start_at"), ends.alias("end_at"),
+        (ends - begins).dt.total_seconds().cast(pl.Float64).alias("duration_s"),
+        pl.col("type").str.to_lowercase().alias("record_type"), "file_path",
+        pl.col("file_size").cast(pl.Int64, strict=False), "sn", "index_complete",
+        gb28181.received_at().alias("received_at"), "source_file", "item",
+    ).sort("channel_id", "start_at", "source_file", "item", nulls_last=True)
+    return Harvest(accepted, quarantined.sort("source_file", "item"), read=docs.height)
+
+
+SEGMENTS_SCHEMA = {"channel_id": pl.String, "code": pl.String, "path": pl.String,
+                   "start_at": pl.Datetime("us", str(LOCAL_TZ)), "end_at": pl.Datetime("us", str(LOCAL_TZ)),
+                   "duration_s": pl.Float64, "source": pl.String, "problem": pl.String, "detail": pl.String,
+                   "mismatch_s": pl.Float64}
+
+
+def recording_segments(files: pl.DataFrame, index: pl.DataFrame, stored: pl.Series, code: str,
+                       tolerance_s: float = 5.0) -> pl.DataFrame:
+    """silver.recording_segments: both stories, files (`source` file) and index (`source` index), matched.
+
+    A file and an index entry of one channel match when their starts are within `tolerance_s`. A file
+    keeps its own problem; otherwise, if its channel's device answered RecordInfo and listed nothing
+    there, it is `missing_index`. An index entry of a channel on storage with no file is `missing_file`.
+    `mismatch_s` is a matched file's duration minus its index entry's (the disagreement in length).
+    """
+    on_file = files.select(
+        "channel_id", "path", "start_at",
+        end_at=pl.col("start_at") + pl.duration(microseconds=(pl.col("span_s") * 1e6).round().cast(pl.Int64)),
+        duration_s="span_s", problem="problem", detail="detail")
+    listed = index.filter(pl.col("start_at").is_not_null()).select(
+        "channel_id", path="file_path", start_at="start_at", end_at="end_at", duration_s="duration_s")
+    tolerance = dt.timedelta(seconds=tolerance_s)
+
+    def nearest(left: pl.DataFrame, right: pl.DataFrame, **extra: pl.Expr) -> pl.DataFrame:
+        keys = right.select("channel_id", matched_at="start_at", other_s="duration_s").sort("matched_at")
+        return left.sort("start_at").join_asof(keys, left_on="start_at", right_on="matched_at", by="channel_id",
+                                               strategy="nearest", tolerance=tolerance,
+                                               check_sortedness=False)  # sorted by time: within each channel too
+
+    answered = index["channel_id"].unique().implode()
+    files_side = nearest(on_file, listed).with_columns(
+        source=pl.lit("file"),
+        mismatch_s=pl.col("duration_s") - pl.col("other_s"),
+        problem=pl.coalesce("problem", pl.when(pl.col("channel_id").is_in(answered) & pl.col("matched_at").is_null())
+                            .then(pl.lit("missing_index"))),
+    )
+    index_side = nearest(listed, on_file).with_columns(
+        source=pl.lit("index"), detail=pl.lit(None, pl.String), mismatch_s=pl.lit(None, pl.Float64),
+        problem=pl.when(pl.col("channel_id").is_in(stored.implode()) & pl.col("matched_at").is_null())
+        .then(pl.lit("missing_file")),
+    )
+    columns = [c for c in SEGMENTS_SCHEMA if c != "code"]
+    return (pl.concat([files_side.select(columns), index_side.select(columns)], how="vertical_relaxed")
+            .with_columns(code=pl.lit(code)).select(list(SEGMENTS_SCHEMA)).cast(SEGMENTS_SCHEMA)
+            .sort("channel_id", "start_at", "source", "path", nulls_last=True))
+
+
+def retention_required(point_class: pl.Expr, record_save_days: pl.Expr, limits: dict[str, float]) -> pl.Expr:
+    """Days a camera's recordings must be kept: max(general, key site for class-one points, its own
+    declared RecordSaveDays). Class-one monitoring points are the key sites (DOMAIN.md)."""
+    key_site = pl.when(point_class == 1).then(pl.lit(int(limits["retention_days_key_site"])))
+    return pl.max_horizontal(pl.lit(int(limits["retention_days"])), key_site, record_save_days).cast(pl.Int32)
+
+
+def recording_coverage(segments: pl.DataFrame, answered: pl.Series, cameras: pl.DataFrame, stored: pl.DataFrame,
+                       day: dt.date, today: dt.date, limits: dict[str, float]) -> pl.DataFrame:
+    """silver.recording_coverage: one row per registered camera and day.
+
+    A camera's story is its files when storage holds a folder for it (`source` file), else its device's
+    index when it answered RecordInfo (`answered`, even with an empty list: `source` index), else
+    unmeasured (null). recorded_s is the union
+    of its segments within the day (7×24 schedule); a gap is an uncovered stretch longer than the
+    tolerance (the start and end of the day included). Retention is storage as it stands `today` (the
+    only time it can be seen): the age in days of the oldest recording kept, against what the camera
+    must keep.
+    """
+    start, end = day_bounds(day)
+    gap = pl.duration(seconds=limits["gap_tolerance_s"])
+    measured = cameras.select("channel_id", "point_class", "record_save_days").join(
+        stored, on="channel_id", how="left").with_columns(
+        source=pl.when(pl.col("channel_id").is_in(stored["channel_id"].implode())).then(pl.lit("file"))
+        .when(pl.col("channel_id").is_in(answered.implode())).then(pl.lit("index")))
+    covering = (
+        segments.join(measured.select("channel_id", "source"), on=["channel_id", "source"])
+        .filter(pl.col("end_at").is_not_null())
+        .with_columns(start_at=pl.max_horizontal("start_at", pl.lit(start)), end_at=pl.min_horizontal("end_at", pl.lit(end)))
+        .filter(pl.col("end_at") > pl.col("start_at"))
+        .sort("channel_id", "start_at")
+        .with_columns(reach=pl.col("end_at").cum_max().over("channel_id"))
+        .with_columns(run=(pl.col("start_at") > pl.col("reach").shift().over("channel_id")).fill_null(True)
+                      .cum_sum().over("channel_id"))
+        .group_by("channel_id", "run").agg(pl.col("start_at").min(), pl.col("end_at").max())
+        .sort("channel_id", "start_at")
+        .with_columns(gap_before=pl.col("start_at") - pl.col("end_at").shift().over("channel_id").fill_null(pl.lit(start)))
+    )
+    runs = covering.group_by("channel_id").agg(
+        recorded_s=(pl.col("end_at") - pl.col("start_at")).dt.total_seconds().sum(),
+        gaps=(pl.col("gap_before") > gap).sum() + (pl.lit(end) - pl.col("end_at").max() > gap).cast(pl.UInt32),
+        longest_gap=pl.max_horizontal(pl.col("gap_before").max(), pl.lit(end) - pl.col("end_at").max()),
+    )
+    problems = segments.filter(pl.col("problem").is_not_null()).group_by("channel_id").agg(
+        corrupt_segments=pl.col("problem").is_in(FILE_PROBLEMS).sum(),
+        missing_files=(pl.col("problem") == "missing_file").sum(),
+        missing_index=(pl.col("problem") == "missing_index").sum())
+    mismatches = segments.filter(pl.col("mismatch_s").abs() > limits["gap_tolerance_s"]).group_by("channel_id").agg(
+        duration_mismatches=pl.len())
+    day_s = int((end - start).total_seconds())
+    is_measured = pl.col("source").is_not_null()
+    return (
+        measured.join(runs, on="channel_id", how="left").join(problems, on="channel_id", how="left")
+        .join(mismatches, on="channel_id", how="left")
+        .select(
+            "channel_id", pl.lit(day).alias("date"), "source",
+            pl.when(is_measured).then(pl.lit(day_s)).alias("scheduled_s"),
+            pl.when(is_measured).then(pl.col("recorded_s").fill_null(0)).cast(pl.Int64).alias("recorded_s"),
+            pl.when(is_measured).then(pl.col("gaps").fill_null(1)).cast(pl.Int32).alias("gap_count"),
+            pl.when(is_measured).then(pl.col("longest_gap").dt.total_seconds().fill_null(day_s)).cast(pl.Int64)
+            .alias("longest_gap_s"),
+            *(pl.col(c).fill_null(0).cast(pl.Int32) for c in ("corrupt_segments", "missing_files", "missing_index",
+                                                                "duration_mismatches")),
+            "oldest_day", (pl.lit(today) - pl.col("oldest_day")).dt.total_days().cast(pl.Int32).alias("retained_days"),
+            retention_required(pl.col("point_class"), pl.col("record_save_days"), limits).alias("required_days"),
+        )
+        .sort("channel_id")
+    )
