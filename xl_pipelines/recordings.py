@@ -273,7 +273,7 @@ def recording_coverage(segments: pl.DataFrame, answered: pl.Series, cameras: pl.
     """
     start, end = day_bounds(day)
     gap = pl.duration(seconds=limits["gap_tolerance_s"])
-    measured = cameras.select("channel_id", "point_class", "record_save_days").join(
+    measured = cameras.select("channel_id", "code", "point_class", "record_save_days").join(
         stored, on="channel_id", how="left").with_columns(
         source=pl.when(pl.col("channel_id").is_in(stored["channel_id"].implode())).then(pl.lit("file"))
         .when(pl.col("channel_id").is_in(answered.implode())).then(pl.lit("index")))
@@ -307,7 +307,7 @@ def recording_coverage(segments: pl.DataFrame, answered: pl.Series, cameras: pl.
         measured.join(runs, on="channel_id", how="left").join(problems, on="channel_id", how="left")
         .join(mismatches, on="channel_id", how="left")
         .select(
-            "channel_id", pl.lit(day).alias("date"), "source",
+            "channel_id", "code", "source",
             pl.when(is_measured).then(pl.lit(day_s)).alias("scheduled_s"),
             pl.when(is_measured).then(pl.col("recorded_s").fill_null(0)).cast(pl.Int64).alias("recorded_s"),
             pl.when(is_measured).then(pl.col("gaps").fill_null(1)).cast(pl.Int32).alias("gap_count"),

@@ -33,11 +33,11 @@ FRAME_INTERVAL_S, GOP_FRAMES = 20, 3
 STORED_SHARE, STORED_MIN = 0.04, 2  # cameras recorded on the harvested media server: 4 %, at least 2 a banner
 TS_SHARE = 0.1  # of those, written as MPEG-TS
 SHORT_RETENTION = 0.15  # storage keeps less than the camera must
-IMAGE_FAULT_SHARE = 0.1  # cameras with a lasting image fault, beyond one of each kind …
+IMAGE_FAULT_SHARE = 0.03  # cameras with a lasting image fault, beyond one of each kind …
 GUARANTEED_FAULTS_FROM = 10  # … in a banner with at least this many cameras on storage
 IMAGE_FAULTS = ("signal_loss", "frozen", "blur", "too_bright", "too_dark", "greyscale", "colour_cast")
 WINDOWS_PER_HOUR = 60 // POLL_MINUTES
-INDEX_PAGE_ITEMS = 10
+INDEX_PAGE_ITEMS = 20
 
 
 def picture(fault: str | None, frame: int) -> np.ndarray:
@@ -215,7 +215,7 @@ def write_record_index(folder: Path, day: dt.date, registry: BannerRegistry, run
                        answering: np.ndarray, stored: StoredCameras, plan: DayPlan,
                        rng: np.random.Generator) -> dict[str, int]:
     """The nightly RecordInfo answers for the day, one query per channel, received just after midnight;
-    `answering[c]` says whether camera c's device was online to answer. Pages of ten items, in the
+    `answering[c]` says whether camera c's device was online to answer. Pages of twenty items, in the
     platform's encoding; the planned index faults change one answer each."""
     start = dt.datetime.combine(day, dt.time())
     items: dict[int, list[list[str]]] = {}
