@@ -40,8 +40,10 @@ def measure(fn, *args) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, fn, args))
     proc.start()
+    proc.join()  # the result is a small tuple: it fits the pipe, so the child can exit before it is read
+    if proc.exitcode:
+        raise RuntimeError(f"{fn.__name__} failed in its process (exit code {proc.exitcode})")
     seconds, rows, peak = queue.get()
-    proc.join()
     return {"seconds": round(seconds, 3), "rows": rows, "rows_per_s": round(rows / seconds), "peak_mib": round(peak)}
 
 
@@ -108,6 +110,36 @@ def stage_device_status(landing: Path, lake_url: str) -> int:
         return camera_health.harvest_device_status(files, code, DAY, banners, devices, now, rejected)
 
     return _stage_after_catalog(landing, lake_url, "devicestatus", "*.xml", "device_status", harvest)
+
+
+def stage_recordings(landing: Path, lake_url: str) -> int:
+    """The recordings slice per banner: segment files probed, RecordInfo harvested, reconciled, covered,
+    diagnosed (the steps of assets/recordings.py). Rows: files read + index rows read."""
+    from xl_pipelines import image_quality, recordings
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.quality import load_thresholds
+
+    lake, banners, limits, rows = Lake(lake_url), load_banners(), load_thresholds().limits, 0
+    storage, now = landing.parent / "recordings", dt.datetime.now(dt.UTC)
+    for code in banners.codes:
+        keys = _keys(code)
+        cameras = lake.read("silver", "cameras", keys)
+        rejected = lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+        files = recordings.harvest_recording_files(recordings.segment_files(storage, code, DAY), code, DAY, banners,
+                                                   cameras["channel_id"], now.date(), rejected, limits["gap_tolerance_s"])
+        index = recordings.harvest_record_index(_files(landing, "recordinfo", code, "*.xml"), code, DAY, banners,
+                                                cameras["channel_id"], now, rejected)
+        stored = recordings.stored_channels(storage, code)
+        segments = recordings.recording_segments(files.accepted, index.accepted, stored["channel_id"], code,
+                                                 limits["gap_tolerance_s"])
+        coverage = recordings.recording_coverage(segments, index.accepted["channel_id"], cameras, stored, DAY,
+                                                 now.date(), limits)
+        for table, frame in (("recording_segments", segments), ("recording_coverage", coverage),
+                             ("image_diagnosis", image_quality.diagnose(files.accepted, code, limits))):
+            lake.write("silver", table, keys, frame)
+        rows += files.read + index.read
+    return rows
 
 
 def stage_intervals(lake_url: str) -> int:
@@ -292,6 +324,7 @@ def main() -> None:
         "device_status": (measure(stage_device_status, landing, lake_url),
                           measure(floor_device_status, landing, floor_out)),
         "status_intervals": (measure(stage_intervals, lake_url), None),
+        "recordings": (measure(stage_recordings, landing, lake_url), None),
         "gold_sql_models": (measure(stage_gold, lake_url), None),
     }
     recordings = recordings_probe(work, args.probe_files, args.probe_sample)

@@ -1,14 +1,20 @@
-"""Materialise partitions in-process against the real Dagster instance under $XL_HOME (runs show in the UI)."""
+"""Materialise partitions in-process against the real Dagster instance under $XL_HOME (runs show in the UI).
+
+Banner-days are independent of each other, so they run in parallel worker processes (one per core, at
+most WORKERS); each day's city rollup runs after, once its nine banners are in.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import multiprocessing
 import os
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +23,7 @@ import dagster as dg
 from xl_pipelines.settings import ConfigError, Settings
 
 INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
+WORKERS = 4
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines instead of step chatter
 
 
@@ -64,6 +71,11 @@ class Outcome:
     def ok(self) -> bool:
         return not (self.failed or self.blocked)
 
+    def add(self, other: Outcome) -> None:
+        self.failed += other.failed
+        self.blocked += other.blocked
+        self.checks.update(other.checks)
+
 
 def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: str, key=None) -> str:
     """Execute one job run; count its checks; return its status line (ok / BLOCKED by … / FAILED: …)."""
@@ -92,30 +104,43 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     return "ok" + notes
 
 
+def _banner_day(settings: Settings, day: dt.date, banner: str) -> tuple[str, float, Outcome]:
+    """One banner-day in a worker process: its status line, seconds taken, and what its checks said."""
+    from xl_pipelines.partitions import banner_day_key
+
+    began, outcome = time.perf_counter(), Outcome()
+    status = _run("banner_day", instance_for(settings), outcome, f"{day} {banner}", banner_day_key(day, banner))
+    return status, time.perf_counter() - began, outcome
+
+
 def materialize(
     days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print
 ) -> Outcome:
     """Run every banner-day, then each day's city rollups, then the views and the quality report."""
     from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
-    from xl_pipelines.partitions import banner_day_key
     from xl_pipelines.sql_models import load_models, missing_inputs
 
     instance = instance_for(settings)
-    steps = [("banner_day", banner_day_key(d, b), f"{d} {b}") for d in days for b in banners]
-    steps += [("city_day", d.isoformat(), f"{d} city") for d in days]
+    banner_days = [(d, b) for d in days for b in banners]
+    total = len(banner_days) + len(days)
     outcome = Outcome()
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days)))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = pool.map(_banner_day, [settings] * len(banner_days), *zip(*banner_days, strict=True))
+        for n, ((day, banner), (status, seconds, part)) in enumerate(zip(banner_days, done, strict=True), start=1):
+            outcome.add(part)
+            say(f"[{n}/{total}] {f'{day} {banner}':<18} {seconds:5.1f}s {status}")
     lake, config = Lake(settings.lake_url), load_banners()
     city_models = [m for m in load_models() if m.dimensions == ("date",)]
-    for n, (job_name, key, label) in enumerate(steps, start=1):
-        began = time.perf_counter()
-        waiting = job_name == "city_day" and sorted({
-            code for model in city_models for _, code in missing_inputs(model, lake, {"date": key}, config)})
+    for n, day in enumerate(days, start=len(banner_days) + 1):
+        began, key, label = time.perf_counter(), day.isoformat(), f"{day} city"
+        waiting = sorted({code for model in city_models for _, code in missing_inputs(model, lake, {"date": key}, config)})
         if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
-            say(f"[{n}/{len(steps)}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
+            say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
             continue
-        status = _run(job_name, instance, outcome, label, key)
-        say(f"[{n}/{len(steps)}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
+        status = _run("city_day", instance, outcome, label, key)
+        say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
     status = _run("warehouse", instance, outcome, "views and quality report")
     say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"
         if status.startswith("ok") else f"views and quality report {status}")
