@@ -7,6 +7,7 @@ packets, 10 keyframes, and its packets span 600 s.
 import datetime as dt
 from pathlib import Path
 
+import av
 import numpy as np
 import polars as pl
 import pytest
@@ -36,8 +37,7 @@ def cut(path: Path, share: float, extra: int = 0) -> Path:
 
 
 def test_each_broken_file_gets_its_problem(tmp_path):
-    audio_only = tmp_path / "audio.mp4"
-    import av  # an MP4 with sound and no picture
+    audio_only = tmp_path / "audio.mp4"  # an MP4 with sound and no picture
     with av.open(str(audio_only), "w") as out:
         stream = out.add_stream("aac", rate=8000)
         frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")

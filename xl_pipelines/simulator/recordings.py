@@ -108,8 +108,8 @@ class StoredCameras:
         order = lasting.permutation(k)
         if k >= GUARANTEED_FAULTS_FROM:  # a banner with enough stored cameras shows every fault kind
             faults[order[:len(IMAGE_FAULTS)]] = IMAGE_FAULTS
-        extra = lasting.random(k) < IMAGE_FAULT_SHARE
-        faults[extra & (faults == None)] = lasting.choice(IMAGE_FAULTS, size=k)[extra & (faults == None)]  # noqa: E711
+        extra = (lasting.random(k) < IMAGE_FAULT_SHARE) & np.array([f is None for f in faults], dtype=bool)
+        faults[extra] = lasting.choice(IMAGE_FAULTS, size=k)[extra]
         self.fault = faults
         channels = [registry.channels[i] for i in self.index]
         required = np.array([max(30, 90 if c.point_type == 1 else 0, c.record_save_days or 0) for c in channels],
