@@ -1,11 +1,12 @@
 """Camera health, per banner-day: catalog → registry, status polls → intervals (GB/T 28181)."""
 
 import datetime as dt
+import functools
 
 import dagster as dg
 import polars as pl
 
-from assets.lake_io import write_harvest, write_table
+from assets.lake_io import harvested_spec, write_harvest, write_table
 from quality import checks
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
@@ -14,6 +15,7 @@ from xl_pipelines.partitions import BANNER_DAY, partition_keys
 from xl_pipelines.resources import LakeResource, LandingResource
 
 GROUP = "camera_health"
+_spec = functools.partial(harvested_spec, group=GROUP)
 CATALOG_ITEMS = dg.AssetKey(["bronze", "catalog_items"])
 CATALOG_QUARANTINE = dg.AssetKey(["quarantine", "catalog"])
 CAMERAS = dg.AssetKey(["silver", "cameras"])
@@ -23,11 +25,6 @@ STATUS_INTERVALS = dg.AssetKey(["silver", "status_intervals"])
 CAMERA_CHANGES = dg.AssetKey(["silver", "camera_changes"])
 DEVICE_STATUS = dg.AssetKey(["bronze", "device_status"])
 DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
-
-
-def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
-    return dg.AssetSpec(key, description=description, group_name=GROUP, kinds={"parquet"}, deps=deps,
-                        freshness_policy=checks.freshness_policy(key))
 
 
 @dg.multi_asset(

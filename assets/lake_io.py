@@ -8,6 +8,12 @@ from xl_pipelines.quarantine import Harvest
 from xl_pipelines.lake import Lake
 
 
+def harvested_spec(key: dg.AssetKey, description: str, group: str, deps=()) -> dg.AssetSpec:
+    """A table a harvest lands (bronze or quarantine): Parquet, in its domain's group, due by its deadline."""
+    return dg.AssetSpec(key, description=description, group_name=group, kinds={"parquet"}, deps=deps,
+                        freshness_policy=checks.freshness_policy(key))
+
+
 def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame, **metadata) -> dg.MaterializeResult:
     """Replace the partition of the table named by the asset key (layer/table) and report it."""
     layer, table = key.path

@@ -1,11 +1,12 @@
 """Recording completeness, per banner-day: segment files probed, RecordInfo index, both reconciled, image quality."""
 
 import datetime as dt
+import functools
 
 import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
-from assets.lake_io import write_harvest, write_table
+from assets.lake_io import harvested_spec, write_harvest, write_table
 from quality import checks
 from xl_pipelines import image_quality, recordings
 from xl_pipelines.banners import load_banners
@@ -15,6 +16,7 @@ from xl_pipelines.resources import LakeResource, LandingResource, RecordingsReso
 from xl_pipelines.settings import LOCAL_TZ
 
 GROUP = "recordings"
+_spec = functools.partial(harvested_spec, group=GROUP)
 RECORDING_FILES = dg.AssetKey(["bronze", "recording_files"])
 RECORDINGS_QUARANTINE = dg.AssetKey(["quarantine", "recordings"])
 RECORD_INDEX = dg.AssetKey(["bronze", "record_index"])
@@ -22,11 +24,6 @@ RECORD_INDEX_QUARANTINE = dg.AssetKey(["quarantine", "record_index"])
 SEGMENTS = dg.AssetKey(["silver", "recording_segments"])
 COVERAGE = dg.AssetKey(["silver", "recording_coverage"])
 DIAGNOSIS = dg.AssetKey(["silver", "image_diagnosis"])
-
-
-def _spec(key: dg.AssetKey, description: str, deps=()) -> dg.AssetSpec:
-    return dg.AssetSpec(key, description=description, group_name=GROUP, kinds={"parquet"}, deps=deps,
-                        freshness_policy=checks.freshness_policy(key))
 
 
 def _today() -> dt.date:

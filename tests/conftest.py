@@ -46,15 +46,19 @@ def catalog_notify(items: list[str], sn: int = 900, encoding: str = "GB2312") ->
     return body.encode(encoding)
 
 
-def write_catalog(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER, sn: int = 7) -> list[Path]:
-    folder = landing / "catalog" / day.isoformat() / banner
+def write_landing(landing: Path, source: str, files: dict[str, bytes], day: dt.date = DAY,
+                  banner: str = BANNER) -> list[Path]:
+    """Drop {file name: bytes} into a source's folder of the banner-day, as an exporter would."""
+    folder = landing / source / day.isoformat() / banner
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n, data in enumerate(pages, start=1):
-        path = folder / f"{day:%Y%m%d}T020000-{sn}-{n}.xml"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in files]
+
+
+def write_catalog(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER, sn: int = 7) -> list[Path]:
+    return write_landing(landing, "catalog", {f"{day:%Y%m%d}T020000-{sn}-{n}.xml": data
+                                              for n, data in enumerate(pages, start=1)}, day, banner)
 
 
 def write_polls(landing: Path, rows_by_time: dict[dt.datetime, list[tuple[str, str]]], day: dt.date = DAY,
@@ -82,14 +86,8 @@ def device_status(device_id: str, device_time: str | None, record: str = "ON", e
 def write_device_status(landing: Path, responses: list[tuple[dt.datetime, str, bytes]], day: dt.date = DAY,
                         banner: str = BANNER) -> list[Path]:
     """One file per (receive time, device ID in the file name, response bytes)."""
-    folder = landing / "devicestatus" / day.isoformat() / banner
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for received, device_id, data in responses:
-        path = folder / f"{received:%Y%m%dT%H%M%S}-{device_id}.xml"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    return write_landing(landing, "devicestatus", {f"{received:%Y%m%dT%H%M%S}-{device_id}.xml": data
+                                                   for received, device_id, data in responses}, day, banner)
 
 
 def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda camera, at: "ON") -> None:
@@ -153,11 +151,6 @@ def record_info(channel: str, spans: list[tuple[str, str]], sn: int = 41, encodi
 
 
 def write_record_info(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER) -> list[Path]:
-    folder = landing / "recordinfo" / day.isoformat() / banner
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n, data in enumerate(pages, start=1):
-        path = folder / f"{day + dt.timedelta(days=1):%Y%m%d}T000100-{100 + n}-1.xml"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    """One-page answers received just after midnight, each with its own SN."""
+    return write_landing(landing, "recordinfo", {f"{day + dt.timedelta(days=1):%Y%m%d}T000100-{100 + n}-1.xml": data
+                                                 for n, data in enumerate(pages, start=1)}, day, banner)

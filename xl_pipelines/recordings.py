@@ -11,7 +11,6 @@ every disagreement is kept: a file the index lacks (missing_index), an index ent
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
 import av
@@ -22,7 +21,8 @@ from xl_pipelines.parsers import gb28181
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
 
-SEGMENT_NAME = re.compile(r"^(?P<dot>\.?)(?P<clock>(?P<h>[01]\d|2[0-3])-(?P<m>[0-5]\d)-(?P<s>[0-5]\d))\.(?P<ext>mp4|ts)$")
+# HH-MM-SS.mp4 or .ts; a leading dot marks a segment still being written (or left by a crash)
+SEGMENT_NAME = r"^(?P<dot>\.?)(?P<clock>(?P<h>[01]\d|2[0-3])-(?P<m>[0-5]\d)-(?P<s>[0-5]\d))\.(?P<ext>mp4|ts)$"
 TS_PACKET_BYTES = 188
 PROBE_SCHEMA = {"size_bytes": pl.Int64, "packets": pl.Int64, "keyframes": pl.Int64, "corrupt_packets": pl.Int64,
                 "span_s": pl.Float64, "nominal_s": pl.Float64, "problem": pl.String, "detail": pl.String}
@@ -45,7 +45,8 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     try:
         container = av.open(str(path))
     except av.error.FFmpegError as exc:
-        if path.suffix == ".mp4" and _mp4_boxes(path) and "moov" not in _mp4_boxes(path):
+        boxes = _mp4_boxes(path) if path.suffix == ".mp4" else []
+        if boxes and "moov" not in boxes:
             return row | {"problem": "truncated", "detail": "no index atom (moov): cut before it was written"}
         return row | {"problem": "corrupt", "detail": str(exc)}
     with container:
@@ -137,7 +138,7 @@ def harvest_recording_files(
                            "channel_id": [p.parent.parent.name for p in files],
                            "file_name": [p.name for p in files]}, schema={c: pl.String for c in
                                                                           ("source_file", "channel_id", "file_name")})
-    name = pl.col("file_name").str.extract_groups(SEGMENT_NAME.pattern)
+    name = pl.col("file_name").str.extract_groups(SEGMENT_NAME)
     listed = listed.with_columns(name=name).unnest("name").filter(~((pl.col("dot") == ".").fill_null(False) & (day >= today)))
     read = listed.height
     listed = listed.with_columns(item=pl.lit(0, pl.Int64), raw=pl.col("file_name"), reason=first_failure([
