@@ -9,6 +9,10 @@
 -- index); retention_compliance: cameras on storage keeping their required days / cameras on storage;
 -- image_quality_rate: cameras with no fault / cameras diagnosed; intact_rate: intact cameras / all
 -- registered cameras (DOMAIN.md: online ≥ 90 %, recording and a normal image).
+-- capture_activity: registered capture cameras that sent captures / registered capture cameras;
+-- upload_timeliness, capture_clock_accuracy and capture_uniqueness sum gold.capture_daily's counts over
+-- all devices; volume_change compares the banner's captures with the same weekday a week before, and
+-- volume_alarms counts the devices whose own volume rose or fell beyond the limit.
 -- A banner with no registered cameras still gets its row.
 -- partitions: day, banner
 -- checks: alert_levels
@@ -30,6 +34,19 @@ outside_city AS (
     WHERE reason = 'outside_city'
         AND substr(record_id, 11, 3) IN ('131', '132')
         AND record_id NOT IN (SELECT channel_id FROM silver.cameras)
+),
+
+capture AS (
+    SELECT
+        count(*) FILTER (WHERE capture_camera) AS capture_cameras,
+        count(*) FILTER (WHERE capture_camera AND active) AS active_capture_cameras,
+        coalesce(sum(captures), 0)::BIGINT AS captures,
+        coalesce(sum(resent), 0)::BIGINT AS resent_captures,
+        coalesce(sum(timely_captures), 0)::BIGINT AS timely_captures,
+        coalesce(sum(clock_ok_captures), 0)::BIGINT AS clock_ok_captures,
+        sum(captures_week_before)::BIGINT AS captures_week_before,
+        count(volume_alarm) AS volume_alarms
+    FROM gold.capture_daily
 ),
 
 per_banner AS (
@@ -60,6 +77,7 @@ SELECT
     clocks.clock_devices,
     clocks.clock_accurate_devices,
     outside_city.cameras_outside_city,
+    capture.*,
     online_s / nullif(expected_s, 0) AS online_rate,
     online_at_last_poll / nullif(cameras, 0) AS snapshot_online_rate,
     clock_accurate_devices / nullif(clock_devices, 0) AS clock_accuracy,
@@ -67,6 +85,11 @@ SELECT
     recorded_s / nullif(scheduled_s, 0) AS recording_completeness,
     retention_compliant / nullif(retention_measured, 0) AS retention_compliance,
     image_ok / nullif(image_diagnosed, 0) AS image_quality_rate,
-    intact_cameras / nullif(cameras, 0) AS intact_rate
-FROM per_banner, clocks, outside_city
+    intact_cameras / nullif(cameras, 0) AS intact_rate,
+    active_capture_cameras / nullif(capture_cameras, 0) AS capture_activity,
+    timely_captures / nullif(captures, 0) AS upload_timeliness,
+    clock_ok_captures / nullif(captures, 0) AS capture_clock_accuracy,
+    captures / nullif(captures + resent_captures, 0) AS capture_uniqueness,
+    captures / nullif(captures_week_before, 0) - 1 AS volume_change
+FROM per_banner, clocks, outside_city, capture
 ORDER BY per_banner.code

@@ -1,4 +1,4 @@
-"""Run one banner-day through the camera-health functions and SQL models, without Dagster.
+"""Run one banner-day through the harvest and refine functions and the SQL models, without Dagster.
 
 The same steps the assets take, in their order, so hand-computed tests can check every table's figures.
 """
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.conftest import BANNER, DAY
-from xl_pipelines import camera_health, image_quality, recordings
+from tests.conftest import BANNER, DAY, TEST_KEY
+from xl_pipelines import camera_health, captures, image_quality, recordings
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.quality import load_thresholds
@@ -70,10 +70,14 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, 
                                                                    day, today, limits),
         "silver.image_diagnosis": image_quality.diagnose(files.accepted, banner, limits),
     }
+    captured = captures.harvest_captures(_files(landing, "viid", day, banner), sorted((landing / "onvif" / day.isoformat()
+                                         / banner).glob("*/*.xml")), banner, day, banners, cameras["channel_id"], NOW,
+                                         TEST_KEY.encode(), rejected)
+    tables |= {"silver.captures": captured.accepted, "quarantine.captures": captured.quarantined}
     for name, frame in tables.items():
         lake.write(*name.split("."), keys, frame)
     models = {m.name: m for m in load_models()}
-    for name in ("camera_daily_health", "banner_daily_kpis"):
+    for name in ("camera_daily_health", "capture_daily", "road_traffic_hourly", "banner_daily_kpis"):
         tables[f"gold.{name}"] = run_model(models[name], lake, keys, banners)
         lake.write("gold", name, keys, tables[f"gold.{name}"])
     return tables

@@ -15,6 +15,7 @@ from xl_pipelines.settings import LOCAL_TZ
 
 DAY = dt.date(2026, 11, 20)
 BANNER = "150502"
+TEST_KEY = "a test key, sixteen characters or more"  # XL_PSEUDONYM_KEY in every test
 POLL_TIMES = [dt.datetime.combine(DAY, dt.time(), LOCAL_TZ) + dt.timedelta(minutes=5 * i) for i in range(288)]
 
 
@@ -108,6 +109,7 @@ def xl_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XL_HOME", str(tmp_path / "xl"))
     monkeypatch.delenv("XL_LAKE_URL", raising=False)
     monkeypatch.delenv("XL_LANDING", raising=False)
+    monkeypatch.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
     return tmp_path / "xl"
 
 

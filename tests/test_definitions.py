@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from tests.conftest import DAY, camera_id, land_banner
+from tests.conftest import DAY, TEST_KEY, camera_id, land_banner
 from xl_pipelines.definitions import daily_harvest, defs
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -46,7 +46,7 @@ def test_two_materialize_processes_at_once_do_not_collide(tmp_path):
     landing = tmp_path / "landing"
     for banner, prefix in {"150502": "15050200", "150523": "15052300"}.items():
         land_banner(landing, banner, [camera_id(n, prefix=prefix) for n in range(1, 21)])
-    env = {**os.environ, "XL_HOME": str(tmp_path)}
+    env = {**os.environ, "XL_HOME": str(tmp_path), "XL_PSEUDONYM_KEY": TEST_KEY}
     xl = [sys.executable, "-m", "xl_pipelines.cli", "materialize", "--start", DAY.isoformat(), "--end", DAY.isoformat()]
     runs = [subprocess.Popen([*xl, "--banner", b], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
             for b in ("150502", "150523")]

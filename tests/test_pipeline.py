@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import DAY, camera_id, land_banner
+from tests.conftest import DAY, TEST_KEY, camera_id, land_banner
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
 from xl_pipelines.settings import get_settings
@@ -30,6 +30,7 @@ def home(tmp_path_factory):
         mp.setenv("XL_HOME", str(root))
         mp.delenv("XL_LAKE_URL", raising=False)
         mp.delenv("XL_LANDING", raising=False)
+        mp.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
         land(root / "landing")
         assert materialize([DAY], list(BANNERS), get_settings(), say=lambda _: None).ok
         yield root

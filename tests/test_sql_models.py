@@ -31,7 +31,11 @@ def test_leading_comment_is_description_and_partitions_line_is_read(tmp_path):
 def test_shipped_models_form_the_expected_chain():
     models = {m.name: m for m in load_models()}
     assert models["banner_daily_kpis"].inputs == (
-        ("bronze", "device_status"), ("gold", "camera_daily_health"), ("quarantine", "catalog"), ("silver", "cameras"))
+        ("bronze", "device_status"), ("gold", "camera_daily_health"), ("gold", "capture_daily"), ("quarantine", "catalog"),
+        ("silver", "cameras"))
+    assert models["capture_daily"].inputs == (("quarantine", "captures"), ("silver", "cameras"), ("silver", "captures"))
+    assert models["capture_daily"].week_before == (("silver", "captures"),)
+    assert models["road_traffic_hourly"].inputs == (("silver", "captures"),)
     assert models["camera_daily_health"].inputs == (
         ("bronze", "device_status"), ("silver", "cameras"), ("silver", "image_diagnosis"),
         ("silver", "recording_coverage"), ("silver", "status_intervals"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 
@@ -54,9 +55,11 @@ def _banners(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
+    from xl_pipelines.pseudonym import key_from_environment
     from xl_pipelines.runner import days_between, materialize
 
     settings = get_settings()
+    key_from_environment()  # no harvest of personal data without the key: say so before any work
     if not settings.landing.is_dir():
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
     days = days_between(args.start, args.end, settings)
@@ -100,7 +103,13 @@ def _print(frame, fmt: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from xl_pipelines import pseudonym
+
     settings = get_settings()
+    if not os.environ.get(pseudonym.KEY_VARIABLE):
+        os.environ[pseudonym.KEY_VARIABLE] = pseudonym.DEVELOPMENT_KEY
+        _say(f"{pseudonym.KEY_VARIABLE} is not set: the demo pseudonymises with the DEVELOPMENT key "
+             f"{pseudonym.DEVELOPMENT_KEY!r}, which is public; never use it for real data")
     end = _yesterday()
     start = end - dt.timedelta(days=6)
     cmd_simulate(argparse.Namespace(start=start, end=end, days=7, cameras=args.cameras, seed=args.seed))

@@ -6,13 +6,13 @@ import datetime as dt
 
 import dagster as dg
 
-from assets import camera_health, gold, recordings, warehouse
+from assets import camera_health, captures, gold, recordings, warehouse
 from quality import checks
 from xl_pipelines.partitions import BANNER, HARVEST_AT, banner_day_key
-from xl_pipelines.resources import LakeResource, LandingResource, RecordingsResource
+from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource, RecordingsResource
 from xl_pipelines.settings import LOCAL_TZ
 
-BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *gold.BANNER_DAY_ASSETS]
+BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *gold.BANNER_DAY_ASSETS]
 DAY_ASSETS = gold.DAY_ASSETS
 LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS] for key in a.keys]
 WAREHOUSE = warehouse.build(LAKE_KEYS)
@@ -53,5 +53,6 @@ defs = dg.Definitions(
     jobs=[banner_day_job, city_day_job, warehouse_job, freshness_job],
     schedules=[daily_harvest, freshness_schedule],
     # all follow the environment at run time
-    resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource()},
+    resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
+               "pseudonyms": PseudonymResource()},
 )

@@ -1,4 +1,4 @@
-"""Resources: the lake and the landing zone, configured from the environment (see settings.py)."""
+"""Resources: the lake, the landing zone, recording storage and the pseudonym key, all from the environment."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from xl_pipelines.lake import Lake
+from xl_pipelines.pseudonym import key_from_environment
 from xl_pipelines.settings import get_settings
 
 
@@ -40,3 +41,11 @@ class RecordingsResource(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.root or get_settings().recordings)
+
+
+class PseudonymResource(dg.ConfigurableResource):
+    """The pseudonymiser's secret, read from XL_PSEUDONYM_KEY at run time (never configured in the UI)."""
+
+    @property
+    def key(self) -> bytes:
+        return key_from_environment()

@@ -6,6 +6,10 @@ alert levels of quality/thresholds.yaml. Its inputs are the `layer.table` names 
 are not inputs). It runs in an in-memory DuckDB where each input is a view over just the partitions in
 scope, plus `context.banner_days` (date, code, banner names), `context.banners` (all nine) and
 `context.limits` (one row: the `limits` of quality/thresholds.yaml).
+
+A banner-day model may also read a table as it stood on the same weekday a week before, as
+`<layer>_week_before.<table>` (e.g. `silver_week_before.captures`), beside the table itself; when that
+partition was never materialised the view is empty and `context.week_before.available` is false.
 """
 
 from __future__ import annotations
@@ -38,16 +42,21 @@ class SqlModel:
     dimensions: tuple[str, ...]  # ("date", "banner") or ("date",)
     inputs: tuple[tuple[str, str], ...]  # (layer, table) pairs it reads from the lake
     checks: tuple[str, ...] = ()  # named checks on its result, e.g. ("alert_levels",)
+    week_before: tuple[tuple[str, str], ...] = ()  # inputs also read as of the same weekday a week before
 
 
-def model_inputs(sql: str) -> tuple[tuple[str, str], ...]:
-    """The lake tables a query reads: qualified table references that are not its own CTEs."""
+WEEK_BEFORE = "_week_before"
+
+
+def model_inputs(sql: str, suffix: str = "") -> tuple[tuple[str, str], ...]:
+    """The lake tables a query reads: qualified table references that are not its own CTEs (with `suffix`:
+    the tables it reads under `<layer><suffix>`, e.g. as of a week before)."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     found = {
-        (table.db, table.name)
+        (table.db.removesuffix(suffix), table.name)
         for table in tree.find_all(exp.Table)
-        if table.db in LAYERS and table.name not in ctes
+        if table.db in {layer + suffix for layer in LAYERS} and table.name not in ctes
     }
     return tuple(sorted(found))
 
@@ -64,7 +73,11 @@ def parse_model(path: Path) -> SqlModel:
             checks = tuple(c.strip() for c in match["checks"].split(","))
         else:
             description.append(line.removeprefix("--").strip())
-    return SqlModel(path.stem, sql, " ".join(description), dimensions, model_inputs(sql), checks)
+    inputs, week_before = model_inputs(sql), model_inputs(sql, WEEK_BEFORE)
+    if set(week_before) - set(inputs) or (week_before and dimensions != ("date", "banner")):
+        raise ValueError(f"{path.name}: a table read as of a week before must also be read as of the day, "
+                         "in a day-and-banner model")
+    return SqlModel(path.stem, sql, " ".join(description), dimensions, inputs, checks, week_before)
 
 
 def load_models(directory: Path = MODELS_DIR) -> list[SqlModel]:
@@ -95,13 +108,21 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     )
     every = pl.DataFrame([{"code": b.code, "name_en": b.name_en, "name_zh": b.name_zh} for b in banners.banners])
     limits = pl.DataFrame([load_thresholds().limits])
+    earlier = {**keys, "date": (day - dt.timedelta(days=7)).isoformat()}
+    available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
+    week_before = pl.DataFrame({"date": [day - dt.timedelta(days=7)], "available": [available]})
     with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'Asia/Shanghai'")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
-        for name, frame in (("banner_days", scope), ("banners", every), ("limits", limits)):
+        for name, frame in (("banner_days", scope), ("banners", every), ("limits", limits), ("week_before", week_before)):
             con.register(f"{name}_frame", frame)
             con.execute(f"CREATE TABLE context.{name} AS SELECT * FROM {name}_frame")
         for layer in {layer for layer, _ in model.inputs}:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
         for layer, table in model.inputs:
             con.execute(f'CREATE VIEW {layer}."{table}" AS {view_sql(lake, layer, table, keys)}')
+        for layer, table in model.week_before:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}{WEEK_BEFORE}")
+            source = view_sql(lake, layer, table, earlier) if available else f'SELECT * FROM {layer}."{table}" WHERE false'
+            con.execute(f'CREATE VIEW {layer}{WEEK_BEFORE}."{table}" AS {source}')
         return con.sql(model.sql).pl()

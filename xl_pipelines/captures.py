@@ -1,0 +1,96 @@
+"""Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → `silver.captures`.
+
+Each hour file is parsed, checked and pseudonymised on its own, so the day is never held as raw text: only
+the compact, pseudonymised rows of each hour are kept until the day's duplicates are known. Personal data
+leaves here only as keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the
+IDs of face and person captures (`capture_id`, which would fetch the face image). Names and image payloads
+are never decoded. Quarantined captures keep their file, line and reason but never the line itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from xl_pipelines.banners import BannerConfig
+from xl_pipelines.parsers import gat1400, gb28181, onvif
+from xl_pipelines.pseudonym import plate_key, pseudonymise
+from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
+from xl_pipelines.settings import LOCAL_TZ, day_bounds
+
+PERSONAL_KINDS = ("face", "person")  # their capture IDs lead to a face or body image: pseudonymised
+CAPTURES_SCHEMA = {
+    "capture_id": pl.String, "device_id": pl.String, "code": pl.String, "kind": pl.String, "source": pl.String,
+    "shot_at": pl.Datetime("us", "Asia/Shanghai"), "received_at": pl.Datetime("us", "Asia/Shanghai"),
+    "delay_s": pl.Float64, "id_time_ok": pl.Boolean, "info_kind": pl.Int8, "plate_pseudonym": pl.String,
+    "plate_color": pl.String, "vehicle_color": pl.String, "vehicle_class": pl.String, "speed_kmh": pl.Float64,
+    "direction": pl.String, "tollgate_id": pl.String, "lane_no": pl.Int16, "person_pseudonym": pl.String,
+    "images": pl.Int16, "likelihood": pl.Float64, "source_file": pl.String, "item": pl.Int64, "position": pl.Int64,
+}
+RESENT = "re-sent: the same device, shot time and capture as an earlier record"
+KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
+
+
+def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerConfig, cameras: pl.Series,
+            rejected: pl.Series, now: dt.datetime, key: bytes) -> pl.DataFrame:
+    """One file's objects with `reason` (every rule but duplicate) and personal data replaced by pseudonyms."""
+    start, end = day_bounds(day)
+    registered = cameras.implode()
+    gat = pl.col("source") == "gat1400"
+    rules = [
+        ("bad_received_at", pl.col("received_at").is_null()),
+        ("future_timestamp", pl.col("received_at") > now.astimezone(LOCAL_TZ)),
+        ("outside_day", (pl.col("received_at") < start) | (pl.col("received_at") >= end)),
+        ("no_device_id", pl.col("device_id").fill_null("").str.strip_chars() == ""),
+        *gb28181.id_rules("device_id", banner, banners),
+        ("camera_rejected", ~pl.col("device_id").is_in(registered) & pl.col("device_id").is_in(rejected.implode())),
+        ("unknown_device", ~pl.col("device_id").is_in(registered)),
+        ("bad_object_id", pl.col("object_id").is_null() | (gat & ~pl.col("object_id").str.contains(r"^\d{48}$"))),
+        ("unknown_class", pl.col("kind").is_null()),
+        ("bad_shot_time", pl.col("shot_at").is_null()),
+    ]
+    frame = objects.with_columns(reason=pl.coalesce("line_reason", first_failure(rules)))
+    personal = pl.col("kind").is_in(PERSONAL_KINDS)
+    frame = frame.with_columns(
+        capture_id=pl.when(gat).then(pl.col("object_id")).otherwise(
+            pl.concat_str(pl.col("device_id"), pl.col("shot_raw"), pl.col("object_id"), separator="-")),
+        plate_pseudonym=plate_key(pl.col("plate")), person_pseudonym=pl.col("id_number"))
+    frame = frame.with_columns(personal_id=pl.when(personal).then(pl.col("capture_id")))
+    frame = pseudonymise(frame, ["personal_id", "plate_pseudonym", "person_pseudonym"], key)
+    return frame.with_columns(capture_id=pl.coalesce("personal_id", "capture_id")).drop(
+        "object_id", "personal_id", "plate", "id_number", "shot_raw")
+
+
+def harvest_captures(
+    post_logs: Iterable[Path], documents: list[Path], banner: str, day: dt.date, banners: BannerConfig,
+    cameras: pl.Series, now: dt.datetime, key: bytes, rejected: pl.Series | None = None,
+) -> Harvest:
+    """The banner-day's captures: accepted ones as `silver.captures` rows, the rest quarantined.
+
+    A POST line that does not decode, names an unknown path or carries no objects is one record; otherwise
+    every object is one. A re-send of the same capture (DOMAIN.md's key) is quarantined as `duplicate`, the
+    first received kept.
+    """
+    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
+    def check(objects: pl.DataFrame) -> pl.DataFrame:
+        return checked(objects, banner, day, banners, cameras, rejected, now, key)
+
+    # one hour file at a time: only its compact, pseudonymised rows outlive it
+    parts = [check(gat1400.post_log_frame(path)) for path in sorted(post_logs)]
+    frame = pl.concat([*parts, check(onvif.metadata_frame(sorted(documents)))], how="vertical_relaxed")
+    seen = pl.when(pl.col("reason").is_null()).then(~pl.struct(*KEY).is_first_distinct())
+    frame = frame.with_columns(
+        reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),
+        line_detail=pl.coalesce("line_detail", pl.when(seen).then(pl.lit(RESENT))))
+    frame = frame.with_columns(raw=pl.lit(None, pl.String))  # the line may hold personal data: it stays in landing
+    accepted, quarantined = split_by_reason(frame, "captures", record_id=pl.col("device_id"), detail=pl.col("line_detail"))
+    accepted = accepted.select(
+        "capture_id", "device_id", pl.lit(banner).alias("code"), "kind", "source", "shot_at", "received_at",
+        (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
+        *[c for c in CAPTURES_SCHEMA if c not in ("capture_id", "device_id", "code", "kind", "source", "shot_at",
+                                                   "received_at", "delay_s")],
+    )
+    return Harvest(accepted, quarantined, read=frame.height)
