@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fractions
+import json
 from pathlib import Path
 
 import av
@@ -156,3 +157,52 @@ def write_record_info(landing: Path, pages: list[bytes], day: dt.date = DAY, ban
     """One-page answers received just after midnight, each with its own SN."""
     return write_landing(landing, "recordinfo", {f"{day + dt.timedelta(days=1):%Y%m%d}T000100-{100 + n}-1.xml": data
                                                  for n, data in enumerate(pages, start=1)}, day, banner)
+
+
+# GA/T 1400 and ONVIF, written with json.dumps and f-strings (independently of the simulator and parser).
+KIND_OBJECTS = {"motor_vehicle": ("/VIID/MotorVehicles", "MotorVehicleListObject", "MotorVehicleObject", "MotorVehicleID", "02"),
+                "face": ("/VIID/Faces", "FaceListObject", "FaceObject", "FaceID", "06")}
+
+
+def capture(kind: str, device: str | None, shot: dt.datetime, serial: int, id_time: dt.datetime | None = None,
+            **fields) -> dict:
+    """One GA/T 1400 object: its 48-digit ID = device + kind + 14-digit time (`id_time`, default the shot
+    time) + serial + type + serial; `device=None` leaves DeviceID out."""
+    *_, id_field, kind_code = KIND_OBJECTS[kind]
+    object_id = f"{device or '0' * 20}{kind_code}{id_time or shot:%Y%m%d%H%M%S}{serial:05d}01{serial:05d}"
+    return {id_field: object_id, **({"DeviceID": device} if device else {}), "InfoKind": 1,
+            "ShotTime": f"{shot:%Y%m%d%H%M%S}", **fields}
+
+
+def post(received: dt.datetime, kind: str, objects: list[dict]) -> str:
+    path, envelope, listed, *_ = KIND_OBJECTS[kind]
+    return json.dumps({"received_at": received.isoformat(), "path": path, "body": {envelope: {listed: objects}}},
+                      ensure_ascii=False)
+
+
+def write_post_logs(landing: Path, lines_by_hour: dict[int, list[str | bytes]], day: dt.date = DAY,
+                    banner: str = BANNER) -> list[Path]:
+    """`viid/<date>/<code>/<HH>.jsonl` files: {hour: [line, …]} (bytes lines are written as they are)."""
+    return write_landing(landing, "viid", {f"{hour:02d}.jsonl": b"".join(
+        (line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines) for hour, lines in lines_by_hour.items()},
+        day, banner)
+
+
+def onvif_document(frames: list[tuple[str, list[tuple[str, str, str | None]]]]) -> bytes:
+    """A MetadataStream: [(UtcTime, [(ObjectId, class Type, plate or None), …]), …]."""
+    def obj(ref, cls, plate):
+        plate_xml = (f"<tt:LicensePlateInfo><tt:PlateNumber Likelihood=\"0.9\">{plate}</tt:PlateNumber>"
+                     "</tt:LicensePlateInfo>") if plate else ""
+        return (f'<tt:Object ObjectId="{ref}"><tt:Appearance><tt:Class><tt:Type Likelihood="0.8">{cls}</tt:Type>'
+                f"</tt:Class>{plate_xml}</tt:Appearance></tt:Object>")
+    body = "".join(f'<tt:Frame UtcTime="{utc}">{"".join(obj(*o) for o in objects)}</tt:Frame>' for utc, objects in frames)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<tt:MetadataStream xmlns:tt="http://www.onvif.org/ver10/schema">'
+            f"<tt:VideoAnalytics>{body}</tt:VideoAnalytics></tt:MetadataStream>").encode()
+
+
+def write_onvif(landing: Path, channel: str, received: dt.datetime, document: bytes, day: dt.date = DAY,
+                banner: str = BANNER) -> Path:
+    folder = landing / "onvif" / day.isoformat() / banner / channel
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{received:%Y%m%dT%H%M%S}.xml").write_bytes(document)
+    return folder / f"{received:%Y%m%dT%H%M%S}.xml"

@@ -1,10 +1,14 @@
 """The real Dagster code location, run on hand-written landing files under a private XL_HOME."""
 
+import datetime as dt
 import json
 
+import polars as pl
 import pytest
 
-from tests.conftest import DAY, TEST_KEY, camera_id, land_banner
+from tests.conftest import (DAY, TEST_KEY, camera_id, capture, land_banner, onvif_document, post, write_onvif,
+                            write_post_logs)
+from xl_pipelines.settings import LOCAL_TZ
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
 from xl_pipelines.settings import get_settings
@@ -15,12 +19,33 @@ from xl_pipelines.banners import load_banners
 BANNERS = {code: f"{code}00" for code in load_banners().codes}  # all nine: the city day needs every banner
 
 
+# Personal data seeded into every banner's captures: none of it may leave the landing zone in clear.
+PLATES, NAMES, ID_NUMBERS = ("蒙G7Q2K9", "蒙GA8814"), ("王秀英", "包金花"), ("150502198807154321", "15052119920304002X")
+SEEDED = [*PLATES, *NAMES, *ID_NUMBERS]
+
+
+def land_captures(landing, banner, cams):
+    """Vehicles with plates, faces with names and ID numbers, a cut-off line and a GBK line holding them too,
+    and an ONVIF document with a plate."""
+    shot = dt.datetime.combine(DAY, dt.time(8), LOCAL_TZ)
+    late = shot + dt.timedelta(seconds=3)
+    vehicles = post(late, "motor_vehicle", [capture("motor_vehicle", cams[0], shot, n, PlateNo=plate)
+                                            for n, plate in enumerate(PLATES)])
+    faces = post(late, "face", [capture("face", cams[1], shot, n, Name=name, IDNumber=number)
+                                for n, (name, number) in enumerate(zip(NAMES, ID_NUMBERS, strict=True))])
+    gbk = faces.replace(ID_NUMBERS[0], ID_NUMBERS[1]).encode("gbk")
+    traffic = post(late, "motor_vehicle", [capture("motor_vehicle", cams[0], shot, n) for n in range(10, 50)])
+    write_post_logs(landing, {8: [vehicles, faces, faces[:-20], gbk], 9: [traffic]}, banner=banner)
+    write_onvif(landing, cams[2], late, onvif_document([(f"{DAY}T00:00:00Z", [("5", "Car", PLATES[1])])]), banner=banner)
+
+
 def land(landing):
     """Nine banners, three cameras each, polled every 5 minutes; camera 3 is off all afternoon."""
     for banner, prefix in BANNERS.items():
         cams = [camera_id(n, prefix=prefix) for n in (1, 2, 3)]
         land_banner(landing, banner, cams, lambda c, at, off=cams[2]: "OFF" if c == off and at.hour >= 12 else "ON")
         (landing / "status" / DAY.isoformat() / banner / "0000.csv").open("a").write("garbage line\n")
+        land_captures(landing, banner, cams)
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +110,31 @@ def test_rematerialising_gives_identical_rows(home, monkeypatch):
     for table, frame in before.items():
         assert lake.read(*table.split("."), keys).equals(frame), table
     assert query(home, "select count(*) n from silver.cameras")["n"].item() == 27
+
+
+def _texts(home):
+    """Everything a person could read outside the landing zone, as text: every lake Parquet file's rows and
+    raw bytes, every DuckDB view's rows, every report file, and the Dagster instance's storage."""
+    for path in sorted((home / "lake").rglob("*.parquet")):
+        yield str(path), pl.read_parquet(path).write_ndjson()
+    with connect_readonly(home / "xl.duckdb") as con:
+        views = con.sql("select table_schema, table_name from information_schema.tables "
+                        "where table_schema <> 'information_schema'").fetchall()
+        assert ("silver", "captures") in views
+        for schema, name in views:
+            yield f"{schema}.{name}", con.sql(f'select * from {schema}."{name}"').pl().write_ndjson()
+    for folder in (home / "reports", home / "dagster", home / "lake"):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            yield str(path), path.read_bytes().decode("utf-8", "replace")
+
+
+def test_no_plate_name_or_id_number_leaves_the_landing_zone_in_clear(home):
+    landed = "".join(p.read_bytes().decode("utf-8", "replace") for p in (home / "landing").rglob("*.*"))
+    assert all(value in landed for value in SEEDED)  # they were there to leak
+    seen = query(home, "select kind, count(plate_pseudonym) plates, count(person_pseudonym) people, count(*) n "
+                       "from silver.captures group by kind order by kind")
+    assert seen.rows() == [("face", 0, 9 * 2, 9 * 2), ("motor_vehicle", 9 * 3, 0, 9 * 43)]
+    reasons = query(home, "select reason, count(*) n from quarantine.captures group by reason order by reason")
+    assert reasons.rows() == [("malformed_line", 9), ("wrong_encoding", 9 * 2)]
+    leaks = [(where, value) for where, text in _texts(home) for value in SEEDED if value in text]
+    assert leaks == []

@@ -88,7 +88,7 @@ def post_log_frame(path: Path) -> pl.DataFrame:
         post.struct.field("received_at").alias("received_raw"),
         kind.alias("kind"),
         objects.alias("object"),
-    ).explode("object")
+    ).explode("object", empty_as_null=True)  # a line without objects stays one record
     frame = frame.with_columns(position=pl.int_range(1, pl.len() + 1).over("item")).unnest("object")
     object_id = pl.lit(None, pl.String)
     for kind_name, *_, id_field in PATHS.values():

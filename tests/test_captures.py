@@ -1,0 +1,199 @@
+"""Captures (GA/T 1400 POST logs, ONVIF metadata) → silver.captures, gold.capture_daily, road traffic, KPIs.
+
+Every figure below is counted by hand from the lines written in the fixture's docstring.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+
+import polars as pl
+import pytest
+
+from tests.chain import NOW, refine
+from tests.conftest import (BANNER, DAY, TEST_KEY, camera_id, capture, catalog_item, catalog_page, onvif_document,
+                            post, write_catalog, write_onvif, write_post_logs)
+from xl_pipelines.banners import load_banners
+from xl_pipelines.captures import harvest_captures
+from xl_pipelines.lake import Lake
+from xl_pipelines.settings import LOCAL_TZ
+
+A, B, C, D, E, STRANGER = (camera_id(n) for n in (1, 2, 3, 4, 5, 99))
+FUNCTIONS = {A: "03", B: "01", C: "03", D: "03", E: None}  # E is no capture camera; STRANGER is not registered
+WEEK_BEFORE = DAY - dt.timedelta(days=7)
+
+
+def at(day: dt.date, clock: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(clock), LOCAL_TZ)
+
+
+def land_catalog(landing, day=DAY):
+    west, south, east, north = load_banners().by_code(BANNER).bbox
+    here = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}
+    items = [catalog_item(c, info="<PointType>2</PointType>" + (f"<FunctionType>{f}</FunctionType>" if f else ""), **here)
+             for c, f in FUNCTIONS.items()]
+    write_catalog(landing, [catalog_page(items)], day=day)
+
+
+def t(clock: str) -> dt.datetime:
+    return at(DAY, clock)
+
+
+PLATE, PLATE_SPELT_APART, ID_NUMBER, NAME = "蒙G12345", "蒙G·12345", "150502199001011234", "张三丰"
+
+
+@pytest.fixture
+def day_tables(tmp_path):
+    """Camera A (vehicles, GA/T 1400), shot → received:
+      1  08:00:00 → 08:01:00  delay 60 s: timely (the boundary)
+      2  08:10:00 → 08:11:01  delay 61 s: late
+      3  08:20:00 → 08:19:00  shot 60 s after receipt: clock still right (the boundary)
+      4  08:30:01 → 08:29:00  shot 61 s after receipt: clock ahead (timely, since not late)
+      5  capture 1 re-sent at 08:05:00: duplicate
+      6  an object with no DeviceID, in A's POST: quarantined
+      7  09:00:00 → 09:00:05, its ID carrying 08:59:59: accepted, id_time_ok false
+      a malformed (cut-off) line; a capture from an unregistered camera.
+    Camera B (faces): 12:00:00 and 12:00:30, received 2 s later, one with a name and an ID number.
+    Camera C: registered for vehicles, sends nothing. Camera D (ONVIF): a frame at 16:00:05Z the day before
+    = 00:00:05 local today, received 00:00:08, with a vehicle (plate) and a human. E: no capture function.
+    The week before: A sent 12, B 2, C 4 captures; D none.
+    """
+    landing = tmp_path / "landing"
+    lake = Lake(str(tmp_path / "lake"))
+    for day in (WEEK_BEFORE, DAY):
+        land_catalog(landing, day)
+    write_post_logs(landing, {8: [post(at(WEEK_BEFORE, "08:00:30"), "motor_vehicle", [
+        capture("motor_vehicle", A, at(WEEK_BEFORE, "08:00:00"), n) for n in range(12)] + [
+        capture("motor_vehicle", C, at(WEEK_BEFORE, "08:00:00"), n) for n in range(4)]),
+        post(at(WEEK_BEFORE, "08:00:30"), "face", [capture("face", B, at(WEEK_BEFORE, "08:00:00"), n) for n in range(2)])]},
+        day=WEEK_BEFORE)
+    refine(landing, lake, WEEK_BEFORE)
+    one = capture("motor_vehicle", A, t("08:00:00"), 1, PlateNo=PLATE)
+    write_post_logs(landing, {
+        8: [post(t("08:01:00"), "motor_vehicle", [one]),
+            post(t("08:05:00"), "motor_vehicle", [one]),
+            post(t("08:11:01"), "motor_vehicle", [capture("motor_vehicle", A, t("08:10:00"), 2, PlateNo=PLATE_SPELT_APART),
+                                                  capture("motor_vehicle", None, t("08:10:00"), 6)]),
+            post(t("08:19:00"), "motor_vehicle", [capture("motor_vehicle", A, t("08:20:00"), 3)]),
+            post(t("08:29:00"), "motor_vehicle", [capture("motor_vehicle", A, t("08:30:01"), 4)])[:-30],
+            post(t("08:29:00"), "motor_vehicle", [capture("motor_vehicle", A, t("08:30:01"), 4)]),
+            post(t("08:40:00"), "motor_vehicle", [capture("motor_vehicle", STRANGER, t("08:39:58"), 8)])],
+        9: [post(t("09:00:05"), "motor_vehicle", [capture("motor_vehicle", A, t("09:00:00"), 7, id_time=t("08:59:59"))])],
+        12: [post(t("12:00:02"), "face", [capture("face", B, t("12:00:00"), 1, Name=NAME, IDNumber=ID_NUMBER)]),
+             post(t("12:00:32"), "face", [capture("face", B, t("12:00:30"), 2)])],
+    })
+    write_onvif(landing, D, t("00:00:08"), onvif_document([
+        ("2026-11-19T16:00:05Z", [("17", "Vehicle", PLATE), ("18", "Human", None)])]))
+    return refine(landing, lake), landing, lake
+
+
+def test_each_capture_lands_once_with_its_delay_and_reason(day_tables):
+    tables, _, _ = day_tables
+    captures = tables["silver.captures"]
+    a = captures.filter(pl.col("device_id") == A).sort("shot_at")
+    assert a["delay_s"].to_list() == [60, 61, -60, -61, 5]
+    assert a["id_time_ok"].to_list() == [True, True, True, True, False]
+    quarantined = tables["quarantine.captures"].sort("item")
+    assert sorted(quarantined["reason"].to_list()) == ["duplicate", "malformed_line", "no_device_id", "unknown_device"]
+    assert quarantined.filter(pl.col("reason") == "duplicate")["item"].item() == 2  # the re-send, not the first
+    assert quarantined["raw"].null_count() == quarantined.height  # the lines never leave the landing zone
+    assert captures.height == 5 + 2 + 2  # read 13 = 9 accepted + 4 quarantined
+    assert set(captures.group_by("device_id", "kind").len().rows()) == {
+        (A, "motor_vehicle", 5), (B, "face", 2), (D, "motor_vehicle", 1), (D, "person", 1)}
+
+
+def test_onvif_utc_frame_near_midnight_belongs_to_the_next_local_day(day_tables):
+    tables, _, _ = day_tables
+    onvif = tables["silver.captures"].filter(pl.col("source") == "onvif").sort("kind")
+    assert onvif["shot_at"].to_list() == [t("00:00:05")] * 2  # 16:00:05Z on the 19th
+    assert onvif["delay_s"].to_list() == [3, 3]
+    traffic = tables["gold.road_traffic_hourly"]
+    assert traffic.filter(pl.col("device_id") == D).select("hour", "vehicles").rows() == [(t("00:00:00"), 1)]
+
+
+def test_capture_indicators_per_device(day_tables):
+    tables, _, _ = day_tables
+    daily = {row["device_id"]: row for row in tables["gold.capture_daily"].to_dicts()}
+    assert set(daily) == {A, B, C, D}  # E has no capture function and sent nothing; STRANGER was quarantined
+    a = daily[A]
+    assert (a["captures"], a["resent"], a["timely_captures"], a["clock_ok_captures"]) == (5, 1, 4, 4)
+    assert (a["upload_timeliness"], a["capture_clock_accuracy"], a["capture_uniqueness"]) == (4 / 5, 4 / 5, 5 / 6)
+    assert a["id_time_mismatches"] == 1
+    assert (a["captures_week_before"], a["volume_change"], a["volume_alarm"]) == (12, pytest.approx(5 / 12 - 1), "drop")
+    assert (daily[B]["volume_change"], daily[B]["volume_alarm"]) == (0, None)
+    assert (daily[C]["active"], daily[C]["captures"], daily[C]["volume_alarm"]) == (False, 0, "drop")
+    assert (daily[D]["captures_week_before"], daily[D]["volume_alarm"]) == (0, "rise")
+
+
+def test_capture_indicators_per_banner(day_tables):
+    tables, _, _ = day_tables
+    kpis = tables["gold.banner_daily_kpis"].row(0, named=True)
+    assert (kpis["capture_cameras"], kpis["active_capture_cameras"], kpis["capture_activity"]) == (4, 3, 3 / 4)
+    assert (kpis["captures"], kpis["resent_captures"]) == (9, 1)
+    assert kpis["upload_timeliness"] == 8 / 9  # A 4 of 5, B 2, D 2
+    assert kpis["capture_clock_accuracy"] == 8 / 9
+    assert kpis["capture_uniqueness"] == 9 / 10
+    assert kpis["volume_change"] == pytest.approx(9 / 18 - 1)
+    assert kpis["volume_alarms"] == 3
+
+
+def test_road_traffic_counts_distinct_vehicles_per_hour(day_tables):
+    tables, _, _ = day_tables
+    traffic = tables["gold.road_traffic_hourly"].filter(pl.col("device_id") == A)
+    assert traffic.select("hour", "vehicles").rows() == [(t("08:00:00"), 4), (t("09:00:00"), 1)]
+
+
+def test_without_last_weeks_data_volume_change_is_unknown_not_zero(day_tables, tmp_path):
+    _, landing, _ = day_tables
+    alone = refine(landing, Lake(str(tmp_path / "fresh-lake")))
+    daily = alone["gold.capture_daily"]
+    assert daily["captures_week_before"].null_count() == daily.height
+    assert daily["volume_alarm"].null_count() == daily.height
+
+
+def test_pseudonyms_are_hmac_sha256_of_the_normalised_value(day_tables):
+    """Checked against Python's own hmac module: a second implementation of RFC 2104."""
+    tables, _, _ = day_tables
+    expected = lambda value: hmac.new(TEST_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]  # noqa: E731
+    a = tables["silver.captures"].filter(pl.col("device_id") == A).sort("shot_at")
+    assert a["plate_pseudonym"].to_list()[:2] == [expected(PLATE)] * 2  # 蒙G·12345 is the same plate
+    faces = tables["silver.captures"].filter(pl.col("kind") == "face").sort("shot_at")
+    assert faces["person_pseudonym"].to_list() == [expected(ID_NUMBER), None]
+    face_id = capture("face", B, t("12:00:00"), 1)["FaceID"]
+    assert faces["capture_id"][0] == expected(face_id)
+    onvif_plate = tables["silver.captures"].filter((pl.col("source") == "onvif") & (pl.col("kind") == "motor_vehicle"))
+    assert onvif_plate["plate_pseudonym"].item() == expected(PLATE)
+
+
+BAD_LINES = {
+    "wrong_encoding": '{"received_at":"2026-11-20T08:00:05+08:00","path":"/VIID/Faces","body":{"FaceListObject":'
+                      '{"FaceObject":[{"Name":"X"}]}}}'.replace("X", "张").encode("gbk"),
+    "malformed_line": "[1, 2, 3]",
+    "unknown_path": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)]).replace("/VIID/Faces", "/VIID/Cats"),
+    "bad_envelope": post(t("08:00:05"), "face", []),
+    "bad_received_at": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)]).replace("+08:00", ""),
+    "outside_day": post(t("08:00:05") + dt.timedelta(days=1), "face", [capture("face", A, t("08:00:00"), 1)]),
+    "bad_device_id": post(t("08:00:05"), "face", [capture("face", "12345", t("08:00:00"), 1)]),
+    "wrong_banner": post(t("08:00:05"), "face", [capture("face", camera_id(1, prefix="15052300"), t("08:00:00"), 1)]),
+    "bad_object_id": post(t("08:00:05"), "face", [{"FaceID": "short", "DeviceID": A, "ShotTime": "20261120080000"}]),
+    "bad_shot_time": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1) | {"ShotTime": "2026-11-20"}]),
+}
+
+
+@pytest.mark.parametrize("reason", BAD_LINES)
+def test_a_bad_line_is_quarantined_with_its_reason_and_the_rest_lands(tmp_path, reason):
+    good = post(t("09:00:05"), "face", [capture("face", A, t("09:00:00"), 9)])
+    files = write_post_logs(tmp_path, {8: [good, BAD_LINES[reason], good.replace("09:00:05+", "09:00:06+")]})
+    harvest = harvest_captures(files, [], BANNER, DAY, load_banners(), pl.Series([A]), NOW, TEST_KEY.encode())
+    assert harvest.quarantined.select("item", "reason").rows() == [(2, reason), (3, "duplicate")]
+    assert harvest.accepted.height == 1 and harvest.read == 3
+
+
+def test_a_broken_onvif_document_is_one_quarantined_record(tmp_path):
+    good = onvif_document([("2026-11-20T01:00:00Z", [("1", "Vehicle", None), ("2", "Animal", None)])])
+    files = [write_onvif(tmp_path, D, t("09:00:01"), good), write_onvif(tmp_path, D, t("09:00:02"), good[:-40])]
+    harvest = harvest_captures([], files, BANNER, DAY, load_banners(), pl.Series([D]), NOW, TEST_KEY.encode())
+    assert sorted(harvest.quarantined["reason"].to_list()) == ["malformed_xml", "unknown_class"]
+    assert harvest.accepted["shot_at"].to_list() == [t("09:00:00")] and harvest.read == 3
