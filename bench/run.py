@@ -26,6 +26,8 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 DAY = dt.date(2026, 11, 20)
+BENCH_KEY = b"bench-only pseudonym key, not a secret"
+CAPTURES_PER_CAMERA = 6500  # a checkpoint's mean captures a day: 30,000 cameras give a Tongliao day of 20 M+
 
 
 def _child(queue, fn, args):
@@ -142,6 +144,45 @@ def stage_recordings(landing: Path, lake_url: str) -> int:
     return rows
 
 
+def stage_captures(landing: Path, lake_url: str) -> int:
+    """GA/T 1400 POST logs and ONVIF documents per banner, an hour file at a time (assets/captures.py's steps).
+    Rows: capture records read."""
+    from xl_pipelines import captures
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.lake import Lake
+
+    lake, banners, rows = Lake(lake_url), load_banners(), 0
+    for code in banners.codes:
+        keys = _keys(code)
+        harvest = captures.harvest_captures(
+            _files(landing, "viid", code, "*.jsonl"), _files(landing, "onvif", code, "*/*.xml"), code, DAY, banners,
+            lake.read("silver", "cameras", keys)["channel_id"], dt.datetime.now(dt.UTC), BENCH_KEY,
+            lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls())
+        lake.write("silver", "captures", keys, harvest.accepted)
+        lake.write("quarantine", "captures", keys, harvest.quarantined)
+        rows += harvest.read
+    return rows
+
+
+def floor_captures(landing: Path, out: Path) -> int:
+    """Polars' NDJSON reader over the same POST logs, one hour file at a time, with the same schema the
+    harvest decodes; the objects exploded to rows and written to Parquet (no checks, no pseudonyms)."""
+    import polars as pl
+
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.parsers.gat1400 import PATHS, POST
+
+    rows = 0
+    for code in load_banners().codes:
+        for path in _files(landing, "viid", code, "*.jsonl"):
+            posts = pl.read_ndjson(path, schema=dict(POST.to_schema()), ignore_errors=True)
+            objects = pl.concat([posts.select(pl.col("body").struct.field(envelope).struct.field(listed).alias("o"))
+                                 .explode("o").drop_nulls().unnest("o") for _, envelope, listed, _ in PATHS.values()])
+            objects.write_parquet(out / f"captures_floor_{code}_{path.stem}.parquet", compression="zstd")
+            rows += objects.height
+    return rows
+
+
 def stage_intervals(lake_url: str) -> int:
     from xl_pipelines import camera_health
     from xl_pipelines.banners import load_banners
@@ -228,7 +269,10 @@ def floor_polls(landing: Path, out: Path) -> int:
 def simulate_city(landing: Path, cameras: int) -> int:
     from xl_pipelines.simulator import simulate
 
-    return simulate(landing, landing.parent / "recordings", [DAY], cameras=cameras)["status_rows"]
+    counts = simulate(landing, landing.parent / "recordings", [DAY], cameras=cameras,
+                      captures_per_camera=CAPTURES_PER_CAMERA)
+    (landing.parent / "simulated.json").write_text(json.dumps(counts))
+    return counts["status_rows"]
 
 
 def make_segments(root: Path, files: int) -> list[Path]:
@@ -302,16 +346,47 @@ def recordings_lines(rec: dict) -> list[str]:
             "sampled files.", ""]
 
 
+def captures_alone(work: Path, cameras: int) -> dict:
+    landing, lake_url, out = work / "landing", str(work / "lake"), work / "floor"
+    if not (work / "simulated.json").exists():
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"simulating one city-day with {cameras:,} cameras …", flush=True)
+        measure(simulate_city, landing, cameras)
+    out.mkdir(parents=True, exist_ok=True)
+    measure(stage_catalog, landing, lake_url)  # the registry the harvest checks devices against
+    return {"xl": measure(stage_captures, landing, lake_url), "floor": measure(floor_captures, landing, out),
+            "simulated": json.loads((work / "simulated.json").read_text())}
+
+
+def captures_lines(result: dict) -> list[str]:
+    xl, floor, simulated = result["xl"], result["floor"], result["simulated"]
+    hours = len(list((BENCH_DIR / "work" / "landing" / "viid").glob("*/*/*.jsonl")))
+    return [f"## Captures: {simulated['capture_objects']:,} captures in {simulated['capture_posts']:,} POST lines "
+            f"({hours} hour files) and {simulated['onvif_documents']:,} ONVIF documents", "",
+            "| | s | records | records/s | peak MiB |", "|---|---:|---:|---:|---:|",
+            f"| xl harvest (checks, pseudonyms, duplicates, silver + quarantine) | {xl['seconds']} | {xl['rows']:,} | "
+            f"{xl['rows_per_s']:,} | {xl['peak_mib']} |",
+            f"| floor: Polars read_ndjson, same schema, objects to Parquet | {floor['seconds']} | {floor['rows']:,} | "
+            f"{floor['rows_per_s']:,} | {floor['peak_mib']} |", "",
+            f"xl / floor = {xl['seconds'] / floor['seconds']:.2f} (≤ 2 required: "
+            f"{'yes' if xl['seconds'] <= 2 * floor['seconds'] else 'NO'}).", ""]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="make bench")
     p.add_argument("--cameras", type=int, default=30000)
     p.add_argument("--probe-files", type=int, default=3000)
     p.add_argument("--probe-sample", type=int, default=200, help="files also timed with ffprobe")
-    p.add_argument("--only", choices=["recordings"], help="run this stage alone; bench/results.* are left as they are")
+    p.add_argument("--only", choices=["recordings", "captures"],
+                   help="run this stage alone (captures: on the landing of the last full run, or a new one); "
+                        "bench/results.* are left as they are")
     args = p.parse_args()
     work = BENCH_DIR / "work"
-    if args.only:
+    if args.only == "recordings":
         print("\n".join(recordings_lines(recordings_probe(work, args.probe_files, args.probe_sample))))
+        return
+    if args.only == "captures":
+        print("\n".join(captures_lines(captures_alone(work, args.cameras))))
         return
     shutil.rmtree(work, ignore_errors=True)
     landing, lake_url, floor_out = work / "landing", str(work / "lake"), work / "floor"
@@ -325,6 +400,7 @@ def main() -> None:
                           measure(floor_device_status, landing, floor_out)),
         "status_intervals": (measure(stage_intervals, lake_url), None),
         "recordings": (measure(stage_recordings, landing, lake_url), None),
+        "captures": (measure(stage_captures, landing, lake_url), measure(floor_captures, landing, floor_out)),
         "gold_sql_models": (measure(stage_gold, lake_url), None),
     }
     recordings = recordings_probe(work, args.probe_files, args.probe_sample)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from xl_pipelines.banners import load_banners
 from xl_pipelines.simulator import DEFAULT_SEED, simulate
 from xl_pipelines.simulator.city import CHANNEL_TYPES, UNREGISTERED_SERIALS, build_city, split_cameras
 from xl_pipelines.simulator.faults import (
+    CAPTURE_FAULTS,
     CATALOG_FAULTS,
     FAULT_CHANCE,
     FAULT_CHANCES,
@@ -398,10 +400,11 @@ def test_injected_faults_appear_where_planned(landing):
             if root.findtext("DeviceID")[14:] >= str(UNREGISTERED_SERIALS):
                 seen.add("unregistered_device_status")
         seen |= recording_faults_seen(landing, day, code)
-        assert seen <= plan.faults, (day, code)
+        planned = plan.faults - set(CAPTURE_FAULTS)  # captures: test_capture_faults_appear_where_planned…
+        assert seen <= planned, (day, code)
         lost_page = {"truncated_page", "wrong_encoding_page"} & plan.faults  # its items may carry item faults
         swallowed = set(CATALOG_FAULTS) if lost_page else set()
-        assert plan.faults - seen <= swallowed, (day, code)
+        assert planned - seen <= swallowed, (day, code)
         polls = len(read_polls(landing / "status" / day.isoformat() / code))
         assert polls == POLLS_PER_DAY - len(plan.outage)
 
@@ -487,3 +490,59 @@ def test_behaviours_have_their_shares_and_healthier_banners_do_better():
     healthy = np.mean([(day(0.5, k) == ONLINE).mean() for k in range(5)])
     unhealthy = np.mean([(day(2.2, k) == ONLINE).mean() for k in range(5)])
     assert healthy > unhealthy + 0.01
+
+
+def capture_faults_seen(landing: Path, day: dt.date, code: str) -> tuple[set[str], bool, bool]:
+    """The capture faults a banner-day's POST logs and ONVIF documents show, read line by line with the
+    standard library's json; and whether the day has any POST line and any ONVIF document at all."""
+    seen: set[str] = set()
+    lines = [line for path in (landing / "viid" / day.isoformat() / code).glob("*.jsonl")
+             for line in path.read_bytes().splitlines()]
+    for line in lines:
+        try:
+            post = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            seen.add("wrong_encoding_post")
+            continue
+        except json.JSONDecodeError:
+            seen.add("malformed_post_line")
+            continue
+        (envelope, listed), = post["body"].items()
+        if post["path"] == "/VIID/Faces" and envelope != "FaceListObject":
+            seen.add("wrong_envelope")
+        for obj in next(iter(listed.values())):
+            object_id = next(v for k, v in obj.items() if k.endswith("ID") and k != "DeviceID")
+            if "DeviceID" not in obj:
+                seen.add("post_without_device")
+            elif obj["DeviceID"][14:] >= str(UNREGISTERED_SERIALS):
+                seen.add("unregistered_capture_device")
+            elif object_id[22:36] != obj["ShotTime"]:
+                seen.add("id_time_mismatch")
+    documents = list((landing / "onvif" / day.isoformat() / code).glob("*/*.xml"))
+    for path in documents:
+        try:
+            etree.fromstring(path.read_bytes())
+        except etree.XMLSyntaxError:
+            seen.add("truncated_onvif")
+    return seen, bool(lines), bool(documents)
+
+
+def test_capture_faults_appear_where_planned_and_captures_follow_the_catalog(landing):
+    registered = {c.device_id: c.function_type for r in build_city(BANNERS, CAMERAS, DEFAULT_SEED) for c in r.channels}
+    for day, index, code in banner_days():
+        plan = plan_day(DEFAULT_SEED, day, code, index, len(BANNERS.banners), POLLS_PER_DAY)
+        seen, posted, documented = capture_faults_seen(landing, day, code)
+        planned = plan.faults & set(CAPTURE_FAULTS)
+        assert seen <= planned, (day, code)
+        # faults that alter a capture need captures (and ONVIF documents) to alter; the rest add lines of their own
+        needs_captures = {"malformed_post_line", "wrong_encoding_post", "id_time_mismatch"}
+        assert planned - seen <= (set() if posted else needs_captures) | (set() if documented else {"truncated_onvif"})
+    for path in landing.glob("viid/*/*/*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            try:
+                post = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if post["path"] == "/VIID/MotorVehicles":
+                for obj in post["body"]["MotorVehicleListObject"]["MotorVehicleObject"]:
+                    assert obj.get("DeviceID") is None or registered.get(obj["DeviceID"], "03") == "03"

@@ -1,7 +1,7 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → `silver.captures`.
 
-Each hour file is parsed, checked and pseudonymised on its own, so the day is never held as raw text: only
-the compact, pseudonymised rows of each hour are kept until the day's duplicates are known. Personal data
+Hour files are parsed, checked and pseudonymised a chunk at a time (an hour of a busy banner), so the day is
+never held as raw text: only the compact, pseudonymised rows are kept until the day's duplicates are known. Personal data
 leaves here only as keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the
 IDs of face and person captures (`capture_id`, which would fetch the face image). Names and image payloads
 are never decoded. Quarantined captures keep their file, line and reason but never the line itself.
@@ -10,7 +10,8 @@ are never decoded. Quarantined captures keep their file, line and reason but nev
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +32,7 @@ CAPTURES_SCHEMA = {
     "images": pl.Int16, "likelihood": pl.Float64, "source_file": pl.String, "item": pl.Int64, "position": pl.Int64,
 }
 RESENT = "re-sent: the same device, shot time and capture as an earlier record"
+CHUNK_ROWS = 200_000
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
 
 
@@ -64,6 +66,19 @@ def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerCon
         "object_id", "personal_id", "plate", "id_number", "shot_raw")
 
 
+def _chunks(frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Hour files' objects gathered into chunks of about CHUNK_ROWS: a large banner checks an hour at a time
+    (the day is never held in clear), a small one its whole day at once (one pass, not 24)."""
+    buffer: list[pl.DataFrame] = []
+    for frame in frames:
+        buffer.append(frame)
+        if sum(f.height for f in buffer) >= CHUNK_ROWS:
+            yield pl.concat(buffer, how="vertical_relaxed")
+            buffer = []
+    if buffer:
+        yield pl.concat(buffer, how="vertical_relaxed")
+
+
 def harvest_captures(
     post_logs: Iterable[Path], documents: list[Path], banner: str, day: dt.date, banners: BannerConfig,
     cameras: pl.Series, now: dt.datetime, key: bytes, rejected: pl.Series | None = None,
@@ -75,12 +90,10 @@ def harvest_captures(
     first received kept.
     """
     rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
-    def check(objects: pl.DataFrame) -> pl.DataFrame:
-        return checked(objects, banner, day, banners, cameras, rejected, now, key)
-
-    # one hour file at a time: only its compact, pseudonymised rows outlive it
-    parts = [check(gat1400.post_log_frame(path)) for path in sorted(post_logs)]
-    frame = pl.concat([*parts, check(onvif.metadata_frame(sorted(documents)))], how="vertical_relaxed")
+    objects = itertools.chain((gat1400.post_log_frame(path) for path in sorted(post_logs)),
+                              [onvif.metadata_frame(sorted(documents))])
+    frame = pl.concat([checked(chunk, banner, day, banners, cameras, rejected, now, key) for chunk in _chunks(objects)],
+                      how="vertical_relaxed")
     seen = pl.when(pl.col("reason").is_null()).then(~pl.struct(*KEY).is_first_distinct())
     frame = frame.with_columns(
         reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),

@@ -4,7 +4,8 @@
 revised that day (revisions.py), a fault plan (faults.py), the cameras' states over the day's polls
 (status.py), the nightly catalog and the day's change notifications (catalog.py), the status poll files and
 the hourly DeviceStatus responses (devicestatus.py), the recording segments on the media server and the
-devices' RecordInfo index (recordings.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
+devices' RecordInfo index (recordings.py), the checkpoints' GA/T 1400 POST logs and ONVIF documents
+(captures.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
 banner and day (seeding.py), so a banner-day's files do not depend on which other days are simulated.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xl_pipelines.banners import load_banners
+from xl_pipelines.simulator.captures import capture_cameras, write_captures
 from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
 from xl_pipelines.simulator.devicestatus import device_traits, write_device_status
@@ -30,7 +32,9 @@ from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, POLLS_PER_DAY, V
 DEFAULT_SEED = 20261124
 CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
 COUNTS = ("catalog_pages", "catalog_items", "catalog_notifications", "status_files", "status_rows",
-          "device_status_files", "recording_files", "record_index_pages")
+          "device_status_files", "recording_files", "record_index_pages", "capture_objects", "capture_posts",
+          "onvif_documents")
+DEMO_CAPTURES = 300  # a checkpoint's mean captures a day in the demo (a real one sends thousands: see bench/)
 
 
 def simulate(
@@ -40,6 +44,7 @@ def simulate(
     cameras: int = 1500,
     seed: int = DEFAULT_SEED,
     progress: Callable[[str], None] | None = None,
+    captures_per_camera: float = DEMO_CAPTURES,
 ) -> dict[str, int]:
     """Write catalogs, change notifications, status polls, DeviceStatus responses and RecordInfo pages for
     every banner and day into `landing`, and the recording segments under `recordings`; return counts of
@@ -52,6 +57,7 @@ def simulate(
     config = load_banners()
     city = build_city(config, cameras, seed)
     stored = [StoredCameras(registered, stream(seed, "storage", registered.banner.code)) for registered in city]
+    checkpoints = [capture_cameras(registered, seed) for registered in city]
     counts: Counter[str] = Counter()
     for day in sorted(set(days)):
         for index, registered in enumerate(city):
@@ -78,6 +84,10 @@ def simulate(
             counts.update(write_record_index(
                 _fresh(landing / "recordinfo" / day.isoformat() / code, "*.xml"), day, revised, runs,
                 answering[owner], stored[index], plan, stream(seed, "recordinfo", code, day)))
+            counts.update(write_captures(
+                _fresh(landing / "viid" / day.isoformat() / code, "*.jsonl"),
+                _fresh(landing / "onvif" / day.isoformat() / code, "*/*.xml"), day, revised, checkpoints[index],
+                captures_per_camera, plan, seed))
             written = write_polls(
                 _fresh(landing / "status" / day.isoformat() / code, "*.csv"), day,
                 [c.device_id for c in registry.channels], states, registry.platform.online_word, plan,

@@ -53,7 +53,16 @@ RECORDING_FAULTS = (
     "bad_record_time",  # an index StartTime without seconds and with a space
     "truncated_record_page",  # a RecordInfo page cut off mid-element
 )
-FAULTS = CATALOG_FAULTS + STATUS_FAULTS + DEVICE_STATUS_FAULTS + RECORDING_FAULTS
+CAPTURE_FAULTS = (
+    "malformed_post_line",  # a POST line cut off mid-object (the receiver crashed while logging)
+    "post_without_device",  # an object without DeviceID
+    "unregistered_capture_device",  # captures from a camera the catalog does not know
+    "wrong_encoding_post",  # a POST line whose name is in GBK bytes, not UTF-8
+    "wrong_envelope",  # a POST to /VIID/Faces whose body holds a MotorVehicleListObject
+    "id_time_mismatch",  # a camera whose object IDs carry a time three seconds off ShotTime
+    "truncated_onvif",  # an ONVIF document cut off mid-element
+)
+FAULTS = CATALOG_FAULTS + STATUS_FAULTS + DEVICE_STATUS_FAULTS + RECORDING_FAULTS + CAPTURE_FAULTS
 FAULT_CHANCE = 0.05
 FAULT_CHANCES = {"garbled_export": 0.02}  # rarer than the rest; the forced schedule still shows it weekly
 GARBLED_POLLS = 12  # one hour of 5-minute polls

@@ -1,0 +1,255 @@
+"""A banner-day of detection metadata: GA/T 1400 POST logs from the checkpoint cameras, ONVIF documents.
+
+The catalog's capture cameras (FunctionType 01 face, 02 person, 03 motor vehicle, 04 non-motor) capture
+through the day on their road's rhythm: a mix of a commuter profile (peaks at 07–09 and 17–19) and a flat
+one, per camera. Lasting traits per camera: its volume, its rhythm, a clock running ahead (3 %), batch
+uploads minutes late (2 %), and ONVIF analytics instead of GA/T 1400 (5 %, smaller volumes). Each day some
+cameras are silent (3 %) or drop to a fifth of their volume (3 %), and about one POST in 300 is re-sent.
+Vehicles carry plates from the banner's own fleet (mostly 蒙G, Tongliao's prefix), a few faces carry a
+name and an ID number, some images their bytes: the personal data the harvest must never let through.
+
+Everything is drawn per column with NumPy and encoded to JSON by Polars (`struct.json_encode`), so a city
+day of twenty million captures is written in minutes. Lines are written in the order they were received,
+one file per receive hour; a capture received after midnight belongs to the next day's files and is not
+written (each day is simulated on its own).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from xl_pipelines.simulator.city import UNREGISTERED_SERIALS, BannerRegistry
+from xl_pipelines.simulator.faults import DayPlan
+from xl_pipelines.simulator.seeding import stream
+
+KINDS = {"01": "face", "02": "person", "03": "motor_vehicle", "04": "non_motor"}
+# kind → (POST path, list envelope, object list, ID field, ID kind code, share of a checkpoint's volume)
+ENVELOPES = {
+    "motor_vehicle": ("/VIID/MotorVehicles", "MotorVehicleListObject", "MotorVehicleObject", "MotorVehicleID", "02", 1.0),
+    "face": ("/VIID/Faces", "FaceListObject", "FaceObject", "FaceID", "06", 0.5),
+    "person": ("/VIID/Persons", "PersonListObject", "PersonObject", "PersonID", "01", 0.3),
+    "non_motor": ("/VIID/NonMotorVehicles", "NonMotorVehicleListObject", "NonMotorVehicleObject", "NonMotorVehicleID",
+                  "03", 0.5),
+}
+ONVIF_CLASSES = {"motor_vehicle": "Vehicle", "face": "Face", "person": "Human", "non_motor": "Bike"}
+CLOCK_AHEAD, LATE_UPLOADER, ONVIF_SHARE = 0.03, 0.02, 0.05
+ONVIF_VOLUME, ONVIF_WINDOW_S = 0.1, 30  # ONVIF cameras see a tenth as much; one document per 30 s with objects
+SILENT, DROP, DROP_FACTOR, RESENT = 0.03, 0.03, 0.2, 1 / 300
+IDENTIFIED_FACES, IMAGES_WITH_DATA = 0.05, 0.02
+COMMUTER = np.array([2, 1, 1, 1, 2, 5, 12, 20, 18, 12, 10, 10, 11, 10, 10, 11, 14, 20, 18, 12, 9, 7, 5, 3], float)
+PROVINCES = ["蒙G"] * 17 + ["蒙A", "蒙B", "蒙K", "吉A", "辽A", "黑A"]  # Tongliao's own plates first
+PLATE_LETTERS = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZ"))
+SURNAMES = np.array(list("王李张刘陈杨赵黄周吴包白宝韩"))
+GIVEN = np.array(["秀英", "桂兰", "建国", "金花", "志强", "海燕", "巴特尔", "其其格", "那仁", "玉兰"])
+
+
+def capture_cameras(registry: BannerRegistry, seed: int) -> pl.DataFrame:
+    """The banner's capture cameras with their lasting traits (drawn from the registry as first built)."""
+    cams = [(c.device_id, KINDS[c.function_type]) for c in registry.channels if c.function_type in KINDS]
+    rng = stream(seed, "capture_traits", registry.banner.code)
+    n = len(cams)
+    return pl.DataFrame({
+        "device_id": [c for c, _ in cams], "kind": [k for _, k in cams],
+        "volume": rng.lognormal(0, 0.6, n), "commuter": rng.uniform(0.2, 1, n), "shift": rng.integers(-1, 2, n),
+        "clock_ahead_s": np.where(rng.random(n) < CLOCK_AHEAD, rng.uniform(90, 600, n), 0.0),
+        "late_s": np.where(rng.random(n) < LATE_UPLOADER, rng.uniform(120, 1200, n), 0.0),
+        "onvif": rng.random(n) < ONVIF_SHARE,
+    }, schema_overrides={"device_id": pl.String, "kind": pl.String, "volume": pl.Float64, "commuter": pl.Float64,
+                         "shift": pl.Int64, "clock_ahead_s": pl.Float64, "late_s": pl.Float64, "onvif": pl.Boolean})
+
+
+def fleet(code: str, size: int, seed: int) -> np.ndarray:
+    """The plates of the vehicles on the banner's roads (mostly its own)."""
+    rng = stream(seed, "fleet", code)
+    provinces = np.array(PROVINCES)[rng.integers(0, len(PROVINCES), size)]
+    letters = PLATE_LETTERS[rng.integers(0, len(PLATE_LETTERS), (size, 2))]
+    digits = rng.integers(0, 10, (size, 3)).astype(str)
+    tail = np.char.add(np.char.add(letters[:, 0], digits[:, 0]), np.char.add(np.char.add(digits[:, 1], letters[:, 1]),
+                                                                          digits[:, 2]))
+    return np.char.add(provinces, tail)
+
+
+def day_captures(registry: BannerRegistry, cameras: pl.DataFrame, day: dt.date, per_camera: float, plan: DayPlan,
+                 seed: int) -> pl.DataFrame:
+    """One row per capture of the day: camera, kind, true time (s after midnight), shot and received seconds."""
+    present = cameras.filter(pl.col("device_id").is_in([c.device_id for c in registry.channels]))
+    rng = stream(seed, "captures", registry.banner.code, day)
+    n = present.height
+    share = present["kind"].replace_strict({k: v[-1] for k, v in ENVELOPES.items()}, return_dtype=pl.Float64).to_numpy()
+    weekday = 0.85 if day.weekday() >= 5 else 1.0
+    expected = per_camera * share * present["volume"].to_numpy() * weekday * np.where(present["onvif"], ONVIF_VOLUME, 1)
+    today = np.where(rng.random(n) < SILENT, 0, np.where(rng.random(n) < DROP, DROP_FACTOR, 1.0))
+    counts = rng.poisson(expected * today)
+    cam = np.repeat(np.arange(n), counts)
+    profiles = present["commuter"].to_numpy()[:, None] * COMMUTER / COMMUTER.sum() + (
+        1 - present["commuter"].to_numpy()[:, None]) / 24
+    profiles = np.stack([np.roll(p, s) for p, s in zip(profiles, present["shift"], strict=True)]) if n else profiles
+    cdf = np.cumsum(profiles, axis=1)
+    hour = (cdf[cam] < rng.random(cam.size)[:, None] * cdf[cam, -1:]).sum(axis=1)
+    true_s = np.minimum(hour, 23) * 3600 + rng.uniform(0, 3600, cam.size)
+    delay = 0.3 + rng.exponential(2.0, cam.size) + np.where(rng.random(cam.size) < 0.01, rng.uniform(30, 300, cam.size), 0)
+    frame = pl.DataFrame({"cam": cam, "true_s": true_s, "received_s": true_s + delay + present["late_s"].to_numpy()[cam]})
+    frame = frame.join(present.with_row_index("cam").with_columns(pl.col("cam").cast(pl.Int64)), on="cam",
+                       maintain_order="left")
+    frame = frame.with_columns(
+        shot_s=(pl.col("true_s") + pl.col("clock_ahead_s")).floor(),
+        serial=pl.int_range(pl.len()).over("cam") % 100_000,
+    ).filter(pl.col("received_s") < 86_400).sort("received_s")
+    return frame
+
+
+def _text(*parts: str | pl.Expr) -> pl.Expr:
+    """Literal text and columns joined (pl.format would read JSON's braces as placeholders)."""
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
+
+
+def _clock(day: dt.date, seconds: pl.Expr, fmt: str) -> pl.Expr:
+    start = dt.datetime.combine(day, dt.time())
+    return (pl.lit(start) + pl.duration(milliseconds=(seconds * 1000).cast(pl.Int64))).dt.strftime(fmt)
+
+
+def post_lines(captures: pl.DataFrame, day: dt.date, code: str, plan: DayPlan, seed: int) -> pl.DataFrame:
+    """`received_s` and the JSON `line` of every POST (the objects a camera shot in the same second)."""
+    rng = stream(seed, "capture_fields", code, day)
+    n = captures.height
+    plates = fleet(code, max(2_000, n // 3), seed)
+    vehicle = np.minimum((rng.random(n) ** 2 * plates.size).astype(int), plates.size - 1)
+    frame = captures.with_columns(
+        shot=_clock(day, pl.col("shot_s"), "%Y%m%d%H%M%S"),
+        plate=pl.Series(plates[vehicle]),
+        identified=pl.Series(rng.random(n) < IDENTIFIED_FACES) & pl.col("kind").is_in(["face", "person"]),
+        name=pl.Series(SURNAMES[rng.integers(0, SURNAMES.size, n)]) + pl.Series(GIVEN[rng.integers(0, GIVEN.size, n)]),
+        id_number=pl.lit(code) + pl.Series(rng.integers(1950, 2006, n)).cast(pl.String)
+        + pl.Series(rng.integers(10_000_000, 99_999_999, n)).cast(pl.String),
+        data=pl.when(pl.Series(rng.random(n) < IMAGES_WITH_DATA)).then(pl.lit(base64.b64encode(bytes(range(48))).decode())),
+        speed=pl.Series(rng.integers(15, 90, n)), lane=pl.Series(rng.integers(1, 4, n)),
+        colour=pl.Series(rng.choice(["1", "2", "3", "5", "9"], n)),
+    )
+    if "id_time_mismatch" in plan.faults and n:
+        odd = captures["device_id"][int(rng.integers(n))]
+        frame = frame.with_columns(id_shot=pl.when(pl.col("device_id") == odd).then(
+            _clock(day, pl.col("shot_s") - 3, "%Y%m%d%H%M%S")).otherwise("shot"))
+    else:
+        frame = frame.with_columns(id_shot=pl.col("shot"))
+    lines = []
+    for kind, (path, envelope, listed, id_field, kind_code, _) in ENVELOPES.items():
+        part = frame.filter(pl.col("kind") == kind)
+        if part.is_empty():
+            continue
+        object_id = pl.concat_str("device_id", pl.lit(kind_code), "id_shot", pl.col("serial").cast(pl.String).str.zfill(5),
+                                  pl.lit("01"), pl.col("serial").cast(pl.String).str.zfill(5))
+        image = pl.struct(ImageID=object_id, Type=pl.lit("14"), StoragePath=pl.lit("http://10.15.0.8/viid/pic/") + object_id,
+                          ShotTime="shot", Width=pl.lit(1920), Height=pl.lit(1080))
+        fields = {id_field: object_id, "DeviceID": pl.col("device_id"), "InfoKind": pl.lit(1), "ShotTime": pl.col("shot")}
+        if kind == "motor_vehicle":
+            fields |= {"PlateNo": pl.col("plate"), "PlateColor": pl.lit("5"), "VehicleColor": pl.col("colour"),
+                       "VehicleClass": pl.lit("K33"), "Speed": pl.col("speed"), "Direction": pl.lit("1"),
+                       "TollgateID": pl.col("device_id"), "LaneNo": pl.col("lane")}
+        plain = pl.struct(**fields, SubImageList=pl.struct(SubImageInfoObject=pl.concat_list(image)))
+        with_data = pl.struct(**fields, SubImageList=pl.struct(SubImageInfoObject=pl.concat_list(
+            image.struct.with_fields(Data=pl.col("data")))))
+        identified = pl.struct(**fields, Name=pl.col("name"), IDNumber=pl.col("id_number"),
+                               SubImageList=pl.struct(SubImageInfoObject=pl.concat_list(image)))
+        encoded = (pl.when(pl.col("identified")).then(identified.struct.json_encode())
+                   .when(pl.col("data").is_not_null()).then(with_data.struct.json_encode())
+                   .otherwise(plain.struct.json_encode()))
+        # one POST per camera and shot second: a frame's faces (or a convoy's plates) travel together
+        posts = part.with_columns(object=encoded).group_by("cam", "shot_s").agg(
+            pl.col("object").str.join(","), pl.col("received_s").max())
+        lines.append(posts.select("received_s", path=pl.lit(path), body=_text(
+            f'{{"{envelope}":{{"{listed}":[', pl.col("object"), "]}}")))
+    posts = (pl.concat(lines) if lines else pl.DataFrame(schema={"received_s": pl.Float64, "path": pl.String,
+                                                                 "body": pl.String})).sort("received_s", "body")
+    cut = int(rng.integers(posts.height)) if "malformed_post_line" in plan.faults and posts.height else -1
+    posts = posts.with_columns(cut=pl.int_range(pl.len()) == cut)  # the receiver crashed while logging this one
+    resent = posts.filter(pl.Series(rng.random(posts.height) < RESENT) & ~pl.col("cut"))
+    resent = resent.with_columns(received_s=pl.col("received_s") + pl.Series(rng.uniform(5, 120, resent.height)))
+    posts = pl.concat([posts, resent, _odd_posts(captures, day, code, plan, rng)]).filter(pl.col("received_s") < 86_400)
+    line = _text('{"received_at":"', _clock(day, pl.col("received_s"), "%Y-%m-%dT%H:%M:%S%.3f+08:00"), '","path":"',
+                 pl.col("path"), '","body":', pl.col("body"), "}")
+    return posts.sort("received_s", "body").select(
+        "received_s", line=pl.when(pl.col("cut")).then(line.str.slice(0, line.str.len_chars() // 2)).otherwise(line))
+
+
+def _odd_posts(captures: pl.DataFrame, day: dt.date, code: str, plan: DayPlan, rng: np.random.Generator) -> pl.DataFrame:
+    """The planned faults that add a POST of their own: an object without DeviceID, an unregistered camera,
+    a body under the wrong envelope."""
+    odd = []
+    at = float(rng.uniform(8 * 3600, 20 * 3600))
+    shot = (dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=int(at) - 2)).strftime("%Y%m%d%H%M%S")
+    some = captures["device_id"][0] if captures.height else f"{code}0000132000000001"
+    if "post_without_device" in plan.faults:
+        odd.append(("/VIID/MotorVehicles", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
+                    f'{some}02{shot}9999901999999","InfoKind":1,"ShotTime":"{shot}","PlateNo":"蒙G00000"}}]}}}}'))
+    if "unregistered_capture_device" in plan.faults:
+        stranger = f"{some[:14]}{UNREGISTERED_SERIALS + int(rng.integers(1000)):06d}"
+        odd.append(("/VIID/MotorVehicles", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
+                    f'{stranger}02{shot}0000101000001","DeviceID":"{stranger}","InfoKind":1,"ShotTime":"{shot}"}}]}}}}'))
+    if "wrong_envelope" in plan.faults:
+        odd.append(("/VIID/Faces", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
+                    f'{some}02{shot}0000201000002","DeviceID":"{some}","InfoKind":1,"ShotTime":"{shot}"}}]}}}}'))
+    return pl.DataFrame({"received_s": [at] * len(odd), "path": [p for p, _ in odd], "body": [b for _, b in odd],
+                         "cut": [False] * len(odd)},
+                        schema={"received_s": pl.Float64, "path": pl.String, "body": pl.String, "cut": pl.Boolean})
+
+
+def onvif_documents(captures: pl.DataFrame, day: dt.date, plan: DayPlan, seed: int, code: str) -> pl.DataFrame:
+    """One MetadataStream per camera and 30-s window with objects: `channel`, `received` name, `xml`."""
+    rng = stream(seed, "onvif", code, day)
+    utc = (pl.lit(dt.datetime.combine(day, dt.time()) - dt.timedelta(hours=8))
+           + pl.duration(milliseconds=(pl.col("shot_s") * 1000).cast(pl.Int64))).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    plates = fleet(code, 2_000, seed)
+    frames = captures.with_columns(
+        window=(pl.col("true_s") // ONVIF_WINDOW_S).cast(pl.Int64),
+        plate=pl.Series(plates[rng.integers(0, plates.size, captures.height)]),
+        likelihood=pl.Series(rng.uniform(0.55, 0.99, captures.height)).round(2),
+    ).with_columns(xml=_text(
+        '<tt:Frame UtcTime="', utc, '"><tt:Object ObjectId="', pl.col("serial").cast(pl.String),
+        '"><tt:Appearance><tt:Class><tt:Type Likelihood="', pl.col("likelihood").cast(pl.String), '">',
+        pl.col("kind").replace_strict(ONVIF_CLASSES), "</tt:Type></tt:Class>",
+        pl.when(pl.col("kind") == "motor_vehicle").then(_text(
+            '<tt:LicensePlateInfo><tt:PlateNumber Likelihood="0.9">', pl.col("plate"),
+            "</tt:PlateNumber></tt:LicensePlateInfo>")).otherwise(pl.lit("")),
+        "</tt:Appearance></tt:Object></tt:Frame>"))
+    docs = frames.sort("true_s").group_by("device_id", "window", maintain_order=True).agg(pl.col("xml").str.join(""))
+    received = pl.lit(dt.datetime.combine(day, dt.time())) + pl.duration(
+        seconds=(pl.col("window") + 1) * ONVIF_WINDOW_S + pl.Series(rng.integers(1, 4, docs.height)))
+    docs = docs.with_columns(received=received).filter(pl.col("received").dt.date() == day).select(
+        "device_id", pl.col("received").dt.strftime("%Y%m%dT%H%M%S"), xml=_text(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<tt:MetadataStream xmlns:tt="http://www.onvif.org/ver10/schema">'
+            "<tt:VideoAnalytics>", pl.col("xml"), "</tt:VideoAnalytics></tt:MetadataStream>"))
+    if "truncated_onvif" in plan.faults and docs.height:
+        cut = int(rng.integers(docs.height))
+        docs = docs.with_columns(xml=pl.when(pl.int_range(pl.len()) == cut).then(pl.col("xml").str.slice(0, 200))
+                                 .otherwise("xml"))
+    return docs
+
+
+def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegistry, cameras: pl.DataFrame,
+                   per_camera: float, plan: DayPlan, seed: int) -> dict[str, int]:
+    """Write the banner-day's POST logs (`<HH>.jsonl` under `viid`) and ONVIF documents (`<channel>/<recv>.xml`
+    under `onvif`); return counts."""
+    code = registry.banner.code
+    captures = day_captures(registry, cameras, day, per_camera, plan, seed)
+    posts = post_lines(captures.filter(~pl.col("onvif")), day, code, plan, seed)
+    hours = posts.with_columns(hour=(pl.col("received_s") // 3600).cast(pl.Int64)).group_by("hour", maintain_order=True).agg(
+        pl.col("line").str.join("\n"))
+    for hour, text in hours.iter_rows():
+        (viid / f"{hour:02d}.jsonl").write_bytes(text.encode() + b"\n")
+    if "wrong_encoding_post" in plan.faults and posts.height:
+        some = captures["device_id"][0]
+        with (viid / "12.jsonl").open("ab") as out:  # a receiver that logged a face's name in GBK
+            out.write(('{"received_at":"' + f"{day}T12:00:00.000+08:00" + '","path":"/VIID/Faces","body":{"FaceListObject":'
+                       '{"FaceObject":[{"FaceID":"' + f"{some}06{day:%Y%m%d}1159580000101000001" + '","DeviceID":"'
+                       f'{some}","ShotTime":"{day:%Y%m%d}115958","Name":"王建国"}}]}}}}\n').encode("gbk"))
+    docs = onvif_documents(captures.filter(pl.col("onvif")), day, plan, seed, code)
+    for device_id, received, xml in docs.iter_rows():
+        folder = onvif / device_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{received}.xml").write_text(xml, encoding="utf-8")
+    return {"capture_objects": captures.height, "capture_posts": posts.height, "onvif_documents": docs.height}
