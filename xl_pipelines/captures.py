@@ -1,6 +1,6 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → `silver.captures`.
 
-Hour files are parsed, checked and pseudonymised a chunk at a time (an hour of a busy banner), so the day is
+Hour files are parsed, checked and pseudonymised a batch at a time (an hour of a busy banner), so the day is
 never held as raw text: only the compact, pseudonymised rows are kept until the day's duplicates are known. Personal data
 leaves here only as keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the
 IDs of face and person captures (`capture_id`, which would fetch the face image). Names and image payloads
@@ -32,7 +32,7 @@ CAPTURES_SCHEMA = {
     "images": pl.Int16, "likelihood": pl.Float64, "source_file": pl.String, "item": pl.Int64, "position": pl.Int64,
 }
 RESENT = "re-sent: the same device, shot time and capture as an earlier record"
-CHUNK_ROWS = 200_000
+BATCH_BYTES = 64 * 2**20
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
 
 
@@ -66,17 +66,17 @@ def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerCon
         "object_id", "personal_id", "plate", "id_number", "shot_raw")
 
 
-def _chunks(frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Hour files' objects gathered into chunks of about CHUNK_ROWS: a large banner checks an hour at a time
-    (the day is never held in clear), a small one its whole day at once (one pass, not 24)."""
-    buffer: list[pl.DataFrame] = []
-    for frame in frames:
-        buffer.append(frame)
-        if sum(f.height for f in buffer) >= CHUNK_ROWS:
-            yield pl.concat(buffer, how="vertical_relaxed")
-            buffer = []
-    if buffer:
-        yield pl.concat(buffer, how="vertical_relaxed")
+def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
+    """Hour files gathered into batches of about BATCH_BYTES: a busy banner is parsed an hour at a time (the
+    day is never held in clear), a quiet one its whole day at once (one pass, not 24)."""
+    batch: list[Path] = []
+    for path in sorted(paths):
+        batch.append(path)
+        if sum(p.stat().st_size for p in batch) >= BATCH_BYTES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def harvest_captures(
@@ -90,9 +90,9 @@ def harvest_captures(
     first received kept.
     """
     rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
-    objects = itertools.chain((gat1400.post_log_frame(path) for path in sorted(post_logs)),
+    objects = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
-    frame = pl.concat([checked(chunk, banner, day, banners, cameras, rejected, now, key) for chunk in _chunks(objects)],
+    frame = pl.concat([checked(part, banner, day, banners, cameras, rejected, now, key) for part in objects],
                       how="vertical_relaxed")
     seen = pl.when(pl.col("reason").is_null()).then(~pl.struct(*KEY).is_first_distinct())
     frame = frame.with_columns(

@@ -36,6 +36,9 @@ POST = pl.Struct({"received_at": pl.String, "path": pl.String, "body": pl.Struct
 LINE_DETAIL = "not a JSON object shaped as a GA/T 1400 POST record (cut off, or a field of the wrong type)"
 
 
+LINES_SCHEMA = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String}
+
+
 def lines(path: Path) -> pl.DataFrame:
     """The file's lines as one text column, numbered from 1 (blank lines dropped, numbers kept).
 
@@ -44,11 +47,12 @@ def lines(path: Path) -> pl.DataFrame:
     """
     data = path.read_bytes()
     if not data.strip():
-        return pl.DataFrame(schema={"item": pl.Int64, "raw": pl.String})
+        return pl.DataFrame(schema=LINES_SCHEMA)
     frame = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,
                         schema={"raw": pl.String}, encoding="utf8-lossy", truncate_ragged_lines=True)
-    return frame.with_row_index("item", offset=1).with_columns(
-        pl.col("item").cast(pl.Int64), pl.col("raw").str.strip_chars_end("\r")).filter(pl.col("raw") != "")
+    return frame.with_row_index("item", offset=1).select(
+        pl.lit(str(path)).alias("source_file"), pl.col("item").cast(pl.Int64),
+        pl.col("raw").str.strip_chars_end("\r")).filter(pl.col("raw") != "")
 
 
 def _decoded(frame: pl.DataFrame) -> pl.DataFrame:
@@ -62,9 +66,10 @@ def _decoded(frame: pl.DataFrame) -> pl.DataFrame:
         return pl.concat([_decoded(frame[:half]), _decoded(frame[half:])])
 
 
-def post_log_frame(path: Path) -> pl.DataFrame:
-    """One row per captured object of one POST log (a line without readable objects: one row, `line_reason`)."""
-    frame = lines(path)
+def post_log_frame(paths: list[Path]) -> pl.DataFrame:
+    """One row per captured object of some POST logs, decoded together (a line without readable objects: one
+    row, with its `line_reason`)."""
+    frame = pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA)
     frame = _decoded(frame) if frame.height else frame.with_columns(post=pl.lit(None, POST), undecodable=pl.lit(False))
     post = pl.col("post")
     kind = post.struct.field("path").replace_strict({p: k for p, (k, *_) in PATHS.items()}, default=None)
@@ -79,7 +84,7 @@ def post_log_frame(path: Path) -> pl.DataFrame:
               .when(kind.is_null()).then(pl.lit("unknown_path"))
               .when(count == 0).then(pl.lit("bad_envelope")))
     frame = frame.select(
-        pl.lit(str(path)).alias("source_file"), "item", reason.alias("line_reason"),
+        "source_file", "item", reason.alias("line_reason"),
         pl.when(reason == "wrong_encoding").then(pl.lit("the line holds bytes that are not UTF-8"))
         .when(reason == "malformed_line").then(pl.lit(LINE_DETAIL))
         .when(reason == "unknown_path").then(pl.lit("path ") + post.struct.field("path"))
@@ -89,7 +94,7 @@ def post_log_frame(path: Path) -> pl.DataFrame:
         kind.alias("kind"),
         objects.alias("object"),
     ).explode("object", empty_as_null=True)  # a line without objects stays one record
-    frame = frame.with_columns(position=pl.int_range(1, pl.len() + 1).over("item")).unnest("object")
+    frame = frame.with_columns(position=pl.int_range(1, pl.len() + 1).over("source_file", "item")).unnest("object")
     object_id = pl.lit(None, pl.String)
     for kind_name, *_, id_field in PATHS.values():
         object_id = pl.when(pl.col("kind") == kind_name).then(pl.col(id_field)).otherwise(object_id)
