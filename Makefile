@@ -29,7 +29,9 @@ validate: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dg check defs
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@test -n "$$XL_PSEUDONYM_KEY" || echo "XL_PSEUDONYM_KEY is not set: runs from the UI pseudonymise with the public DEVELOPMENT key"
+	XL_PSEUDONYM_KEY="$${XL_PSEUDONYM_KEY:-$$($(PY) -c 'from xl_pipelines.pseudonym import DEVELOPMENT_KEY as k; print(k)')}" \
+		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
 	command -v ffprobe >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)  # bench baseline only

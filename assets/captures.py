@@ -10,6 +10,7 @@ from quality import checks
 from xl_pipelines import captures
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
+from xl_pipelines.pseudonym import is_development_key
 from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource
 
 GROUP = "captures"
@@ -32,6 +33,8 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
                     pseudonyms: PseudonymResource):
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
+    if is_development_key():
+        context.log.warning("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
     harvest = captures.harvest_captures(
         landing.files("viid", day, keys["banner"], "*.jsonl"), landing.files("onvif", day, keys["banner"], "*/*.xml"),
         keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],

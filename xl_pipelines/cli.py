@@ -137,6 +137,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(image_ok) / sum(image_diagnosed), 4) AS image_quality_rate, "
             "round(sum(intact_cameras) / sum(cameras), 4) AS intact_rate "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY intact_rate DESC").pl()
+        captured = con.sql(
+            "SELECT code, any_value(banner_name) AS banner, round(avg(capture_cameras)) AS capture_cameras, "
+            "sum(captures) AS captures, round(sum(active_capture_cameras) / sum(capture_cameras), 4) AS capture_activity, "
+            "round(sum(timely_captures) / sum(captures), 4) AS upload_timeliness, "
+            "round(sum(clock_ok_captures) / sum(captures), 4) AS capture_clock_accuracy, "
+            "round(sum(captures) / sum(captures + resent_captures), 4) AS capture_uniqueness, "
+            "sum(volume_alarms) AS volume_alarms "
+            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY captures DESC").pl()
         problems = con.sql(
             "SELECT source, problem, count(*) AS segments FROM silver.recording_segments "
             "WHERE problem IS NOT NULL GROUP BY ALL ORDER BY source, segments DESC").pl()
@@ -149,6 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "UNION ALL SELECT 'device_status', reason, count(*) FROM quarantine.device_status GROUP BY ALL "
             "UNION ALL SELECT 'record_index', reason, count(*) FROM quarantine.record_index GROUP BY ALL "
             "UNION ALL SELECT 'recordings', reason, count(*) FROM quarantine.recordings GROUP BY ALL "
+            "UNION ALL SELECT 'captures', reason, count(*) FROM quarantine.captures GROUP BY ALL "
             "ORDER BY source, records DESC").pl()
     print(f"\nNetwork health by banner, {start} … {end}, over the whole week (online rate: online seconds / observed "
           "seconds; clock accuracy: devices within 60 s; annotation: cameras correctly annotated):")
@@ -158,6 +167,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
           "required days; image quality: diagnosed cameras with no fault; intact: online and recording ≥ 90 % of "
           "the day with no image fault / all cameras):")
     _print(recorded, "table")
+    print("\nCaptures by banner over the week (GA/T 1400 and ONVIF; activity: capture cameras that sent data; "
+          "timeliness: received ≤ 60 s after the shot; clock: shot not > 60 s after receipt; uniqueness: distinct / "
+          "all received; volume alarms: device-days ±50 % against the same weekday a week before, none without it):")
+    _print(captured, "table")
     print("\nRecording problems found (segment files and device index, reconciled):")
     _print(problems, "table")
     print("\nImage faults found by the video-quality diagnosis (cameras):")
