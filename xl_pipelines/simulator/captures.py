@@ -41,6 +41,7 @@ CLOCK_AHEAD, LATE_UPLOADER, ONVIF_SHARE = 0.03, 0.02, 0.05
 ONVIF_VOLUME, ONVIF_WINDOW_S = 0.1, 30  # ONVIF cameras see a tenth as much; one document per 30 s with objects
 SILENT, DROP, DROP_FACTOR, RESENT = 0.03, 0.03, 0.2, 1 / 300
 IDENTIFIED_FACES, IMAGES_WITH_DATA = 0.05, 0.02
+CHUNK_CAPTURES = 250_000
 COMMUTER = np.array([2, 1, 1, 1, 2, 5, 12, 20, 18, 12, 10, 10, 11, 10, 10, 11, 14, 20, 18, 12, 9, 7, 5, 3], float)
 PROVINCES = ["蒙G"] * 17 + ["蒙A", "蒙B", "蒙K", "吉A", "辽A", "黑A"]  # Tongliao's own plates first
 PLATE_LETTERS = np.array(list("ABCDEFGHJKLMNPQRSTUVWXYZ"))
@@ -74,7 +75,7 @@ def fleet(code: str, size: int, seed: int) -> np.ndarray:
     return np.char.add(provinces, tail)
 
 
-def day_captures(registry: BannerRegistry, cameras: pl.DataFrame, day: dt.date, per_camera: float, plan: DayPlan,
+def day_captures(registry: BannerRegistry, cameras: pl.DataFrame, day: dt.date, per_camera: float,
                  seed: int) -> pl.DataFrame:
     """One row per capture of the day: camera, kind, true time (s after midnight), shot and received seconds."""
     present = cameras.filter(pl.col("device_id").is_in([c.device_id for c in registry.channels]))
@@ -113,11 +114,11 @@ def _clock(day: dt.date, seconds: pl.Expr, fmt: str) -> pl.Expr:
     return (pl.lit(start) + pl.duration(milliseconds=(seconds * 1000).cast(pl.Int64))).dt.strftime(fmt)
 
 
-def post_lines(captures: pl.DataFrame, day: dt.date, code: str, plan: DayPlan, seed: int) -> pl.DataFrame:
-    """`received_s` and the JSON `line` of every POST (the objects a camera shot in the same second)."""
-    rng = stream(seed, "capture_fields", code, day)
+def post_lines(captures: pl.DataFrame, day: dt.date, code: str, faults: frozenset[str], plates: np.ndarray,
+               rng: np.random.Generator) -> pl.DataFrame:
+    """`received_s` and the JSON `line` of every POST (the objects a camera shot in the same second), with
+    `faults` (the day's, in the hour that carries them)."""
     n = captures.height
-    plates = fleet(code, max(2_000, n // 3), seed)
     vehicle = np.minimum((rng.random(n) ** 2 * plates.size).astype(int), plates.size - 1)
     frame = captures.with_columns(
         shot=_clock(day, pl.col("shot_s"), "%Y%m%d%H%M%S"),
@@ -130,7 +131,7 @@ def post_lines(captures: pl.DataFrame, day: dt.date, code: str, plan: DayPlan, s
         speed=pl.Series(rng.integers(15, 90, n)), lane=pl.Series(rng.integers(1, 4, n)),
         colour=pl.Series(rng.choice(["1", "2", "3", "5", "9"], n)),
     )
-    if "id_time_mismatch" in plan.faults and n:
+    if "id_time_mismatch" in faults and n:
         odd = captures["device_id"][int(rng.integers(n))]
         frame = frame.with_columns(id_shot=pl.when(pl.col("device_id") == odd).then(
             _clock(day, pl.col("shot_s") - 3, "%Y%m%d%H%M%S")).otherwise("shot"))
@@ -165,32 +166,33 @@ def post_lines(captures: pl.DataFrame, day: dt.date, code: str, plan: DayPlan, s
             f'{{"{envelope}":{{"{listed}":[', pl.col("object"), "]}}")))
     posts = (pl.concat(lines) if lines else pl.DataFrame(schema={"received_s": pl.Float64, "path": pl.String,
                                                                  "body": pl.String})).sort("received_s", "body")
-    cut = int(rng.integers(posts.height)) if "malformed_post_line" in plan.faults and posts.height else -1
+    cut = int(rng.integers(posts.height)) if "malformed_post_line" in faults and posts.height else -1
     posts = posts.with_columns(cut=pl.int_range(pl.len()) == cut)  # the receiver crashed while logging this one
     resent = posts.filter(pl.Series(rng.random(posts.height) < RESENT) & ~pl.col("cut"))
     resent = resent.with_columns(received_s=pl.col("received_s") + pl.Series(rng.uniform(5, 120, resent.height)))
-    posts = pl.concat([posts, resent, _odd_posts(captures, day, code, plan, rng)]).filter(pl.col("received_s") < 86_400)
+    posts = pl.concat([posts, resent, _odd_posts(captures, day, code, faults, rng)]).filter(pl.col("received_s") < 86_400)
     line = _text('{"received_at":"', _clock(day, pl.col("received_s"), "%Y-%m-%dT%H:%M:%S%.3f+08:00"), '","path":"',
                  pl.col("path"), '","body":', pl.col("body"), "}")
     return posts.sort("received_s", "body").select(
         "received_s", line=pl.when(pl.col("cut")).then(line.str.slice(0, line.str.len_chars() // 2)).otherwise(line))
 
 
-def _odd_posts(captures: pl.DataFrame, day: dt.date, code: str, plan: DayPlan, rng: np.random.Generator) -> pl.DataFrame:
+def _odd_posts(captures: pl.DataFrame, day: dt.date, code: str, faults: frozenset[str],
+               rng: np.random.Generator) -> pl.DataFrame:
     """The planned faults that add a POST of their own: an object without DeviceID, an unregistered camera,
     a body under the wrong envelope."""
     odd = []
-    at = float(rng.uniform(8 * 3600, 20 * 3600))
+    at = float(captures["received_s"].min()) if captures.height else 12 * 3600.0
     shot = (dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=int(at) - 2)).strftime("%Y%m%d%H%M%S")
     some = captures["device_id"][0] if captures.height else f"{code}0000132000000001"
-    if "post_without_device" in plan.faults:
+    if "post_without_device" in faults:
         odd.append(("/VIID/MotorVehicles", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
                     f'{some}02{shot}9999901999999","InfoKind":1,"ShotTime":"{shot}","PlateNo":"蒙G00000"}}]}}}}'))
-    if "unregistered_capture_device" in plan.faults:
+    if "unregistered_capture_device" in faults:
         stranger = f"{some[:14]}{UNREGISTERED_SERIALS + int(rng.integers(1000)):06d}"
         odd.append(("/VIID/MotorVehicles", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
                     f'{stranger}02{shot}0000101000001","DeviceID":"{stranger}","InfoKind":1,"ShotTime":"{shot}"}}]}}}}'))
-    if "wrong_envelope" in plan.faults:
+    if "wrong_envelope" in faults:
         odd.append(("/VIID/Faces", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
                     f'{some}02{shot}0000201000002","DeviceID":"{some}","InfoKind":1,"ShotTime":"{shot}"}}]}}}}'))
     return pl.DataFrame({"received_s": [at] * len(odd), "path": [p for p, _ in odd], "body": [b for _, b in odd],
@@ -230,26 +232,51 @@ def onvif_documents(captures: pl.DataFrame, day: dt.date, plan: DayPlan, seed: i
     return docs
 
 
+def _hour_chunks(captures: pl.DataFrame) -> list[list[int]]:
+    """The day's 24 hours in consecutive runs of about CHUNK_CAPTURES captures (a quiet banner: one run)."""
+    counts = captures.group_by("hour").len()
+    per_hour = dict(zip(counts["hour"], counts["len"], strict=True))
+    chunks, current, size = [], [], 0
+    for hour in range(24):
+        current.append(hour)
+        size += per_hour.get(hour, 0)
+        if size >= CHUNK_CAPTURES or hour == 23:
+            chunks.append(current)
+            current, size = [], 0
+    return chunks
+
+
 def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegistry, cameras: pl.DataFrame,
                    per_camera: float, plan: DayPlan, seed: int) -> dict[str, int]:
     """Write the banner-day's POST logs (`<HH>.jsonl` under `viid`) and ONVIF documents (`<channel>/<recv>.xml`
     under `onvif`); return counts."""
     code = registry.banner.code
-    captures = day_captures(registry, cameras, day, per_camera, plan, seed)
-    posts = post_lines(captures.filter(~pl.col("onvif")), day, code, plan, seed)
-    hours = posts.with_columns(hour=(pl.col("received_s") // 3600).cast(pl.Int64)).group_by("hour", maintain_order=True).agg(
-        pl.col("line").str.join("\n"))
-    for hour, text in hours.iter_rows():
-        (viid / f"{hour:02d}.jsonl").write_bytes(text.encode() + b"\n")
-    if "wrong_encoding_post" in plan.faults and posts.height:
+    captures = day_captures(registry, cameras, day, per_camera, seed)
+    posted = captures.filter(~pl.col("onvif")).with_columns(hour=(pl.col("received_s") // 3600).cast(pl.Int64))
+    busiest = posted["hour"].mode().min() if posted.height else 12  # the hour that carries the day's faults
+    plates = fleet(code, max(2_000, posted.height // 3), seed)
+    written, carried = 0, pl.DataFrame(schema={"received_s": pl.Float64, "line": pl.String})
+    for hours in _hour_chunks(posted):  # a busy banner an hour or two at a time: its day never sits in memory as text
+        faults = plan.faults if busiest in hours else frozenset()
+        lines = pl.concat([carried, post_lines(posted.filter(pl.col("hour").is_in(hours)), day, code, faults, plates,
+                                               stream(seed, "capture_fields", code, day, hours[0]))])
+        due = lines["received_s"] < (hours[-1] + 1) * 3600
+        carried = lines.filter(~due)  # a POST or re-send received after the chunk's last hour goes to its own file
+        by_hour = lines.filter(due).sort("received_s").group_by(
+            (pl.col("received_s") // 3600).cast(pl.Int64).alias("hour"), maintain_order=True).agg(pl.col("line").str.join("\n"))
+        for hour, text in by_hour.iter_rows():
+            (viid / f"{hour:02d}.jsonl").write_bytes(text.encode() + b"\n")
+        written += int(due.sum())
+    if "wrong_encoding_post" in plan.faults and posted.height:
         some = captures["device_id"][0]
-        with (viid / "12.jsonl").open("ab") as out:  # a receiver that logged a face's name in GBK
-            out.write(('{"received_at":"' + f"{day}T12:00:00.000+08:00" + '","path":"/VIID/Faces","body":{"FaceListObject":'
-                       '{"FaceObject":[{"FaceID":"' + f"{some}06{day:%Y%m%d}1159580000101000001" + '","DeviceID":"'
-                       f'{some}","ShotTime":"{day:%Y%m%d}115958","Name":"王建国"}}]}}}}\n').encode("gbk"))
+        with (viid / f"{busiest:02d}.jsonl").open("ab") as out:  # a receiver that logged a face's name in GBK
+            out.write(('{"received_at":"' + f"{day}T{busiest:02d}:59:59.000+08:00" + '","path":"/VIID/Faces","body":'
+                       '{"FaceListObject":{"FaceObject":[{"FaceID":"' + f"{some}06{day:%Y%m%d}{busiest:02d}5958000010100"
+                       f'0001","DeviceID":"{some}","ShotTime":"{day:%Y%m%d}{busiest:02d}5958","Name":"王建国"}}]}}}}\n'
+                       ).encode("gbk"))
     docs = onvif_documents(captures.filter(pl.col("onvif")), day, plan, seed, code)
     for device_id, received, xml in docs.iter_rows():
         folder = onvif / device_id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{received}.xml").write_text(xml, encoding="utf-8")
-    return {"capture_objects": captures.height, "capture_posts": posts.height, "onvif_documents": docs.height}
+    return {"capture_objects": captures.height, "capture_posts": written, "onvif_documents": docs.height}
