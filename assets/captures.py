@@ -34,7 +34,7 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     if is_development_key():
-        context.log.warning("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
+        context.log.info("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
     harvest = captures.harvest_captures(
         landing.files("viid", day, keys["banner"], "*.jsonl"), landing.files("onvif", day, keys["banner"], "*/*.xml"),
         keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],

@@ -23,14 +23,11 @@ from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
 
 PERSONAL_KINDS = ("face", "person")  # their capture IDs lead to a face or body image: pseudonymised
-CAPTURES_SCHEMA = {
-    "capture_id": pl.String, "device_id": pl.String, "code": pl.String, "kind": pl.String, "source": pl.String,
-    "shot_at": pl.Datetime("us", "Asia/Shanghai"), "received_at": pl.Datetime("us", "Asia/Shanghai"),
-    "delay_s": pl.Float64, "id_time_ok": pl.Boolean, "info_kind": pl.Int8, "plate_pseudonym": pl.String,
-    "plate_color": pl.String, "vehicle_color": pl.String, "vehicle_class": pl.String, "speed_kmh": pl.Float64,
-    "direction": pl.String, "tollgate_id": pl.String, "lane_no": pl.Int16, "person_pseudonym": pl.String,
-    "images": pl.Int16, "likelihood": pl.Float64, "source_file": pl.String, "item": pl.Int64, "position": pl.Int64,
-}
+CAPTURE_COLUMNS = (  # silver.captures, in order
+    "capture_id", "device_id", "code", "kind", "source", "shot_at", "received_at", "delay_s", "id_time_ok", "info_kind",
+    "plate_pseudonym", "plate_color", "vehicle_color", "vehicle_class", "speed_kmh", "direction", "tollgate_id",
+    "lane_no", "person_pseudonym", "images", "likelihood", "source_file", "item", "position",
+)
 RESENT = "re-sent: the same device, shot time and capture as an earlier record"
 BATCH_BYTES = 64 * 2**20
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
@@ -103,7 +100,6 @@ def harvest_captures(
     accepted = accepted.select(
         "capture_id", "device_id", pl.lit(banner).alias("code"), "kind", "source", "shot_at", "received_at",
         (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
-        *[c for c in CAPTURES_SCHEMA if c not in ("capture_id", "device_id", "code", "kind", "source", "shot_at",
-                                                   "received_at", "delay_s")],
+        *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):],
     )
     return Harvest(accepted, quarantined, read=frame.height)

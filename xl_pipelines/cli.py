@@ -138,12 +138,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(intact_cameras) / sum(cameras), 4) AS intact_rate "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY intact_rate DESC").pl()
         captured = con.sql(
-            "SELECT code, any_value(banner_name) AS banner, round(avg(capture_cameras)) AS capture_cameras, "
-            "sum(captures) AS captures, round(sum(active_capture_cameras) / sum(capture_cameras), 4) AS capture_activity, "
+            "SELECT code, any_value(banner_name) AS banner, round(avg(capture_cameras))::BIGINT AS capture_cameras, "
+            "sum(captures)::BIGINT AS captures, "
+            "round(sum(active_capture_cameras) / nullif(sum(capture_cameras), 0), 4) AS capture_activity, "
             "round(sum(timely_captures) / sum(captures), 4) AS upload_timeliness, "
             "round(sum(clock_ok_captures) / sum(captures), 4) AS capture_clock_accuracy, "
             "round(sum(captures) / sum(captures + resent_captures), 4) AS capture_uniqueness, "
-            "sum(volume_alarms) AS volume_alarms "
+            "sum(volume_alarms)::BIGINT AS volume_alarms "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY captures DESC").pl()
         problems = con.sql(
             "SELECT source, problem, count(*) AS segments FROM silver.recording_segments "

@@ -27,6 +27,7 @@ from sqlglot import exp
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.lake import LAYERS, Lake
 from xl_pipelines.quality import load_thresholds
+from xl_pipelines.settings import LOCAL_TZ
 from xl_pipelines.warehouse import view_sql
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
@@ -112,7 +113,7 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
     week_before = pl.DataFrame({"date": [day - dt.timedelta(days=7)], "available": [available]})
     with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'Asia/Shanghai'")  # local days and hours, as DOMAIN.md counts them
+        con.execute(f"SET TimeZone = '{LOCAL_TZ}'")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
         for name, frame in (("banner_days", scope), ("banners", every), ("limits", limits), ("week_before", week_before)):
             con.register(f"{name}_frame", frame)

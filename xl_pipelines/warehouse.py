@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from xl_pipelines.lake import LAYERS, Lake
+from xl_pipelines.settings import LOCAL_TZ
 
 HIVE_TYPES = {"date": "DATE", "month": "VARCHAR", "banner": "VARCHAR"}
 
@@ -54,7 +55,10 @@ def refresh_views(lake: Lake, path: Path) -> list[str]:
 
 
 def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the views; a clear error if they have not been built yet."""
+    """A read-only connection to the views, showing times in local time (Asia/Shanghai, as DOMAIN.md counts
+    days and hours); a clear error if they have not been built yet."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: run `xl materialize` (or `make demo`) first")
-    return duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute(f"SET TimeZone = '{LOCAL_TZ}'")
+    return con

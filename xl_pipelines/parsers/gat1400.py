@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from xl_pipelines.parsers.gb28181 import local_time
+from xl_pipelines.settings import LOCAL_TZ
 
 # path → (kind, list envelope, object list, object ID field)
 PATHS = {
@@ -120,4 +121,4 @@ def received_at(raw: pl.Expr) -> pl.Expr:
     """ISO-8601 with an offset (`+08:00` or `Z`) → Asia/Shanghai; null when it carries no offset or is not a time."""
     iso = raw.str.replace(r"Z$", "+00:00")
     return iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone(
-        "Asia/Shanghai")
+        str(LOCAL_TZ))

@@ -16,6 +16,7 @@ import polars as pl
 from lxml import etree
 
 from xl_pipelines.parsers.gb28181 import PageError, local_time, parse_xml
+from xl_pipelines.settings import LOCAL_TZ
 
 TT = "http://www.onvif.org/ver10/schema"
 FILE_NAME = re.compile(r"^(?P<recv>\d{8}T\d{6})\.xml$")
@@ -89,4 +90,4 @@ def utc_time(raw: pl.Expr) -> pl.Expr:
     """xs:dateTime in UTC (`2026-11-20T16:30:00.120Z`; ONVIF writes UTC even without the Z) → Asia/Shanghai."""
     bare = raw.str.replace(r"(Z|\+00:00)$", "")
     return bare.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(
-        "UTC").dt.convert_time_zone("Asia/Shanghai")
+        "UTC").dt.convert_time_zone(str(LOCAL_TZ))
