@@ -35,7 +35,7 @@ KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot
 
 def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerConfig, cameras: pl.Series,
             rejected: pl.Series, now: dt.datetime, key: bytes) -> pl.DataFrame:
-    """One file's objects with `reason` (every rule but duplicate) and personal data replaced by pseudonyms."""
+    """A batch of objects with `reason` (every rule but duplicate) and personal data replaced by pseudonyms."""
     start, end = day_bounds(day)
     registered = cameras.implode()
     gat = pl.col("source") == "gat1400"
