@@ -6,8 +6,7 @@ import functools
 import dagster as dg
 import polars as pl
 
-from assets.lake_io import harvested_spec, write_harvest, write_table
-from quality import checks
+from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
@@ -27,14 +26,10 @@ DEVICE_STATUS = dg.AssetKey(["bronze", "device_status"])
 DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages and change notifications "
-                             "(GB2312/GBK/UTF-8 XML), parsed."),
-        _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
-    ],
-    check_specs=checks.harvest_check_specs(CATALOG_ITEMS),
-    partitions_def=BANNER_DAY,
+@harvest_asset(
+    _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages and change notifications "
+                         "(GB2312/GBK/UTF-8 XML), parsed."),
+    _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
 )
 def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
@@ -88,14 +83,10 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
                        changes=dg.MetadataValue.json(dict(zip(counted["attribute"], counted["len"], strict=True))))
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(DEVICE_STATUS, "One row per hourly DeviceStatus response: clock skew (DeviceTime − receive time), "
-                             "Online / Status / Encode / Record flags.", deps=[CAMERAS, CATALOG_QUARANTINE]),
-        _spec(DEVICE_STATUS_QUARANTINE, "DeviceStatus responses that were rejected, with file and reason."),
-    ],
-    check_specs=checks.harvest_check_specs(DEVICE_STATUS),
-    partitions_def=BANNER_DAY,
+@harvest_asset(
+    _spec(DEVICE_STATUS, "One row per hourly DeviceStatus response: clock skew (DeviceTime − receive time), "
+                         "Online / Status / Encode / Record flags.", deps=[CAMERAS, CATALOG_QUARANTINE]),
+    _spec(DEVICE_STATUS_QUARANTINE, "DeviceStatus responses that were rejected, with file and reason."),
 )
 def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
@@ -107,14 +98,10 @@ def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource,
     yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest)
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(STATUS_POLLS, "One row per camera per 5-minute status poll, state normalised.",
-              deps=[CAMERAS, CATALOG_QUARANTINE]),
-        _spec(POLLS_QUARANTINE, "Poll lines that were rejected (malformed, unknown camera, duplicate…), with reason."),
-    ],
-    check_specs=checks.harvest_check_specs(STATUS_POLLS),
-    partitions_def=BANNER_DAY,
+@harvest_asset(
+    _spec(STATUS_POLLS, "One row per camera per 5-minute status poll, state normalised.",
+          deps=[CAMERAS, CATALOG_QUARANTINE]),
+    _spec(POLLS_QUARANTINE, "Poll lines that were rejected (malformed, unknown camera, duplicate…), with reason."),
 )
 def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)

@@ -5,11 +5,10 @@ import datetime as dt
 import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
-from assets.lake_io import harvested_spec, write_harvest
-from quality import checks
+from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from xl_pipelines import captures
 from xl_pipelines.banners import load_banners
-from xl_pipelines.partitions import BANNER_DAY, partition_keys
+from xl_pipelines.partitions import partition_keys
 from xl_pipelines.pseudonym import is_development_key
 from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource
 
@@ -18,16 +17,12 @@ CAPTURES = dg.AssetKey(["silver", "captures"])
 CAPTURES_QUARANTINE = dg.AssetKey(["quarantine", "captures"])
 
 
-@dg.multi_asset(
-    specs=[
-        harvested_spec(CAPTURES, "Every distinct capture of the day (vehicles, faces, persons, non-motor vehicles) "
-                                 "from GA/T 1400 POST logs and ONVIF metadata, plates and person identifiers as "
-                                 "keyed pseudonyms, names and images dropped.", GROUP, deps=[CAMERAS, CATALOG_QUARANTINE]),
-        harvested_spec(CAPTURES_QUARANTINE, "Captures and POST lines that were rejected (malformed, unknown device, "
-                                            "re-sent…), with file, line and reason, never the line itself.", GROUP),
-    ],
-    check_specs=checks.harvest_check_specs(CAPTURES),
-    partitions_def=BANNER_DAY,
+@harvest_asset(
+    harvested_spec(CAPTURES, "Every distinct capture of the day (vehicles, faces, persons, non-motor vehicles) "
+                             "from GA/T 1400 POST logs and ONVIF metadata, plates and person identifiers as "
+                             "keyed pseudonyms, names and images dropped.", GROUP, deps=[CAMERAS, CATALOG_QUARANTINE]),
+    harvested_spec(CAPTURES_QUARANTINE, "Captures and POST lines that were rejected (malformed, unknown device, "
+                                        "re-sent…), with file, line and reason, never the line itself.", GROUP),
 )
 def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                     pseudonyms: PseudonymResource):

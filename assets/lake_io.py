@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from quality import checks
+from xl_pipelines.partitions import BANNER_DAY
 from xl_pipelines.quarantine import Harvest
 from xl_pipelines.lake import Lake
 
@@ -12,6 +13,13 @@ def harvested_spec(key: dg.AssetKey, description: str, group: str, deps=()) -> d
     """A table a harvest lands (bronze or quarantine): Parquet, in its domain's group, due by its deadline."""
     return dg.AssetSpec(key, description=description, group_name=group, kinds={"parquet"}, deps=deps,
                         freshness_policy=checks.freshness_policy(key))
+
+
+def harvest_asset(table: dg.AssetSpec, quarantine: dg.AssetSpec):
+    """The decorator of a harvest: a table and its quarantine per banner-day, both checked as they land
+    (reconciled, rejected share)."""
+    return dg.multi_asset(specs=[table, quarantine], check_specs=checks.harvest_check_specs(table.key),
+                          partitions_def=BANNER_DAY)
 
 
 def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame, **metadata) -> dg.MaterializeResult:

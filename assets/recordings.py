@@ -6,8 +6,7 @@ import functools
 import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
-from assets.lake_io import harvested_spec, write_harvest, write_table
-from quality import checks
+from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
 from xl_pipelines import image_quality, recordings
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
@@ -30,15 +29,11 @@ def _today() -> dt.date:
     return dt.datetime.now(LOCAL_TZ).date()
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(RECORDING_FILES, "One row per recording segment file of the day, probed packet by packet without "
-                               "decoding: packet span, keyframes, corrupt packets, problem (truncated, corrupt, "
-                               "unfinished).", deps=[CAMERAS, CATALOG_QUARANTINE]),
-        _spec(RECORDINGS_QUARANTINE, "Segment files that cannot be placed (bad name, unknown camera), with reason."),
-    ],
-    check_specs=checks.harvest_check_specs(RECORDING_FILES),
-    partitions_def=BANNER_DAY,
+@harvest_asset(
+    _spec(RECORDING_FILES, "One row per recording segment file of the day, probed packet by packet without "
+                           "decoding: packet span, keyframes, corrupt packets, problem (truncated, corrupt, "
+                           "unfinished).", deps=[CAMERAS, CATALOG_QUARANTINE]),
+    _spec(RECORDINGS_QUARANTINE, "Segment files that cannot be placed (bad name, unknown camera), with reason."),
 )
 def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource):
     keys = partition_keys(context)
@@ -50,14 +45,10 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
     yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest)
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(RECORD_INDEX, "One row per recording the devices' RecordInfo index lists for the day (a channel "
-                            "that answered with none: one row without times).", deps=[CAMERAS, CATALOG_QUARANTINE]),
-        _spec(RECORD_INDEX_QUARANTINE, "RecordInfo pages and items that were rejected, with file, item and reason."),
-    ],
-    check_specs=checks.harvest_check_specs(RECORD_INDEX),
-    partitions_def=BANNER_DAY,
+@harvest_asset(
+    _spec(RECORD_INDEX, "One row per recording the devices' RecordInfo index lists for the day (a channel "
+                        "that answered with none: one row without times).", deps=[CAMERAS, CATALOG_QUARANTINE]),
+    _spec(RECORD_INDEX_QUARANTINE, "RecordInfo pages and items that were rejected, with file, item and reason."),
 )
 def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
