@@ -6,7 +6,7 @@ PYTHON ?= python3
 export XL_HOME ?= $(CURDIR)/.xl
 export DAGSTER_HOME := $(XL_HOME)/dagster
 
-.PHONY: install test demo dev bench validate clean
+.PHONY: install browser test demo dev bench validate clean docs
 
 install: $(VENV)/.installed
 
@@ -15,11 +15,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-test: install
+# The report test renders the leadership report in Debian's Chromium, with a Chinese font; both come from the
+# package mirror, once (root, or sudo).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null && fc-list | grep -qi "wenquanyi zen hei" || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-wqy-zenhei; }
+
+test: install browser
 	$(PY) -m pytest -n 2
 
 demo: install
 	$(VENV)/bin/xl demo
+
+docs: install
+	$(PY) -m xl_pipelines.dictionary
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
@@ -34,7 +44,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 		$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
-	command -v ffprobe >/dev/null || (apt-get update -q && apt-get install -y -q ffmpeg)  # bench baseline only
+	command -v ffprobe >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg)  # bench baseline only
 	$(PY) -m bench.run
 
 clean:

@@ -6,14 +6,26 @@ from assets.lake_io import write_table
 from quality import checks
 from xl_pipelines import quality
 from xl_pipelines.banners import load_banners
-from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, partition_keys
+from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, MONTH, partition_keys
 from xl_pipelines.resources import LakeResource
 from xl_pipelines.sql_models import SqlModel, load_models, missing_inputs, run_model
 
 
+PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
+HARVESTED_BY_MONTH = {("silver", "cases")}
+
+
+def _mapping(model: SqlModel, layer: str, table: str) -> dg.PartitionMapping | None:
+    """How a city-wide model reads a banner-day input: every banner of its day(s); otherwise Dagster's default
+    (the same partition, or the days of a month)."""
+    upstream = next((m.dimensions for m in MODELS if layer == "gold" and m.name == table),
+                    ("month",) if (layer, table) in HARVESTED_BY_MONTH else ("date", "banner"))
+    city_wide = "banner" not in model.dimensions
+    return ALL_BANNERS_OF_DAY if city_wide and upstream == ("date", "banner") else None
+
+
 def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     by_day_only = model.dimensions == ("date",)
-    mapping = ALL_BANNERS_OF_DAY if by_day_only else None
     key = dg.AssetKey(["gold", model.name])
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
         "A warning when a rate is under its alert level in quality/thresholds.yaml `indicators`."))
@@ -22,8 +34,9 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         description=model.description,
-        deps=[dg.AssetDep(dg.AssetKey([layer, table]), partition_mapping=mapping) for layer, table in model.inputs],
-        partitions_def=DAY if by_day_only else BANNER_DAY,
+        deps=[dg.AssetDep(dg.AssetKey([layer, table]), partition_mapping=_mapping(model, layer, table))
+              for layer, table in model.inputs],
+        partitions_def=PARTITIONS[model.dimensions],
         group_name="gold",
         kinds={"duckdb", "parquet"},
         automation_condition=dg.AutomationCondition.eager() if by_day_only else None,
@@ -33,7 +46,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         keys = partition_keys(context)
         missing = missing_inputs(model, lake.lake, keys, load_banners())
         if missing:
-            raise dg.Failure(f"{model.name} {keys['date']} not built: missing "
+            raise dg.Failure(f"{model.name} {' '.join(keys.values())} not built: missing "
                              f"{', '.join(f'{table} {code}' for table, code in missing)} "
                              "(blocked by a check, or not materialised yet)")
         frame = run_model(model, lake.lake, keys, load_banners())
@@ -49,5 +62,8 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
 
 
 MODELS = load_models()
-BANNER_DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions != ("date",)]
+BANNER_DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date", "banner")]
 DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date",)]
+MONTH_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("month",)]
+CASE_ASSISTANCE = next(a for a in MONTH_ASSETS if a.key == dg.AssetKey(["gold", "case_assistance_monthly"]))
+NETWORK_MONTH_ASSETS = [a for a in MONTH_ASSETS if a is not CASE_ASSISTANCE]

@@ -15,11 +15,11 @@ def harvested_spec(key: dg.AssetKey, description: str, group: str, deps=()) -> d
                         freshness_policy=checks.freshness_policy(key))
 
 
-def harvest_asset(table: dg.AssetSpec, quarantine: dg.AssetSpec):
-    """The decorator of a harvest: a table and its quarantine per banner-day, both checked as they land
-    (reconciled, rejected share)."""
+def harvest_asset(table: dg.AssetSpec, quarantine: dg.AssetSpec, partitions_def: dg.PartitionsDefinition = BANNER_DAY):
+    """The decorator of a harvest: a table and its quarantine per partition (a banner-day unless said),
+    both checked as they land (reconciled, rejected share)."""
     return dg.multi_asset(specs=[table, quarantine], check_specs=checks.harvest_check_specs(table.key),
-                          partitions_def=BANNER_DAY)
+                          partitions_def=partitions_def)
 
 
 def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame, **metadata) -> dg.MaterializeResult:
@@ -36,6 +36,7 @@ def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
     counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}
     yield write_table(lake, bronze, keys, harvest.accepted, **counts)
-    rejected = harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all())
+    rejected = (harvest.quarantined if "code" in harvest.quarantined.columns  # a city-wide source names its own
+                else harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all()))
     yield write_table(lake, quarantine, keys, rejected, **counts, reasons=dg.MetadataValue.json(reasons))
     yield from checks.harvest_checks(lake, bronze, quarantine, keys, source, harvest.read, reasons)

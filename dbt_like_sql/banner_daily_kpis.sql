@@ -73,23 +73,45 @@ per_banner AS (
 )
 
 SELECT
-    per_banner.*,
-    clocks.clock_devices,
-    clocks.clock_accurate_devices,
-    outside_city.cameras_outside_city,
-    capture.*,
-    online_s / nullif(expected_s, 0) AS online_rate,
-    online_at_last_poll / nullif(cameras, 0) AS snapshot_online_rate,
-    clock_accurate_devices / nullif(clock_devices, 0) AS clock_accuracy,
-    annotated_cameras / nullif(cameras + cameras_outside_city, 0) AS annotation_accuracy,
-    recorded_s / nullif(scheduled_s, 0) AS recording_completeness,
-    retention_compliant / nullif(retention_measured, 0) AS retention_compliance,
-    image_ok / nullif(image_diagnosed, 0) AS image_quality_rate,
-    intact_cameras / nullif(cameras, 0) AS intact_rate,
-    active_capture_cameras / nullif(capture_cameras, 0) AS capture_activity,
-    timely_captures / nullif(captures, 0) AS upload_timeliness,
-    clock_ok_captures / nullif(captures, 0) AS capture_clock_accuracy,
-    captures / nullif(captures + resent_captures, 0) AS capture_uniqueness,
-    captures / nullif(captures_week_before, 0) - 1 AS volume_change
+    per_banner.date,  -- The local day (Asia/Shanghai).
+    per_banner.code,  -- Banner: the 6-digit administrative code of the reporting unit.
+    per_banner.banner_name,  -- The banner's English name, e.g. Horqin District.
+    per_banner.banner_name_zh,  -- The banner's Chinese name, e.g. 科尔沁区.
+    per_banner.cameras,  -- Registered cameras (silver.cameras) that day.
+    per_banner.online_s,  -- Σ cameras' seconds online.
+    per_banner.expected_s,  -- Σ cameras' seconds observed (expected seconds), harvester outages left out.
+    per_banner.online_at_last_poll,  -- Cameras online at the banner's last poll of the day.
+    per_banner.annotated_cameras,  -- Cameras whose point annotation is correct.
+    per_banner.recorded_s,  -- Σ seconds recorded by the cameras measured.
+    per_banner.scheduled_s,  -- Σ seconds scheduled (7×24) of the cameras measured.
+    per_banner.retention_measured,  -- Cameras on storage (retention measured).
+    per_banner.retention_compliant,  -- Cameras on storage keeping their required days.
+    per_banner.image_diagnosed,  -- Cameras diagnosed for image quality.
+    per_banner.image_ok,  -- Cameras diagnosed with no image fault.
+    per_banner.intact_cameras,  -- Intact cameras (gold.camera_daily_health.intact).
+    clocks.clock_devices,  -- Devices (IP cameras, NVRs) whose DeviceStatus answers that day carried a DeviceTime.
+    clocks.clock_accurate_devices,  -- Of those, devices whose median skew is within ±60 s (limits clock_skew_s).
+    outside_city.cameras_outside_city,  -- Cameras (types 131/132) missing from the registry: catalog item quarantined as outside_city.
+    capture.capture_cameras,  -- Registered capture cameras (FunctionType 01–04).
+    capture.active_capture_cameras,  -- Registered capture cameras that sent captures that day.
+    capture.captures,  -- Distinct captures received that day.
+    capture.resent_captures,  -- Re-sends of a capture already received (quarantined as duplicate).
+    capture.timely_captures,  -- Captures received at most 60 s after their shot time.
+    capture.clock_ok_captures,  -- Captures whose shot time is not later than their receipt by more than 60 s.
+    capture.captures_week_before,  -- Captures on the same weekday a week before (null: that day not materialised).
+    capture.volume_alarms,  -- Devices with a volume alarm (gold.capture_daily.volume_alarm: rise or drop).
+    online_s / nullif(expected_s, 0) AS online_rate,  -- online rate (在线率): online_s / expected_s.
+    online_at_last_poll / nullif(cameras, 0) AS snapshot_online_rate,  -- Snapshot online rate: online_at_last_poll / cameras.
+    clock_accurate_devices / nullif(clock_devices, 0) AS clock_accuracy,  -- clock accuracy (时钟准确率): clock_accurate_devices / clock_devices.
+    annotated_cameras / nullif(cameras + cameras_outside_city, 0) AS annotation_accuracy,  -- annotation accuracy (点位标注): annotated_cameras / (cameras + cameras_outside_city).
+    recorded_s / nullif(scheduled_s, 0) AS recording_completeness,  -- recording completeness (录像完整率): recorded_s / scheduled_s.
+    retention_compliant / nullif(retention_measured, 0) AS retention_compliance,  -- retention compliance: retention_compliant / retention_measured.
+    image_ok / nullif(image_diagnosed, 0) AS image_quality_rate,  -- image quality (图像质量正常率): image_ok / image_diagnosed.
+    intact_cameras / nullif(cameras, 0) AS intact_rate,  -- intact rate (完好率): intact_cameras / cameras.
+    active_capture_cameras / nullif(capture_cameras, 0) AS capture_activity,  -- capture activity (抓拍机活跃率): active_capture_cameras / capture_cameras.
+    timely_captures / nullif(captures, 0) AS upload_timeliness,  -- upload timeliness (上传及时率): timely_captures / captures.
+    clock_ok_captures / nullif(captures, 0) AS capture_clock_accuracy,  -- capture clock accuracy: clock_ok_captures / captures.
+    captures / nullif(captures + resent_captures, 0) AS capture_uniqueness,  -- capture uniqueness (数据唯一率): captures / (captures + resent_captures).
+    captures / nullif(captures_week_before, 0) - 1 AS volume_change  -- captures / captures_week_before − 1 (null: none or no data a week before; may be negative).
 FROM per_banner, clocks, outside_city, capture
 ORDER BY per_banner.code

@@ -90,12 +90,44 @@ health AS (
 )
 
 SELECT
-    health.*,
+    health.date,  -- The local day (Asia/Shanghai).
+    health.code,  -- Banner: the 6-digit administrative code of the reporting unit.
+    health.channel_id,  -- The camera channel's 20-digit GB/T 28181 ID.
+    health.device_id,  -- The device it is recorded through: its parent DVR/NVR in the catalog, else the channel itself.
+    health.name,  -- The camera's name (catalog Name) in that day's registry.
+    health.longitude,  -- WGS-84 longitude from the catalog (null: not given).
+    health.latitude,  -- WGS-84 latitude from the catalog (null: not given).
+    health.point_class,  -- Monitoring point class: 1/2/3 = class-one/two/three point (catalog PointType; null: not given).
+    health.online_s,  -- Seconds online that day: a poll's state holds until the banner's next poll, at most 10 min.
+    health.expected_s,  -- Seconds observed that day (expected seconds): harvester outages left out.
+    health.online_rate,  -- online rate (在线率): online_s / expected_s (null: never observed).
+    health.flaps,  -- Changes from online to any other state that day.
+    health.online_at_last_poll,  -- Online at the banner's last poll of the day (feeds the snapshot online rate).
+    health.clock_skew_s,  -- Median DeviceStatus clock skew that day, s: DeviceTime − receive time (own, else its recording device's).
+    health.status_responses,  -- DeviceStatus responses that day: the camera's own, else its recording device's.
+    health.record_on_rate,  -- Share of those responses saying Record ON.
+    health.encode_on_rate,  -- Share of those responses saying Encode ON.
+    health.recording_source,  -- Where recording was measured: file (segment files), index (RecordInfo); null: not measured.
+    health.recorded_s,  -- Seconds of the day covered by the union of its recordings (null: not measured).
+    health.scheduled_s,  -- Seconds of the day's 7×24 recording schedule (null: not measured).
+    health.recording_completeness,  -- recording completeness (录像完整率): recorded_s / scheduled_s.
+    health.gap_count,  -- Uncovered stretches longer than the gap tolerance (5 s), the day's start and end included.
+    health.longest_gap_s,  -- The longest uncovered stretch of the day, s.
+    health.corrupt_segments,  -- Segment files that are truncated, corrupt or unfinished.
+    health.missing_files,  -- Index entries with no file on storage (problem missing_file).
+    health.missing_index,  -- Files its device's index does not list (problem missing_index).
+    health.duration_mismatches,  -- Matched file and index entries whose lengths differ by more than the gap tolerance.
+    health.retained_days,  -- Age in days of its oldest recording on storage as it stood when built (null: not on storage).
+    health.required_days,  -- Days it must keep: max(30, 90 for class-one points, its declared RecordSaveDays).
+    health.retention_ok,  -- retained_days ≥ required_days (null: not on storage).
+    health.image_faults,  -- Faults the video-quality diagnosis of a sampled segment found (empty: none; null: not diagnosed).
+    health.annotation_ok,  -- Point annotation (点位标注) correct: coordinates present, inside the banner; class fields filled.
+    health.annotation_fault,  -- What is wrong: no_coordinates, outside_banner or class_one_fields (null: correct).
     coalesce(
         health.online_rate >= limits.intact_online
         AND health.recording_completeness >= limits.intact_recording
         AND coalesce(len(health.image_faults) = 0, true),
         false
-    ) AS intact
+    ) AS intact  -- Intact (完好): online_rate and recording_completeness ≥ 0.9 (limits), no image fault found.
 FROM health, context.limits AS limits
 ORDER BY health.channel_id

@@ -82,16 +82,33 @@ per_device AS (
 )
 
 SELECT
-    per_device.*,
-    captures > 0 AS active,
-    timely_captures / nullif(captures, 0) AS upload_timeliness,
-    clock_ok_captures / nullif(captures, 0) AS capture_clock_accuracy,
-    captures / nullif(captures + resent, 0) AS capture_uniqueness,
-    captures / nullif(captures_week_before, 0) - 1 AS volume_change,
+    per_device.date,  -- The local day (Asia/Shanghai).
+    per_device.code,  -- Banner: the 6-digit administrative code of the reporting unit.
+    per_device.device_id,  -- The capture device's 20-digit GB/T 28181 ID (a registered capture camera, or a sender).
+    per_device.function_type,  -- Registered FunctionType: 01 face, 02 person, 03 motor vehicle, 04 non-motor (null: none).
+    per_device.capture_camera,  -- Registered with a capture function (counts for capture activity).
+    per_device.source,  -- Where its captures came from: gat1400 or onvif (either, if both; null: none that day).
+    per_device.captures,  -- Distinct captures received that day.
+    per_device.resent,  -- Re-sends of a capture already received (quarantined as duplicate).
+    per_device.timely_captures,  -- Captures received at most 60 s (limits capture_delay_s) after their shot time.
+    per_device.clock_ok_captures,  -- Captures whose shot time is not later than their receipt by more than 60 s (capture_clock_s).
+    per_device.id_time_mismatches,  -- GA/T 1400 captures whose object ID carries another time than ShotTime.
+    per_device.vehicles,  -- Captures of motor vehicles.
+    per_device.faces,  -- Captures of faces.
+    per_device.persons,  -- Captures of persons.
+    per_device.non_motor_vehicles,  -- Captures of non-motor vehicles.
+    per_device.median_delay_s,  -- Median seconds from shot time to receipt.
+    per_device.last_received_at,  -- When its last capture of the day was received.
+    per_device.captures_week_before,  -- Its captures on the same weekday a week before (null: that day not materialised).
+    captures > 0 AS active,  -- Sent at least one capture that day.
+    timely_captures / nullif(captures, 0) AS upload_timeliness,  -- upload timeliness (上传及时率): timely_captures / captures.
+    clock_ok_captures / nullif(captures, 0) AS capture_clock_accuracy,  -- capture clock accuracy: clock_ok_captures / captures.
+    captures / nullif(captures + resent, 0) AS capture_uniqueness,  -- capture uniqueness (数据唯一率): captures / (captures + resent).
+    captures / nullif(captures_week_before, 0) - 1 AS volume_change,  -- captures / captures_week_before − 1 (null: none or no data a week before; may be negative).
     CASE
         WHEN captures_week_before > 0 AND captures / captures_week_before - 1 < -limits.volume_change THEN 'drop'
         WHEN captures_week_before > 0 AND captures / captures_week_before - 1 > limits.volume_change THEN 'rise'
         WHEN captures_week_before = 0 AND captures > 0 THEN 'rise'
-    END AS volume_alarm
+    END AS volume_alarm  -- rise / drop: volume_change beyond ±0.5 (limits volume_change), or captures after none; else null.
 FROM per_device, context.limits AS limits
 ORDER BY device_id

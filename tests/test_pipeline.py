@@ -1,6 +1,7 @@
 """The real Dagster code location, run on hand-written landing files under a private XL_HOME."""
 
 import datetime as dt
+from collections import Counter
 import json
 
 import polars as pl
@@ -15,6 +16,8 @@ from xl_pipelines.settings import get_settings
 from xl_pipelines.warehouse import connect_readonly
 
 from xl_pipelines.banners import load_banners
+from xl_pipelines.simulator.cases import write_cases
+from xl_pipelines.simulator.city import build_city
 
 BANNERS = {code: f"{code}00" for code in load_banners().codes}  # all nine: the city day needs every banner
 
@@ -48,6 +51,13 @@ def land(landing):
         land_captures(landing, banner, cams)
 
 
+def land_cases(landing):
+    """The simulator's case export for DAY's month: a month of real-shaped outcomes for the report."""
+    config = load_banners()
+    write_cases(landing, build_city(config, 300, seed=5), [b.weight for b in config.banners], DAY.replace(day=1),
+                DAY, seed=5)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("xl")
@@ -57,6 +67,7 @@ def home(tmp_path_factory):
         mp.delenv("XL_LANDING", raising=False)
         mp.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
         land(root / "landing")
+        land_cases(root / "landing")
         assert materialize([DAY], list(BANNERS), get_settings(), say=lambda _: None).ok
         yield root
 
@@ -138,3 +149,90 @@ def test_no_plate_name_or_id_number_leaves_the_landing_zone_in_clear(home):
     assert reasons.rows() == [("malformed_line", 9), ("wrong_encoding", 9 * 2)]
     leaks = [(where, value) for where, text in _texts(home) for value in SEEDED if value in text]
     assert leaks == []
+
+
+def test_every_column_analysts_see_is_in_the_data_dictionary_and_nothing_more(home):
+    """Each view of the lake against the dictionary, both ways: a new table or column must be documented (its
+    model's comments, or xl_pipelines/tables.yaml) and a documented one must exist. Tables of the dictionary
+    that this lake lacks are not judged."""
+    from xl_pipelines.dictionary import load_dictionary
+
+    documented = {t.qualified: {name for name, _ in t.columns} for t in load_dictionary()}
+    rows = query(home, "select table_schema || '.' || table_name as qualified, column_name from information_schema.columns "
+                       "where table_schema in ('bronze', 'silver', 'gold', 'quarantine')")
+    seen: dict[str, set[str]] = {}
+    for qualified, column in rows.iter_rows():
+        seen.setdefault(qualified, set()).add(column)
+    assert len(seen) >= 20  # the whole lake: every harvest, refine and model ran
+    problems = [f"{table}: not in the data dictionary" for table in sorted(seen.keys() - documented.keys())]
+    for table in sorted(seen.keys() & documented.keys()):
+        problems += [f"{table}.{c}: not documented" for c in sorted(seen[table] - documented[table])]
+        problems += [f"{table}.{c}: documented but not in the lake" for c in sorted(documented[table] - seen[table])]
+    assert not problems, "\n".join(["update the model's comments or xl_pipelines/tables.yaml, then `make docs`:",
+                                     *problems])
+
+
+def _figure(text: str) -> float | None:
+    """A figure as the report prints it: 98.76% or 1,234 or – (none)."""
+    text = text.strip()
+    if text == "–":
+        return None
+    return float(text.removesuffix("%").replace(",", "")) / (100 if text.endswith("%") else 1)
+
+
+def test_every_figure_of_the_leadership_report_equals_gold(home):
+    """Each figure cell names its gold table, row and column; read that value back from the views, one by one."""
+    from lxml import html
+
+    page = html.parse(str(home / "reports" / "leadership" / f"{DAY:%Y-%m}.html"))
+    cells = page.xpath("//td[@data-gold]")
+    keys = {"banner_monthly_kpis": "code", "case_assistance_monthly": "code", "city_daily_kpis": "date",
+            "camera_monthly_health": "channel_id"}
+    checked = Counter()
+    for cell in cells:
+        table, row, column = cell.get("data-gold").split("|")
+        where = f"month = '{DAY:%Y-%m}'" if table != "city_daily_kpis" else f"date = '{row}'"
+        if row != "total" and table != "city_daily_kpis":
+            where += f" and {keys[table]} = '{row}'"
+        expected = query(home, f"select {'sum' if row == 'total' else 'any_value'}({column}) as v from gold.{table} "
+                               f"where {where}")["v"][0]
+        shown = _figure(cell.text_content())
+        if expected is None:
+            assert shown is None, cell.get("data-gold")
+        else:  # rates are shown to 0.01 %, counts exactly
+            assert shown == pytest.approx(float(expected), abs=0.00005 if "%" in cell.text_content() else 0), cell.get("data-gold")
+        checked[table] += 1
+    # 9 banners × (13 indicator cells + rank + cameras + targets met); 9 × 6 outcomes + 6 totals; 1 day × 3; 10 worst × 5
+    assert checked == {"banner_monthly_kpis": 9 * 13, "case_assistance_monthly": 9 * 6 + 6, "city_daily_kpis": 3,
+                       "camera_monthly_health": 10 * 5}
+    outcomes = query(home, "select sum(criminal_cases_assisted + administrative_cases_assisted) n from "
+                           "gold.case_assistance_monthly")["n"][0]
+    assert outcomes > 0  # the simulated month had cases to show
+    text = page.getroot().text_content()
+    assert f"1 of 30 days" in text and "partial month" in text and "非完整月" in text
+
+
+def test_the_report_renders_in_a_real_browser(home, tmp_path):
+    """Debian's Chromium, headless, opens the file with the network off and draws it: a PNG that is not blank,
+    with the report's colours (red and green target cells, blue bars) in it."""
+    import subprocess
+
+    import av
+    import numpy as np
+
+    report = home / "reports" / "leadership" / f"{DAY:%Y-%m}.html"
+    png = tmp_path / "report.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                    "--disable-background-networking", "--disable-component-update", "--disable-quic",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1400,2400",
+                    "--proxy-server=127.0.0.1:9", f"--screenshot={png}", report.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    with av.open(str(png)) as container:
+        pixels = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    assert pixels.shape == (2400, 1400, 3)
+    ink = (pixels.sum(axis=2) < 600).mean()  # anything clearly darker than white
+    assert ink > 0.02
+    red, green, blue = (pixels[..., 0] > pixels[..., 1] + 15), (pixels[..., 1] > pixels[..., 0] + 10), \
+        (pixels[..., 2] > pixels[..., 0] + 60)
+    assert red.mean() > 0.001 and green.mean() > 0.001 and blue.mean() > 0.001
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # text, tables and charts, not a flat page

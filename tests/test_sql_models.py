@@ -1,5 +1,7 @@
 """SQL model inputs are found by a real parser: joins, CTEs, subqueries; CTE names are not inputs."""
 
+import pytest
+
 from xl_pipelines.sql_models import load_models, model_inputs, parse_model
 
 
@@ -43,3 +45,16 @@ def test_shipped_models_form_the_expected_chain():
     assert models["city_daily_kpis"].dimensions == ("date",)
     assert models["banner_daily_kpis"].checks == models["city_daily_kpis"].checks == ("alert_levels",)
     assert models["camera_daily_health"].checks == ()
+    assert models["school_zone_availability"].inputs == (("silver", "cameras"), ("silver", "status_intervals"))
+    assert models["case_assistance_monthly"].inputs == (("silver", "cases"),)
+    assert models["banner_monthly_kpis"].inputs == (("gold", "banner_daily_kpis"),)
+    assert models["camera_monthly_health"].inputs == (("gold", "camera_daily_health"),)
+    assert {name for name, m in models.items() if m.dimensions == ("month",)} == {
+        "case_assistance_monthly", "banner_monthly_kpis", "camera_monthly_health"}
+
+
+def test_partitions_must_be_a_known_kind(tmp_path):
+    path = tmp_path / "m.sql"
+    path.write_text("-- A model by week.\n-- partitions: week\nSELECT 1 FROM gold.x\n")
+    with pytest.raises(ValueError, match="partitions must be 'day, banner', 'day' or 'month', not week"):
+        parse_model(path)

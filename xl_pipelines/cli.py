@@ -1,4 +1,4 @@
-"""The `xl` command: simulate, materialize, sql, demo. Errors are one line on stderr, exit code 2."""
+"""The `xl` command: simulate, materialize, sql, report, demo. Errors are one line on stderr, exit code 2."""
 
 from __future__ import annotations
 
@@ -77,15 +77,20 @@ def _report_outcome(outcome, settings) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from xl_pipelines.warehouse import connect_readonly
+    from xl_pipelines.analyst_sql import check
+    from xl_pipelines.warehouse import banner_path, connect_readonly
 
     import duckdb
 
-    with connect_readonly(get_settings().warehouse_path) as con:
-        try:
+    path = get_settings().warehouse_path
+    if args.banner:
+        path = banner_path(path, _banners(args)[0])
+    try:
+        check(args.query)
+        with connect_readonly(path) as con:
             frame = con.sql(args.query).pl()
-        except duckdb.Error as exc:
-            raise ConfigError(str(exc).splitlines()[0]) from None
+    except duckdb.Error as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
     _print(frame, args.format)
     return 0
 
@@ -100,6 +105,22 @@ def _print(frame, fmt: str) -> None:
     else:
         with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
             print(frame)
+
+
+def _month(text: str) -> str:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m").strftime("%Y-%m")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-11") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.report import write_report
+
+    settings = get_settings()
+    print(write_report(Lake(settings.lake_url), args.month, settings.reports))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -117,7 +138,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.warehouse import connect_readonly
 
-    outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say)
+    from xl_pipelines.report import report_path
+    from xl_pipelines.simulator import CASE_MONTHS
+    from xl_pipelines.simulator.cases import months_back
+
+    history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS)]
+    outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say,
+                          case_months=history)
     outcome.checks.update(check_freshness(settings).checks)
 
     alert = load_thresholds().indicators["online_rate"]["alert"]
@@ -146,6 +173,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(captures) / sum(captures + resent_captures), 4) AS capture_uniqueness, "
             "sum(volume_alarms)::BIGINT AS volume_alarms "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY captures DESC").pl()
+        outcomes = con.sql(
+            "SELECT code, any_value(banner_name) AS banner, sum(criminal_cases_assisted)::BIGINT AS criminal, "
+            "sum(administrative_cases_assisted)::BIGINT AS administrative, sum(suspects_caught)::BIGINT AS suspects, "
+            "sum(accident_replays)::BIGINT AS accident_replays, sum(missing_persons_found)::BIGINT AS missing_found, "
+            "sum(assistance_served)::BIGINT AS assistance FROM gold.case_assistance_monthly "
+            "GROUP BY ROLLUP (code) ORDER BY code NULLS LAST").pl()
+        schools = con.sql(
+            "SELECT zone_id, any_value(name_en) AS school, any_value(cameras) AS cameras, "
+            "round(sum(online_s) / nullif(sum(observed_s), 0), 4) AS availability "
+            "FROM gold.school_zone_availability WHERE school_day GROUP BY zone_id ORDER BY zone_id").pl()
         problems = con.sql(
             "SELECT source, problem, count(*) AS segments FROM silver.recording_segments "
             "WHERE problem IS NOT NULL GROUP BY ALL ORDER BY source, segments DESC").pl()
@@ -159,6 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "UNION ALL SELECT 'record_index', reason, count(*) FROM quarantine.record_index GROUP BY ALL "
             "UNION ALL SELECT 'recordings', reason, count(*) FROM quarantine.recordings GROUP BY ALL "
             "UNION ALL SELECT 'captures', reason, count(*) FROM quarantine.captures GROUP BY ALL "
+            "UNION ALL SELECT 'cases', reason, count(*) FROM quarantine.cases GROUP BY ALL "
             "ORDER BY source, records DESC").pl()
     print(f"\nNetwork health by banner, {start} … {end}, over the whole week (online rate: online seconds / observed "
           "seconds; clock accuracy: devices within 60 s; annotation: cameras correctly annotated):")
@@ -172,6 +210,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
           "timeliness: received ≤ 60 s after the shot; clock: shot not > 60 s after receipt; uniqueness: distinct / "
           "all received; volume alarms: device-days ±50 % against the same weekday a week before, none without it):")
     _print(captured, "table")
+    print(f"\nOutcomes of video by banner over the {CASE_MONTHS} months of case export (video-assisted cases only; "
+          "the last row is the city):")
+    _print(outcomes, "table")
+    print("\nCamera availability around schools at school hours (07:00–08:30, 16:00–18:00), school days of the week:")
+    _print(schools, "table")
     print("\nRecording problems found (segment files and device index, reconciled):")
     _print(problems, "table")
     print("\nImage faults found by the video-quality diagnosis (cameras):")
@@ -182,6 +225,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print(_check_table(outcome.checks), "table")
     _report_outcome(outcome, settings)
     print(f"\nQuality report (offline HTML): {settings.reports / 'quality' / 'index.html'}")
+    month = end.strftime("%Y-%m")
+    with connect_readonly(settings.warehouse_path) as con:
+        covered = con.sql("SELECT max(days), any_value(days_in_month) FROM gold.banner_monthly_kpis "
+                          f"WHERE month = '{month}'").fetchone()
+    if covered and covered[0] is not None:
+        partial = f", a partial month: {covered[0]} of {covered[1]} days" if covered[0] < covered[1] else ""
+        print(f"Leadership report for {month}{partial} (offline HTML, 中文/English): {report_path(settings.reports, month)}")
     print(f"DuckDB views (read-only for analysts): {settings.warehouse_path}")
     print('Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
     return 0 if outcome.ok else 1
@@ -223,9 +273,15 @@ def parser() -> argparse.ArgumentParser:
     q = sub.add_parser("sql", help="run a read-only query against the DuckDB views")
     q.add_argument("query")
     q.add_argument("--format", choices=FORMATS, default="table")
+    q.add_argument("--banner", help="one 6-digit banner code: its own rows only (city-wide tables whole)")
     q.set_defaults(func=cmd_sql)
 
-    d = sub.add_parser("demo", help="simulate the last 7 days, materialise everything, print the KPIs")
+    r = sub.add_parser("report", help="write the monthly leadership report (HTML) from the gold tables")
+    r.add_argument("--month", type=_month, required=True, help="e.g. 2026-11 (a month under way gives a partial report)")
+    r.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("demo", help="simulate the last 7 days (and a year of cases), materialise everything, "
+                                    "print the KPIs, write the month's leadership report")
     d.add_argument("--cameras", type=int, default=1500)
     d.add_argument("--seed", type=int, default=20261124)
     d.set_defaults(func=cmd_demo)

@@ -6,17 +6,19 @@ import datetime as dt
 
 import dagster as dg
 
-from assets import camera_health, captures, gold, recordings, warehouse
+from assets import camera_health, captures, gold, outcomes, recordings, warehouse
 from quality import checks
+from xl_pipelines.dictionary import load_dictionary
 from xl_pipelines.partitions import BANNER, HARVEST_AT, banner_day_key
 from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource, RecordingsResource
 from xl_pipelines.settings import LOCAL_TZ
 
 BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *gold.BANNER_DAY_ASSETS]
 DAY_ASSETS = gold.DAY_ASSETS
-LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS] for key in a.keys]
+MONTH_ASSETS = [*outcomes.ASSETS, *gold.MONTH_ASSETS]
+LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS] for key in a.keys]
 WAREHOUSE = warehouse.build(LAKE_KEYS)
-SUITE_CHECKS = checks.suite_checks([*BANNER_DAY_ASSETS, *DAY_ASSETS])
+SUITE_CHECKS = checks.suite_checks([*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS])
 HARVESTED = [key for key in LAKE_KEYS if checks.deadline(checks.table_name(key))]
 FRESHNESS = checks.freshness_check(HARVESTED)
 
@@ -28,6 +30,10 @@ city_day_job = dg.define_asset_job("city_day", selection=DAY_ASSETS,
                                    description="City-wide rollups of one day over all nine banners.")
 warehouse_job = dg.define_asset_job("warehouse", selection=WAREHOUSE,
                                     description="Refresh the DuckDB views and the quality report.")
+cases_job = dg.define_asset_job("cases", selection=[*outcomes.ASSETS, gold.CASE_ASSISTANCE],
+                                description="A month's case export and its outcome statistics.")
+month_job = dg.define_asset_job("month", selection=[*gold.NETWORK_MONTH_ASSETS, outcomes.leadership_report],
+                                description="A month's network statistics and the leadership report.")
 freshness_job = dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(FRESHNESS),
                                     description="Did yesterday's harvest of every banner land by its deadline?")
 
@@ -41,17 +47,43 @@ def daily_harvest(context: dg.ScheduleEvaluationContext):
         yield dg.RunRequest(run_key=str(key), partition_key=key)
 
 
+def _last_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    key = (context.scheduled_execution_time.astimezone(LOCAL_TZ).date().replace(day=1) - dt.timedelta(days=1))
+    return dg.RunRequest(run_key=key.strftime("%Y-%m"), partition_key=key.strftime("%Y-%m"))
+
+
+monthly_cases = dg.ScheduleDefinition(
+    name="monthly_cases", job=cases_job, cron_schedule="0 4 1 * *", execution_timezone=str(LOCAL_TZ),
+    execution_fn=_last_month, description="On the 1st at 04:00 local: last month's case export and outcomes.")
+monthly_report = dg.ScheduleDefinition(
+    name="monthly_report", job=month_job, cron_schedule="0 5 1 * *", execution_timezone=str(LOCAL_TZ),
+    execution_fn=_last_month, description="On the 1st at 05:00 local: last month's statistics and leadership report.")
+
+
 LATEST_DEADLINE = max(checks.deadline(checks.table_name(key)) for key in HARVESTED)
 freshness_schedule = dg.ScheduleDefinition(
     name="freshness_at_deadline", job=freshness_job, execution_timezone=str(LOCAL_TZ),
     cron_schedule=f"{LATEST_DEADLINE.minute} {LATEST_DEADLINE.hour} * * *",
     description="At the harvest deadline (thresholds.yaml freshness): which banners' yesterday is missing.")
 
+DOCUMENTED = {t.qualified: t for t in load_dictionary()}
+
+
+def _with_columns(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """The data dictionary's columns, shown in the UI beside each lake table (the same text as docs/)."""
+    table = DOCUMENTED.get(checks.table_name(spec.key))
+    if table is None:
+        return spec
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, description=text) for name, text in table.columns])
+    return spec.merge_attributes(metadata={"dagster/column_schema": schema})
+
+
 defs = dg.Definitions(
-    assets=[*BANNER_DAY_ASSETS, *DAY_ASSETS, *WAREHOUSE],
+    assets=dg.map_asset_specs(_with_columns, [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS]) + [
+        outcomes.leadership_report, *WAREHOUSE],
     asset_checks=[*SUITE_CHECKS, FRESHNESS],
-    jobs=[banner_day_job, city_day_job, warehouse_job, freshness_job],
-    schedules=[daily_harvest, freshness_schedule],
+    jobs=[banner_day_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job],
+    schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule],
     # all follow the environment at run time
     resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
                "pseudonyms": PseudonymResource()},

@@ -48,6 +48,11 @@ def load_results(reports: Path) -> list[dict]:
             for p in sorted((reports / "quality" / "results").glob("*/*/*.json"))]
 
 
+def _period(result: dict) -> str:
+    """The day, or for a monthly table the month, a result is about."""
+    return result["partition"].get("date") or result["partition"]["month"]
+
+
 def latest_by_table(results: list[dict]) -> dict[str, list[dict]]:
     """For each table, the results of each of its checks on that check's latest date (every banner of it)."""
     by_check: dict[tuple[str, str], list[dict]] = {}
@@ -55,9 +60,9 @@ def latest_by_table(results: list[dict]) -> dict[str, list[dict]]:
         by_check.setdefault((r["table"], r["check"]), []).append(r)
     latest: dict[str, list[dict]] = {}
     for (table, _), rows in sorted(by_check.items()):
-        day = max(r["partition"]["date"] for r in rows)
+        day = max(_period(r) for r in rows)
         latest.setdefault(table, []).extend(
-            sorted((r for r in rows if r["partition"]["date"] == day), key=lambda r: r["partition"].get("banner", "")))
+            sorted((r for r in rows if _period(r) == day), key=lambda r: r["partition"].get("banner", "")))
     return latest
 
 
@@ -77,7 +82,7 @@ def render(reports: Path) -> Path:
     ]
     for table, rows in latest.items():
         c = Counter(r["status"] for r in rows)
-        latest_day = max(r["partition"]["date"] for r in rows)
+        latest_day = max(_period(r) for r in rows)
         parts.append(f"<tr><td><a href='#{_e(table)}'>{_e(table)}</a></td><td>{_e(latest_day)}</td>"
                      f"<td>{len(rows)}</td><td>{c['passed']}</td><td class='{'warn' if c['WARN'] else ''}'>{c['WARN']}</td>"
                      f"<td class='{'error' if c['ERROR'] else ''}'>{c['ERROR']}</td></tr>")
@@ -87,7 +92,7 @@ def render(reports: Path) -> Path:
         parts.append("<table><tr><th>date</th><th>banner</th><th>check</th><th>status</th><th>what was found</th></tr>")
         for r in rows:
             status = STATUS[r["status"]]
-            parts.append(f"<tr><td>{_e(r['partition']['date'])}</td><td>{_e(r['partition'].get('banner', 'city'))}</td>"
+            parts.append(f"<tr><td>{_e(_period(r))}</td><td>{_e(r['partition'].get('banner', 'city'))}</td>"
                          f"<td>{_e(r['check'])}"
                          f"{' (blocking)' if r['blocking'] else ''}</td><td class='{status}'>{status}</td>"
                          f"<td>{_e(r['description'])}{_failures(r)}{_reasons(r, reasons)}</td></tr>")

@@ -32,6 +32,10 @@ class LandingResource(dg.ConfigurableResource):
         folder = Path(self.root or get_settings().landing) / source / day.isoformat() / banner
         return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
 
+    def case_export(self, month: str) -> Path:
+        """The case-management export of a month, `cases/<YYYY-MM>.csv` (city-wide, one file)."""
+        return Path(self.root or get_settings().landing) / "cases" / f"{month}.csv"
+
 
 class RecordingsResource(dg.ConfigurableResource):
     """The media servers' recording storage (`<code>/<channel>/<date>/HH-MM-SS.mp4`); harvest only reads it."""

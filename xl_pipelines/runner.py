@@ -1,7 +1,8 @@
 """Materialise partitions in-process against the real Dagster instance under $XL_HOME (runs show in the UI).
 
-Banner-days are independent of each other, so they run in parallel worker processes (one per core, at
-most WORKERS); each day's city rollup runs after, once its nine banners are in.
+Banner-days are independent of each other, and of the months' case exports, so all of those run in parallel
+worker processes (one per core, at most WORKERS); each day's city rollup runs after, once its nine banners are
+in; then each month's statistics and leadership report.
 """
 
 from __future__ import annotations
@@ -113,33 +114,54 @@ def _banner_day(settings: Settings, day: dt.date, banner: str) -> tuple[str, flo
     return status, time.perf_counter() - began, outcome
 
 
+def _cases(settings: Settings, month: str) -> tuple[str, float, Outcome]:
+    """One month's case export and outcome statistics in a worker process."""
+    began, outcome = time.perf_counter(), Outcome()
+    status = _run("cases", instance_for(settings), outcome, f"{month} cases", month)
+    return status, time.perf_counter() - began, outcome
+
+
 def materialize(
-    days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print
+    days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print,
+    case_months: list[str] = (),
 ) -> Outcome:
-    """Run every banner-day, then each day's city rollups, then the views and the quality report."""
+    """Run every banner-day and the case exports of the days' months (and of `case_months`), then each day's
+    city rollups, then each month's statistics and report, then the views and the quality report."""
     from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
+    from xl_pipelines.resources import LandingResource
     from xl_pipelines.sql_models import load_models, missing_inputs
 
     instance = instance_for(settings)
     banner_days = [(d, b) for d in days for b in banners]
-    total = len(banner_days) + len(days)
+    every_banner = set(banners) == set(load_banners().codes)  # a month's statistics and report cover the city
+    months = sorted({d.strftime("%Y-%m") for d in days}) if every_banner else []
+    exports = sorted(m for m in {*months, *case_months} if LandingResource().case_export(m).is_file())
+    for month in sorted({*months, *case_months} - set(exports)):
+        say(f"{month}: no case export ({LandingResource().case_export(month)}) yet; its outcomes are left out")
+    total = len(banner_days) + len(exports) + len(days) + len(months)
     outcome = Outcome()
-    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days)))
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = pool.map(_banner_day, [settings] * len(banner_days), *zip(*banner_days, strict=True))
-        for n, ((day, banner), (status, seconds, part)) in enumerate(zip(banner_days, done, strict=True), start=1):
+        done = [(f"{day} {banner}", pool.submit(_banner_day, settings, day, banner)) for day, banner in banner_days]
+        done += [(f"{month} cases", pool.submit(_cases, settings, month)) for month in exports]
+        for n, (label, future) in enumerate(done, start=1):
+            status, seconds, part = future.result()
             outcome.add(part)
-            say(f"[{n}/{total}] {f'{day} {banner}':<18} {seconds:5.1f}s {status}")
+            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
     lake, config = Lake(settings.lake_url), load_banners()
     city_models = [m for m in load_models() if m.dimensions == ("date",)]
-    for n, day in enumerate(days, start=len(banner_days) + 1):
+    for n, day in enumerate(days, start=len(done) + 1):
         began, key, label = time.perf_counter(), day.isoformat(), f"{day} city"
         waiting = sorted({code for model in city_models for _, code in missing_inputs(model, lake, {"date": key}, config)})
         if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
             say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
             continue
         status = _run("city_day", instance, outcome, label, key)
+        say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
+    for n, month in enumerate(months, start=len(done) + len(days) + 1):
+        began, label = time.perf_counter(), f"{month} month"
+        status = _run("month", instance, outcome, label, month)
         say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
     status = _run("warehouse", instance, outcome, "views and quality report")
     say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"

@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-DEFAULT_START_DATE = "2026-01-01"
+DEFAULT_START_DATE = "2025-01-01"  # a year of monthly outcomes before the first demo month
 
 
 class ConfigError(Exception):

@@ -1,11 +1,13 @@
 """Gold tables as plain DuckDB SQL files in `dbt_like_sql/`, one per table.
 
-A model's leading comment is its description; a `-- partitions: day` or `-- partitions: day, banner` line
-says how it is partitioned; a `-- checks: alert_levels` line adds the check of its rates against the
+A model's leading comment is its description; a `-- partitions: day`, `-- partitions: day, banner` or
+`-- partitions: month` line says how it is partitioned; a `-- checks: alert_levels` line adds the check of its rates against the
 alert levels of quality/thresholds.yaml. Its inputs are the `layer.table` names it reads, found with sqlglot (CTE names
 are not inputs). It runs in an in-memory DuckDB where each input is a view over just the partitions in
-scope, plus `context.banner_days` (date, code, banner names), `context.banners` (all nine) and
-`context.limits` (one row: the `limits` of quality/thresholds.yaml).
+scope (a month model sees the days of its month), plus `context.banner_days` (date, code, banner names;
+every day of the month for a month model), `context.banners` (all nine), `context.limits` (one row: the
+`limits` of quality/thresholds.yaml), `context.targets` (indicator, target, alert) and `context.school_zones`
+and `context.school_hours` (xl_pipelines/school_zones.yaml).
 
 A banner-day model may also read a table as it stood on the same weekday a week before, as
 `<layer>_week_before.<table>` (e.g. `silver_week_before.captures`), beside the table itself; when that
@@ -26,7 +28,9 @@ from sqlglot import exp
 
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.lake import LAYERS, Lake
+from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
+from xl_pipelines.school_zones import school_hours, school_zones
 from xl_pipelines.settings import LOCAL_TZ
 from xl_pipelines.warehouse import view_sql
 
@@ -40,7 +44,7 @@ class SqlModel:
     name: str
     sql: str
     description: str
-    dimensions: tuple[str, ...]  # ("date", "banner") or ("date",)
+    dimensions: tuple[str, ...]  # ("date", "banner"), ("date",) or ("month",)
     inputs: tuple[tuple[str, str], ...]  # (layer, table) pairs it reads from the lake
     checks: tuple[str, ...] = ()  # named checks on its result, e.g. ("alert_levels",)
     week_before: tuple[tuple[str, str], ...] = ()  # inputs also read as of the same weekday a week before
@@ -74,6 +78,8 @@ def parse_model(path: Path) -> SqlModel:
             checks = tuple(c.strip() for c in match["checks"].split(","))
         else:
             description.append(line.removeprefix("--").strip())
+    if dimensions not in {("date", "banner"), ("date",), ("month",)}:
+        raise ValueError(f"{path.name}: partitions must be 'day, banner', 'day' or 'month', not {', '.join(dimensions)}")
     inputs, week_before = model_inputs(sql), model_inputs(sql, WEEK_BEFORE)
     if set(week_before) - set(inputs) or (week_before and dimensions != ("date", "banner")):
         raise ValueError(f"{path.name}: a table read as of a week before must also be read as of the day, "
@@ -88,40 +94,58 @@ def load_models(directory: Path = MODELS_DIR) -> list[SqlModel]:
 def missing_inputs(
     model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig
 ) -> list[tuple[str, str]]:
-    """For a city-wide (day) model, the (layer.table, banner) partitions of its day that its inputs lack.
+    """For a city-wide (day) model, the (layer.table, banner) partitions of its day that its inputs lack; for a
+    month model, its inputs with nothing in the month (banner "all").
 
     A city figure is never built over fewer than nine banners: a banner whose harvest was blocked by a
-    check, or has not run, leaves its partition missing, and the model waits for it.
+    check, or has not run, leaves its partition missing, and the model waits for it. A month model is built
+    over the days of its month that exist (a month under way is partial, and says how many days it covers).
     """
+    if "month" in keys:
+        return [(f"{layer}.{table}", "all") for layer, table in model.inputs
+                if not next(iter(lake.table_path(layer, table).glob(f"month={keys['month']}/*.parquet")), None)
+                and not next(iter(lake.table_path(layer, table).glob(f"date={keys['month']}-*")), None)]
     if "banner" in keys:
         return []
     return [(f"{layer}.{table}", code) for layer, table in model.inputs for code in banners.codes
             if not lake.exists(layer, table, {**keys, "banner": code})]
 
 
+def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str:
+    """The view of one input in scope: the partition itself, or for a month the days of that month."""
+    if "month" in keys and "month" not in lake.partition_columns(layer, table):
+        days = month_days(keys["month"])
+        return f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE date BETWEEN '{days[0]}' AND '{days[-1]}'"
+    return view_sql(lake, layer, table, keys)
+
+
 def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig) -> pl.DataFrame:
-    """Run one model for one partition (`keys`: {'date': …} or {'date': …, 'banner': …})."""
+    """Run one model for one partition (`keys`: {'date': …}, {'date': …, 'banner': …} or {'month': …})."""
     codes = [keys["banner"]] if "banner" in keys else banners.codes
-    day = dt.date.fromisoformat(keys["date"])
+    days = month_days(keys["month"]) if "month" in keys else [dt.date.fromisoformat(keys["date"])]
     scope = pl.DataFrame(
         [{"date": day, "code": b.code, "banner_name": b.name_en, "banner_name_zh": b.name_zh}
-         for b in banners.banners if b.code in codes]
+         for day in days for b in banners.banners if b.code in codes]
     )
     every = pl.DataFrame([{"code": b.code, "name_en": b.name_en, "name_zh": b.name_zh} for b in banners.banners])
-    limits = pl.DataFrame([load_thresholds().limits])
-    earlier = {**keys, "date": (day - dt.timedelta(days=7)).isoformat()}
+    thresholds = load_thresholds()
+    limits = pl.DataFrame([thresholds.limits])
+    targets = pl.DataFrame([{"indicator": name, **levels} for name, levels in thresholds.indicators.items()])
+    earlier = {**keys, "date": (days[0] - dt.timedelta(days=7)).isoformat()}
     available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
-    week_before = pl.DataFrame({"date": [day - dt.timedelta(days=7)], "available": [available]})
+    week_before = pl.DataFrame({"date": [days[0] - dt.timedelta(days=7)], "available": [available]})
+    context = {"banner_days": scope, "banners": every, "limits": limits, "targets": targets,
+               "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
     with duckdb.connect() as con:
         con.execute(f"SET TimeZone = '{LOCAL_TZ}'")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
-        for name, frame in (("banner_days", scope), ("banners", every), ("limits", limits), ("week_before", week_before)):
+        for name, frame in context.items():
             con.register(f"{name}_frame", frame)
             con.execute(f"CREATE TABLE context.{name} AS SELECT * FROM {name}_frame")
         for layer in {layer for layer, _ in model.inputs}:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
         for layer, table in model.inputs:
-            con.execute(f'CREATE VIEW {layer}."{table}" AS {view_sql(lake, layer, table, keys)}')
+            con.execute(f'CREATE VIEW {layer}."{table}" AS {_input_view(lake, layer, table, keys)}')
         for layer, table in model.week_before:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}{WEEK_BEFORE}")
             source = view_sql(lake, layer, table, earlier) if available else f'SELECT * FROM {layer}."{table}" WHERE false'

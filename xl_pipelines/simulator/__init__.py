@@ -5,7 +5,7 @@ revised that day (revisions.py), a fault plan (faults.py), the cameras' states o
 (status.py), the nightly catalog and the day's change notifications (catalog.py), the status poll files and
 the hourly DeviceStatus responses (devicestatus.py), the recording segments on the media server and the
 devices' RecordInfo index (recordings.py), the checkpoints' GA/T 1400 POST logs and ONVIF documents
-(captures.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
+(captures.py); and the case-management export of the year up to the last day (cases.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
 banner and day (seeding.py), so a banner-day's files do not depend on which other days are simulated.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xl_pipelines.banners import load_banners
+from xl_pipelines.simulator.cases import months_back, write_cases
 from xl_pipelines.simulator.captures import capture_cameras, write_captures
 from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
@@ -33,7 +34,8 @@ DEFAULT_SEED = 20261124
 CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
 COUNTS = ("catalog_pages", "catalog_items", "catalog_notifications", "status_files", "status_rows",
           "device_status_files", "recording_files", "record_index_pages", "capture_objects", "capture_posts",
-          "onvif_documents")
+          "onvif_documents", "case_files", "case_rows")
+CASE_MONTHS = 12  # months of case export written, ending with the last day's month: a year of outcomes
 DEMO_CAPTURES = 300  # a checkpoint's mean captures a day in the demo (a real one sends thousands: see bench/)
 
 
@@ -47,8 +49,8 @@ def simulate(
     captures_per_camera: float = DEMO_CAPTURES,
 ) -> dict[str, int]:
     """Write catalogs, change notifications, status polls, DeviceStatus responses and RecordInfo pages for
-    every banner and day into `landing`, and the recording segments under `recordings`; return counts of
-    files/rows written.
+    every banner and day into `landing`, the recording segments under `recordings`, and the case export of the
+    twelve months up to the last day; return counts of files/rows written.
 
     A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
     `status_rows` counts every data line written, the malformed ones included.
@@ -97,6 +99,10 @@ def simulate(
             if progress:
                 progress(f"{day} {code}: {len(registry.channels)} cameras, {written['status_files']} polls, "
                          f"faults: {', '.join(sorted(plan.faults)) or 'none'}")
+    if days:
+        until = max(days)
+        for month in months_back(until, CASE_MONTHS):
+            counts.update(write_cases(landing, city, [b.weight for b in config.banners], month, until, seed))
     return {key: counts[key] for key in COUNTS}
 
 

@@ -10,8 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from xl_pipelines.banners import Banner, BannerConfig
+from xl_pipelines.school_zones import school_zones
 from xl_pipelines.simulator.platforms import Platform, platform_of
 from xl_pipelines.simulator.seeding import stream
 
@@ -222,6 +224,9 @@ def _draw_sites(
     other = rng.choice((CROSS, PLACE, ROAD), size=n, p=(0.4, 0.35, 0.25))
     kind = shared(np.where(industry == EDUCATION, SCHOOL, np.where(industry == TRAFFIC, CROSS, other)))
     roads, places, schools = platform.roads, platform.places, platform.schools
+    zones = school_zones().filter(pl.col("code") == banner.code)
+    if zones.height:  # the banner's schools are its configured school zones (xl_pipelines/school_zones.yaml)
+        schools = tuple(zones["name_zh"])
     road_a = shared(rng.integers(len(roads), size=n))
     road_b = shared((road_a + 1 + rng.integers(len(roads) - 1, size=n)) % len(roads))
     place = shared(rng.integers(len(places), size=n))
@@ -244,6 +249,8 @@ def _draw_sites(
     road_xy = seat + rng.normal(0, 0.04, size=(len(roads), 2)) * span
     place_xy = low + span * rng.uniform(0.05, 0.95, size=(len(places), 2))
     school_xy = seat + rng.normal(0, 0.06, size=(len(schools), 2)) * span
+    if zones.height:
+        school_xy = zones.select("longitude", "latitude").to_numpy()
     anchor = np.select(
         [kind[:, None] == CROSS, kind[:, None] == PLACE, kind[:, None] == ROAD],
         [(road_xy[road_a] + road_xy[road_b]) / 2, place_xy[place], road_xy[road_a]],

@@ -1,0 +1,47 @@
+"""Outcomes, per month: the police case export → silver.cases, and the leadership report over the month's gold."""
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.lake_io import harvest_asset, harvested_spec, write_harvest
+from xl_pipelines import cases, report
+from xl_pipelines.banners import load_banners
+from xl_pipelines.partitions import MONTH, partition_keys
+from xl_pipelines.resources import LakeResource, LandingResource
+from xl_pipelines.settings import get_settings
+
+GROUP = "outcomes"
+CASES = dg.AssetKey(["silver", "cases"])
+CASES_QUARANTINE = dg.AssetKey(["quarantine", "cases"])
+REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case_assistance_monthly",
+                                                     "camera_monthly_health")]
+
+
+@harvest_asset(
+    harvested_spec(CASES, "Every case of the month's case-management export (cases/<YYYY-MM>.csv), one row per "
+                          "case opened that month: category, whether video assisted, cameras used, outcomes. "
+                          "Case records name no persons.", GROUP),
+    harvested_spec(CASES_QUARANTINE, "Export lines that were rejected (malformed, unknown banner or category, "
+                                     "bad time, re-exported…), with file, line and reason.", GROUP),
+    partitions_def=MONTH,
+)
+def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+    keys = partition_keys(context)
+    path = landing.case_export(keys["month"])
+    if not path.is_file():
+        raise dg.Failure(f"no case export for {keys['month']}: {path} has not arrived")
+    harvest = cases.harvest_cases(path, keys["month"], load_banners(), now=dt.datetime.now(dt.UTC))
+    yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest)
+
+
+@dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],
+          partitions_def=MONTH, group_name=GROUP, kinds={"html"})
+def leadership_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """`$XL_HOME/reports/leadership/<YYYY-MM>.html`: the month for leadership, in Chinese and English, offline:
+    outcomes per banner, network indicators against targets with the ranking, trends, the worst cameras."""
+    path = report.write_report(lake.lake, partition_keys(context)["month"], get_settings().reports)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
+
+
+ASSETS = [case_harvest]

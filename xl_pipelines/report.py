@@ -1,0 +1,253 @@
+"""The monthly leadership report: one self-contained HTML file per month, in Chinese with English beside.
+
+It only shows gold: outcomes per banner (gold.case_assistance_monthly), the network indicators per banner
+against their targets with the ranking (gold.banner_monthly_kpis), the city's daily trend
+(gold.city_daily_kpis) and the worst cameras (gold.camera_monthly_health). Every figure's cell names the
+gold table, row and column it shows (`data-gold`), so a test can hold each one against the lake. Charts are
+inline SVG; nothing is fetched when it is opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from xl_pipelines.charts import bar_chart, line_chart
+from xl_pipelines.lake import Lake
+from xl_pipelines.partitions import month_days
+from xl_pipelines.quality import load_thresholds
+from xl_pipelines.settings import LOCAL_TZ, ConfigError
+from xl_pipelines.warehouse import view_sql
+
+# (column, 中文, English) of the indicators the report ranks banners by, in DOMAIN.md's order
+INDICATORS = (
+    ("online_rate", "在线率", "online rate"),
+    ("intact_rate", "完好率", "intact rate"),
+    ("recording_completeness", "录像完整率", "recording completeness"),
+    ("retention_compliance", "存储达标率", "retention compliance"),
+    ("clock_accuracy", "时钟准确率", "clock accuracy"),
+    ("annotation_accuracy", "点位标注准确率", "annotation accuracy"),
+    ("image_quality_rate", "图像质量正常率", "image quality"),
+    ("capture_activity", "抓拍机活跃率", "capture activity"),
+    ("upload_timeliness", "上传及时率", "upload timeliness"),
+    ("capture_uniqueness", "数据唯一率", "capture uniqueness"),
+)
+OUTCOMES = (
+    ("criminal_cases_assisted", "协助破获刑事案件", "criminal cases assisted"),
+    ("administrative_cases_assisted", "协助查处治安案件", "administrative cases assisted"),
+    ("suspects_caught", "抓获嫌疑人", "suspects caught"),
+    ("accident_replays", "事故回放", "accident replays"),
+    ("missing_persons_found", "找回走失人员", "missing persons found"),
+    ("assistance_served", "便民服务", "assistance served"),
+)
+TRENDS = (("online_rate", "在线率", "online rate"), ("recording_completeness", "录像完整率", "recording"),
+          ("intact_rate", "完好率", "intact rate"))
+WORST = 10
+HISTORY = 12  # months of outcomes in the trend
+
+
+@dataclass(frozen=True)
+class ReportData:
+    month: str
+    kpis: pl.DataFrame  # gold.banner_monthly_kpis of the month, by rank
+    outcomes: pl.DataFrame | None  # gold.case_assistance_monthly of the month (None: export not harvested)
+    history: pl.DataFrame  # gold.case_assistance_monthly of the months up to this one, per month (city sums)
+    trend: pl.DataFrame  # gold.city_daily_kpis of the month's days
+    worst: pl.DataFrame  # gold.camera_monthly_health, the WORST worst cameras
+
+
+def load(lake: Lake, month: str) -> ReportData:
+    """What the report shows for `month`, read from gold; a clear error when its statistics are not built."""
+    if not lake.exists("gold", "banner_monthly_kpis", {"month": month}):
+        raise ConfigError(f"no network statistics for {month} yet (gold.banner_monthly_kpis): materialise days of "
+                          f"that month first, e.g. xl materialize --start {month}-01 --end {month}-07")
+    days = month_days(month)
+    with duckdb.connect() as con:
+        con.execute(f"SET TimeZone = '{LOCAL_TZ}'")
+
+        def read(table: str, keys: dict | None = None, where: str = "true", order: str = "1") -> pl.DataFrame:
+            return con.sql(f"SELECT * FROM ({view_sql(lake, 'gold', table, keys)}) WHERE {where} ORDER BY {order}").pl()
+
+        kpis = read("banner_monthly_kpis", {"month": month}, order="rank, code")
+        has_cases = lake.exists("gold", "case_assistance_monthly", {"month": month})
+        outcomes = read("case_assistance_monthly", {"month": month}, order="code") if has_cases else None
+        first = (days[0] - dt.timedelta(days=HISTORY * 31)).strftime("%Y-%m")
+        sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c, _, _ in OUTCOMES)
+        history = con.sql(
+            f"SELECT month, {sums} FROM ({view_sql(lake, 'gold', 'case_assistance_monthly')}) "
+            f"WHERE month > '{first}' AND month <= '{month}' GROUP BY month ORDER BY month").pl() if has_cases else None
+        trend = (read("city_daily_kpis", where=f"date BETWEEN '{days[0]}' AND '{days[-1]}'", order="date")
+                 if lake.table_path("gold", "city_daily_kpis").exists() else pl.DataFrame(schema={"date": pl.Date}))
+        worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
+    return ReportData(month, kpis, outcomes, history.tail(HISTORY) if history is not None else pl.DataFrame(),
+                      trend, worst)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.2f}%"
+
+
+def _int(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
+def _cell(table: str, row: str, column: str, text: str, css: str = "") -> str:
+    return f'<td class="num {css}" data-gold="{table}|{row}|{column}">{escape(text)}</td>'
+
+
+def _both(zh: str, en: str) -> str:
+    return f'{escape(zh)}<br><span class="en">{escape(en)}</span>'
+
+
+def _coverage(data: ReportData) -> tuple[str, bool]:
+    """The days the statistics cover, and whether the month is partial."""
+    days = month_days(data.month)
+    first, last = data.kpis["first_day"].min(), data.kpis["last_day"].max()
+    covered = int(data.kpis["days"].max() or 0)
+    partial = covered < len(days)
+    text = (f"统计区间 {first} 至 {last}，本月 {len(days)} 天中的 {covered} 天"
+            f"{'（非完整月）' if partial else ''} · Covers {first} … {last}: {covered} of {len(days)} days"
+            f"{' — a partial month' if partial else ''}")
+    return text, partial
+
+
+def _outcome_section(data: ReportData) -> str:
+    if data.outcomes is None:
+        return ('<p class="warn">本月案件数据尚未收到 · The case-management export of this month has not been '
+                'harvested: outcomes are left out.</p>')
+    head = "".join(f"<th>{_both(zh, en)}</th>" for _, zh, en in OUTCOMES)
+    rows = []
+    for row in data.outcomes.iter_rows(named=True):
+        cells = "".join(_cell("case_assistance_monthly", row["code"], c, _int(row[c])) for c, _, _ in OUTCOMES)
+        rows.append(f"<tr><td>{_both(row['banner_name_zh'], row['banner_name'])}</td>{cells}</tr>")
+    totals = "".join(_cell("case_assistance_monthly", "total", c, _int(int(data.outcomes[c].sum())))
+                     for c, _, _ in OUTCOMES)
+    rows.append(f'<tr class="total"><td>{_both("全市合计", "City total")}</td>{totals}</tr>')
+    per_banner = bar_chart(
+        [n for n in data.outcomes["banner_name_zh"]],
+        {"案件 cases": (data.outcomes["criminal_cases_assisted"] + data.outcomes["administrative_cases_assisted"]).to_list(),
+         "嫌疑人 suspects": data.outcomes["suspects_caught"].to_list(),
+         "事故回放 replays": data.outcomes["accident_replays"].to_list()},
+        "outcomes per banner", percent=False)
+    months = data.history["month"].to_list()
+    history = bar_chart(
+        [m[2:] for m in months],
+        {"案件 cases": (data.history["criminal_cases_assisted"] + data.history["administrative_cases_assisted"]).to_list(),
+         "嫌疑人 suspects": data.history["suspects_caught"].to_list(),
+         "事故回放 replays": data.history["accident_replays"].to_list()},
+        "outcomes per month", percent=False)
+    return (f'<table><tr><th>{_both("旗县区", "Banner")}</th>{head}</tr>{"".join(rows)}</table>'
+            f'<div class="charts"><figure>{per_banner}<figcaption>{_both("各旗县区本月成效", "This month, per banner")}'
+            f'</figcaption></figure><figure>{history}<figcaption>'
+            f'{_both(f"近{len(months)}个月全市成效", f"The city over the last {len(months)} months")}'
+            f'</figcaption></figure></div>')
+
+
+def _ranking_section(data: ReportData) -> str:
+    targets = load_thresholds().indicators
+    head = "".join(f"<th>{_both(zh, en)}<br><span class='target'>≥ {targets[c]['target'] * 100:g}%</span></th>"
+                   for c, zh, en in INDICATORS)
+    rows = []
+    for row in data.kpis.iter_rows(named=True):
+        cells = "".join(
+            _cell("banner_monthly_kpis", row["code"], c, _pct(row[c]),
+                  "" if row[c] is None else "met" if row[c] >= targets[c]["target"] else "missed")
+            for c, _, _ in INDICATORS)
+        rows.append(f"<tr>{_cell('banner_monthly_kpis', row['code'], 'rank', str(row['rank']))}"
+                    f"<td>{_both(row['banner_name_zh'], row['banner_name'])}</td>"
+                    f"{_cell('banner_monthly_kpis', row['code'], 'cameras', _int(row['cameras']))}{cells}"
+                    f"{_cell('banner_monthly_kpis', row['code'], 'targets_met', str(row['targets_met']))}</tr>")
+    chart = bar_chart([n for n in data.kpis["banner_name_zh"]],
+                      {"在线率 online rate": data.kpis["online_rate"].to_list(),
+                       "录像完整率 recording": data.kpis["recording_completeness"].to_list()},
+                      "online rate per banner", target=targets["online_rate"]["target"])
+    return (f'<table><tr><th>{_both("排名", "Rank")}</th><th>{_both("旗县区", "Banner")}</th>'
+            f'<th>{_both("摄像机", "Cameras")}</th>{head}<th>{_both("达标项", "Targets met")}</th></tr>'
+            f'{"".join(rows)}</table><figure>{chart}<figcaption>'
+            f'{_both("各旗县区在线率与录像完整率（虚线：在线率目标）", "Online rate and recording completeness per banner (dashed: online-rate target)")}'
+            f'</figcaption></figure>')
+
+
+def _trend_section(data: ReportData) -> str:
+    if data.trend.is_empty():
+        return ('<p class="warn">全市日指标尚未生成 · No city-wide day of this month is built yet: a city day waits '
+                'for all nine banners.</p>')
+    labels = [d.strftime("%m-%d") for d in data.trend["date"]]
+    chart = line_chart(labels, {f"{zh} {en}": data.trend[c].to_list() for c, zh, en in TRENDS}, "city trend")
+    head = "".join(f"<th>{_both(zh, en)}</th>" for _, zh, en in TRENDS)
+    rows = "".join(
+        f"<tr><td>{row['date']}</td>" + "".join(_cell("city_daily_kpis", str(row["date"]), c, _pct(row[c]))
+                                                 for c, _, _ in TRENDS) + "</tr>"
+        for row in data.trend.iter_rows(named=True))
+    return (f'<div class="charts"><figure>{chart}<figcaption>{_both("全市每日趋势", "The city, day by day")}'
+            f'</figcaption></figure><table><tr><th>{_both("日期", "Date")}</th>{head}</tr>{rows}</table></div>')
+
+
+def _worst_section(data: ReportData) -> str:
+    rows = "".join(
+        f"<tr>{_cell('camera_monthly_health', row['channel_id'], 'worst_rank', str(row['worst_rank']))}"
+        f"<td>{escape(row['code'])}</td><td class='id'>{escape(row['channel_id'])}</td><td>{escape(row['name'] or '')}</td>"
+        f"{_cell('camera_monthly_health', row['channel_id'], 'online_rate', _pct(row['online_rate']))}"
+        f"{_cell('camera_monthly_health', row['channel_id'], 'recording_completeness', _pct(row['recording_completeness']))}"
+        f"{_cell('camera_monthly_health', row['channel_id'], 'image_fault_days', _int(row['image_fault_days']))}"
+        f"{_cell('camera_monthly_health', row['channel_id'], 'days', _int(row['days']))}</tr>"
+        for row in data.worst.iter_rows(named=True))
+    return (f'<table><tr><th>#</th><th>{_both("旗县区", "Banner")}</th><th>{_both("编码", "Camera ID")}</th>'
+            f'<th>{_both("名称", "Name")}</th><th>{_both("在线率", "Online rate")}</th>'
+            f'<th>{_both("录像完整率", "Recording")}</th><th>{_both("图像故障天数", "Image-fault days")}</th>'
+            f'<th>{_both("统计天数", "Days")}</th></tr>{rows}</table>')
+
+
+STYLE = """
+body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
+h1{font-size:24px;margin:0}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:28px}
+.en{color:#5a6b7d;font-size:85%}.sub{color:#5a6b7d}.warn{background:#fff4e0;border-left:4px solid #d9822b;padding:6px 10px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #d5dde6;padding:4px 7px;vertical-align:top}
+th{background:#eef3f8;text-align:center}td.num{text-align:right;font-variant-numeric:tabular-nums}td.id{font-family:monospace}
+td.met{background:#e3f4e8}td.missed{background:#fbe4e4;color:#8b1d1d}tr.total td{font-weight:bold;background:#f5f7fa}
+.target{color:#8b1d1d;font-weight:normal}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+figure{margin:8px 0}figcaption{font-size:12px;text-align:center}svg.chart{width:600px;height:auto;background:#fff}
+svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}svg .target{stroke:#b23b3b;stroke-dasharray:6 4;stroke-width:1.5}
+"""
+
+
+def render(data: ReportData, generated: dt.datetime) -> str:
+    """The report's HTML."""
+    year, month = data.month.split("-")
+    coverage, partial = _coverage(data)
+    sections = [
+        ("一、视频破案成效", "Outcomes: what video did for policing", _outcome_section(data)),
+        ("二、网络指标与排名", "Network indicators against targets, and ranking", _ranking_section(data)),
+        ("三、本月趋势", "Trends over the month", _trend_section(data)),
+        (f"四、问题最多的{WORST}路摄像机", f"The {WORST} worst cameras of the city", _worst_section(data)),
+    ]
+    body = "".join(f"<h2>{escape(zh)} <span class='en'>{escape(en)}</span></h2>{html}" for zh, en, html in sections)
+    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
+            f'<title>通辽市雪亮工程月报 {data.month} · Tongliao Sharp Eyes monthly report</title><style>{STYLE}</style></head>'
+            f'<body><h1>通辽市雪亮工程视频监控网络月报 · {year}年{int(month)}月</h1>'
+            f'<p class="sub">Tongliao Sharp Eyes video network — monthly report for leadership, {data.month}</p>'
+            f'<p class="{"warn" if partial else "sub"}">{escape(coverage)}</p>{body}'
+            f'<p class="sub">生成于 {generated:%Y-%m-%d %H:%M} · Generated {generated.isoformat(timespec="minutes")} '
+            f'by xl from the gold tables; figures as in gold.banner_monthly_kpis, gold.case_assistance_monthly, '
+            f'gold.city_daily_kpis and gold.camera_monthly_health.</p></body></html>')
+
+
+def report_path(reports: Path, month: str) -> Path:
+    return reports / "leadership" / f"{month}.html"
+
+
+def write_report(lake: Lake, month: str, reports: Path) -> Path:
+    """Render `month`'s report to reports/leadership/<month>.html (written beside, then swapped in)."""
+    html = render(load(lake, month), dt.datetime.now(LOCAL_TZ))
+    target = report_path(reports, month)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
