@@ -227,8 +227,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nQuality report (offline HTML): {settings.reports / 'quality' / 'index.html'}")
     month = end.strftime("%Y-%m")
     with connect_readonly(settings.warehouse_path) as con:
-        covered = con.sql("SELECT max(days), any_value(days_in_month) FROM gold.banner_monthly_kpis "
-                          f"WHERE month = '{month}'").fetchone()
+        covered = con.execute("SELECT max(days), any_value(days_in_month) FROM gold.banner_monthly_kpis "
+                              "WHERE month = ?", [month]).fetchone()
     if covered and covered[0] is not None:
         partial = f", a partial month: {covered[0]} of {covered[1]} days" if covered[0] < covered[1] else ""
         print(f"Leadership report for {month}{partial} (offline HTML, 中文/English): {report_path(settings.reports, month)}")

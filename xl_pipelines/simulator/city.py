@@ -224,13 +224,13 @@ def _draw_sites(
     other = rng.choice((CROSS, PLACE, ROAD), size=n, p=(0.4, 0.35, 0.25))
     kind = shared(np.where(industry == EDUCATION, SCHOOL, np.where(industry == TRAFFIC, CROSS, other)))
     roads, places, schools = platform.roads, platform.places, platform.schools
-    zones = school_zones().filter(pl.col("code") == banner.code)
-    if zones.height:  # the banner's schools are its configured school zones (xl_pipelines/school_zones.yaml)
-        schools = tuple(zones["name_zh"])
     road_a = shared(rng.integers(len(roads), size=n))
     road_b = shared((road_a + 1 + rng.integers(len(roads) - 1, size=n)) % len(roads))
     place = shared(rng.integers(len(places), size=n))
     school = shared(rng.integers(len(schools), size=n))
+    zones = school_zones().filter(pl.col("code") == banner.code)
+    if zones.height:  # the banner's schools are its configured school zones (xl_pipelines/school_zones.yaml)
+        schools, school = tuple(zones["name_zh"]), school % zones.height  # the same draws either way
     number = shared(rng.integers(1, 400, size=n))
     spot = rng.integers(len(SPOTS), size=n)
     direction = rng.integers(len(DIRECTIONS), size=n)
