@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from quality import checks
-from tests.conftest import DAY, POLL_TIMES, camera_id, land_banner
+from tests.conftest import DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, land_banner, write_catalog
+from xl_pipelines.banners import load_banners
 from xl_pipelines import quality
 from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, defs
 from xl_pipelines.lake import Lake
@@ -155,6 +156,27 @@ def test_exact_resends_are_quarantined_but_do_not_weigh_on_the_share(xl_home):
     outcome = run()
     assert outcome.ok and outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
     assert Lake(str(xl_home / "lake")).count("quarantine", "status_polls", KEYS) == 120
+
+
+def test_records_of_a_camera_rejected_by_the_catalog_count_once_in_the_catalogs_share(xl_home):
+    """Eleven cameras registered, the third with its coordinates swapped (outside the city): the catalog sets it
+    aside (1 item of 11: a warning, the catalog's own share), and all 288 of its polls go to quarantine as
+    camera_rejected. They are a third of the polls (only three cameras are polled), yet they do not stop the
+    banner a second time."""
+    landing = xl_home / "landing"
+    land_banner(landing, BANNER, CAMERAS)
+    west, south, east, north = load_banners().by_code(BANNER).bbox
+    here, swapped = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}, {
+        "lon": f"{(south + north) / 2:.6f}", "lat": f"{(west + east) / 2:.6f}"}
+    registered = CAMERAS + [camera_id(n) for n in range(4, 12)]
+    write_catalog(landing, [catalog_page([catalog_item(c, **(swapped if c == CAMERAS[2] else here)) for c in registered])])
+    outcome = run()
+    assert outcome.ok
+    assert outcome.checks[("bronze.catalog_items", "rejected_share", "WARN")] == 1
+    assert outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
+    stored = json.loads((xl_home / "reports/quality/results/bronze.status_polls/rejected_share"
+                         / f"{DAY}_{BANNER}.json").read_text())
+    assert stored["reasons"] == {"camera_rejected": 288}
 
 
 def test_a_missing_catalog_without_a_previous_registry_blocks_and_the_metadata_says_why(xl_home):
