@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets import outcomes
 from assets.lake_io import write_table
 from quality import checks
 from xl_pipelines import quality
@@ -12,7 +13,7 @@ from xl_pipelines.sql_models import SqlModel, load_models, missing_inputs, run_m
 
 
 PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
-HARVESTED_BY_MONTH = {("silver", "cases")}
+HARVESTED_BY_MONTH = {tuple(key.path) for a in outcomes.ASSETS for key in a.keys}
 
 
 def _mapping(model: SqlModel, layer: str, table: str) -> dg.PartitionMapping | None:
@@ -39,7 +40,8 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         partitions_def=PARTITIONS[model.dimensions],
         group_name="gold",
         kinds={"duckdb", "parquet"},
-        automation_condition=dg.AutomationCondition.eager() if by_day_only else None,
+        # city days and months follow their inputs (a late or re-run banner-day updates its month too)
+        automation_condition=dg.AutomationCondition.eager() if "banner" not in model.dimensions else None,
         check_specs=check_specs,
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):

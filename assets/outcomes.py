@@ -36,7 +36,7 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
 
 
 @dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],
-          partitions_def=MONTH, group_name=GROUP, kinds={"html"})
+          partitions_def=MONTH, group_name=GROUP, kinds={"html"}, automation_condition=dg.AutomationCondition.eager())
 def leadership_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """`$XL_HOME/reports/leadership/<YYYY-MM>.html`: the month for leadership, in Chinese and English, offline:
     outcomes per banner, network indicators against targets with the ranking, trends, the worst cameras."""

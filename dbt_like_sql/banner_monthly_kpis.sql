@@ -4,7 +4,9 @@
 -- seconds), never averaged over days; a banner with no day in the month still has its row, its rates null;
 -- snapshot_online_rate is that of the month's last day with data.
 -- targets_met counts the indicators at or above their target in quality/thresholds.yaml among those
--- measured; banners rank by targets met, then by online rate. A month under way covers the days so far.
+-- measured; banners rank by the share of their measured indicators that meet target (an indicator a banner
+-- cannot measure, e.g. capture activity without FunctionType, neither helps nor hurts it), then by online
+-- rate. A month under way covers the days so far.
 -- partitions: month
 WITH month AS (
     SELECT
@@ -81,8 +83,9 @@ SELECT
     per_banner.captures,  -- distinct captures received in the month
     coalesce(scored.indicators_measured, 0) AS indicators_measured,  -- indicators with a value and a target
     coalesce(scored.targets_met, 0) AS targets_met,  -- of those, at or above target
-    rank() OVER (ORDER BY coalesce(scored.targets_met, 0) DESC, per_banner.online_rate DESC NULLS LAST)
-        AS rank  -- 1 = best: most targets met, then highest online rate
+    rank() OVER (ORDER BY coalesce(scored.targets_met / nullif(scored.indicators_measured, 0), 0) DESC,
+                          per_banner.online_rate DESC NULLS LAST)
+        AS rank  -- 1 = best: the largest share of measured indicators at target, then the highest online rate
 FROM per_banner
 CROSS JOIN month
 LEFT JOIN scored USING (code)

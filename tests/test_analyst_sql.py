@@ -93,6 +93,9 @@ MOVES = "is refused: it moves data to or from files; take results away with --fo
     ("install httpfs", "changing settings (INSTALL) is refused"),
     ("load httpfs", "changing settings (LOAD) is refused"),
     ("call pragma_version()", "changing settings (CALL) is refused"),
+    ("pivot gold.banner_daily_kpis on code using sum(cameras)",
+     "PIVOT … ON a column without an IN list runs several statements (it creates a type first): "
+     "name the values, PIVOT … ON code IN ('150502', '150521') …"),
 ])
 def test_everything_but_reading_the_views_is_refused_and_changes_nothing(lake, tmp_path, capsys, query, message):
     (tmp_path / "in.csv").write_text("date,channel_id,code\n2026-11-20,c-x,150502\n")
@@ -115,6 +118,13 @@ def test_everything_but_reading_the_views_is_refused_and_changes_nothing(lake, t
 def test_joins_ctes_and_subqueries_run(lake, capsys, query):
     assert rows(capsys, query) == [{"channel_id": c, "online_rate": ONLINE[code]}
                                    for code, channels in CAMERAS.items() for c in channels]
+
+
+def test_pivot_with_its_values_named_runs(lake, capsys):
+    values = ", ".join(f"'{code}'" for code in CAMERAS)
+    pivoted = rows(capsys, f"pivot (select code, cameras from gold.banner_daily_kpis) on code in ({values}) "
+                           "using sum(cameras)")
+    assert len(pivoted) == 1 and set(pivoted[0]) == set(CAMERAS)
 
 
 def test_describe_show_summarize_and_explain_run(lake, capsys):
@@ -226,3 +236,5 @@ def test_two_connections_to_one_file_at_once(lake):
     with connect_readonly(path) as first, connect_readonly(path) as second:
         assert first.sql("select count(*) from silver.cameras").fetchall() == [(3,)]
         assert second.sql("select count(*) from silver.cameras").fetchall() == [(3,)]
+        for con in (first, second):  # local days and hours on both, not UTC on the second
+            assert con.sql("select current_setting('TimeZone')").fetchall() == [("Asia/Shanghai",)]

@@ -202,8 +202,9 @@ def test_every_figure_of_the_leadership_report_equals_gold(home):
         else:  # rates are shown to 0.01 %, counts exactly
             assert shown == pytest.approx(float(expected), abs=0.00005 if "%" in cell.text_content() else 0), cell.get("data-gold")
         checked[table] += 1
-    # 9 banners × (13 indicator cells + rank + cameras + targets met); 9 × 6 outcomes + 6 totals; 1 day × 3; 10 worst × 5
-    assert checked == {"banner_monthly_kpis": 9 * 13, "case_assistance_monthly": 9 * 6 + 6, "city_daily_kpis": 3,
+    # 9 banners × (12 indicators + rank + cameras + targets met + measured); 9 × 6 outcomes + 6 totals;
+    # 1 day × 3 trends; 10 worst cameras × 5
+    assert checked == {"banner_monthly_kpis": 9 * 16, "case_assistance_monthly": 9 * 6 + 6, "city_daily_kpis": 3,
                        "camera_monthly_health": 10 * 5}
     outcomes = query(home, "select sum(criminal_cases_assisted + administrative_cases_assisted) n from "
                            "gold.case_assistance_monthly")["n"][0]

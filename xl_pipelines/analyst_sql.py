@@ -24,7 +24,9 @@ OTHERS = "{} is not a query (allowed: SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, E
 
 BY_TYPE = {
     **dict.fromkeys(("INSERT", "UPDATE", "DELETE", "CREATE", "CREATE_FUNC", "DROP", "ALTER", "VACUUM", "ANALYZE",
-                     "MERGE_INTO", "MULTI", "COPY_DATABASE"), WRITES),
+                     "MERGE_INTO", "COPY_DATABASE"), WRITES),
+    "MULTI": "{} … ON a column without an IN list runs several statements (it creates a type first): "
+             "name the values, PIVOT … ON code IN ('150502', '150521') …",
     **dict.fromkeys(("ATTACH", "DETACH"), DATABASES),
     **dict.fromkeys(("COPY", "EXPORT"), COPIES),
     **dict.fromkeys(("SET", "VARIABLE_SET", "PRAGMA", "LOAD", "CALL"), SETTINGS),

@@ -74,9 +74,7 @@ def harvest_cases(path: Path, month: str, banners: BannerConfig, now: dt.datetim
     repeat = pl.int_range(pl.len()).over("case_id", pl.col("reason").is_null()) > 0  # among the cases kept so far
     checked = checked.with_columns(reason=pl.when(pl.col("reason").is_null() & repeat).then(pl.lit("duplicate"))
                                    .otherwise("reason"))
-    accepted, quarantined = split_by_reason(checked, "cases", pl.col("case_id"))
-    quarantined = quarantined.with_columns(
-        code=checked.filter(pl.col("reason").is_not_null())["code"]).select("code", pl.all().exclude("code"))
+    accepted, quarantined = split_by_reason(checked, "cases", pl.col("case_id"), code=pl.col("code"))
     cases = accepted.select(
         "case_id", pl.col("opened").alias("opened_at"), "code", "category", pl.col("flag").alias("video_assisted"),
         pl.when(pl.col("cameras") == "").then(pl.lit([], dtype=pl.List(pl.String)))

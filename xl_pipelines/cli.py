@@ -142,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from xl_pipelines.simulator import CASE_MONTHS
     from xl_pipelines.simulator.cases import months_back
 
-    history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS)]
+    history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS) if m >= settings.start_date.replace(day=1)]
     outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say,
                           case_months=history)
     outcome.checks.update(check_freshness(settings).checks)

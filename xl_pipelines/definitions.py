@@ -56,8 +56,9 @@ monthly_cases = dg.ScheduleDefinition(
     name="monthly_cases", job=cases_job, cron_schedule="0 4 1 * *", execution_timezone=str(LOCAL_TZ),
     execution_fn=_last_month, description="On the 1st at 04:00 local: last month's case export and outcomes.")
 monthly_report = dg.ScheduleDefinition(
-    name="monthly_report", job=month_job, cron_schedule="0 5 1 * *", execution_timezone=str(LOCAL_TZ),
-    execution_fn=_last_month, description="On the 1st at 05:00 local: last month's statistics and leadership report.")
+    name="monthly_report", job=month_job, cron_schedule="0 7 1 * *", execution_timezone=str(LOCAL_TZ),
+    execution_fn=_last_month, description="On the 1st at 07:00 local, after the harvest deadline of the month's last "
+                                          "day: last month's statistics and leadership report.")
 
 
 LATEST_DEADLINE = max(checks.deadline(checks.table_name(key)) for key in HARVESTED)

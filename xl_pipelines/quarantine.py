@@ -25,14 +25,16 @@ def per_distinct(frame: pl.DataFrame, column: str, **exprs: pl.Expr) -> pl.DataF
 
 
 def split_by_reason(
-    frame: pl.DataFrame, source: str, record_id: pl.Expr, detail: pl.Expr | None = None
+    frame: pl.DataFrame, source: str, record_id: pl.Expr, detail: pl.Expr | None = None, code: pl.Expr | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a frame carrying `reason`, `source_file`, `item`, `raw` into (accepted, quarantine rows).
 
-    `record_id` is the ID the record names (a camera's, when readable), so governance can find its records.
+    `record_id` is the ID the record names (a camera's, when readable), so governance can find its records;
+    `code`, for a city-wide source, the banner each record names (a banner's own source gets its folder's).
     """
     bad = frame.filter(pl.col("reason").is_not_null())
     quarantined = bad.select(
+        *([code.alias("code")] if code is not None else []),
         pl.lit(source).alias("source"),
         pl.col("source_file"),
         pl.col("item").cast(pl.Int64),

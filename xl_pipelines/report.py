@@ -25,9 +25,11 @@ from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import view_sql
 
-# (column, 中文, English) of the indicators the report ranks banners by, in DOMAIN.md's order
+# (column, 中文, English) of the indicators with a target, in DOMAIN.md's order: those gold.banner_monthly_kpis
+# counts in targets_met
 INDICATORS = (
     ("online_rate", "在线率", "online rate"),
+    ("snapshot_online_rate", "当前在线率", "snapshot online rate"),
     ("intact_rate", "完好率", "intact rate"),
     ("recording_completeness", "录像完整率", "recording completeness"),
     ("retention_compliance", "存储达标率", "retention compliance"),
@@ -36,6 +38,7 @@ INDICATORS = (
     ("image_quality_rate", "图像质量正常率", "image quality"),
     ("capture_activity", "抓拍机活跃率", "capture activity"),
     ("upload_timeliness", "上传及时率", "upload timeliness"),
+    ("capture_clock_accuracy", "抓拍时钟准确率", "capture clock accuracy"),
     ("capture_uniqueness", "数据唯一率", "capture uniqueness"),
 )
 OUTCOMES = (
@@ -64,9 +67,10 @@ class ReportData:
 
 def load(lake: Lake, month: str) -> ReportData:
     """What the report shows for `month`, read from gold; a clear error when its statistics are not built."""
-    if not lake.exists("gold", "banner_monthly_kpis", {"month": month}):
-        raise ConfigError(f"no network statistics for {month} yet (gold.banner_monthly_kpis): materialise days of "
-                          f"that month first, e.g. xl materialize --start {month}-01 --end {month}-07")
+    missing = [t for t in ("banner_monthly_kpis", "camera_monthly_health") if not lake.exists("gold", t, {"month": month})]
+    if missing:
+        raise ConfigError(f"no network statistics for {month} yet (gold.{', gold.'.join(missing)}): materialise "
+                          f"days of that month first, e.g. xl materialize --start {month}-01 --end {month}-07")
     days = month_days(month)
     with duckdb.connect() as con:
         con.execute(f"SET TimeZone = '{LOCAL_TZ}'")
@@ -162,13 +166,15 @@ def _ranking_section(data: ReportData) -> str:
         rows.append(f"<tr>{_cell('banner_monthly_kpis', row['code'], 'rank', str(row['rank']))}"
                     f"<td>{_both(row['banner_name_zh'], row['banner_name'])}</td>"
                     f"{_cell('banner_monthly_kpis', row['code'], 'cameras', _int(row['cameras']))}{cells}"
-                    f"{_cell('banner_monthly_kpis', row['code'], 'targets_met', str(row['targets_met']))}</tr>")
+                    f"{_cell('banner_monthly_kpis', row['code'], 'targets_met', str(row['targets_met']))}"
+                    f"{_cell('banner_monthly_kpis', row['code'], 'indicators_measured', str(row['indicators_measured']))}</tr>")
     chart = bar_chart([n for n in data.kpis["banner_name_zh"]],
                       {"在线率 online rate": data.kpis["online_rate"].to_list(),
                        "录像完整率 recording": data.kpis["recording_completeness"].to_list()},
                       "online rate per banner", target=targets["online_rate"]["target"])
     return (f'<table><tr><th>{_both("排名", "Rank")}</th><th>{_both("旗县区", "Banner")}</th>'
-            f'<th>{_both("摄像机", "Cameras")}</th>{head}<th>{_both("达标项", "Targets met")}</th></tr>'
+            f'<th>{_both("摄像机", "Cameras")}</th>{head}<th>{_both("达标项", "Targets met")}</th>'
+            f'<th>{_both("考核项", "Measured")}</th></tr>'
             f'{"".join(rows)}</table><figure>{chart}<figcaption>'
             f'{_both("各旗县区在线率与录像完整率（虚线：在线率目标）", "Online rate and recording completeness per banner (dashed: online-rate target)")}'
             f'</figcaption></figure>')

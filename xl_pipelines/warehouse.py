@@ -122,9 +122,10 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the views, showing times in local time (Asia/Shanghai, as DOMAIN.md counts
     days and hours); a clear error if they have not been built yet.
 
-    Locked down as a second guard behind xl sql's own check (analyst_sql): no file outside the directories
-    the views read (the landing zone keeps personal data in clear), no extension loading, no setting changed.
-    DuckDB would still let COPY write inside those directories, so that check stays the first guard. A lake on
+    Locked down as a second guard behind xl sql's own check (analyst_sql): no file outside the table
+    directories the views read (the landing zone keeps personal data in clear), no extension loading, no
+    setting changed. Within those directories DuckDB would still let a query read another banner's
+    partitions or COPY a file, so that check (which refuses every file read and every COPY) is the first guard. A lake on
     object storage keeps only the settings lock: DuckDB cannot reach it without external access.
     """
     if not path.exists():
@@ -132,7 +133,7 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True)
     if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         return con  # another connection to this file in this process shares its database, already locked
-    con.execute(f"SET TimeZone = '{LOCAL_TZ}'")
+    con.execute(f"SET GLOBAL TimeZone = '{LOCAL_TZ}'")  # global: a second connection shares this locked database
     directories = _view_directories(con)
     if not any("://" in d for d in directories):
         con.execute(f"SET allowed_directories = [{', '.join(_quoted(d) for d in directories)}]")

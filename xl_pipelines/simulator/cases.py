@@ -16,20 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
+from xl_pipelines.cases import COLUMNS
 from xl_pipelines.settings import LOCAL_TZ
 from xl_pipelines.simulator.city import BannerRegistry
 from xl_pipelines.simulator.seeding import stream
 
-# category: (cases opened a month in the whole city, share assisted by video)
-CATEGORIES = {
+# category (all of cases.CATEGORIES): (cases opened a month in the whole city, share assisted by video)
+MONTHLY = {
     "criminal": (13.0, 0.30),
     "administrative": (8.0, 0.30),
     "traffic_accident": (11.0, 0.70),
     "missing_person": (1.2, 0.60),
     "assistance": (9.0, 0.50),
 }
-COLUMNS = ("case_id", "opened_at", "code", "category", "video_assisted", "cameras", "suspects_caught",
-           "accident_replays", "missing_found", "closed_at")
 CASE_FAULTS = (
     "resent_case",  # a case exported twice (the same case_id)
     "unknown_banner_case",  # a case filed under a code that is none of the nine
@@ -59,7 +58,7 @@ def write_cases(landing: Path, city: list[BannerRegistry], weights: list[float],
     full = ((month + dt.timedelta(days=32)).replace(day=1) - month).days
     share = np.asarray(weights) / sum(weights)
     rows = []
-    for category, (per_month, assisted_share) in CATEGORIES.items():
+    for category, (per_month, assisted_share) in MONTHLY.items():
         n = int(rng.poisson(per_month * days / full))
         banner = rng.choice(len(city), size=n, p=share)
         opened = [dt.datetime.combine(month, dt.time(), LOCAL_TZ) + dt.timedelta(seconds=int(s))

@@ -13,7 +13,8 @@ import numpy as np
 import polars as pl
 
 from xl_pipelines.banners import Banner, BannerConfig
-from xl_pipelines.school_zones import school_zones
+from xl_pipelines.school_zones import DEFAULT_FILE as DEFAULT_ZONES
+from xl_pipelines.school_zones import load_school_zones
 from xl_pipelines.simulator.platforms import Platform, platform_of
 from xl_pipelines.simulator.seeding import stream
 
@@ -228,7 +229,8 @@ def _draw_sites(
     road_b = shared((road_a + 1 + rng.integers(len(roads) - 1, size=n)) % len(roads))
     place = shared(rng.integers(len(places), size=n))
     school = shared(rng.integers(len(schools), size=n))
-    zones = school_zones().filter(pl.col("code") == banner.code)
+    # the packaged zones, never XL_SCHOOL_ZONES: the same arguments give the same city
+    zones = load_school_zones(str(DEFAULT_ZONES))[0].filter(pl.col("code") == banner.code)
     if zones.height:  # the banner's schools are its configured school zones (xl_pipelines/school_zones.yaml)
         schools, school = tuple(zones["name_zh"]), school % zones.height  # the same draws either way
     number = shared(rng.integers(1, 400, size=n))
