@@ -196,6 +196,22 @@ def test_a_missing_catalog_without_a_previous_registry_blocks_and_the_metadata_s
     assert not Lake(str(xl_home / "lake")).exists("gold", "banner_daily_kpis", KEYS)
 
 
+def test_the_registry_of_the_day_before_lets_a_first_day_with_a_missing_catalog_through(xl_home):
+    """As the demo does: the day before's catalog is harvested alone first (registry job), so the first day,
+    whose catalog never arrived, keeps the cameras registered the night before, and its polls land."""
+    landing, before = xl_home / "landing", DAY - dt.timedelta(days=1)
+    write_catalog(landing, [catalog_page([catalog_item(c) for c in CAMERAS])], day=before)
+    land_banner(landing, BANNER, CAMERAS)
+    for page in (landing / "catalog" / DAY.isoformat()).rglob("*.xml"):
+        page.unlink()
+    outcome = materialize([DAY], [BANNER], get_settings(), say=lambda _: None, registry_from=before)
+    assert outcome.ok
+    lake = Lake(str(xl_home / "lake"))
+    assert lake.read("silver", "cameras", KEYS)["channel_id"].sort().to_list() == sorted(CAMERAS)
+    assert lake.count("quarantine", "status_polls", KEYS) == 0
+    assert not lake.exists("silver", "status_intervals", {"date": before.isoformat(), "banner": BANNER})  # registry only
+
+
 def test_the_city_day_waits_for_all_nine_banners(xl_home):
     land_banner(xl_home / "landing", BANNER, CAMERAS)
     said = []

@@ -133,7 +133,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
              f"{pseudonym.DEVELOPMENT_KEY!r}, which is public; never use it for real data")
     end = _yesterday()
     start = end - dt.timedelta(days=6)
-    cmd_simulate(argparse.Namespace(start=start, end=end, days=7, cameras=args.cameras, seed=args.seed))
+    # and the day before, whose registry a running deployment would have: the week's first day falls back on it
+    cmd_simulate(argparse.Namespace(start=start - dt.timedelta(days=1), end=end, days=8, cameras=args.cameras,
+                                    seed=args.seed))
     from xl_pipelines.quality import load_thresholds
     from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.warehouse import connect_readonly
@@ -144,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS) if m >= settings.start_date.replace(day=1)]
     outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say,
-                          case_months=history)
+                          case_months=history, registry_from=start - dt.timedelta(days=1))
     outcome.checks.update(check_freshness(settings).checks)
 
     alert = load_thresholds().indicators["online_rate"]["alert"]

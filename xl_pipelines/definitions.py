@@ -26,6 +26,11 @@ FRESHNESS = checks.freshness_check(HARVESTED)
 banner_day_job = dg.define_asset_job("banner_day", selection=dg.AssetSelection.assets(*BANNER_DAY_ASSETS)
                                      - dg.AssetSelection.checks(FRESHNESS),
                                      description="Harvest and refine one banner-day, bronze to gold.")
+registry_job = dg.define_asset_job(
+    "registry", selection=dg.AssetSelection.assets(camera_health.catalog_harvest, camera_health.cameras)
+    - dg.AssetSelection.checks(FRESHNESS),
+    description="The registry of one banner-day alone (catalog → silver.cameras): the day before a first harvest, "
+                "so that day has a previous registry to fall back on, as a running deployment has.")
 city_day_job = dg.define_asset_job("city_day", selection=DAY_ASSETS,
                                    description="City-wide rollups of one day over all nine banners.")
 warehouse_job = dg.define_asset_job("warehouse", selection=WAREHOUSE,
@@ -83,7 +88,7 @@ defs = dg.Definitions(
     assets=dg.map_asset_specs(_with_columns, [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS]) + [
         outcomes.leadership_report, *WAREHOUSE],
     asset_checks=[*SUITE_CHECKS, FRESHNESS],
-    jobs=[banner_day_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job],
+    jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job],
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule],
     # all follow the environment at run time
     resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),

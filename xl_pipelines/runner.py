@@ -105,12 +105,12 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     return "ok" + notes
 
 
-def _banner_day(settings: Settings, day: dt.date, banner: str) -> tuple[str, float, Outcome]:
+def _banner_day(settings: Settings, day: dt.date, banner: str, job: str = "banner_day") -> tuple[str, float, Outcome]:
     """One banner-day in a worker process: its status line, seconds taken, and what its checks said."""
     from xl_pipelines.partitions import banner_day_key
 
     began, outcome = time.perf_counter(), Outcome()
-    status = _run("banner_day", instance_for(settings), outcome, f"{day} {banner}", banner_day_key(day, banner))
+    status = _run(job, instance_for(settings), outcome, f"{day} {banner}", banner_day_key(day, banner))
     return status, time.perf_counter() - began, outcome
 
 
@@ -123,10 +123,14 @@ def _cases(settings: Settings, month: str) -> tuple[str, float, Outcome]:
 
 def materialize(
     days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print,
-    case_months: list[str] = (),
+    case_months: list[str] = (), registry_from: dt.date | None = None,
 ) -> Outcome:
     """Run every banner-day and the case exports of the days' months (and of `case_months`), then each day's
-    city rollups, then each month's statistics and report, then the views and the quality report."""
+    city rollups, then each month's statistics and report, then the views and the quality report.
+
+    With `registry_from` (the day before the first), that day's registries are harvested first, so the first
+    day can fall back on them when its own catalog is incomplete.
+    """
     from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
     from xl_pipelines.resources import LandingResource
@@ -143,6 +147,11 @@ def materialize(
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        if registry_from:
+            began = time.perf_counter()
+            for future in [pool.submit(_banner_day, settings, registry_from, b, "registry") for b in banners]:
+                outcome.add(future.result()[2])
+            say(f"registries of {registry_from} (the day before) harvested in {time.perf_counter() - began:.1f}s")
         done = [(f"{day} {banner}", pool.submit(_banner_day, settings, day, banner)) for day, banner in banner_days]
         done += [(f"{month} cases", pool.submit(_cases, settings, month)) for month in exports]
         for n, (label, future) in enumerate(done, start=1):
