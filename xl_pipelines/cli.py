@@ -176,11 +176,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "sum(volume_alarms)::BIGINT AS volume_alarms "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY captures DESC").pl()
         outcomes = con.sql(
-            "SELECT code, any_value(banner_name) AS banner, sum(criminal_cases_assisted)::BIGINT AS criminal, "
+            "SELECT coalesce(code, 'city') AS code, if(grouping(code) = 1, 'the whole city', any_value(banner_name)) "
+            "AS banner, sum(criminal_cases_assisted)::BIGINT AS criminal, "
             "sum(administrative_cases_assisted)::BIGINT AS administrative, sum(suspects_caught)::BIGINT AS suspects, "
             "sum(accident_replays)::BIGINT AS accident_replays, sum(missing_persons_found)::BIGINT AS missing_found, "
             "sum(assistance_served)::BIGINT AS assistance FROM gold.case_assistance_monthly "
-            "GROUP BY ROLLUP (code) ORDER BY code NULLS LAST").pl()
+            "GROUP BY ROLLUP (code) ORDER BY grouping(code), code").pl()
         schools = con.sql(
             "SELECT zone_id, any_value(name_en) AS school, any_value(cameras) AS cameras, "
             "round(sum(online_s) / nullif(sum(observed_s), 0), 4) AS availability "
