@@ -81,16 +81,15 @@ def load(lake: Lake, month: str) -> ReportData:
         kpis = read("banner_monthly_kpis", {"month": month}, order="rank, code")
         has_cases = lake.exists("gold", "case_assistance_monthly", {"month": month})
         outcomes = read("case_assistance_monthly", {"month": month}, order="code") if has_cases else None
-        first = (days[0] - dt.timedelta(days=HISTORY * 31)).strftime("%Y-%m")
         sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c, _, _ in OUTCOMES)
         history = con.sql(
-            f"SELECT month, {sums} FROM ({view_sql(lake, 'gold', 'case_assistance_monthly')}) "
-            f"WHERE month > '{first}' AND month <= '{month}' GROUP BY month ORDER BY month").pl() if has_cases else None
+            f"SELECT * FROM (SELECT month, {sums} FROM ({view_sql(lake, 'gold', 'case_assistance_monthly')}) "
+            f"WHERE month <= '{month}' GROUP BY month ORDER BY month DESC LIMIT {HISTORY}) ORDER BY month"
+        ).pl() if has_cases else pl.DataFrame()
         trend = (read("city_daily_kpis", where=f"date BETWEEN '{days[0]}' AND '{days[-1]}'", order="date")
                  if lake.table_path("gold", "city_daily_kpis").exists() else pl.DataFrame(schema={"date": pl.Date}))
         worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
-    return ReportData(month, kpis, outcomes, history.tail(HISTORY) if history is not None else pl.DataFrame(),
-                      trend, worst)
+    return ReportData(month, kpis, outcomes, history, trend, worst)
 
 
 def _pct(value: float | None) -> str:

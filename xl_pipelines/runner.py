@@ -140,9 +140,10 @@ def materialize(
     banner_days = [(d, b) for d in days for b in banners]
     every_banner = set(banners) == set(load_banners().codes)  # a month's statistics and report cover the city
     months = sorted({d.strftime("%Y-%m") for d in days}) if every_banner else []
-    exports = sorted(m for m in {*months, *case_months} if LandingResource().case_export(m).is_file())
-    for month in sorted({*months, *case_months} - set(exports)):
-        say(f"{month}: no case export ({LandingResource().case_export(month)}) yet; its outcomes are left out")
+    export_of = {m: LandingResource().case_export(m) for m in {*months, *case_months}}
+    exports = sorted(m for m, path in export_of.items() if path.is_file())
+    for month in sorted(export_of.keys() - set(exports)):
+        say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
     total = len(banner_days) + len(exports) + len(days) + len(months)
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
