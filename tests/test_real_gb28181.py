@@ -10,8 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.chain import refine
 from xl_pipelines import camera_health, recordings
 from xl_pipelines.banners import load_banners
+from xl_pipelines.lake import Lake
 from xl_pipelines.parsers import gb28181
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -90,7 +92,8 @@ def test_the_fixtures_carry_the_quirks_they_claim():
 def test_names_read_whatever_the_page_declares(catalog):
     names = dict(zip(responses(catalog)["device_id"], responses(catalog)["name"], strict=True))
     assert names == {
-        NVR: "明仁大街萳苑小区NVR", CH11: "萳苑小区东门", CH12: "萳苑小区西门",  # GB2312 declared, GBK characters
+        # GB2312 declared, GBK characters
+        NVR: "明仁大街萳苑小区NVR", CH11: "萳苑小区东门", CH12: "萳苑小区西门",
         IPC[21]: "和平路与永清大街交叉口",  # BOM, GB2312 declared, UTF-8 bytes
         IPC[22]: "霍林河大街喆园北门",      # BOM before a GB2312 declaration, GB bytes
         IPC[23]: "西拉木伦大街东段",        # BOM before a UTF-8 declaration
@@ -141,6 +144,8 @@ def test_notifications_without_sn_sumnum_or_num(catalog, cameras):
         (CH11, "OFF", "7001", None), (IPC[21], "ON", "7001", None),  # no SN in the body: the file name's
         (IPC[28], "ADD", "7002", 2), (IPC[25], "DEL", "7002", 2), (IPC[23], "UPDATE", "7003", 3)]
     assert notes["catalog_complete"].is_null().all()
+    # ParentID "platform/business group": the last is the parent, no device (type 215), so IPC 28 stands alone
+    assert notes.filter(pl.col("device_id") == IPC[28])["parent_id"].item() == "15050200002150000001"
     registered = dict(zip(cameras["channel_id"], cameras["device_id"], strict=True))
     # the NVR (type 118) is no camera; its channels are recorded through it; IPC 28 was added, 25 deleted at 09:30
     assert registered == {CH11: NVR, CH12: NVR} | {IPC[n]: IPC[n] for n in range(21, 29)}
@@ -255,3 +260,16 @@ def test_every_record_read_is_accepted_or_quarantined(catalog, device_status, re
     landed = [*device_status.accepted["source_file"], *device_status.quarantined["source_file"]]
     assert device_status.read == 12 and sorted(landed) == sorted(str(f) for f in files(
         Path(landed[0]).parents[3], "devicestatus"))
+
+
+def test_the_field_answers_reach_the_clock_indicators(landing, tmp_path):
+    """Through the banner-day chain: a channel without answers of its own takes the skew its NVR reported
+    for it (CH11), and clock accuracy counts the eight devices that answered with a time."""
+    tables = refine(landing, Lake(str(tmp_path / "lake")))
+    health = tables["gold.camera_daily_health"]
+    assert dict(zip(health["channel_id"], health["clock_skew_s"], strict=True)) == {
+        CH11: -4, CH12: 9, IPC[21]: 7, IPC[22]: 2, IPC[23]: 3, IPC[24]: 30, IPC[25]: None, IPC[26]: -28800,
+        IPC[27]: 7, IPC[28]: None}
+    kpis = tables["gold.banner_daily_kpis"].row(0, named=True)
+    # NVR, CH12 and IPC 21 22 23 24 26 27 answered with a time; all but IPC 26 (8 h off) within ±60 s
+    assert (kpis["clock_devices"], kpis["clock_accurate_devices"]) == (8, 7)

@@ -270,7 +270,7 @@ def harvest_device_status(
     docs = gb28181.device_status_frame(files)
     received = gb28181.received_at()
     device_time = gb28181.device_time(pl.col("device_time_raw"))
-    said = {c: pl.col(c).str.strip_chars().str.to_uppercase() for c in FLAG_WORDS}
+    said = {c: pl.col(c).str.to_uppercase() for c in FLAG_WORDS}
     words = [pl.col(c).is_not_null() & ~said[c].is_in([*yes, *no]) for c, (yes, no) in FLAG_WORDS.items()]
     other = pl.col("device_id") != pl.col("file_device_id")
     related = (pl.concat_str("device_id", "file_device_id", separator="/").is_in(pairs.implode())

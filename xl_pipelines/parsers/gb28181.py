@@ -75,7 +75,7 @@ def parse_xml(data: bytes) -> etree._Element:
 GB_ENCODINGS = {"gb2312", "gb_2312", "gb-2312", "gb_2312-80", "gbk", "cp936", "gb18030"}
 DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?\?>")
 DECLARED = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
-PLACEHOLDERS = {"null", "none"}  # what some devices write in an empty field
+PLACEHOLDERS = {"null"}  # what some devices write in an empty field, in any case
 
 
 def decode_manscdp(data: bytes) -> bytes:
@@ -103,7 +103,8 @@ def decode_manscdp(data: bytes) -> bytes:
     try:
         return rest.decode("gb18030").encode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PageError("wrong_encoding", f"neither UTF-8 nor GB18030 (declared {encoding or 'nothing'}): {exc}") from None
+        raise PageError("wrong_encoding",
+                        f"neither UTF-8 nor GB18030 (declared {encoding or 'nothing'}): {exc}") from None
 
 
 def parse_manscdp(data: bytes) -> etree._Element:
@@ -166,7 +167,7 @@ def _field(home: etree._Element | None, elsewhere: etree._Element | None, tag: s
 
 def status_state(raw: pl.Expr) -> pl.Expr:
     """online / offline / video_lost / defect from the platform's spelling (any case); null when unknown."""
-    return raw.str.strip_chars().str.to_uppercase().replace_strict(STATUS_WORDS, default=None, return_dtype=pl.String)
+    return raw.str.to_uppercase().replace_strict(STATUS_WORDS, default=None, return_dtype=pl.String)
 
 
 def local_time(raw: pl.Expr, fmt: str) -> pl.Expr:
