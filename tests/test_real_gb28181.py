@@ -231,6 +231,30 @@ def test_what_cannot_be_read_in_record_info_is_quarantined(record_index):
     }
 
 
+GB2312 = '<?xml version="1.0" encoding="GB2312"?>\n'
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    ((GB2312 + "<a>学校</a>").encode("gb2312"), "学校"),        # GB bytes that are valid UTF-8 too ("ѧУ")
+    ("<a>医院</a>".encode("gb2312"), "医院"),                   # the same ("ҽԺ") without a declaration
+    ((GB2312 + "<a>巴特尔·朝鲁</a>").encode("utf-8"), "巴特尔·朝鲁"),  # UTF-8 under GB2312, a middle dot
+    (b"\xef\xbb\xbf" + (GB2312 + "<a>萳</a>").encode("gb18030"), "萳"),
+    ('<?xml version="1.0" encoding="UTF-8"?><a>é</a>'.encode("utf-8"), "é"),
+])
+def test_decoding_as_platforms_do(body, text):
+    assert gb28181.parse_manscdp(body).text == text
+
+
+@pytest.mark.parametrize("body", [
+    '<?xml version="1.0" encoding="UTF-8"?><a>时钟</a>'.encode("gb2312"),  # declared UTF-8: taken at its word
+    (GB2312 + "<a>站前</a>").encode("gb2312") + b"\xff",                 # neither UTF-8 nor GB18030
+])
+def test_undecodable_bodies_are_wrong_encoding(body):
+    with pytest.raises(gb28181.PageError) as raised:
+        gb28181.parse_manscdp(body)
+    assert raised.value.reason == "wrong_encoding"
+
+
 @pytest.mark.parametrize(("raw", "expected"), [
     ("2026-11-20T21:30:15", at(21, 30, 15)), ("2026-11-20 21:30:15", at(21, 30, 15)),
     (" 2026-11-20T21:30:15.999 ", at(21, 30, 15)), ("2026-11-20T13:30:15Z", at(21, 30, 15)),

@@ -75,6 +75,8 @@ def parse_xml(data: bytes) -> etree._Element:
 GB_ENCODINGS = {"gb2312", "gb_2312", "gb-2312", "gb_2312-80", "gbk", "cp936", "gb18030"}
 DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?\?>")
 DECLARED = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+UTF8 = {"utf-8", "utf8"}
+NOT_CHINESE = re.compile("[\u0080-\u00b6\u00b8-\u07ff]")  # 2-byte UTF-8 letters, the middle dot · left out
 PLACEHOLDERS = {"null"}  # what some devices write in an empty field, in any case
 
 
@@ -82,23 +84,27 @@ def decode_manscdp(data: bytes) -> bytes:
     """A MANSCDP body as UTF-8 bytes without its XML declaration, decoded as real platforms do, or
     PageError(wrong_encoding).
 
-    A leading UTF-8 byte-order mark is dropped. Bytes that are valid UTF-8 are UTF-8, whatever the
-    declaration says (devices set to UTF-8 keep declaring GB2312; GB text is practically never valid
-    UTF-8, while UTF-8 text often decodes as GB18030 into wrong characters). Otherwise a GB2312, GBK or
-    GB18030 declaration, or none (the standard's signalling charset is GB2312), decodes as GB18030. Other
-    declared encodings are left to lxml.
+    A leading UTF-8 byte-order mark is dropped. A GB2312, GBK or GB18030 declaration, or none (the
+    standard's signalling charset is GB2312), decodes as GB18030, unless the bytes read as UTF-8 into
+    Chinese text: devices set to UTF-8 keep declaring GB2312, and UTF-8 text often decodes as GB18030 into
+    wrong characters without error. GB text that happens to be valid UTF-8 (short names can be) reads as
+    Latin or Greek letters (U+0080–U+07FF) there, which Chinese UTF-8 text has none of but the middle dot
+    of transliterated names. A UTF-8 declaration is taken at its word; other declared encodings are left
+    to lxml.
     """
     body = data.removeprefix(b"\xef\xbb\xbf")
     declaration = DECLARATION.match(body)
     named = DECLARED.search(declaration[0]) if declaration else None
     encoding = named[1].decode("ascii", "replace").strip().lower() if named else None
-    if encoding not in {None, "utf-8", "utf8", *GB_ENCODINGS}:
+    if encoding not in {None, *UTF8, *GB_ENCODINGS}:
         return body
     rest = body[declaration.end():] if declaration else body
     try:
-        return rest.decode("utf-8").encode("utf-8")
+        text = rest.decode("utf-8")
+        if encoding in UTF8 or not NOT_CHINESE.search(text):
+            return text.encode("utf-8")
     except UnicodeDecodeError as exc:
-        if encoding in {"utf-8", "utf8"}:
+        if encoding in UTF8:
             raise PageError("wrong_encoding", f"declared UTF-8 but is not: {exc}") from None
     try:
         return rest.decode("gb18030").encode("utf-8")
