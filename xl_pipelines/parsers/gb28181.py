@@ -122,14 +122,14 @@ def _command(root: etree._Element) -> tuple[str, str]:
     return root.tag, (root.findtext("CmdType") or "").strip()
 
 
-def _envelope(root: etree._Element, reason: str, sn: str) -> tuple[str, int | None]:
+def _envelope(fields: dict[str, str], reason: str, sn: str) -> tuple[str, int | None]:
     """SN (the file name's when the body has none) and SumNum (None when absent: a change notification
     needs none, and a page without it lands with its completeness unknown); a SumNum that is there but is
     no whole number makes the page unreadable."""
-    sum_num = _text(root, "SumNum")
+    sum_num = fields.get("SumNum")
     if sum_num is not None and not sum_num.isdigit():
         raise PageError(reason, f"SumNum {sum_num!r} is not a whole number")
-    return _text(root, "SN") or sn, int(sum_num) if sum_num is not None else None
+    return fields.get("SN") or sn, int(sum_num) if sum_num is not None else None
 
 
 def parse_catalog_page(data: bytes, sn: str) -> CatalogPage:
@@ -143,32 +143,35 @@ def parse_catalog_page(data: bytes, sn: str) -> CatalogPage:
     if _command(root) not in (("Response", "Catalog"), ("Notify", "Catalog")):
         raise PageError("not_catalog", f"not a Catalog response or notification (root <{root.tag}>, "
                                        f"CmdType {root.findtext('CmdType')!r})")
-    sn, sum_num = _envelope(root, "not_catalog", sn)
+    envelope = _texts(root)
+    sn, sum_num = _envelope(envelope, "not_catalog", sn)
     items, raws = [], []
     for item in root.iterfind("DeviceList/Item"):
-        info = item.find("Info")
-        row = {col: _field(item, info, tag) for col, tag in ITEM_FIELDS.items()}
-        row |= {col: _field(info, item, tag) for col, tag in INFO_FIELDS.items()}
-        row["event"] = _text(item, "Event")
+        own, info = _texts(item), _texts(item.find("Info"))
+        row = _pick(own, ITEM_FIELDS, info) | _pick(info, INFO_FIELDS, own)
+        row["event"] = own.get("Event")
         # a virtual organisation's path "a/b/c": its parent is the last (as wvp-GB28181-pro reads it)
         row["parent_id"] = row["parent_id"].rsplit("/", 1)[-1].strip() or None if row["parent_id"] else None
         items.append(row)
         raws.append(etree.tostring(item, encoding="unicode"))
     message = "notify" if root.tag == "Notify" else "response"
-    return CatalogPage(message, sn, sum_num, _text(root, "DeviceID") or "", items, raws)
+    return CatalogPage(message, sn, sum_num, envelope.get("DeviceID", ""), items, raws)
 
 
-def _text(node: etree._Element | None, tag: str) -> str | None:
-    """The element's text without surrounding whitespace; None when absent, empty or a placeholder (null)."""
-    value = node.findtext(tag) if node is not None else None
-    value = value.strip() if value is not None else ""
-    return None if not value or value.lower() in PLACEHOLDERS else value
+def _pick(texts: dict[str, str], fields: dict[str, str], elsewhere: dict[str, str] | None = None) -> dict:
+    """Column → text of each field, from `texts`, else from `elsewhere` (where some devices put it)."""
+    return {col: texts.get(tag) or (elsewhere or {}).get(tag) for col, tag in fields.items()}
 
 
-def _field(home: etree._Element | None, elsewhere: etree._Element | None, tag: str) -> str | None:
-    """A field where the standard puts it, else where some devices put it instead."""
-    value = _text(home, tag)
-    return value if value is not None else _text(elsewhere, tag)
+def _texts(node: etree._Element | None) -> dict[str, str]:
+    """The texts of a node's child elements by tag (the first of a tag), trimmed; empty ones and
+    placeholders such as `null` left out, so they read as missing."""
+    texts: dict[str, str] = {}
+    for child in node if node is not None else ():
+        value = (child.text or "").strip() if isinstance(child.tag, str) else ""
+        if value and value.lower() not in PLACEHOLDERS:
+            texts.setdefault(child.tag, value)
+    return texts
 
 
 def status_state(raw: pl.Expr) -> pl.Expr:
@@ -274,7 +277,7 @@ def _device_status_row(data: bytes, match: re.Match) -> list[dict]:
     if _command(root) != ("Response", "DeviceStatus"):
         raise PageError("not_device_status", f"not a DeviceStatus response (root <{root.tag}>, "
                                              f"CmdType {root.findtext('CmdType')!r})")
-    row = {col: _text(root, tag) for col, tag in DEVICE_STATUS_FIELDS.items()}
+    row = _pick(_texts(root), DEVICE_STATUS_FIELDS)
     # an answer naming no device answers for the one asked (the file name's)
     return [row | {"device_id": row["device_id"] or match["device"], "file_device_id": match["device"],
                    "received_raw": match["recv"], "raw": etree.tostring(root, encoding="unicode")}]
@@ -296,10 +299,11 @@ def _record_info_rows(data: bytes, match: re.Match) -> list[dict]:
     if _command(root) != ("Response", "RecordInfo"):
         raise PageError("not_record_info", f"not a RecordInfo response (root <{root.tag}>, "
                                            f"CmdType {root.findtext('CmdType')!r})")
-    sn, sum_num = _envelope(root, "not_record_info", match["sn"])
-    queried = _text(root, "DeviceID")
+    envelope = _texts(root)
+    sn, sum_num = _envelope(envelope, "not_record_info", match["sn"])
+    queried = envelope.get("DeviceID")
     page = {"sn": sn, "sum_num": sum_num, "queried_id": queried, "received_raw": match["recv"]}
-    items = [({col: _text(item, tag) for col, tag in RECORD_FIELDS.items()}, etree.tostring(item, encoding="unicode"))
+    items = [(_pick(_texts(item), RECORD_FIELDS), etree.tostring(item, encoding="unicode"))
              for item in root.iterfind("RecordList/Item")]
     if not items:  # "nothing recorded" is an answer too: one row naming the channel, with no times
         return [dict.fromkeys(RECORD_FIELDS) | page | {"device_id": queried, "raw": etree.tostring(root, encoding="unicode")}]
