@@ -91,10 +91,12 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
 def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
-    devices = camera_health.registered_devices(lake.lake.read("silver", "cameras", keys))
+    cameras = lake.lake.read("silver", "cameras", keys)
     files = landing.files("devicestatus", day, keys["banner"], "*.xml")
-    harvest = camera_health.harvest_device_status(files, keys["banner"], day, load_banners(), devices,
-                                                  now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys))
+    harvest = camera_health.harvest_device_status(files, keys["banner"], day, load_banners(),
+                                                  camera_health.registered_devices(cameras),
+                                                  now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys),
+                                                  pairs=camera_health.device_pairs(cameras))
     yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest)
 
 

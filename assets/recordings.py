@@ -7,7 +7,7 @@ import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
-from xl_pipelines import image_quality, recordings
+from xl_pipelines import camera_health, image_quality, recordings
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
 from xl_pipelines.quality import load_thresholds
@@ -53,10 +53,11 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
 def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
+    cameras = lake.lake.read("silver", "cameras", keys)
     harvest = recordings.harvest_record_index(
         landing.files("recordinfo", day, keys["banner"], "*.xml"), keys["banner"], day, load_banners(),
-        lake.lake.read("silver", "cameras", keys)["channel_id"], now=dt.datetime.now(dt.UTC),
-        rejected=rejected_ids(lake.lake, keys))
+        cameras["channel_id"], now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys),
+        pairs=camera_health.device_pairs(cameras))
     yield from write_harvest(lake.lake, RECORD_INDEX, RECORD_INDEX_QUARANTINE, keys, "record_index", harvest)
 
 

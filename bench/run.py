@@ -115,7 +115,8 @@ def stage_device_status(landing: Path, lake_url: str) -> int:
 
     def harvest(files, code, banners, cameras, now, rejected):
         devices = camera_health.registered_devices(cameras)
-        return camera_health.harvest_device_status(files, code, DAY, banners, devices, now, rejected)
+        return camera_health.harvest_device_status(files, code, DAY, banners, devices, now, rejected,
+                                                   camera_health.device_pairs(cameras))
 
     return _stage_after_catalog(landing, lake_url, "devicestatus", "*.xml", "device_status", harvest)
 
@@ -123,7 +124,7 @@ def stage_device_status(landing: Path, lake_url: str) -> int:
 def stage_recordings(landing: Path, lake_url: str) -> int:
     """The recordings slice per banner: segment files probed, RecordInfo harvested, reconciled, covered,
     diagnosed (the steps of assets/recordings.py). Rows: files read + index rows read."""
-    from xl_pipelines import image_quality, recordings
+    from xl_pipelines import camera_health, image_quality, recordings
     from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
     from xl_pipelines.quality import load_thresholds
@@ -137,7 +138,7 @@ def stage_recordings(landing: Path, lake_url: str) -> int:
         files = recordings.harvest_recording_files(recordings.segment_files(storage, code, DAY), code, DAY, banners,
                                                    cameras["channel_id"], now.date(), rejected, limits["gap_tolerance_s"])
         index = recordings.harvest_record_index(_files(landing, "recordinfo", code, "*.xml"), code, DAY, banners,
-                                                cameras["channel_id"], now, rejected)
+                                                cameras["channel_id"], now, rejected, camera_health.device_pairs(cameras))
         stored = recordings.stored_channels(storage, code)
         segments = recordings.recording_segments(files.accepted, index.accepted, stored["channel_id"], code,
                                                  limits["gap_tolerance_s"])

@@ -39,7 +39,8 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, 
     polls = camera_health.harvest_status_polls(_files(landing, "status", day, banner), banner, day, banners,
                                                cameras["channel_id"], NOW, rejected)
     status = camera_health.harvest_device_status(_files(landing, "devicestatus", day, banner), banner, day, banners,
-                                                 camera_health.registered_devices(cameras), NOW, rejected)
+                                                 camera_health.registered_devices(cameras), NOW, rejected,
+                                                 camera_health.device_pairs(cameras))
     tables = {
         "bronze.catalog_items": catalog.accepted,
         "quarantine.catalog": catalog.quarantined,
@@ -56,7 +57,7 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, 
     files = recordings.harvest_recording_files(recordings.segment_files(storage, banner, day), banner, day, banners,
                                                cameras["channel_id"], today, rejected, limits["gap_tolerance_s"])
     index = recordings.harvest_record_index(_files(landing, "recordinfo", day, banner), banner, day, banners,
-                                            cameras["channel_id"], NOW, rejected)
+                                            cameras["channel_id"], NOW, rejected, camera_health.device_pairs(cameras))
     stored = recordings.stored_channels(storage, banner)
     segments = recordings.recording_segments(files.accepted, index.accepted, stored["channel_id"], banner,
                                              limits["gap_tolerance_s"])

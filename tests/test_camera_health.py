@@ -70,7 +70,7 @@ def test_device_status_each_kind_of_bad_input(tmp_path):
         (at(10), A, good),                                                    # 1 accepted
         (at(10, 1), B, device_status(B, "2026-11-20T10:01:00")[:-40]),        # 2 cut off
         (at(10, 2), B, device_status(B, "2026-11-20T10:02:00").replace(
-            b"</Response>", "<Reason>时钟</Reason></Response>".encode("utf-8"))),  # 3 UTF-8 bytes, GB2312 declared
+            b"</Response>", b"<Reason>\xff\xfe</Reason></Response>")),     # 3 bytes neither UTF-8 nor GB18030
         (at(10, 3), B, catalog),                                              # 4 a catalog page
         (at(10, 4), C, device_status(B, "2026-11-20T10:04:00")),              # 5 B's answer filed under C
         (at(10, 5), H, device_status(H, "2026-11-20T10:05:00")),              # 6 not registered

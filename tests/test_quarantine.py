@@ -30,9 +30,10 @@ def test_catalog_each_kind_of_bad_item_and_page(tmp_path):
     ]
     good_page = catalog_page(items, sum_num=len(items) + 1)
     broken_page = catalog_page([catalog_item(camera_id(7))])[:-40]  # cut mid-element
-    utf8_as_gb2312 = catalog_page([catalog_item(camera_id(8))]).decode("gb2312").encode("utf-8")
+    # 0xFF is a byte neither UTF-8 nor GB18030 has (UTF-8 under a GB2312 declaration is read as UTF-8)
+    undecodable = catalog_page([catalog_item(camera_id(8), name="站前")]).replace("站前".encode("gb2312"), b"\xff\xfe")
     device_status = b'<?xml version="1.0"?><Response><CmdType>DeviceStatus</CmdType><SN>9</SN></Response>'
-    files = write_catalog(tmp_path, [good_page, broken_page, utf8_as_gb2312, device_status])
+    files = write_catalog(tmp_path, [good_page, broken_page, undecodable, device_status])
     stray = files[0].with_name("catalog copy.xml")
     stray.write_bytes(good_page)
 
@@ -46,7 +47,7 @@ def test_catalog_each_kind_of_bad_item_and_page(tmp_path):
     assert dict(zip(pages["source_file"], pages["reason"], strict=True)) == {
         str(files[1]): "malformed_xml", str(files[2]): "wrong_encoding", str(files[3]): "not_catalog",
         str(stray): "bad_file_name"}
-    assert "Invalid bytes in character encoding" in pages.filter(pl.col("reason") == "wrong_encoding")["detail"].item()
+    assert "neither UTF-8 nor GB18030" in pages.filter(pl.col("reason") == "wrong_encoding")["detail"].item()
     assert harvest.quarantined.filter(pl.col("item") == 10)["record_id"].item() == camera_id(12)
     assert harvest.read == 11 + 4  # items of the readable page + one record per unreadable page
     assert harvest.read == harvest.accepted.height + harvest.quarantined.height

@@ -236,30 +236,49 @@ def registered_devices(cameras: pl.DataFrame) -> pl.Series:
     return pl.concat([cameras["channel_id"], cameras["device_id"]]).unique().sort()
 
 
-FLAG_WORDS = {"result": ("OK", "ERROR"), "online": ("ONLINE", "OFFLINE"), "status_raw": ("OK", "ERROR"),
-              "encode": ("ON", "OFF"), "record": ("ON", "OFF")}
+# Each flag's words (any case) meaning yes, then no: the standard's pair first, then the spellings devices
+# are known to use instead (Online ON / OK, Status ONLINE / OFFLINE, as in catalogs).
+FLAG_WORDS = {"result": (("OK",), ("ERROR",)), "online": (("ONLINE", "ON", "OK"), ("OFFLINE", "OFF")),
+              "status_raw": (("OK", "ON", "ONLINE"), ("ERROR", "OFF", "OFFLINE")),
+              "encode": (("ON",), ("OFF",)), "record": (("ON",), ("OFF",))}
+
+
+def device_pairs(cameras: pl.DataFrame) -> pl.Series:
+    """`channel/device` for each channel recorded through another device (an NVR)."""
+    return cameras.filter(pl.col("channel_id") != pl.col("device_id")).select(
+        pl.concat_str("channel_id", "device_id", separator="/")).to_series().unique().sort()
 
 
 def harvest_device_status(
     files: list[Path], banner: str, day: dt.date, banners: BannerConfig, devices: pl.Series, now: dt.datetime,
-    rejected: pl.Series | None = None,
+    rejected: pl.Series | None = None, pairs: pl.Series | None = None,
 ) -> Harvest:
     """DeviceStatus responses → one row per response with the device's clock skew and its flags.
 
     clock_skew_s = DeviceTime − the harvester's receive time (from the file name): positive when the
     device's clock is ahead. `devices` are the registered devices (IP cameras, NVRs and their channels);
-    `rejected` the IDs whose catalog item was quarantined that day. A response without DeviceTime (a device answering ERROR) lands with no skew.
+    `rejected` the IDs whose catalog item was quarantined that day; `pairs` the channel/device pairs
+    (`device_pairs`). An answer that names another device than the one asked is that device's answer when
+    the two are a channel and the NVR it is recorded through (an NVR answering for its channel with its own
+    ID, a channel answering for its NVR); any other is `device_mismatch`. A response without DeviceTime
+    (a device answering ERROR) lands with no skew.
     """
     start, end = day_bounds(day)
     rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
+    pairs = pl.Series(dtype=pl.String) if pairs is None else pairs
     registered = pl.col("device_id").is_in(devices.implode())
-    docs = gb28181.device_status_frame(files)
-    received = gb28181.received_at()
-    device_time = gb28181.local_time(pl.col("device_time_raw"), "%Y-%m-%dT%H:%M:%S")
-    words = [pl.col(c).is_not_null() & ~pl.col(c).str.to_uppercase().is_in(ok) for c, ok in FLAG_WORDS.items()]
+    # DeviceTime read once per distinct text: a city-day's 0.6 M answers fall in 86,400 seconds
+    docs = per_distinct(gb28181.device_status_frame(files), "device_time_raw",
+                        device_time=gb28181.device_time(pl.col("device_time_raw")))
+    received, device_time = gb28181.received_at(), pl.col("device_time")
+    said = {c: pl.col(c).str.to_uppercase() for c in FLAG_WORDS}
+    words = [pl.col(c).is_not_null() & ~said[c].is_in([*yes, *no]) for c, (yes, no) in FLAG_WORDS.items()]
+    other = pl.col("device_id") != pl.col("file_device_id")
+    related = (pl.concat_str("device_id", "file_device_id", separator="/").is_in(pairs.implode())
+               | pl.concat_str("file_device_id", "device_id", separator="/").is_in(pairs.implode()))
     rules = [
         *gb28181.id_rules("device_id", banner, banners),
-        ("device_mismatch", pl.col("device_id") != pl.col("file_device_id")),
+        ("device_mismatch", other & ~related),
         ("future_timestamp", received > now.astimezone(LOCAL_TZ)),
         ("outside_day", (received < start) | (received >= end)),
         ("bad_device_time", pl.col("device_time_raw").is_not_null() & device_time.is_null()),
@@ -272,7 +291,7 @@ def harvest_device_status(
     docs = docs.with_columns(reason=pl.coalesce("page_reason", first_failure(rules)))
     accepted, quarantined = split_by_reason(docs, "device_status", record_id=pl.col("device_id"),
                                             detail=pl.col("page_error"))
-    on = {c: pl.col(c).str.to_uppercase() == ok[0] for c, ok in FLAG_WORDS.items()}
+    on = {c: said[c].is_in(yes) for c, (yes, _) in FLAG_WORDS.items()}
     accepted = accepted.select(
         "device_id", pl.lit(banner).alias("code"), received.alias("received_at"), device_time.alias("device_time"),
         (device_time - received).dt.total_seconds().alias("clock_skew_s"),

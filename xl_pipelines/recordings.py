@@ -169,16 +169,22 @@ RECORD_TYPES = ("time", "alarm", "manual", "all")
 
 def harvest_record_index(
     files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime,
-    rejected: pl.Series | None = None,
+    rejected: pl.Series | None = None, pairs: pl.Series | None = None,
 ) -> Harvest:
     """RecordInfo pages → one row per recording the device lists (a response listing none: one row with no
-    times, so "answered, nothing recorded" is not mistaken for "did not answer")."""
+    times, so "answered, nothing recorded" is not mistaken for "did not answer").
+
+    An entry naming the NVR that records the queried channel (`pairs`, `camera_health.device_pairs`) is
+    that channel's recording: the NVR answered for it with its own ID. Times are read as
+    `gb28181.device_time` reads them (T or a space, offset honoured).
+    """
     start, end = day_bounds(day)
     rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
+    pairs = pl.Series(dtype=pl.String) if pairs is None else pairs
     docs = gb28181.record_info_frame(files)
-    fmt = "%Y-%m-%dT%H:%M:%S"
-    begins = pl.col("start_raw").str.to_datetime(fmt, strict=False).dt.replace_time_zone(str(LOCAL_TZ))
-    ends = pl.col("end_raw").str.to_datetime(fmt, strict=False).dt.replace_time_zone(str(LOCAL_TZ))
+    nvr_for_channel = pl.concat_str("queried_id", "device_id", separator="/").is_in(pairs.implode())
+    docs = docs.with_columns(device_id=pl.when(nvr_for_channel).then("queried_id").otherwise("device_id"))
+    begins, ends = gb28181.device_time(pl.col("start_raw")), gb28181.device_time(pl.col("end_raw"))
     listed = pl.col("start_raw").is_not_null() | pl.col("end_raw").is_not_null()
     rules = [
         *gb28181.id_rules("device_id", banner, banners),
@@ -188,7 +194,7 @@ def harvest_record_index(
         ("unknown_value", pl.col("type").is_not_null() & ~pl.col("type").str.to_lowercase().is_in(RECORD_TYPES)),
         ("camera_rejected", ~pl.col("device_id").is_in(channels.implode()) & pl.col("device_id").is_in(rejected.implode())),
         ("unknown_channel", ~pl.col("device_id").is_in(channels.implode())),
-        ("duplicate", pl.int_range(pl.len()).over(["device_id", "start_raw", "end_raw"]) > 0),
+        ("duplicate", pl.int_range(pl.len()).over(pl.col("device_id"), begins, ends) > 0),
     ]
     docs = docs.with_columns(
         index_complete=pl.col("device_id").count().over("queried_id", "sn") >= pl.col("sum_num"),
