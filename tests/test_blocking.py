@@ -11,6 +11,7 @@ from tests.conftest import (DAY, POLL_TIMES, camera_id, catalog_item, catalog_pa
                             write_catalog, write_device_status, write_polls)
 from xl_pipelines import quality
 from xl_pipelines.banners import load_banners
+from xl_pipelines.cli import main
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
 from xl_pipelines.settings import ConfigError, get_settings
@@ -118,3 +119,23 @@ def test_a_poller_down_all_day_leaves_the_online_rate_unmeasured_and_stops_nothi
     assert health["online_rate"].null_count() == 3 and health["online_at_last_poll"].null_count() == 3
     page = (xl_home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
     assert "Sources that did not land" in page and f"status/{DAY}/{BANNER} empty: online rate unmeasured" in page
+
+
+def test_a_flood_blocks_in_one_line_without_a_traceback(xl_home, capfd):
+    """100 malformed poll lines among 964 (10.4 %, 100 >= 5): a flood, blocked; the terminal says so in one line
+    per partition, and the step's error (a DagsterAssetCheckFailedError with its traceback) stays in the UI."""
+    landing = xl_home / "landing"
+    cameras = [camera_id(n) for n in (1, 2, 3)]
+    land_banner(landing, BANNER, cameras)
+    with (landing / "status" / DAY.isoformat() / BANNER / "0000.csv").open("a") as f:
+        f.writelines(f"{cameras[0]};{POLL_TIMES[0].isoformat()};ON\n" for _ in range(100))
+    code = main(["materialize", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--banner", BANNER])
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "Traceback" not in out + err and "DagsterAssetCheckFailedError" not in out + err
+    lines = [line for line in err.splitlines() if f"{DAY} {BANNER}" in line]
+    assert len(lines) == 1 and lines[0].endswith("BLOCKED by bronze.status_polls rejected_share; "
+                                                 f"recordinfo/{DAY}/{BANNER} empty: recording completeness from "
+                                                 "storage alone; recordings 150502/*/2026-11-20 empty: recording "
+                                                 "completeness from the devices' index alone; viid/2026-11-20/150502 "
+                                                 "and onvif/2026-11-20/150502 empty: capture figures unmeasured")
