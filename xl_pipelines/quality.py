@@ -213,7 +213,7 @@ def rejected_share(read: int, counted: int, warn: float, block: float, min_count
 
 # Where each harvested source lands, and what the figures lose when nothing landed there (the `landed` check).
 LANDING = {
-    "catalog": ("catalog/{date}/{banner}", "no new registry: the previous day's is used, without one nothing is placed"),
+    "catalog": ("catalog/{date}/{banner}", "no registry of its own: the previous day's is kept; without one nothing is placed"),
     "status_polls": ("status/{date}/{banner}", "online rate unmeasured"),
     "device_status": ("devicestatus/{date}/{banner}", "clock accuracy, Record and Encode unmeasured"),
     "record_index": ("recordinfo/{date}/{banner}", "recording completeness from storage alone"),
