@@ -13,7 +13,9 @@
 -- upload_timeliness, capture_clock_accuracy and capture_uniqueness sum gold.capture_daily's counts over
 -- all devices; volume_change compares the banner's captures with the same weekday a week before, and
 -- volume_alarms counts the devices whose own volume rose or fell beyond the limit.
--- A banner with no registered cameras still gets its row.
+-- A banner with no registered cameras still gets its row. A source that did not land leaves its figures null
+-- (unmeasured), never 0: no status poll, the online and snapshot rates; no poll or no recording measured, the
+-- intact rate; no capture received, the capture figures (the `landed` check names the empty folder).
 -- partitions: day, banner
 -- checks: alert_levels
 WITH clocks AS (
@@ -38,8 +40,10 @@ outside_city AS (
 
 capture AS (
     SELECT
-        count(*) FILTER (WHERE capture_camera) AS capture_cameras,
-        count(*) FILTER (WHERE capture_camera AND active) AS active_capture_cameras,
+        CASE WHEN coalesce(sum(captures), 0) + coalesce(sum(resent), 0) > 0
+            THEN count(*) FILTER (WHERE capture_camera) END AS capture_cameras,
+        CASE WHEN coalesce(sum(captures), 0) + coalesce(sum(resent), 0) > 0
+            THEN count(*) FILTER (WHERE capture_camera AND active) END AS active_capture_cameras,
         coalesce(sum(captures), 0)::BIGINT AS captures,
         coalesce(sum(resent), 0)::BIGINT AS resent_captures,
         coalesce(sum(timely_captures), 0)::BIGINT AS timely_captures,
@@ -58,7 +62,8 @@ per_banner AS (
         count(health.channel_id) AS cameras,
         coalesce(sum(health.online_s), 0)::BIGINT AS online_s,
         coalesce(sum(health.expected_s), 0)::BIGINT AS expected_s,
-        count(*) FILTER (WHERE health.online_at_last_poll) AS online_at_last_poll,
+        CASE WHEN count(health.online_at_last_poll) > 0
+            THEN count(*) FILTER (WHERE health.online_at_last_poll) END AS online_at_last_poll,
         count(*) FILTER (WHERE health.annotation_ok) AS annotated_cameras,
         coalesce(sum(health.recorded_s), 0)::BIGINT AS recorded_s,
         coalesce(sum(health.scheduled_s), 0)::BIGINT AS scheduled_s,
@@ -66,7 +71,8 @@ per_banner AS (
         count(*) FILTER (WHERE health.retention_ok) AS retention_compliant,
         count(health.image_faults) AS image_diagnosed,
         count(*) FILTER (WHERE len(health.image_faults) = 0) AS image_ok,
-        count(*) FILTER (WHERE health.intact) AS intact_cameras
+        CASE WHEN sum(health.expected_s) > 0 AND sum(health.scheduled_s) > 0
+            THEN count(*) FILTER (WHERE health.intact) END AS intact_cameras
     FROM context.banner_days AS scope
     LEFT JOIN gold.camera_daily_health AS health ON health.code = scope.code
     GROUP BY ALL
@@ -80,7 +86,7 @@ SELECT
     per_banner.cameras,  -- Registered cameras (silver.cameras) that day.
     per_banner.online_s,  -- Σ cameras' seconds online.
     per_banner.expected_s,  -- Σ cameras' seconds observed (expected seconds), harvester outages left out.
-    per_banner.online_at_last_poll,  -- Cameras online at the banner's last poll of the day.
+    per_banner.online_at_last_poll,  -- Cameras online at the banner's last poll of the day (null: no poll landed).
     per_banner.annotated_cameras,  -- Cameras whose point annotation is correct.
     per_banner.recorded_s,  -- Σ seconds recorded by the cameras measured.
     per_banner.scheduled_s,  -- Σ seconds scheduled (7×24) of the cameras measured.
@@ -88,12 +94,12 @@ SELECT
     per_banner.retention_compliant,  -- Cameras on storage keeping their required days.
     per_banner.image_diagnosed,  -- Cameras diagnosed for image quality.
     per_banner.image_ok,  -- Cameras diagnosed with no image fault.
-    per_banner.intact_cameras,  -- Intact cameras (gold.camera_daily_health.intact).
+    per_banner.intact_cameras,  -- Intact cameras (gold.camera_daily_health.intact; null: no poll landed or no recording measured).
     clocks.clock_devices,  -- Devices (IP cameras, NVRs) whose DeviceStatus answers that day carried a DeviceTime.
     clocks.clock_accurate_devices,  -- Of those, devices whose median skew is within ±60 s (limits clock_skew_s).
     outside_city.cameras_outside_city,  -- Cameras (types 131/132) missing from the registry: catalog item quarantined as outside_city.
-    capture.capture_cameras,  -- Registered capture cameras (FunctionType 01–04).
-    capture.active_capture_cameras,  -- Registered capture cameras that sent captures that day.
+    capture.capture_cameras,  -- Registered capture cameras (FunctionType 01–04; null: no capture received, unmeasured).
+    capture.active_capture_cameras,  -- Registered capture cameras that sent captures that day (null: no capture received).
     capture.captures,  -- Distinct captures received that day.
     capture.resent_captures,  -- Re-sends of a capture already received (quarantined as duplicate).
     capture.timely_captures,  -- Captures received at most 60 s after their shot time.

@@ -26,7 +26,8 @@ per_banner AS (
         arg_max(kpis.cameras, kpis.date) AS cameras,
         sum(kpis.online_s) / nullif(sum(kpis.expected_s), 0) AS online_rate,
         arg_max(kpis.snapshot_online_rate, kpis.date) AS snapshot_online_rate,
-        sum(kpis.intact_cameras) / nullif(sum(kpis.cameras), 0) AS intact_rate,
+        sum(kpis.intact_cameras) / nullif(sum(kpis.cameras) FILTER (WHERE kpis.intact_cameras IS NOT NULL), 0)
+            AS intact_rate,
         sum(kpis.recorded_s) / nullif(sum(kpis.scheduled_s), 0) AS recording_completeness,
         sum(kpis.retention_compliant) / nullif(sum(kpis.retention_measured), 0) AS retention_compliance,
         sum(kpis.clock_accurate_devices) / nullif(sum(kpis.clock_devices), 0) AS clock_accuracy,

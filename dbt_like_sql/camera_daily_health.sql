@@ -60,7 +60,7 @@ health AS (
         coalesce(per_camera.expected_s, 0) AS expected_s,
         per_camera.online_s / nullif(per_camera.expected_s, 0) AS online_rate,
         coalesce(per_camera.flaps, 0) AS flaps,
-        coalesce(per_camera.online_at_last_poll, false) AS online_at_last_poll,
+        per_camera.online_at_last_poll,
         coalesce(own.clock_skew_s, recorder.clock_skew_s) AS clock_skew_s,
         coalesce(own.status_responses, recorder.status_responses, 0) AS status_responses,
         coalesce(own.record_on_rate, recorder.record_on_rate) AS record_on_rate,
@@ -102,7 +102,7 @@ SELECT
     health.expected_s,  -- Seconds observed that day (expected seconds): harvester outages left out.
     health.online_rate,  -- online rate (在线率): online_s / expected_s (null: never observed).
     health.flaps,  -- Changes from online to any other state that day.
-    health.online_at_last_poll,  -- Online at the banner's last poll of the day (feeds the snapshot online rate).
+    health.online_at_last_poll,  -- Online at the banner's last poll of the day (feeds the snapshot online rate; null: never observed).
     health.clock_skew_s,  -- Median DeviceStatus clock skew that day, s: DeviceTime − receive time (own, else its recording device's).
     health.status_responses,  -- DeviceStatus responses that day: the camera's own, else its recording device's.
     health.record_on_rate,  -- Share of those responses saying Record ON.

@@ -3,7 +3,8 @@
 - Every `suites/<layer.table>.json` becomes the check `expectations` on that table, run per partition. It
   blocks (ERROR) when the table feeds a gold table and a critical expectation fails; otherwise it warns.
 - Every harvest checks its own partition in the same step: `reconciled` (read = accepted + quarantined,
-  counted in the files that landed) and `rejected_share` (against thresholds.yaml). Both block.
+  counted in the files that landed) and `rejected_share` (against thresholds.yaml), both blocking, and
+  `landed` (a warning naming an empty landing folder and what goes unmeasured: a missing source stops nobody).
 - Harvested tables declare by when yesterday's partition must exist (thresholds.yaml `freshness`): as a
   Dagster freshness policy, and as the check `yesterday_on_time` naming the banners that are missing.
 Every result is also kept for the static quality report (xl_pipelines/quality_report.py).
@@ -116,9 +117,13 @@ def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec("reconciled", asset=bronze, blocking=True,
                           description="Records read from the landing = rows landed in bronze + rows in quarantine "
                                       "(both counted in the Parquet that was written)."),
+        dg.AssetCheckSpec("landed", asset=bronze, blocking=False,
+                          description="The source's landing folder held records; if not, a warning naming the "
+                                      "folder and what the partition's figures leave unmeasured (null, not 0)."),
         dg.AssetCheckSpec("rejected_share", asset=bronze, blocking=True,
                           description="Quarantined / read (exact re-sends not counted): a warning above `warn`, "
-                                      "blocking above `block` (quality/thresholds.yaml)."),
+                                      "blocking above `block` once `min_count` records are counted "
+                                      "(quality/thresholds.yaml)."),
     ]
 
 
@@ -128,12 +133,14 @@ def harvest_checks(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, key
     counts = {"read": read, "accepted": lake.count(*bronze.path, keys),
               "quarantined": lake.count(*quarantine.path, keys)}
     yield check_result(bronze, "reconciled", keys, quality.reconciliation(**counts), True, counts, counts)
+    yield check_result(bronze, "landed", keys, quality.landed(source, keys, read), False, {"source": source})
     levels = quality.load_thresholds().quarantine[source]
     counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
-    verdict = quality.rejected_share(read, counted, levels["warn"], levels["block"])
+    verdict = quality.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])
     yield check_result(bronze, "rejected_share", keys, verdict, True, {**counts, "source": source, "reasons": reasons},
                        {**counts, "counted": counted, "share": counted / read if read else 0.0,
-                        "warn": levels["warn"], "block": levels["block"], "reasons": dg.MetadataValue.json(reasons)})
+                        "warn": levels["warn"], "block": levels["block"], "min_count": levels["min_count"],
+                        "reasons": dg.MetadataValue.json(reasons)})
 
 
 # --- Freshness -----------------------------------------------------------------------------------------

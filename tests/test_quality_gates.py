@@ -41,7 +41,7 @@ def run(banners=(BANNER,)):
     (11, False, "ERROR"),                      # above block
 ])
 def test_rejected_share_levels(quarantined, passed, severity):
-    verdict = quality.rejected_share(100, quarantined, warn=0.03, block=0.10)
+    verdict = quality.rejected_share(100, quarantined, warn=0.03, block=0.10, min_count=5)
     assert (verdict.passed, verdict.severity) == (passed, severity)
     assert f"{quarantined} of 100" in verdict.description
 

@@ -27,7 +27,7 @@ ERROR, WARN = "ERROR", "WARN"
 @dataclass(frozen=True)
 class Thresholds:
     indicators: dict[str, dict[str, float]]  # name -> {target, alert}
-    quarantine: dict[str, dict[str, float]]  # source -> {warn, block}
+    quarantine: dict[str, dict]  # source -> {warn, block, min_count, not_counted}
     freshness: dict[str, str]  # layer.table -> "HH:MM" local
     limits: dict[str, float]  # name -> value the SQL models compute indicators with (context.limits)
 
@@ -43,6 +43,9 @@ def load_thresholds(path: Path = QUALITY_DIR / "thresholds.yaml") -> Thresholds:
     for source, levels in thresholds.quarantine.items():
         if not 0 <= levels.get("warn", -1) <= levels.get("block", -1) <= 1:
             raise ConfigError(f"{path}: quarantine.{source} needs 0 <= warn <= block <= 1, got {levels}")
+        if type(levels.get("min_count")) is not int or levels["min_count"] < 1:
+            raise ConfigError(f"{path}: quarantine.{source}.min_count must be a whole number >= 1, "
+                              f"got {levels.get('min_count')!r}")
     for name, levels in thresholds.indicators.items():
         if not 0 <= levels.get("alert", -1) <= levels.get("target", -1) <= 1:
             raise ConfigError(f"{path}: indicators.{name} needs 0 <= alert <= target <= 1, got {levels}")
@@ -192,15 +195,41 @@ def reconciliation(read: int, accepted: int, quarantined: int) -> Verdict:
                                  f"= {accepted + quarantined}: {read - accepted - quarantined:+d} unaccounted")
 
 
-def rejected_share(read: int, counted: int, warn: float, block: float) -> Verdict:
-    """Counted quarantined records / read against the source's warn and block levels (above a level fires)."""
+def rejected_share(read: int, counted: int, warn: float, block: float, min_count: int) -> Verdict:
+    """Counted quarantined records / read against the source's warn and block levels (above a level fires).
+
+    The share blocks only when at least `min_count` records were counted: fewer are one incident (a file, a
+    camera), not a rate, and a share of a handful says nothing about the source; they may still warn.
+    """
     share = counted / read if read else 0.0
-    text = f"{counted} of {read} records rejected ({share:.2%}; warn above {warn:.0%}, block above {block:.0%})"
-    if share > block:
+    text = (f"{counted} of {read} records rejected ({share:.2%}; warn above {warn:.0%}, block above {block:.0%} "
+            f"from {min_count} records)")
+    if share > block and counted >= min_count:
         return Verdict(False, ERROR, text)
     if share > warn:
         return Verdict(False, WARN, text)
     return Verdict(True, WARN, text)
+
+
+# Where each harvested source lands, and what the figures lose when nothing landed there (the `landed` check).
+LANDING = {
+    "catalog": ("catalog/{date}/{banner}", "no registry of its own: the previous day's is kept; without one nothing is placed"),
+    "status_polls": ("status/{date}/{banner}", "online rate unmeasured"),
+    "device_status": ("devicestatus/{date}/{banner}", "clock accuracy, Record and Encode unmeasured"),
+    "record_index": ("recordinfo/{date}/{banner}", "recording completeness from storage alone"),
+    "recordings": ("recordings {banner}/*/{date}", "recording completeness from the devices' index alone"),
+    "captures": ("viid/{date}/{banner} and onvif/{date}/{banner}", "capture figures unmeasured"),
+    "cases": ("cases/{month}.csv", "case outcomes unmeasured"),
+}
+
+
+def landed(source: str, keys: dict[str, str], read: int) -> Verdict:
+    """Did the source's landing folder of the partition hold any record? If not, say what goes unmeasured."""
+    folder, unmeasured = LANDING[source]
+    folder = folder.format(**keys)
+    if read:
+        return Verdict(True, WARN, f"{read} records read from {folder}")
+    return Verdict(False, WARN, f"{folder} empty: {unmeasured}")
 
 
 def alert_levels(figures: dict[str, float | None], indicators: dict[str, dict[str, float]]) -> Verdict:

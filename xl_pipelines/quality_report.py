@@ -87,6 +87,12 @@ def render(reports: Path) -> Path:
                      f"<td>{len(rows)}</td><td>{c['passed']}</td><td class='{'warn' if c['WARN'] else ''}'>{c['WARN']}</td>"
                      f"<td class='{'error' if c['ERROR'] else ''}'>{c['ERROR']}</td></tr>")
     parts.append("</table>")
+    empty = sorted((r for rows in latest.values() for r in rows if r["check"] == "landed" and not r["passed"]),
+                   key=lambda r: (_period(r), r["partition"].get("banner", ""), r["table"]))
+    if empty:  # a missing source stops nobody, but its figures are unmeasured: say so first
+        parts.append("<h2>Sources that did not land</h2><ul>" + "".join(
+            f"<li class='warn'>{_e(_period(r))} {_e(r['partition'].get('banner', 'city'))}: {_e(r['description'])}</li>"
+            for r in empty) + "</ul>")
     for table, rows in latest.items():
         parts.append(f"<h2 id='{_e(table)}'>{_e(table)}</h2>")
         parts.append("<table><tr><th>date</th><th>banner</th><th>check</th><th>status</th><th>what was found</th></tr>")

@@ -27,6 +27,9 @@ TS_PACKET_BYTES = 188
 PROBE_SCHEMA = {"size_bytes": pl.Int64, "packets": pl.Int64, "keyframes": pl.Int64, "corrupt_packets": pl.Int64,
                 "span_s": pl.Float64, "nominal_s": pl.Float64, "problem": pl.String, "detail": pl.String}
 FILE_PROBLEMS = ("truncated", "corrupt", "unfinished")  # a file's own problems; the index adds missing_*
+# Storage opens a new day folder every day, so no segment (and no index entry) lasts longer than a day: one
+# that claims to has a lying timescale or clock. It is that camera's fault, counted, never a banner's stop.
+MAX_SPAN_S = 86_400
 
 
 def probe(path: Path, tolerance_s: float = 5.0) -> dict:
@@ -36,7 +39,8 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     An MP4 cut before its index (no moov atom) cannot be opened: truncated, covering nothing. A fast-start
     MP4 cut short opens with its full nominal duration but its packets stop early: truncated. A TS cut
     mid-packet (size not a multiple of 188 bytes) is truncated. Zero bytes, no video stream, corrupt
-    packets in a file of full length, or data FFmpeg refuses: corrupt.
+    packets in a file of full length, data FFmpeg refuses, or packets spanning more than a day (a lying
+    timescale: its span is unknown, so it covers nothing): corrupt.
     """
     size = path.stat().st_size
     row = dict.fromkeys(PROBE_SCHEMA) | {"size_bytes": size, "packets": 0, "keyframes": 0, "corrupt_packets": 0}
@@ -69,6 +73,9 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     short = nominal is not None and nominal - span > tolerance_s
     if failure:
         return row | {"problem": "corrupt", "detail": failure}
+    if span > MAX_SPAN_S:
+        return row | {"span_s": None, "problem": "corrupt",
+                      "detail": f"packets span {span / 3600:.0f} h, more than a day: its timescale is wrong"}
     if path.suffix == ".ts" and size % TS_PACKET_BYTES:
         return row | {"problem": "truncated", "detail": f"cut mid-packet: {size} bytes is not a multiple of 188"}
     if short:
@@ -189,6 +196,7 @@ def harvest_record_index(
     rules = [
         *gb28181.id_rules("device_id", banner, banners),
         ("bad_time", listed & (begins.is_null() | ends.is_null() | (ends < begins))),
+        ("too_long", listed & ((ends - begins).dt.total_seconds() > MAX_SPAN_S)),
         ("future_timestamp", listed & (ends > now.astimezone(LOCAL_TZ))),
         ("outside_day", listed & ((ends <= start) | (begins >= end))),
         ("unknown_value", pl.col("type").is_not_null() & ~pl.col("type").str.to_lowercase().is_in(RECORD_TYPES)),
@@ -199,8 +207,9 @@ def harvest_record_index(
     docs = docs.with_columns(
         index_complete=pl.col("device_id").count().over("queried_id", "sn") >= pl.col("sum_num"),
         reason=pl.coalesce("page_reason", first_failure(rules)))
-    accepted, quarantined = split_by_reason(docs, "record_index", record_id=pl.col("device_id"),
-                                            detail=pl.col("page_error"))
+    lasts = pl.format("lasts {} h", ((ends - begins).dt.total_seconds() / 3600).round(1))
+    accepted, quarantined = split_by_reason(docs, "record_index", record_id=pl.col("device_id"), detail=pl.coalesce(
+        "page_error", pl.when(pl.col("reason") == "too_long").then(lasts)))
     accepted = accepted.select(
         pl.col("device_id").alias("channel_id"), pl.lit(banner).alias("code"),
         begins.alias("start_at"), ends.alias("end_at"),

@@ -25,7 +25,9 @@ from xl_pipelines.settings import ConfigError, Settings
 
 INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
 WORKERS = 4
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # progress lines instead of step chatter
+# One progress line per partition instead of step chatter: a failed step logs its traceback at ERROR, shown in
+# the Dagster UI (and summed up in the line), never on the terminal.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -85,7 +87,7 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
 
     result = defs.resolve_job_def(job_name).execute_in_process(
         partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET)
-    stopped = []
+    stopped, empty = [], []
     warned = 0
     for evaluation in result.get_asset_check_evaluations():
         status = "passed" if evaluation.passed else evaluation.severity.value
@@ -93,16 +95,19 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
         warned += status == "WARN"
         if status == "ERROR" and evaluation.blocking:
             stopped.append(f"{table_name(evaluation.asset_key)} {evaluation.check_name}")
+        if evaluation.check_name == "landed" and not evaluation.passed:
+            empty.append(evaluation.description)
+    missing = "".join(f"; {text}" for text in sorted(empty))  # which landing folder was empty, and what it costs
     notes = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
     if stopped:
         outcome.blocked.append(label)
-        return f"BLOCKED by {'; '.join(stopped)}"
+        return f"BLOCKED by {'; '.join(stopped)}{missing}"
     if not result.success:
         outcome.failed.append(label)
         failures = [e.event_specific_data.error.message.strip().splitlines()[0] for e in result.all_events
                     if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
-        return f"FAILED: {failures[0] if failures else 'see the Dagster UI'}"
-    return "ok" + notes
+        return f"FAILED: {failures[0] if failures else 'see the Dagster UI'}{missing}"
+    return "ok" + notes + missing
 
 
 def _banner_day(settings: Settings, day: dt.date, banner: str, job: str = "banner_day") -> tuple[str, float, Outcome]:

@@ -1,0 +1,141 @@
+"""Blocking is for floods: the rejected share blocks only from a minimum count, and a source that did not land
+stops nobody (its figures are unmeasured, and one line says which folder was empty)."""
+
+import datetime as dt
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import (DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, device_status, land_banner,
+                            write_catalog, write_device_status, write_polls)
+from xl_pipelines import quality
+from xl_pipelines.banners import load_banners
+from xl_pipelines.cli import main
+from xl_pipelines.lake import Lake
+from xl_pipelines.runner import materialize
+from xl_pipelines.settings import ConfigError, get_settings
+
+BANNER = "150502"
+KEYS = {"date": DAY.isoformat(), "banner": BANNER}
+
+
+# --- the pure verdicts, by hand ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("read", "counted", "passed", "severity"), [
+    (5, 1, False, "WARN"),      # one bad file among five: 20 % > block 10 %, but 1 < min_count 5: a warning
+    (6, 2, False, "WARN"),      # two bad catalog items among six: 33 %, 2 < 5
+    (5, 5, False, "ERROR"),     # all five bad: 100 % and 5 >= 5, a flood
+    (40, 5, False, "ERROR"),    # 12.5 % > 10 % with 5 counted
+    (50, 5, False, "WARN"),     # exactly 10 %: not above block; above warn 3 %
+    (1000, 4, True, "WARN"),    # 0.4 %: under warn
+])
+def test_the_share_blocks_only_from_the_minimum_count(read, counted, passed, severity):
+    verdict = quality.rejected_share(read, counted, warn=0.03, block=0.10, min_count=5)
+    assert (verdict.passed, verdict.severity) == (passed, severity)
+    assert f"{counted} of {read} records rejected" in verdict.description and "from 5 records" in verdict.description
+
+
+def test_every_source_has_a_minimum_count_and_a_broken_one_is_one_clear_error(tmp_path):
+    assert {levels["min_count"] for levels in quality.load_thresholds().quarantine.values()} == {5}
+    path = tmp_path / "thresholds.yaml"
+    for bad in ("", "min_count: 0, ", "min_count: 2.5, ", "min_count: five, "):
+        path.write_text("indicators: {}\nquarantine:\n  catalog: {warn: 0.03, block: 0.1, " + bad +
+                        "not_counted: []}\nfreshness: {}\nlimits: {}\n")
+        with pytest.raises(ConfigError, match="quarantine.catalog.min_count must be a whole number >= 1"):
+            quality.load_thresholds(path)
+
+
+def test_an_empty_folder_says_which_and_what_goes_unmeasured():
+    keys = {"date": "2026-11-20", "banner": "150502"}
+    empty = quality.landed("status_polls", keys, 0)
+    assert (empty.passed, empty.severity) == (False, "WARN")
+    assert empty.description == "status/2026-11-20/150502 empty: online rate unmeasured"
+    assert quality.landed("captures", keys, 0).description == (
+        "viid/2026-11-20/150502 and onvif/2026-11-20/150502 empty: capture figures unmeasured")
+    assert quality.landed("recordings", keys, 0).description.startswith("recordings 150502/*/2026-11-20 empty")
+    assert quality.landed("cases", {"month": "2026-11"}, 0).description.startswith("cases/2026-11.csv empty")
+    assert quality.landed("status_polls", keys, 864).passed
+    assert set(quality.LANDING) == set(quality.load_thresholds().quarantine)  # every harvested source says it
+
+
+# --- in Dagster, on hand-written landing files --------------------------------------------------------------
+
+
+def test_one_bad_file_among_five_and_two_bad_items_among_six_stop_no_small_banner(xl_home):
+    """Six cameras in the catalog, two with coordinates swapped (outside the city); five DeviceStatus answers
+    of the first camera, one with a DeviceTime that is no time. Each source rejects far more than 10 %
+    (2 of 6, 1 of 5), but below 5 records: warnings, and the four good cameras are registered and measured."""
+    landing = xl_home / "landing"
+    west, south, east, north = load_banners().by_code(BANNER).bbox
+    here = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}
+    swapped = {"lon": here["lat"], "lat": here["lon"]}
+    cameras = [camera_id(n) for n in range(1, 7)]
+    good = cameras[:4]
+    write_catalog(landing, [catalog_page([catalog_item(c, **(here if c in good else swapped)) for c in cameras])])
+    write_polls(landing, {t: [(c, "ON") for c in good] for t in POLL_TIMES})
+    hours = [dt.datetime.combine(DAY, dt.time(h, 0, 30)) for h in range(5)]
+    write_device_status(landing, [(t, good[0], device_status(good[0], "garbage" if t.hour == 2 else f"{t:%Y-%m-%dT%H:%M:%S}"))
+                                  for t in hours])
+
+    outcome = materialize([DAY], [BANNER], get_settings(), say=lambda _: None)
+    assert outcome.ok, outcome
+    assert outcome.checks[("bronze.catalog_items", "rejected_share", "WARN")] == 1
+    assert outcome.checks[("bronze.device_status", "rejected_share", "WARN")] == 1
+    lake = Lake(str(xl_home / "lake"))
+    assert sorted(lake.read("silver", "cameras", KEYS)["channel_id"]) == good
+    kpis = lake.read("gold", "banner_daily_kpis", KEYS).row(0, named=True)
+    assert (kpis["cameras"], kpis["online_rate"], kpis["clock_devices"], kpis["clock_accuracy"]) == (4, 1.0, 1, 1.0)
+    stored = json.loads((xl_home / "reports/quality/results/bronze.device_status/rejected_share"
+                         / f"{DAY}_{BANNER}.json").read_text())
+    assert stored["reasons"] == {"bad_device_time": 1} and stored["blocking"]
+
+
+def test_a_poller_down_all_day_leaves_the_online_rate_unmeasured_and_stops_nothing_else(xl_home):
+    """No status poll landed (and no DeviceStatus): the registry lands, the online, snapshot and intact rates
+    and clock accuracy are null (not 0), and the progress line and the quality report say which folders were
+    empty and what that costs."""
+    landing = xl_home / "landing"
+    cameras = [camera_id(n) for n in (1, 2, 3)]
+    land_banner(landing, BANNER, cameras)
+    shutil.rmtree(landing / "status")
+    shutil.rmtree(landing / "devicestatus" / DAY.isoformat() / BANNER)
+    said = []
+    outcome = materialize([DAY], [BANNER], get_settings(), say=said.append)
+    assert outcome.ok, said
+    line = next(s for s in said if f"{DAY} {BANNER}" in s)
+    assert line.count("\n") == 0 and "ok, " in line
+    assert f"status/{DAY}/{BANNER} empty: online rate unmeasured" in line
+    assert f"devicestatus/{DAY}/{BANNER} empty: clock accuracy, Record and Encode unmeasured" in line
+    assert f"catalog/{DAY}/{BANNER} empty" not in line
+    lake = Lake(str(xl_home / "lake"))
+    assert sorted(lake.read("silver", "cameras", KEYS)["channel_id"]) == cameras
+    kpis = lake.read("gold", "banner_daily_kpis", KEYS).row(0, named=True)
+    assert kpis["cameras"] == 3 and kpis["annotation_accuracy"] == 1.0
+    for rate in ("online_rate", "snapshot_online_rate", "intact_rate", "clock_accuracy", "capture_activity"):
+        assert kpis[rate] is None, rate
+    health = lake.read("gold", "camera_daily_health", KEYS)
+    assert health["online_rate"].null_count() == 3 and health["online_at_last_poll"].null_count() == 3
+    page = (xl_home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
+    assert "Sources that did not land" in page and f"status/{DAY}/{BANNER} empty: online rate unmeasured" in page
+
+
+def test_a_flood_blocks_in_one_line_without_a_traceback(xl_home, capfd):
+    """100 malformed poll lines among 964 (10.4 %, 100 >= 5): a flood, blocked; the terminal says so in one line
+    per partition, and the step's error (a DagsterAssetCheckFailedError with its traceback) stays in the UI."""
+    landing = xl_home / "landing"
+    cameras = [camera_id(n) for n in (1, 2, 3)]
+    land_banner(landing, BANNER, cameras)
+    with (landing / "status" / DAY.isoformat() / BANNER / "0000.csv").open("a") as f:
+        f.writelines(f"{cameras[0]};{POLL_TIMES[0].isoformat()};ON\n" for _ in range(100))
+    code = main(["materialize", "--start", DAY.isoformat(), "--end", DAY.isoformat(), "--banner", BANNER])
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "Traceback" not in out + err and "DagsterAssetCheckFailedError" not in out + err
+    lines = [line for line in err.splitlines() if line.startswith("[") and f"{DAY} {BANNER}" in line]
+    assert len(lines) == 1 and lines[0].endswith("BLOCKED by bronze.status_polls rejected_share; "
+                                                 f"recordinfo/{DAY}/{BANNER} empty: recording completeness from "
+                                                 "storage alone; recordings 150502/*/2026-11-20 empty: recording "
+                                                 "completeness from the devices' index alone; viid/2026-11-20/150502 "
+                                                 "and onvif/2026-11-20/150502 empty: capture figures unmeasured")
