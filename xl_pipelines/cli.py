@@ -81,6 +81,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from xl_pipelines.warehouse import banner_path, connect_readonly
 
     import duckdb
+    import polars as pl
 
     path = get_settings().warehouse_path
     if args.banner:
@@ -91,20 +92,27 @@ def cmd_sql(args: argparse.Namespace) -> int:
             frame = con.sql(args.query).pl()
     except duckdb.Error as exc:
         raise ConfigError(str(exc).splitlines()[0]) from None
+    except pl.exceptions.PolarsError:  # a DuckDB type with no Polars form
+        raise ConfigError("a column's type (e.g. INTERVAL or UNION) cannot be shown: turn it into text in the "
+                          "query (e.g. column::VARCHAR)") from None
     _print(frame, args.format)
     return 0
 
 
 def _print(frame, fmt: str) -> None:
+    """Results for people: CSV safe to open in a spreadsheet, tables with hidden characters shown."""
     import polars as pl
 
+    from xl_pipelines.analyst_sql import csv_text
+    from xl_pipelines.display import visible_frame
+
     if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(csv_text(frame))
     elif fmt == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
         with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
-            print(frame)
+            print(visible_frame(frame))
 
 
 def _month(text: str) -> str:
@@ -157,8 +165,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(online_at_last_poll) / sum(cameras), 4) AS snapshot_online_rate, "
             "round(sum(clock_accurate_devices) / sum(clock_devices), 4) AS clock_accuracy, "
             "round(sum(annotated_cameras) / sum(cameras + cameras_outside_city), 4) AS annotation_accuracy, "
-            f"count(*) FILTER (WHERE online_rate < {alert}) AS days_online_under_alert "
-            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC").pl()
+            "count(*) FILTER (WHERE online_rate < $alert) AS days_online_under_alert "
+            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC", params={"alert": alert}).pl()
         recorded = con.sql(
             "SELECT code, any_value(banner_name) AS banner, "
             "round(sum(recorded_s) / sum(scheduled_s), 4) AS recording_completeness, "

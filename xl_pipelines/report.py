@@ -23,7 +23,7 @@ from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
-from xl_pipelines.warehouse import view_sql
+from xl_pipelines.warehouse import sql_literal, view_sql
 
 # (column, 中文, English) of the indicators with a target, in DOMAIN.md's order: those gold.banner_monthly_kpis
 # counts in targets_met
@@ -73,7 +73,7 @@ def load(lake: Lake, month: str) -> ReportData:
                           f"days of that month first, e.g. xl materialize --start {month}-01 --end {month}-07")
     days = month_days(month)
     with duckdb.connect() as con:
-        con.execute(f"SET TimeZone = '{LOCAL_TZ}'")
+        con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")
 
         def read(table: str, keys: dict | None = None, where: str = "true", order: str = "1") -> pl.DataFrame:
             return con.sql(f"SELECT * FROM ({view_sql(lake, 'gold', table, keys)}) WHERE {where} ORDER BY {order}").pl()
@@ -84,9 +84,9 @@ def load(lake: Lake, month: str) -> ReportData:
         sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c, _, _ in OUTCOMES)
         history = con.sql(
             f"SELECT * FROM (SELECT month, {sums} FROM ({view_sql(lake, 'gold', 'case_assistance_monthly')}) "
-            f"WHERE month <= '{month}' GROUP BY month ORDER BY month DESC LIMIT {HISTORY}) ORDER BY month"
+            f"WHERE month <= {sql_literal(month)} GROUP BY month ORDER BY month DESC LIMIT {HISTORY}) ORDER BY month"
         ).pl() if has_cases else pl.DataFrame()
-        trend = (read("city_daily_kpis", where=f"date BETWEEN '{days[0]}' AND '{days[-1]}'", order="date")
+        trend = (read("city_daily_kpis", where=f"date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}", order="date")
                  if lake.table_path("gold", "city_daily_kpis").exists() else pl.DataFrame(schema={"date": pl.Date}))
         worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
     return ReportData(month, kpis, outcomes, history, trend, worst)
