@@ -12,6 +12,7 @@ but the Mongolian vowel separator (U+180E), which Mongolian script needs (Tongli
 
 from __future__ import annotations
 
+import html
 import sys
 import unicodedata
 
@@ -33,6 +34,11 @@ _TABLE = str.maketrans(HIDDEN)
 def visible(text: str) -> str:
     """`text` with every hidden character shown as its escape (a backslash shows as itself)."""
     return text.translate(_TABLE)
+
+
+def html_text(text: object) -> str:
+    """`text` for an HTML page: hidden characters shown, then HTML-escaped."""
+    return html.escape(visible(str(text)))
 
 
 def visible_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
