@@ -55,13 +55,15 @@ def _banners(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from xl_pipelines.pseudonym import key_from_environment
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.pseudonym import checked_key, key_from_environment
     from xl_pipelines.runner import days_between, materialize
 
     settings = get_settings()
-    key_from_environment()  # no harvest of personal data without the key: say so before any work
+    key_from_environment()  # no harvest of personal data without a strong key: say so before any work
     if not settings.landing.is_dir():
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
+    checked_key(Lake(settings.lake_url))  # and none with another key than the lake's (the asset checks again)
     days = days_between(args.start, args.end, settings)
     outcome = materialize(days, _banners(args), settings, say=_say)
     _report_outcome(outcome, settings)
@@ -131,14 +133,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.pseudonym import rotate_key
+
+    record = rotate_key(Lake(get_settings().lake_url))
+    _say(f"the lake's pseudonym key is now the one in XL_PSEUDONYM_KEY (recorded {record['recorded_at']}); "
+         "partitions materialised before keep the old key's pseudonyms, so joins across this moment break until "
+         "you re-materialise the days still in the landing zone (xl materialize --start … --end …)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from xl_pipelines import pseudonym
+    from xl_pipelines.lake import Lake
 
     settings = get_settings()
     if not os.environ.get(pseudonym.KEY_VARIABLE):
         os.environ[pseudonym.KEY_VARIABLE] = pseudonym.DEVELOPMENT_KEY
         _say(f"{pseudonym.KEY_VARIABLE} is not set: the demo pseudonymises with the DEVELOPMENT key "
              f"{pseudonym.DEVELOPMENT_KEY!r}, which is public; never use it for real data")
+    pseudonym.checked_key(Lake(settings.lake_url))
     end = _yesterday()
     start = end - dt.timedelta(days=6)
     # and the day before, whose registry a running deployment would have: the week's first day falls back on it
@@ -290,6 +305,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write the monthly leadership report (HTML) from the gold tables")
     r.add_argument("--month", type=_month, required=True, help="e.g. 2026-11 (a month under way gives a partial report)")
     r.set_defaults(func=cmd_report)
+
+    k = sub.add_parser("rotate-key", help="make XL_PSEUDONYM_KEY the lake's pseudonym key from now on "
+                                          "(the current one in XL_PSEUDONYM_OLD_KEY)")
+    k.set_defaults(func=cmd_rotate_key)
 
     d = sub.add_parser("demo", help="simulate the last 7 days (and a year of cases), materialise everything, "
                                     "print the KPIs, write the month's leadership report")

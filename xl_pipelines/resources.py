@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from xl_pipelines.lake import Lake
-from xl_pipelines.pseudonym import key_from_environment
+from xl_pipelines.pseudonym import checked_key
 from xl_pipelines.settings import get_settings
 
 
@@ -50,6 +50,6 @@ class RecordingsResource(dg.ConfigurableResource):
 class PseudonymResource(dg.ConfigurableResource):
     """The pseudonymiser's secret, read from XL_PSEUDONYM_KEY at run time (never configured in the UI)."""
 
-    @property
-    def key(self) -> bytes:
-        return key_from_environment()
+    def key_for(self, lake: Lake) -> bytes:
+        """The key, refused unless the lake's pseudonyms were made with it (pseudonym.checked_key)."""
+        return checked_key(lake)
