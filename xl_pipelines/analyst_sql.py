@@ -124,14 +124,14 @@ def _explained(query: str) -> str:
 FORMULA_START = r"^[=+\-@\t\r\n]"  # a spreadsheet runs a cell beginning so as a formula (OWASP, CSV injection)
 PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 TEXT = (pl.String, pl.Categorical, pl.Enum)
-NOT_CSV = (pl.List, pl.Array, pl.Struct, pl.Binary, pl.Object)
 
 
 def csv_text(frame: pl.DataFrame) -> str:
     """`frame` as CSV that is safe to open in a spreadsheet: a text cell (or column name) that would start a
     formula gets a leading single quote, unless it is a plain number ("-5"); numeric columns are left as they
-    are. Nested and binary columns, which CSV cannot hold, are refused with their names."""
-    nested = [f"{name} ({dtype})" for name, dtype in frame.schema.items() if isinstance(dtype, NOT_CSV)]
+    are. Nested and binary columns (lists, structs, maps, blobs), which CSV cannot hold, are refused by name."""
+    nested = [f"{name} ({dtype})" for name, dtype in frame.schema.items()
+              if not (dtype.is_numeric() or dtype.is_temporal() or isinstance(dtype, (*TEXT, pl.Boolean, pl.Null)))]
     if nested:
         raise ConfigError(f"CSV cannot hold nested or binary values: {', '.join(nested)}; use --format json, or "
                           "turn them into text in the query (e.g. column::VARCHAR)")
