@@ -80,6 +80,7 @@ def _report_outcome(outcome, settings) -> None:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from xl_pipelines.analyst_sql import check
+    from xl_pipelines.display import visible
     from xl_pipelines.warehouse import banner_path, connect_readonly
 
     import duckdb
@@ -92,8 +93,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         check(args.query)
         with connect_readonly(path) as con:
             frame = con.sql(args.query).pl()
-    except duckdb.Error as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from None
+    except duckdb.Error as exc:  # its message may quote the data: hidden characters shown
+        raise ConfigError(visible(str(exc).splitlines()[0])) from None
     except pl.exceptions.PolarsError:  # a DuckDB type with no Polars form
         raise ConfigError("a column's type (e.g. INTERVAL or UNION) cannot be shown: turn it into text in the "
                           "query (e.g. column::VARCHAR)") from None

@@ -58,13 +58,13 @@ def checked_key(lake: Lake) -> bytes:
     into a lake has its fingerprint recorded there. Checked by `xl` before any run and by the asset that
     pseudonymises, so a run started from the UI is refused as well."""
     key = key_from_environment()
-    recorded = lake.key_fingerprint()
+    recorded = _recorded(lake)
     if recorded is None:
         recorded = lake.record_key_fingerprint(new_fingerprint(key))
     if not matches(key, recorded):
         raise ConfigError(
             f"{KEY_VARIABLE} is not the key this lake was pseudonymised with (its fingerprint, recorded "
-            f"{recorded['recorded_at']}, is in {lake.key_fingerprint_path()}): with it the same plates would get "
+            f"{recorded.get('recorded_at', 'earlier')}, is in {lake.key_fingerprint_path()}): with it the same plates would get "
             "other pseudonyms and joins across days would break; use the lake's key, or rotate it on purpose "
             "with `xl rotate-key` (README: Security and privacy)")
     return key
@@ -74,7 +74,7 @@ def rotate_key(lake: Lake) -> dict:
     """Record the key in XL_PSEUDONYM_KEY as the lake's key from now on, given the current one in
     XL_PSEUDONYM_OLD_KEY (so a wrong key is never taken for a rotation); the old fingerprint is kept under
     `previous` with the time it ended. Pseudonyms already in the lake stay as they were made."""
-    new, recorded = key_from_environment(), lake.key_fingerprint()
+    new, recorded = key_from_environment(), _recorded(lake)
     if recorded is None:
         raise ConfigError(f"no key is recorded in {lake.url} yet, so there is none to rotate: the first run "
                           f"records the key in {KEY_VARIABLE}")
@@ -88,6 +88,21 @@ def rotate_key(lake: Lake) -> dict:
     ended["ended_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return lake.record_key_fingerprint({**new_fingerprint(new), "previous": [ended, *recorded.get("previous", [])]},
                                        replace=True)
+
+
+def _recorded(lake: Lake) -> dict | None:
+    """The lake's fingerprint record, or one clear line if the file is not one xl wrote (with the costs it uses:
+    a file cannot make a check take unbounded memory)."""
+    try:
+        recorded = lake.key_fingerprint()
+        if recorded is None or (recorded.get("scheme") == "scrypt" and {k: recorded.get(k) for k in SCRYPT} == SCRYPT
+                                and len(bytes.fromhex(recorded["salt"])) == 16
+                                and len(bytes.fromhex(recorded["fingerprint"])) == 32):
+            return recorded
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise ConfigError(f"{lake.key_fingerprint_path()} is not a key fingerprint xl wrote: restore it, or remove it "
+                      "to start a new pseudonym epoch (README: Security and privacy)")
 
 
 def new_fingerprint(key: bytes) -> dict:

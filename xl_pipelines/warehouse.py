@@ -18,13 +18,18 @@ import duckdb
 from xl_pipelines.analyst_sql import nodes, parse_tree
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import LAYERS, Lake
-from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
+GLOB_CHARACTERS = "*?["
 HIVE_TYPES = {"date": "DATE", "month": "VARCHAR", "banner": "VARCHAR"}
 
 
 def _glob(lake: Lake, layer: str, table: str, keys: list[str], only: Mapping[str, str]) -> str:
-    return "/".join([str(lake.table_path(layer, table)), *(f"{k}={only.get(k, '*')}" for k in keys), "*.parquet"])
+    path = str(lake.table_path(layer, table))
+    if any(c in path for c in GLOB_CHARACTERS):  # DuckDB would read them as a pattern: no file, or others' files
+        raise ConfigError(f"the lake path {path} has a character DuckDB reads as a file pattern "
+                          f"({' '.join(GLOB_CHARACTERS)}): choose an XL_HOME (or XL_LAKE_URL) without them")
+    return "/".join([path, *(f"{k}={only.get(k, '*')}" for k in keys), "*.parquet"])
 
 
 def view_sql(lake: Lake, layer: str, table: str, only: Mapping[str, str] | None = None) -> str:

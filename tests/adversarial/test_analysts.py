@@ -119,6 +119,18 @@ def test_a_query_nested_thousands_deep_is_one_clear_line(hostile_lake, capsys, q
     assert code == 2 and "nests too deeply" in one_line(err)
 
 
+def test_an_error_quoting_the_data_shows_its_hidden_characters(hostile_lake, capsys):
+    code, _, err = xl(capsys, "sql", "select name::int from silver.cameras where channel_id = 'c00'")
+    assert code == 2 and "Could not convert string '\\x1b[2J\\x1b]0;pwned\\x07'" in one_line(err) and ESC not in err
+
+
+def test_a_lake_path_duckdb_would_read_as_a_pattern_is_one_clear_line(tmp_path):
+    lake = Lake(str(tmp_path / "lake[1]"))
+    lake.write("silver", "cameras", {"date": "2026-11-20", "banner": BANNER}, pl.DataFrame({"code": [BANNER]}))
+    with pytest.raises(ConfigError, match=r"has a character DuckDB reads as a file pattern \(\* \? \[\)"):
+        refresh_views(lake, tmp_path / "xl.duckdb")
+
+
 # --- the pseudonym key -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("key", "why"), [
@@ -207,6 +219,17 @@ def test_a_key_is_rotated_on_purpose_only_with_the_current_one(xl_home, monkeypa
     monkeypatch.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
     with pytest.raises(ConfigError, match="is not the key this lake was pseudonymised with"):
         checked_key(lake)
+
+
+@pytest.mark.parametrize("text", [
+    "{not json", "[]", '{"scheme": "scrypt", "n": 1073741824, "r": 8, "p": 1, "salt": "00", "fingerprint": "00"}',
+    '{"scheme": "scrypt", "n": 16384, "r": 8, "p": 1, "fingerprint": "' + "0" * 64 + '"}'])
+def test_a_fingerprint_file_xl_did_not_write_is_one_clear_line(xl_home, capsys, text):
+    (xl_home / "landing").mkdir(parents=True)
+    (xl_home / "lake").mkdir()
+    (xl_home / "lake" / "_pseudonym_key.json").write_text(text)
+    code, _, err = xl(capsys, "materialize", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert code == 2 and "_pseudonym_key.json is not a key fingerprint xl wrote" in one_line(err)
 
 
 def test_two_first_runs_at_once_leave_one_fingerprint(xl_home):
