@@ -12,6 +12,7 @@ but the Mongolian vowel separator (U+180E), which Mongolian script needs (Tongli
 
 from __future__ import annotations
 
+import functools
 import html
 import sys
 import unicodedata
@@ -26,14 +27,21 @@ def _escape(char: str) -> str:
     return f"\\x{point:02x}" if point < 0x100 else f"\\u{point:04x}" if point < 0x10000 else f"\\U{point:08x}"
 
 
-HIDDEN = {chr(p): _escape(chr(p)) for p in range(sys.maxunicode + 1)
-          if unicodedata.category(chr(p)) in ("Cc", "Cf", "Zl", "Zp") and chr(p) not in KEPT}
-_TABLE = str.maketrans(HIDDEN)
+@functools.cache
+def hidden() -> dict[str, str]:
+    """Each hidden character and its escape (built on first use: it scans all of Unicode)."""
+    return {chr(p): _escape(chr(p)) for p in range(sys.maxunicode + 1)
+            if unicodedata.category(chr(p)) in ("Cc", "Cf", "Zl", "Zp") and chr(p) not in KEPT}
+
+
+@functools.cache
+def _table() -> dict[int, str]:
+    return str.maketrans(hidden())
 
 
 def visible(text: str) -> str:
     """`text` with every hidden character shown as its escape (a backslash shows as itself)."""
-    return text.translate(_TABLE)
+    return text.translate(_table())
 
 
 def html_text(text: object) -> str:
@@ -44,7 +52,7 @@ def html_text(text: object) -> str:
 def visible_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """The same for a column of `dtype`, whole: strings, and strings inside lists and structs."""
     if dtype == pl.String:
-        return expr.str.replace_many(list(HIDDEN), list(HIDDEN.values()))
+        return expr.str.replace_many(list(hidden()), list(hidden().values()))
     if isinstance(dtype, pl.List):
         return expr.list.eval(visible_expr(pl.element(), dtype.inner))
     if isinstance(dtype, pl.Array):
