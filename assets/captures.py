@@ -26,6 +26,7 @@ CAPTURES_QUARANTINE = dg.AssetKey(["quarantine", "captures"])
 )
 def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                     pseudonyms: PseudonymResource):
+    key = pseudonyms.key_for(lake.lake)  # refused before anything is read if it is not the lake's key
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     if is_development_key():
@@ -33,7 +34,7 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     harvest = captures.harvest_captures(
         landing.files("viid", day, keys["banner"], "*.jsonl"), landing.files("onvif", day, keys["banner"], "*/*.xml"),
         keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
-        now=dt.datetime.now(dt.UTC), key=pseudonyms.key, rejected=rejected_ids(lake.lake, keys))
+        now=dt.datetime.now(dt.UTC), key=key, rejected=rejected_ids(lake.lake, keys))
     yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest)
 
 

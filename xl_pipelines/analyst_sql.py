@@ -1,4 +1,4 @@
-"""What `xl sql` lets analysts run: queries over the views, nothing else.
+"""What `xl sql` lets analysts run: queries over the views, nothing else; and how results leave it.
 
 Every statement is classified by DuckDB's own parser (statement types, and the parse tree of a SELECT), so
 what is checked is what DuckDB would run; a regex would miss comments, quoting and nesting. The read-only
@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 
 import duckdb
+import polars as pl
 
 from xl_pipelines.settings import ConfigError
 
@@ -32,6 +33,7 @@ BY_TYPE = {
     **dict.fromkeys(("SET", "VARIABLE_SET", "PRAGMA", "LOAD", "CALL"), SETTINGS),
 }
 BY_KEYWORD = {"USE": DATABASES, "CHECKPOINT": WRITES, "IMPORT": COPIES}  # DuckDB files these under SET, CALL, PRAGMA
+MAX_QUERY_CHARS = 100_000  # far beyond a written query; past it DuckDB's parser alone takes many seconds
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})  # plus the duckdb_* catalog listings
 
 
@@ -42,9 +44,15 @@ class RefusedQuery(ConfigError):
 def check(sql: str) -> None:
     """Raise RefusedQuery unless every statement in `sql` only reads the views (a syntax error is left to
     DuckDB: duckdb.ParserException)."""
-    with duckdb.connect() as con:
-        for statement in con.extract_statements(sql):
-            _check_statement(con, statement)
+    if len(sql) > MAX_QUERY_CHARS:
+        raise RefusedQuery(f"{REFUSED}: a query of {len(sql):,} characters is refused (at most {MAX_QUERY_CHARS:,})")
+    try:
+        with duckdb.connect() as con:
+            for statement in con.extract_statements(sql):
+                _check_statement(con, statement)
+    except RecursionError:  # the parse tree nests deeper than Python reads it; DuckDB itself stops at 1000
+        raise RefusedQuery(f"{REFUSED}: the query nests too deeply to be checked (subqueries, joins or "
+                           "expressions hundreds of levels deep)") from None
 
 
 def _check_statement(con: duckdb.DuckDBPyConnection, statement) -> None:
@@ -111,3 +119,26 @@ def _explained(query: str) -> str:
         if depth == 0 and word not in ("ANALYZE", ")"):
             return query[start:]
     raise RefusedQuery(f"{REFUSED}: {OTHERS.format('EXPLAIN without a statement')}")
+
+
+FORMULA_START = r"^[=+\-@\t\r\n]"  # a spreadsheet runs a cell beginning so as a formula (OWASP, CSV injection)
+PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+TEXT = (pl.String, pl.Categorical, pl.Enum)
+
+
+def csv_text(frame: pl.DataFrame) -> str:
+    """`frame` as CSV that is safe to open in a spreadsheet: a text cell (or column name) that would start a
+    formula gets a leading single quote, unless it is a plain number ("-5"); numeric columns are left as they
+    are. Nested and binary columns (lists, structs, maps, blobs), which CSV cannot hold, are refused by name."""
+    nested = [f"{name} ({dtype})" for name, dtype in frame.schema.items()
+              if not (dtype.is_numeric() or dtype.is_temporal() or isinstance(dtype, (*TEXT, pl.Boolean, pl.Null)))]
+    if nested:
+        raise ConfigError(f"CSV cannot hold nested or binary values: {', '.join(nested)}; use --format json, or "
+                          "turn them into text in the query (e.g. column::VARCHAR)")
+    names = pl.DataFrame({"name": frame.columns}).select(_neutralised(pl.col("name")).alias("name"))["name"]
+    return frame.select((_neutralised(pl.col(name).cast(pl.String)) if isinstance(dtype, TEXT) else pl.col(name)).alias(safe)
+                        for (name, dtype), safe in zip(frame.schema.items(), names, strict=True)).write_csv()
+
+
+def _neutralised(text: pl.Expr) -> pl.Expr:
+    return pl.when(text.str.contains(FORMULA_START) & ~text.str.contains(PLAIN_NUMBER)).then("'" + text).otherwise(text)

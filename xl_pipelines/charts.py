@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from html import escape
+
+from xl_pipelines.display import html_text
 
 PALETTE = ("#1f5fa8", "#d9822b", "#3a9a5b", "#b23b3b", "#7a4fa3")
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 290, 56, 12, 16, 88
@@ -12,10 +13,10 @@ WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 290, 56, 12, 16, 88
 def _frame(body: list[str], legend: list[str], title: str) -> str:
     keys = "".join(
         f'<rect x="{LEFT + 150 * i}" y="{HEIGHT - 16}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
-        f'<text x="{LEFT + 150 * i + 14}" y="{HEIGHT - 7}" class="legend">{escape(name)}</text>'
+        f'<text x="{LEFT + 150 * i + 14}" y="{HEIGHT - 7}" class="legend">{html_text(name)}</text>'
         for i, name in enumerate(legend))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-            f'aria-label="{escape(title)}" class="chart">{"".join(body)}{keys}</svg>')
+            f'aria-label="{html_text(title)}" class="chart">{"".join(body)}{keys}</svg>')
 
 
 def _axis(low: float, high: float, percent: bool) -> tuple[list[str], callable]:
@@ -37,7 +38,7 @@ def _label(x: float, text: str) -> str:
     """An x-axis label, slanted so long banner names do not run into each other."""
     y = HEIGHT - BOTTOM + 14
     return (f'<text x="{x:.1f}" y="{y}" class="tick" text-anchor="end" '
-            f'transform="rotate(-30 {x:.1f} {y})">{escape(text)}</text>')
+            f'transform="rotate(-30 {x:.1f} {y})">{html_text(text)}</text>')
 
 
 def _range(values: list[float], percent: bool, target: float | None) -> tuple[float, float]:

@@ -55,13 +55,15 @@ def _banners(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from xl_pipelines.pseudonym import key_from_environment
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.pseudonym import checked_key, key_from_environment
     from xl_pipelines.runner import days_between, materialize
 
     settings = get_settings()
-    key_from_environment()  # no harvest of personal data without the key: say so before any work
+    key_from_environment()  # no harvest of personal data without a strong key: say so before any work
     if not settings.landing.is_dir():
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
+    checked_key(Lake(settings.lake_url))  # and none with another key than the lake's (the asset checks again)
     days = days_between(args.start, args.end, settings)
     outcome = materialize(days, _banners(args), settings, say=_say)
     _report_outcome(outcome, settings)
@@ -78,9 +80,11 @@ def _report_outcome(outcome, settings) -> None:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     from xl_pipelines.analyst_sql import check
+    from xl_pipelines.display import visible
     from xl_pipelines.warehouse import banner_path, connect_readonly
 
     import duckdb
+    import polars as pl
 
     path = get_settings().warehouse_path
     if args.banner:
@@ -89,22 +93,29 @@ def cmd_sql(args: argparse.Namespace) -> int:
         check(args.query)
         with connect_readonly(path) as con:
             frame = con.sql(args.query).pl()
-    except duckdb.Error as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from None
+    except duckdb.Error as exc:  # its message may quote the data: hidden characters shown
+        raise ConfigError(visible(str(exc).splitlines()[0])) from None
+    except pl.exceptions.PolarsError:  # a DuckDB type with no Polars form
+        raise ConfigError("a column's type (e.g. INTERVAL or UNION) cannot be shown: turn it into text in the "
+                          "query (e.g. column::VARCHAR)") from None
     _print(frame, args.format)
     return 0
 
 
 def _print(frame, fmt: str) -> None:
+    """Results for people: CSV safe to open in a spreadsheet, tables with hidden characters shown."""
     import polars as pl
 
+    from xl_pipelines.analyst_sql import csv_text
+    from xl_pipelines.display import visible_frame
+
     if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(csv_text(frame))
     elif fmt == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
         with pl.Config(tbl_rows=200, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40, tbl_hide_dataframe_shape=True):
-            print(frame)
+            print(visible_frame(frame))
 
 
 def _month(text: str) -> str:
@@ -123,14 +134,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.pseudonym import rotate_key
+
+    record = rotate_key(Lake(get_settings().lake_url))
+    _say(f"the lake's pseudonym key is now the one in XL_PSEUDONYM_KEY (recorded {record['recorded_at']}); "
+         "partitions materialised before keep the old key's pseudonyms, so joins across this moment break until "
+         "you re-materialise the days still in the landing zone (xl materialize --start … --end …)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from xl_pipelines import pseudonym
+    from xl_pipelines.lake import Lake
 
     settings = get_settings()
     if not os.environ.get(pseudonym.KEY_VARIABLE):
         os.environ[pseudonym.KEY_VARIABLE] = pseudonym.DEVELOPMENT_KEY
         _say(f"{pseudonym.KEY_VARIABLE} is not set: the demo pseudonymises with the DEVELOPMENT key "
              f"{pseudonym.DEVELOPMENT_KEY!r}, which is public; never use it for real data")
+    pseudonym.checked_key(Lake(settings.lake_url))
     end = _yesterday()
     start = end - dt.timedelta(days=6)
     # and the day before, whose registry a running deployment would have: the week's first day falls back on it
@@ -157,8 +181,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(online_at_last_poll) / sum(cameras), 4) AS snapshot_online_rate, "
             "round(sum(clock_accurate_devices) / sum(clock_devices), 4) AS clock_accuracy, "
             "round(sum(annotated_cameras) / sum(cameras + cameras_outside_city), 4) AS annotation_accuracy, "
-            f"count(*) FILTER (WHERE online_rate < {alert}) AS days_online_under_alert "
-            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC").pl()
+            "count(*) FILTER (WHERE online_rate < $alert) AS days_online_under_alert "
+            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC", params={"alert": alert}).pl()
         recorded = con.sql(
             "SELECT code, any_value(banner_name) AS banner, "
             "round(sum(recorded_s) / sum(scheduled_s), 4) AS recording_completeness, "
@@ -282,6 +306,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write the monthly leadership report (HTML) from the gold tables")
     r.add_argument("--month", type=_month, required=True, help="e.g. 2026-11 (a month under way gives a partial report)")
     r.set_defaults(func=cmd_report)
+
+    k = sub.add_parser("rotate-key", help="make XL_PSEUDONYM_KEY the lake's pseudonym key from now on "
+                                          "(the current one in XL_PSEUDONYM_OLD_KEY)")
+    k.set_defaults(func=cmd_rotate_key)
 
     d = sub.add_parser("demo", help="simulate the last 7 days (and a year of cases), materialise everything, "
                                     "print the KPIs, write the month's leadership report")

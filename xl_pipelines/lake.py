@@ -8,7 +8,9 @@ version readable, and re-materialising replaces rather than appends.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 PART_FILE = "part-0.parquet"
+KEY_FINGERPRINT = "_pseudonym_key.json"  # beside the layers: which key the lake's pseudonyms are made with
 LAYERS = ("bronze", "silver", "gold", "quarantine")
 
 
@@ -102,3 +105,37 @@ class Lake:
                 return keys
             keys.append(child.name.split("=", 1)[0])
             path = child
+
+    def key_fingerprint_path(self) -> UPath:
+        return self.root / KEY_FINGERPRINT
+
+    def key_fingerprint(self) -> dict | None:
+        """The recorded fingerprint of the pseudonym key (pseudonym.new_fingerprint), or None before the first."""
+        path = self.key_fingerprint_path()
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def record_key_fingerprint(self, record: dict, replace: bool = False) -> dict:
+        """Record `record` unless one is there (`replace`: a rotation), and return the one that stands.
+
+        Locally the file appears whole and only once: written beside, then hard-linked in, which fails if
+        another run recorded first (its record then stands); on object storage a single PUT.
+        """
+        path = self.key_fingerprint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(record, indent=1)
+        if path.protocol not in ("", "file", "local"):
+            if replace or not path.exists():
+                path.write_text(text, encoding="utf-8")
+            return self.key_fingerprint()
+        tmp = path.parent / f".{KEY_FINGERPRINT}.{uuid.uuid4().hex}.tmp"
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            if replace:
+                os.replace(tmp.path, path.path)
+            else:
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp.path, path.path)
+        finally:
+            if os.path.exists(tmp.path):
+                os.remove(tmp.path)
+        return self.key_fingerprint()

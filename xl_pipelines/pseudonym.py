@@ -7,29 +7,121 @@ Values repeat heavily (a car passes many checkpoints), so each distinct value is
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
+import hmac
 import os
 
 import duckdb
 import polars as pl
 
+from xl_pipelines.lake import Lake
 from xl_pipelines.settings import ConfigError
 
 KEY_VARIABLE = "XL_PSEUDONYM_KEY"
+OLD_KEY_VARIABLE = "XL_PSEUDONYM_OLD_KEY"  # the key a rotation replaces
 DEVELOPMENT_KEY = "xl-DEVELOPMENT-ONLY-pseudonym-key-never-use-in-production"
 MIN_KEY_CHARS = 16
+MIN_DISTINCT_CHARS = 6  # refuses "aaaa…", "abab…"; a random 16-character hex key has fewer than 1 in 10,000 times
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 PSEUDONYM_CHARS = 32  # 128 bits of the HMAC: no collision among billions of plates
 
 
 def key_from_environment() -> bytes:
-    """The secret, or one clear message saying how to set it (never a default in production)."""
+    """The secret, or one clear message saying how to set it (never a default in production, never a weak one)."""
     key = os.environ.get(KEY_VARIABLE, "")
-    if len(key) < MIN_KEY_CHARS:
-        state = "is not set" if not key else f"is shorter than {MIN_KEY_CHARS} characters"
-        raise ConfigError(f"{KEY_VARIABLE} {state}: it keys the pseudonyms of plates and person identifiers; "
-                          f"set it to a secret of at least {MIN_KEY_CHARS} characters (`make demo` uses a labelled "
-                          "development key)")
+    problem = weakness(key)
+    if problem:
+        raise ConfigError(f"{KEY_VARIABLE} {problem}: it keys the pseudonyms of plates and person identifiers; set "
+                          f"it to a random secret of at least {MIN_KEY_CHARS} characters, e.g. `openssl rand -base64 32` "
+                          "(`make demo` uses a labelled development key)")
     return key.encode()
+
+
+def weakness(key: str) -> str | None:
+    """Why `key` is too weak to key pseudonyms, or None. Length and variety only: no rule finds a guessable
+    phrase, so README asks for a random key."""
+    if not key:
+        return "is not set"
+    if not key.strip():
+        return "is only whitespace"
+    if len(key) < MIN_KEY_CHARS:
+        return f"is shorter than {MIN_KEY_CHARS} characters"
+    if len(set(key)) < MIN_DISTINCT_CHARS:
+        return f"has only {len(set(key))} distinct characters (at least {MIN_DISTINCT_CHARS})"
+    return None
+
+
+def checked_key(lake: Lake) -> bytes:
+    """The key, refused unless it is the one whose fingerprint the lake holds; the first key to pseudonymise
+    into a lake has its fingerprint recorded there. Checked by `xl` before any run and by the asset that
+    pseudonymises, so a run started from the UI is refused as well."""
+    key = key_from_environment()
+    recorded = _recorded(lake)
+    if recorded is None:
+        recorded = lake.record_key_fingerprint(new_fingerprint(key))
+    if not matches(key, recorded):
+        raise ConfigError(
+            f"{KEY_VARIABLE} is not the key this lake was pseudonymised with (its fingerprint, recorded "
+            f"{recorded.get('recorded_at', 'earlier')}, is in {lake.key_fingerprint_path()}): with it the same plates would get "
+            "other pseudonyms and joins across days would break; use the lake's key, or rotate it on purpose "
+            "with `xl rotate-key` (README: Security and privacy)")
+    return key
+
+
+def rotate_key(lake: Lake) -> dict:
+    """Record the key in XL_PSEUDONYM_KEY as the lake's key from now on, given the current one in
+    XL_PSEUDONYM_OLD_KEY (so a wrong key is never taken for a rotation); the old fingerprint is kept under
+    `previous` with the time it ended. Pseudonyms already in the lake stay as they were made."""
+    new, recorded = key_from_environment(), _recorded(lake)
+    if recorded is None:
+        raise ConfigError(f"no key is recorded in {lake.url} yet, so there is none to rotate: the first run "
+                          f"records the key in {KEY_VARIABLE}")
+    old = os.environ.get(OLD_KEY_VARIABLE, "").encode()
+    if not old or not matches(old, recorded):
+        raise ConfigError(f"{OLD_KEY_VARIABLE} {'is not set' if not old else 'is not the lake key'}: set it to the "
+                          f"key the lake holds now, and {KEY_VARIABLE} to the new one")
+    if matches(new, recorded):
+        raise ConfigError(f"{KEY_VARIABLE} is the lake's key already: set it to the new key")
+    ended = {k: v for k, v in recorded.items() if k != "previous"}
+    ended["ended_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return lake.record_key_fingerprint({**new_fingerprint(new), "previous": [ended, *recorded.get("previous", [])]},
+                                       replace=True)
+
+
+def _recorded(lake: Lake) -> dict | None:
+    """The lake's fingerprint record, or one clear line if the file is not one xl wrote (with the costs it uses:
+    a file cannot make a check take unbounded memory)."""
+    try:
+        recorded = lake.key_fingerprint()
+        if recorded is None or (recorded.get("scheme") == "scrypt" and {k: recorded.get(k) for k in SCRYPT} == SCRYPT
+                                and len(bytes.fromhex(recorded["salt"])) == 16
+                                and len(bytes.fromhex(recorded["fingerprint"])) == 32):
+            return recorded
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise ConfigError(f"{lake.key_fingerprint_path()} is not a key fingerprint xl wrote: restore it, or remove it "
+                      "to start a new pseudonym epoch (README: Security and privacy)")
+
+
+def new_fingerprint(key: bytes) -> dict:
+    """A record of `key` that does not reveal it: scrypt of the key under a random salt. scrypt (not a plain
+    HMAC of a label) so that the file cannot be used to test guesses cheaply: each guess costs 16 MiB and a
+    tenth of a second."""
+    salt = os.urandom(16)
+    return {"scheme": "scrypt", **SCRYPT, "salt": salt.hex(), "fingerprint": _scrypt(key, salt.hex(), **SCRYPT),
+            "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def matches(key: bytes, recorded: dict) -> bool:
+    params = {k: recorded[k] for k in SCRYPT}
+    return hmac.compare_digest(_scrypt(key, recorded["salt"], **params), recorded["fingerprint"])
+
+
+@functools.lru_cache(maxsize=4)  # a worker process checks the same key for every banner-day it runs
+def _scrypt(key: bytes, salt: str, n: int, r: int, p: int) -> str:
+    return hashlib.scrypt(key, salt=bytes.fromhex(salt), n=n, r=r, p=p, maxmem=2 * 128 * r * n, dklen=32).hex()
 
 
 def is_development_key() -> bool:

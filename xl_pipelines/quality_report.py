@@ -8,13 +8,13 @@ self-contained `index.html`: no scripts, no fonts, no network; it opens from a U
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
 import uuid
 from collections import Counter
 from pathlib import Path
 
+from xl_pipelines.display import html_text
 from xl_pipelines.quality import quarantine_reasons
 
 STATUS = {"passed": "pass", "WARN": "warn", "ERROR": "error"}
@@ -83,7 +83,7 @@ def render(reports: Path) -> Path:
     for table, rows in latest.items():
         c = Counter(r["status"] for r in rows)
         latest_day = max(_period(r) for r in rows)
-        parts.append(f"<tr><td><a href='#{_e(table)}'>{_e(table)}</a></td><td>{_e(latest_day)}</td>"
+        parts.append(f"<tr><td><a href='#{html_text(table)}'>{html_text(table)}</a></td><td>{html_text(latest_day)}</td>"
                      f"<td>{len(rows)}</td><td>{c['passed']}</td><td class='{'warn' if c['WARN'] else ''}'>{c['WARN']}</td>"
                      f"<td class='{'error' if c['ERROR'] else ''}'>{c['ERROR']}</td></tr>")
     parts.append("</table>")
@@ -94,14 +94,14 @@ def render(reports: Path) -> Path:
             f"<li class='warn'>{_e(_period(r))} {_e(r['partition'].get('banner', 'city'))}: {_e(r['description'])}</li>"
             for r in empty) + "</ul>")
     for table, rows in latest.items():
-        parts.append(f"<h2 id='{_e(table)}'>{_e(table)}</h2>")
+        parts.append(f"<h2 id='{html_text(table)}'>{html_text(table)}</h2>")
         parts.append("<table><tr><th>date</th><th>banner</th><th>check</th><th>status</th><th>what was found</th></tr>")
         for r in rows:
             status = STATUS[r["status"]]
-            parts.append(f"<tr><td>{_e(_period(r))}</td><td>{_e(r['partition'].get('banner', 'city'))}</td>"
-                         f"<td>{_e(r['check'])}"
+            parts.append(f"<tr><td>{html_text(_period(r))}</td><td>{html_text(r['partition'].get('banner', 'city'))}</td>"
+                         f"<td>{html_text(r['check'])}"
                          f"{' (blocking)' if r['blocking'] else ''}</td><td class='{status}'>{status}</td>"
-                         f"<td>{_e(r['description'])}{_failures(r)}{_reasons(r, reasons)}</td></tr>")
+                         f"<td>{html_text(r['description'])}{_failures(r)}{_reasons(r, reasons)}</td></tr>")
         parts.append("</table>")
     parts.append("</body></html>")
     path = reports / "quality" / "index.html"
@@ -114,11 +114,11 @@ def _failures(result: dict) -> str:
     if not rows:
         return ""
     items = "".join(
-        f"<li><b>{_e(f['expectation'])}</b>{' on ' + _e(f['column']) if f['column'] else ''} "
-        f"({_e(f['severity'])}): "
+        f"<li><b>{html_text(f['expectation'])}</b>{' on ' + html_text(f['column']) if f['column'] else ''} "
+        f"({html_text(f['severity'])}): "
         + (f"{f['unexpected']} of {f['elements']} unexpected" if f["unexpected"] is not None else "")
-        + (f" observed {_e(f['observed'])}" if f.get("observed") else "")
-        + (f"; e.g. <code>{_e(', '.join(map(str, f['sample'])))}</code>" if f["sample"] else "")
+        + (f" observed {html_text(f['observed'])}" if f.get("observed") else "")
+        + (f"; e.g. <code>{html_text(', '.join(map(str, f['sample'])))}</code>" if f["sample"] else "")
         + "</li>" for f in rows)
     return f"<ul>{items}</ul>"
 
@@ -128,12 +128,10 @@ def _reasons(result: dict, reasons: dict[str, dict[str, str]]) -> str:
     if not found:
         return ""
     known = reasons.get(result.get("source", ""), {})
-    items = "".join(f"<li><b>{_e(k)}</b> × {v}: {_e(known.get(k, ''))}</li>" for k, v in sorted(found.items()))
+    items = "".join(f"<li><b>{html_text(k)}</b> × {v}: {html_text(known.get(k, ''))}</li>" for k, v in sorted(found.items()))
     return f"<ul>{items}</ul>"
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text))
 
 
 _CSS = """body{font-family:system-ui,'Noto Sans CJK SC',sans-serif;margin:2em;color:#222;max-width:72em}

@@ -12,18 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from xl_pipelines.display import html_text
 from xl_pipelines.charts import bar_chart, line_chart
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
-from xl_pipelines.warehouse import view_sql
+from xl_pipelines.warehouse import sql_literal, view_sql
 
 # (column, 中文, English) of the indicators with a target, in DOMAIN.md's order: those gold.banner_monthly_kpis
 # counts in targets_met
@@ -73,7 +73,7 @@ def load(lake: Lake, month: str) -> ReportData:
                           f"days of that month first, e.g. xl materialize --start {month}-01 --end {month}-07")
     days = month_days(month)
     with duckdb.connect() as con:
-        con.execute(f"SET TimeZone = '{LOCAL_TZ}'")
+        con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")
 
         def read(table: str, keys: dict | None = None, where: str = "true", order: str = "1") -> pl.DataFrame:
             return con.sql(f"SELECT * FROM ({view_sql(lake, 'gold', table, keys)}) WHERE {where} ORDER BY {order}").pl()
@@ -84,9 +84,9 @@ def load(lake: Lake, month: str) -> ReportData:
         sums = ", ".join(f"sum({c})::BIGINT AS {c}" for c, _, _ in OUTCOMES)
         history = con.sql(
             f"SELECT * FROM (SELECT month, {sums} FROM ({view_sql(lake, 'gold', 'case_assistance_monthly')}) "
-            f"WHERE month <= '{month}' GROUP BY month ORDER BY month DESC LIMIT {HISTORY}) ORDER BY month"
+            f"WHERE month <= {sql_literal(month)} GROUP BY month ORDER BY month DESC LIMIT {HISTORY}) ORDER BY month"
         ).pl() if has_cases else pl.DataFrame()
-        trend = (read("city_daily_kpis", where=f"date BETWEEN '{days[0]}' AND '{days[-1]}'", order="date")
+        trend = (read("city_daily_kpis", where=f"date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}", order="date")
                  if lake.table_path("gold", "city_daily_kpis").exists() else pl.DataFrame(schema={"date": pl.Date}))
         worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
     return ReportData(month, kpis, outcomes, history, trend, worst)
@@ -101,11 +101,11 @@ def _int(value: int | None) -> str:
 
 
 def _cell(table: str, row: str, column: str, text: str, css: str = "") -> str:
-    return f'<td class="num {css}" data-gold="{table}|{row}|{column}">{escape(text)}</td>'
+    return f'<td class="num {css}" data-gold="{html_text(f"{table}|{row}|{column}")}">{html_text(text)}</td>'
 
 
 def _both(zh: str, en: str) -> str:
-    return f'{escape(zh)}<br><span class="en">{escape(en)}</span>'
+    return f'{html_text(zh)}<br><span class="en">{html_text(en)}</span>'
 
 
 def _coverage(data: ReportData) -> tuple[str, bool]:
@@ -197,7 +197,7 @@ def _trend_section(data: ReportData) -> str:
 def _worst_section(data: ReportData) -> str:
     rows = "".join(
         f"<tr>{_cell('camera_monthly_health', row['channel_id'], 'worst_rank', str(row['worst_rank']))}"
-        f"<td>{escape(row['code'])}</td><td class='id'>{escape(row['channel_id'])}</td><td>{escape(row['name'] or '')}</td>"
+        f"<td>{html_text(row['code'])}</td><td class='id'>{html_text(row['channel_id'])}</td><td>{html_text(row['name'] or '')}</td>"
         f"{_cell('camera_monthly_health', row['channel_id'], 'online_rate', _pct(row['online_rate']))}"
         f"{_cell('camera_monthly_health', row['channel_id'], 'recording_completeness', _pct(row['recording_completeness']))}"
         f"{_cell('camera_monthly_health', row['channel_id'], 'image_fault_days', _int(row['image_fault_days']))}"
@@ -232,12 +232,12 @@ def render(data: ReportData, generated: dt.datetime) -> str:
         ("三、本月趋势", "Trends over the month", _trend_section(data)),
         (f"四、问题最多的{WORST}路摄像机", f"The {WORST} worst cameras of the city", _worst_section(data)),
     ]
-    body = "".join(f"<h2>{escape(zh)} <span class='en'>{escape(en)}</span></h2>{html}" for zh, en, html in sections)
+    body = "".join(f"<h2>{html_text(zh)} <span class='en'>{html_text(en)}</span></h2>{html}" for zh, en, html in sections)
     return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
             f'<title>通辽市雪亮工程月报 {data.month} · Tongliao Sharp Eyes monthly report</title><style>{STYLE}</style></head>'
             f'<body><h1>通辽市雪亮工程视频监控网络月报 · {year}年{int(month)}月</h1>'
             f'<p class="sub">Tongliao Sharp Eyes video network — monthly report for leadership, {data.month}</p>'
-            f'<p class="{"warn" if partial else "sub"}">{escape(coverage)}</p>{body}'
+            f'<p class="{"warn" if partial else "sub"}">{html_text(coverage)}</p>{body}'
             f'<p class="sub">生成于 {generated:%Y-%m-%d %H:%M} · Generated {generated.isoformat(timespec="minutes")} '
             f'by xl from the gold tables; figures as in gold.banner_monthly_kpis, gold.case_assistance_monthly, '
             f'gold.city_daily_kpis and gold.camera_monthly_health.</p></body></html>')

@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from xl_pipelines.lake import Lake
-from xl_pipelines.pseudonym import key_from_environment
-from xl_pipelines.settings import get_settings
+from xl_pipelines.pseudonym import checked_key
+from xl_pipelines.settings import ConfigError, get_settings
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -50,6 +50,10 @@ class RecordingsResource(dg.ConfigurableResource):
 class PseudonymResource(dg.ConfigurableResource):
     """The pseudonymiser's secret, read from XL_PSEUDONYM_KEY at run time (never configured in the UI)."""
 
-    @property
-    def key(self) -> bytes:
-        return key_from_environment()
+    def key_for(self, lake: Lake) -> bytes:
+        """The key, refused unless the lake's pseudonyms were made with it (pseudonym.checked_key): the run
+        fails with that one line, in the UI as from `xl`."""
+        try:
+            return checked_key(lake)
+        except ConfigError as exc:
+            raise dg.Failure(str(exc)) from None

@@ -32,7 +32,7 @@ from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
 from xl_pipelines.school_zones import school_hours, school_zones
 from xl_pipelines.settings import LOCAL_TZ
-from xl_pipelines.warehouse import view_sql
+from xl_pipelines.warehouse import sql_literal, view_sql
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 PARTITIONS_LINE = re.compile(r"^--\s*partitions:\s*(?P<dims>[\w ,]+)$")
@@ -115,7 +115,7 @@ def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str
     """The view of one input in scope: the partition itself, or for a month the days of that month."""
     if "month" in keys and "month" not in lake.partition_columns(layer, table):
         days = month_days(keys["month"])
-        return f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE date BETWEEN '{days[0]}' AND '{days[-1]}'"
+        return f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}"
     return view_sql(lake, layer, table, keys)
 
 
@@ -137,7 +137,7 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     context = {"banner_days": scope, "banners": every, "limits": limits, "targets": targets,
                "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
     with duckdb.connect() as con:
-        con.execute(f"SET TimeZone = '{LOCAL_TZ}'")  # local days and hours, as DOMAIN.md counts them
+        con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
         for name, frame in context.items():
             con.register(f"{name}_frame", frame)

@@ -18,13 +18,18 @@ import duckdb
 from xl_pipelines.analyst_sql import nodes, parse_tree
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import LAYERS, Lake
-from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
+GLOB_CHARACTERS = "*?["
 HIVE_TYPES = {"date": "DATE", "month": "VARCHAR", "banner": "VARCHAR"}
 
 
 def _glob(lake: Lake, layer: str, table: str, keys: list[str], only: Mapping[str, str]) -> str:
-    return "/".join([str(lake.table_path(layer, table)), *(f"{k}={only.get(k, '*')}" for k in keys), "*.parquet"])
+    path = str(lake.table_path(layer, table))
+    if any(c in path for c in GLOB_CHARACTERS):  # DuckDB would read them as a pattern: no file, or others' files
+        raise ConfigError(f"the lake path {path} has a character DuckDB reads as a file pattern "
+                          f"({' '.join(GLOB_CHARACTERS)}): choose an XL_HOME (or XL_LAKE_URL) without them")
+    return "/".join([path, *(f"{k}={only.get(k, '*')}" for k in keys), "*.parquet"])
 
 
 def view_sql(lake: Lake, layer: str, table: str, only: Mapping[str, str] | None = None) -> str:
@@ -34,11 +39,11 @@ def view_sql(lake: Lake, layer: str, table: str, only: Mapping[str, str] | None 
     """
     keys = lake.partition_columns(layer, table)
     glob = _glob(lake, layer, table, keys, only or {})
-    types = ", ".join(f"'{k}': {HIVE_TYPES.get(k, 'VARCHAR')}" for k in keys)
+    types = ", ".join(f"{sql_literal(k)}: {HIVE_TYPES.get(k, 'VARCHAR')}" for k in keys)
     leading = [k for k in keys if k != "banner"]
     select = ", ".join([*leading, f"* EXCLUDE ({', '.join(keys)})"]) if keys else "*"
     options = f", hive_partitioning = true, hive_types = {{{types}}}" if keys else ""
-    return f"SELECT {select} FROM read_parquet('{glob}', union_by_name = true{options})"
+    return f"SELECT {select} FROM read_parquet({sql_literal(glob)}, union_by_name = true{options})"
 
 
 def banner_path(warehouse: Path, code: str) -> Path:
@@ -73,7 +78,7 @@ def refresh_views(lake: Lake, path: Path) -> list[str]:
                         sql = (view_sql(lake, layer, table, {"banner": code}) if code in with_data[layer, table]
                                else _no_rows(columns[layer, table]))
                     elif "code" in dict(columns[layer, table]):
-                        sql = f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE code = '{code}'"
+                        sql = f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE code = {sql_literal(code)}"
                     else:
                         sql = view_sql(lake, layer, table)
                     con.execute(f'CREATE OR REPLACE VIEW {db}.{layer}."{table}" AS {sql}')
@@ -87,7 +92,7 @@ def _swapped_in(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        con.execute(f"ATTACH {_quoted(str(tmp))} AS fresh")
+        con.execute(f"ATTACH {sql_literal(str(tmp))} AS fresh")
         con.execute("BEGIN")  # one commit per file, not one per view: several times faster
         try:
             for layer in LAYERS:
@@ -133,10 +138,10 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True)
     if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         return con  # another connection to this file in this process shares its database, already locked
-    con.execute(f"SET GLOBAL TimeZone = '{LOCAL_TZ}'")  # global: a second connection shares this locked database
+    con.execute(f"SET GLOBAL TimeZone = {sql_literal(str(LOCAL_TZ))}")  # global: a second connection shares this locked database
     directories = _view_directories(con)
     if not any("://" in d for d in directories):
-        con.execute(f"SET allowed_directories = [{', '.join(_quoted(d) for d in directories)}]")
+        con.execute(f"SET allowed_directories = [{', '.join(sql_literal(d) for d in directories)}]")
         con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -157,7 +162,9 @@ def _view_directories(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(found)
 
 
-def _quoted(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """`text` as a DuckDB string literal (quotes doubled): for paths and values in SQL that is stored (a view's
+    text) or cannot take parameters (SET, ATTACH), never spliced in bare. Elsewhere values go as parameters."""
     return "'" + text.replace("'", "''") + "'"
 
 
