@@ -53,10 +53,11 @@ FIELDS = ("MotorVehicleID", "FaceID", "PersonID", "NonMotorVehicleID", "DeviceID
           "TollgateID", "LaneNo", "IDNumber", "IdNumber")
 OBJECT = pl.Struct({**dict.fromkeys(FIELDS, pl.String), "SubImageList": pl.Struct(
     {"SubImageInfoObject": pl.List(pl.Struct({"ImageID": pl.String, "ShotTime": pl.String}))})})
-NOTIFICATION = pl.Struct({f"{listed}List": pl.Struct({listed: pl.List(OBJECT)}) for _, _, listed, _ in PATHS.values()})
-POST = pl.Struct({"received_at": pl.String, "path": pl.String, "body": pl.Struct({
-    **{envelope: pl.Struct({objects: pl.List(OBJECT)}) for _, envelope, objects, _ in PATHS.values()},
-    "SubscribeNotificationListObject": pl.Struct({"SubscribeNotificationObject": pl.List(NOTIFICATION)})})})
+POST = pl.Struct({"received_at": pl.String, "path": pl.String, "body": pl.Struct(
+    {envelope: pl.Struct({objects: pl.List(OBJECT)}) for _, envelope, objects, _ in PATHS.values()})})
+# A notification's lines are decoded a second time against this (the direct routes' fast path never sees it).
+NOTICES = pl.Struct({"body": pl.Struct({"SubscribeNotificationListObject": pl.Struct({"SubscribeNotificationObject": pl.List(
+    pl.Struct({f"{listed}List": pl.Struct({listed: pl.List(OBJECT)}) for _, _, listed, _ in PATHS.values()}))})})})
 # Keys whose value the standard makes a list; a lone object there is wrapped (decoded line by line, rare).
 LIST_KEYS = frozenset({*(listed for _, _, listed, _ in PATHS.values()), "SubImageInfoObject",
                        "SubscribeNotificationObject"})
@@ -91,24 +92,34 @@ def _listed(value):
     return value
 
 
-def _one_line(frame: pl.DataFrame) -> pl.DataFrame:
+def _one_line(frame: pl.DataFrame, schema: pl.Struct) -> pl.DataFrame:
     """A line the fast path refused: decoded again after wrapping lone objects in lists, else `post` null."""
     try:
         repaired = json.dumps(_listed(json.loads(frame["raw"][0])), ensure_ascii=False)
-        return frame.with_columns(post=pl.lit(repaired).str.json_decode(POST), undecodable=pl.lit(False))
+        return frame.with_columns(raw=pl.lit(repaired), post=pl.lit(repaired).str.json_decode(schema),
+                                  undecodable=pl.lit(False))
     except (ValueError, RecursionError, pl.exceptions.PolarsError):
-        return frame.with_columns(post=pl.lit(None, POST), undecodable=pl.lit(True))
+        return frame.with_columns(post=pl.lit(None, schema), undecodable=pl.lit(True))
 
 
-def _decoded(frame: pl.DataFrame) -> pl.DataFrame:
+def _decoded(frame: pl.DataFrame, schema: pl.Struct = POST) -> pl.DataFrame:
     """`post` decoded for every line that decodes; lines that do not are bisected out and tried alone."""
     try:
-        return frame.with_columns(post=pl.col("raw").str.json_decode(POST), undecodable=pl.lit(False))
+        return frame.with_columns(post=pl.col("raw").str.json_decode(schema), undecodable=pl.lit(False))
     except pl.exceptions.PolarsError:
         if frame.height == 1:
-            return _one_line(frame)
+            return _one_line(frame, schema)
         half = frame.height // 2
-        return pl.concat([_decoded(frame[:half]), _decoded(frame[half:])])
+        return pl.concat([_decoded(frame[:half], schema), _decoded(frame[half:], schema)])
+
+
+def _notices(frame: pl.DataFrame) -> pl.DataFrame:
+    """The notification lines' `notices` (a list of notifications), joined back by file and line."""
+    lines_ = frame.filter(pl.col("path") == NOTIFICATIONS).select("source_file", "item", "raw")
+    notices = _decoded(lines_, NOTICES).select("source_file", "item", notices=pl.col("post").struct.field("body").struct
+                                               .field("SubscribeNotificationListObject")
+                                               .struct.field("SubscribeNotificationObject"))
+    return frame.join(notices, on=["source_file", "item"], how="left")
 
 
 def present(value: pl.Expr) -> pl.Expr:
@@ -137,14 +148,14 @@ def post_log_frame(paths: list[Path]) -> pl.DataFrame:
     frame = _decoded(frame) if frame.height else frame.with_columns(post=pl.lit(None, POST), undecodable=pl.lit(False))
     post = pl.col("post")
     path, body = post.struct.field("path"), post.struct.field("body")
-    notices = body.struct.field("SubscribeNotificationListObject").struct.field("SubscribeNotificationObject")
-    lists = {}
-    for route, (kind, envelope, listed, _) in PATHS.items():
-        notified = notices.list.eval(pl.element().struct.field(f"{listed}List").struct.field(listed).explode())
-        lists[kind] = (pl.when(path == route).then(body.struct.field(envelope).struct.field(listed))
-                       .when(path == NOTIFICATIONS).then(notified.list.drop_nulls()))
-    frame = frame.with_columns(path=path, received_raw=post.struct.field("received_at"), **lists)
-    count = pl.sum_horizontal(pl.col(kind).list.len().fill_null(0) for kind in KINDS)
+    frame = _notices(frame.with_columns(path=path, received_raw=post.struct.field("received_at")))
+    direct = pl.lit(None, pl.List(OBJECT))
+    for route, (_, envelope, listed, _) in PATHS.items():
+        direct = pl.when(pl.col("path") == route).then(body.struct.field(envelope).struct.field(listed)).otherwise(direct)
+    notified = {kind: pl.col("notices").list.eval(pl.element().struct.field(f"{listed}List").struct.field(listed)
+                                                  .explode()).list.drop_nulls() for kind, _, listed, _ in PATHS.values()}
+    frame = frame.with_columns(direct=direct, **notified)
+    count = pl.sum_horizontal(pl.col(c).list.len().fill_null(0) for c in ("direct", *KINDS))
     reason = (pl.when(pl.col("raw").str.contains("\ufffd", literal=True)).then(pl.lit("wrong_encoding"))
               .when(pl.col("undecodable") | pl.col("received_raw").is_null() | pl.col("path").is_null())
               .then(pl.lit("malformed_line"))
@@ -159,10 +170,13 @@ def post_log_frame(paths: list[Path]) -> pl.DataFrame:
                                    "no objects under the envelope its path names (or, for a notification, "
                                    "in any of its MotorVehicle/Face/Person/NonMotorVehicle ObjectLists)")))
     line = ["source_file", "item", "line_reason", "line_detail", "received_raw"]
-    per_kind = [frame.select(*line, pl.lit(kind).alias("kind"), pl.col(kind).alias("object")).explode("object")
-                .drop_nulls("object") for kind in KINDS]
+    kinds = pl.col("path").replace_strict({route: kind for route, (kind, *_) in PATHS.items()}, default=None)
+    parts = [frame.select(*line, kinds.alias("kind"), pl.col("direct").alias("object"))]  # one explode: the fast path
+    notices = frame.filter(pl.col("path") == NOTIFICATIONS)  # a notification may carry every kind at once
+    parts += [notices.select(*line, pl.lit(kind).alias("kind"), pl.col(kind).alias("object")) for kind in KINDS]
+    objects = pl.concat([part.explode("object").drop_nulls("object") for part in parts]).with_columns(
+        position=pl.int_range(1, pl.len() + 1).over("source_file", "item"))
     alone = frame.filter(pl.col("objects") == 0).select(*line)  # a line without readable objects: one record
-    objects = pl.concat(per_kind).with_columns(position=pl.int_range(1, pl.len() + 1).over("source_file", "item"))
     frame = pl.concat([objects.unnest("object"), alone.with_columns(position=pl.lit(1, pl.Int64))], how="diagonal")
     return _columns(frame.sort("source_file", "item", "position"))
 
