@@ -80,6 +80,18 @@ def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerCon
         "object_id", "personal_id", "plate", "id_number", "shot_raw")
 
 
+def shown_file(path: pl.Expr) -> pl.Expr:
+    """The landing file as the lake may name it: a name the contract does not give (`<HH>.jsonl`,
+    `<20-digit channel>/<recv>.xml`) is withheld, since a sender or a careless copy can put a plate or an ID
+    number in it; the folder still leads a person to it."""
+    conforming = path.str.contains(r"/viid/[^/]+/[^/]+/\d{2}\.jsonl$") | path.str.contains(
+        r"/onvif/[^/]+/[^/]+/\d{20}/\d{8}T\d{6}\.xml$")
+    withheld = pl.when(path.str.contains(r"/onvif/[^/]+/[^/]+/[^/]+/[^/]+$")).then(
+        path.str.replace(r"[^/]+/[^/]+$", "(channel folder withheld)/(file name withheld)", literal=False)).otherwise(
+        path.str.replace(r"[^/]+$", "(file name withheld)"))
+    return pl.when(conforming).then(path).otherwise(withheld)
+
+
 def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
     """Hour files gathered into batches of about BATCH_BYTES: a busy banner is parsed an hour at a time (the
     day is never held in clear), a quiet one its whole day at once (one pass, not 24)."""
@@ -112,7 +124,8 @@ def harvest_captures(
     frame = frame.with_columns(
         reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),
         line_detail=pl.coalesce("line_detail", pl.when(seen).then(pl.lit(RESENT))))
-    frame = frame.with_columns(raw=pl.lit(None, pl.String))  # the line may hold personal data: it stays in landing
+    frame = frame.with_columns(raw=pl.lit(None, pl.String),  # the line may hold personal data: it stays in landing
+                               source_file=shown_file(pl.col("source_file")))
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
     accepted, quarantined = split_by_reason(frame, "captures", record_id=camera, detail=pl.col("line_detail"))
