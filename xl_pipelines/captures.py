@@ -37,7 +37,8 @@ FIELD_DETAILS = {
                                  "or not 48 digits",
                 "bad_shot_time": "no time in " + ", ".join([*gat1400.TIME_FIELDS[:-1], "ShotTime", "SubImageInfoObject"
                                                             ".ShotTime", *gat1400.END_FIELDS])},
-    "onvif": {"bad_device_id": "the channel folder's name is not 20 digits", "bad_object_id": "ObjectId missing",
+    "onvif": {"bad_device_id": "the channel folder's name is not 20 digits",
+              "bad_object_id": "ObjectId missing or not an integer of up to 10 digits",
               "unknown_class": "tt:Class / tt:VehicleInfo type is none that is counted, and no plate",
               "bad_shot_time": "UtcTime is not an xs:dateTime"},
 }
@@ -59,7 +60,8 @@ def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerCon
         *gb28181.id_rules("device_id", banner, banners),
         ("camera_rejected", ~pl.col("device_id").is_in(registered) & pl.col("device_id").is_in(rejected.implode())),
         ("unknown_device", ~pl.col("device_id").is_in(registered)),
-        ("bad_object_id", pl.col("object_id").is_null() | (gat & ~pl.col("object_id").str.contains(r"^\d{48}$"))),
+        ("bad_object_id", pl.col("object_id").is_null() | pl.when(gat).then(~pl.col("object_id").str.contains(
+            r"^\d{48}$")).otherwise(~pl.col("object_id").str.contains(r"^(\d{1,10}|event-\d+)$"))),
         ("unknown_class", pl.col("kind").is_null()),
         ("bad_shot_time", pl.col("shot_at").is_null()),
     ]
