@@ -62,7 +62,7 @@ NOTICES = pl.Struct({"body": pl.Struct({"SubscribeNotificationListObject": pl.St
 LIST_KEYS = frozenset({*(listed for _, _, listed, _ in PATHS.values()), "SubImageInfoObject",
                        "SubscribeNotificationObject"})
 PLACEHOLDERS = ("", " ", "null", "NULL", "Null", "none", "None", "Inv", "INV", "inv", "-", "/")  # = no value
-NO_PLATE = ("无车牌", "无牌", "未识别", "未知", "车牌", "无", "00000000", "0")  # devices' word for "no plate read"
+NO_PLATE = ("无车牌", "无牌", "未识别")  # what checkpoint systems write when no plate was read: not a plate
 LINE_DETAIL = "not a JSON object shaped as a GA/T 1400 POST record (cut off, or a field of the wrong type)"
 LINES_SCHEMA = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String}
 
@@ -191,7 +191,7 @@ def _columns(frame: pl.DataFrame) -> pl.DataFrame:
                   *(pl.col(f) for f in END_FIELDS)]
     shot_raw = pl.coalesce([pl.when(_is_time(c)).then(c) for c in candidates])
     plate = present(pl.col("PlateNo"))
-    no_plate = (pl.col("HasPlate") == "0") | plate.is_in(NO_PLATE)
+    no_plate = pl.col("HasPlate").is_in(("0", "false")) | plate.is_in(NO_PLATE)
     return frame.select(
         "source_file", "item", "position", "line_reason", "line_detail", pl.lit("gat1400").alias("source"),
         "kind", object_id.alias("object_id"), present(pl.col("DeviceID")).alias("device_id"),
