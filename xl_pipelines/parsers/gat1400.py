@@ -63,6 +63,7 @@ LIST_KEYS = frozenset({*(listed for _, _, listed, _ in PATHS.values()), "SubImag
                        "SubscribeNotificationObject"})
 PLACEHOLDERS = ("", " ", "null", "NULL", "Null", "none", "None", "Inv", "INV", "inv", "-", "/")  # = no value
 NO_PLATE = ("无车牌", "无牌", "未识别")  # what checkpoint systems write when no plate was read: not a plate
+REPAIR_LIMIT = 16 * 2**20  # characters: a longer refused line is quarantined as it is, never parsed in Python
 LINE_DETAIL = "not a JSON object shaped as a GA/T 1400 POST record (cut off, or a field of the wrong type)"
 LINES_SCHEMA = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String}
 
@@ -95,6 +96,8 @@ def _listed(value):
 def _one_line(frame: pl.DataFrame, schema: pl.Struct) -> pl.DataFrame:
     """A line the fast path refused: decoded again after wrapping lone objects in lists, else `post` null."""
     try:
+        if len(frame["raw"][0]) > REPAIR_LIMIT:
+            raise ValueError("too long to repair in Python")
         repaired = json.dumps(_listed(json.loads(frame["raw"][0])), ensure_ascii=False)
         return frame.with_columns(raw=pl.lit(repaired), post=pl.lit(repaired).str.json_decode(schema),
                                   undecodable=pl.lit(False))
