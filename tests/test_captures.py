@@ -211,10 +211,11 @@ def test_the_simulators_rejected_posts_carry_personal_data_and_the_quarantine_no
     from xl_pipelines.simulator.faults import CAPTURE_FAULTS, DayPlan
 
     registry = build_city(load_banners(), 300, 3)[0]
-    viid, onvif = tmp_path / "viid" / str(DAY) / registry.banner.code, tmp_path / "onvif" / str(DAY) / registry.banner.code
+    viid, onvif = (tmp_path / source / str(DAY) / registry.banner.code for source in ("viid", "onvif"))
     viid.mkdir(parents=True)
     onvif.mkdir(parents=True)
-    write_captures(viid, onvif, DAY, registry, capture_cameras(registry, 3), 40, DayPlan(frozenset(CAPTURE_FAULTS), range(0)), 3)
+    every_fault = DayPlan(frozenset(CAPTURE_FAULTS), range(0))
+    write_captures(viid, onvif, DAY, registry, capture_cameras(registry, 3), 40, every_fault, 3)
     harvest = harvest_captures(sorted(viid.glob("*.jsonl")), sorted(onvif.glob("*/*.xml")), registry.banner.code, DAY,
                                load_banners(), pl.Series([c.device_id for c in registry.channels]), NOW, TEST_KEY.encode())
     line_level = harvest.quarantined.filter(pl.col("reason").is_in(["unknown_path", "bad_envelope", "wrong_encoding",
@@ -225,7 +226,8 @@ def test_the_simulators_rejected_posts_carry_personal_data_and_the_quarantine_no
         for item, raw in enumerate(path.read_bytes().splitlines(), start=1):
             if (str(path), item) in wanted:
                 text = _text(raw)
-                seeded |= set(re.findall(r'(?:"(?:PlateNo|IDNumber|Name)":"|[?&](?:PlateNo|IDNumber|Name)=)([^"&]{2,})', text))
+                seeded |= set(re.findall(r'(?:"(?:PlateNo|IDNumber|Name)":"|[?&](?:PlateNo|IDNumber|Name)=)([^"&]{2,})',
+                                         text))
     kinds = {"plate": any(re.match(r"^[\u4e00-\u9fff][A-Z]", v) for v in seeded),
              "id_number": any(re.fullmatch(r"\d{17}[\dX]", v) for v in seeded),
              "name": any(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", v) for v in seeded)}

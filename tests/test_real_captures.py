@@ -94,13 +94,15 @@ QUARANTINED = {
         (2, "unknown_class", E, "tt:Class / tt:VehicleInfo type is none that is counted, and no plate")],
     ("onvif", "type_outside_class"): [
         (4, "unknown_class", E, "tt:Class / tt:VehicleInfo type is none that is counted, and no plate")],
-    ("onvif", "no_objects"): [(1, "no_objects", F, "no tt:Object and no plate reading (2 frames, 1 other event messages)")],
+    ("onvif", "no_objects"): [
+        (1, "no_objects", F, "no tt:Object and no plate reading (2 frames, 1 other event messages)")],
 }
 FIXTURES = sorted(ACCEPTED)
 
 
 def test_every_fixture_has_its_expectations():
-    on_disk = {(p.parent.name, p.name) for p in REAL.glob("*/*") if p.is_dir() and p.parent.name in ("gat1400", "onvif")}
+    on_disk = {(p.parent.name, p.name) for p in REAL.glob("*/*")
+               if p.is_dir() and p.parent.name in ("gat1400", "onvif")}
     assert on_disk == set(ACCEPTED)
     assert len(on_disk) >= 15
 

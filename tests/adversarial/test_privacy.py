@@ -51,7 +51,8 @@ def test_an_unknown_path_is_quarantined_without_its_values(tmp_path, path):
 
 
 def test_a_query_string_on_a_capture_route_names_the_route_and_withholds_the_rest(tmp_path):
-    _, _, quarantined = _harvest(write_post_logs(tmp_path, {8: [_vehicles(f"/VIID/MotorVehicles?IDNumber={ID_NUMBER}")]}))
+    query = _vehicles(f"/VIID/MotorVehicles?IDNumber={ID_NUMBER}")
+    _, _, quarantined = _harvest(write_post_logs(tmp_path, {8: [query]}))
     assert quarantined["detail"].to_list() == [
         "path /VIID/MotorVehicles with a query string (withheld: it may hold personal data)"]
 
@@ -66,7 +67,8 @@ def test_a_device_id_holding_an_id_number_is_not_kept_as_the_record_id(tmp_path)
 
 
 def test_a_time_field_holding_an_id_number_is_named_not_quoted(tmp_path):
-    vehicles = _vehicles("/VIID/MotorVehicles").replace(f'"ShotTime": "{AT:%Y%m%d%H%M%S}"', f'"ShotTime": "{ID_NUMBER}"')
+    vehicles = _vehicles("/VIID/MotorVehicles").replace(f'"ShotTime": "{AT:%Y%m%d%H%M%S}"',
+                                                         f'"ShotTime": "{ID_NUMBER}"')
     text, _, quarantined = _harvest(write_post_logs(tmp_path, {8: [vehicles]}))
     assert quarantined["reason"].to_list() == ["bad_shot_time"] and ID_NUMBER not in text and PLATE not in text
 
@@ -117,7 +119,8 @@ def test_an_unreadable_onvif_document_is_described_not_quoted(tmp_path, document
 
 def test_an_onvif_object_id_holding_a_plate_or_an_id_number_is_quarantined(tmp_path):
     """ObjectId is an integer (a track number); anything else would reach silver inside the capture ID."""
-    document = onvif_document([("2026-11-20T00:00:00Z", [(PLATE, "Car", None), (ID_NUMBER, "Car", None), ("7", "Car", None)])])
+    objects = [(PLATE, "Car", None), (ID_NUMBER, "Car", None), ("7", "Car", None)]
+    document = onvif_document([("2026-11-20T00:00:00Z", objects)])
     text, accepted, quarantined = _harvest([], [write_onvif(tmp_path, A, AT, document)])
     assert quarantined["reason"].to_list() == ["bad_object_id", "bad_object_id"]
     assert accepted["capture_id"].to_list() == [f"{A}-2026-11-20T00:00:00Z-7"]

@@ -56,8 +56,9 @@ OBJECT = pl.Struct({**dict.fromkeys(FIELDS, pl.String), "SubImageList": pl.Struc
 POST = pl.Struct({"received_at": pl.String, "path": pl.String, "body": pl.Struct(
     {envelope: pl.Struct({objects: pl.List(OBJECT)}) for _, envelope, objects, _ in PATHS.values()})})
 # A notification's lines are decoded a second time against this (the direct routes' fast path never sees it).
-NOTICES = pl.Struct({"body": pl.Struct({"SubscribeNotificationListObject": pl.Struct({"SubscribeNotificationObject": pl.List(
-    pl.Struct({f"{listed}List": pl.Struct({listed: pl.List(OBJECT)}) for _, _, listed, _ in PATHS.values()}))})})})
+NOTICE = pl.Struct({f"{listed}List": pl.Struct({listed: pl.List(OBJECT)}) for _, _, listed, _ in PATHS.values()})
+NOTICES = pl.Struct({"body": pl.Struct({"SubscribeNotificationListObject": pl.Struct(
+    {"SubscribeNotificationObject": pl.List(NOTICE)})})})
 # Keys whose value the standard makes a list; a lone object there is wrapped (decoded line by line, rare).
 LIST_KEYS = frozenset({*(listed for _, _, listed, _ in PATHS.values()), "SubImageInfoObject",
                        "SubscribeNotificationObject"})

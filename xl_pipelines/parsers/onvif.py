@@ -139,7 +139,8 @@ def metadata_frame(files: list[Path]) -> pl.DataFrame:
                 failed.append({"doc": number, "line_reason": "no_objects", "line_detail":
                                f"no tt:Object and no plate reading ({frames} frames, {events} other event messages)"})
         except PageError as exc:
-            failed.append({"doc": number, "line_reason": exc.reason, "line_detail": DETAILS.get(exc.reason, "the document cannot be read")})
+            failed.append({"doc": number, "line_reason": exc.reason,
+                           "line_detail": DETAILS.get(exc.reason, "the document cannot be read")})
     text = "".join(texts)
     objects = pl.read_csv(io.StringIO(text), has_header=False, separator="\t", quote_char=None,
                           schema=dict.fromkeys(COLUMNS, pl.String)).with_columns(pl.col("doc").cast(pl.Int64)) \
