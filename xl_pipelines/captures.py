@@ -35,8 +35,8 @@ FIELD_DETAILS = {
     "gat1400": {"no_device_id": "DeviceID missing", "bad_device_id": "DeviceID is not 20 digits",
                 "bad_object_id": "its ID field (MotorVehicleID, FaceID, PersonID or NonMotorVehicleID) is missing "
                                  "or not 48 digits",
-                "bad_shot_time": "no time in " + ", ".join([*gat1400.TIME_FIELDS[:-1], "ShotTime", "SubImageInfoObject"
-                                                            ".ShotTime", *gat1400.END_FIELDS])},
+                "bad_shot_time": "no time in " + ", ".join(
+                    [*gat1400.TIME_FIELDS, "SubImageInfoObject.ShotTime", *gat1400.END_FIELDS])},
     "onvif": {"bad_device_id": "the channel folder's name is not 20 digits",
               "bad_object_id": "ObjectId missing or not an integer of up to 10 digits",
               "unknown_class": "tt:Class / tt:VehicleInfo type is none that is counted, and no plate",

@@ -52,7 +52,7 @@ FIELDS = ("MotorVehicleID", "FaceID", "PersonID", "NonMotorVehicleID", "DeviceID
           *END_FIELDS, "PlateNo", "HasPlate", "PlateColor", "VehicleColor", "VehicleClass", "Speed", "Direction",
           "TollgateID", "LaneNo", "IDNumber", "IdNumber")
 OBJECT = pl.Struct({**dict.fromkeys(FIELDS, pl.String), "SubImageList": pl.Struct(
-    {"SubImageInfoObject": pl.List(pl.Struct({"ImageID": pl.String, "ShotTime": pl.String}))})})
+    {"SubImageInfoObject": pl.List(pl.Struct({"ShotTime": pl.String}))})})
 POST = pl.Struct({"received_at": pl.String, "path": pl.String, "body": pl.Struct(
     {envelope: pl.Struct({objects: pl.List(OBJECT)}) for _, envelope, objects, _ in PATHS.values()})})
 # A notification's lines are decoded a second time against this (the direct routes' fast path never sees it).
