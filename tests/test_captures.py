@@ -197,3 +197,50 @@ def test_a_broken_onvif_document_is_one_quarantined_record(tmp_path):
     harvest = harvest_captures([], files, BANNER, DAY, load_banners(), pl.Series([D]), NOW, TEST_KEY.encode())
     assert sorted(harvest.quarantined["reason"].to_list()) == ["malformed_xml", "unknown_class"]
     assert harvest.accepted["shot_at"].to_list() == [t("09:00:00")] and harvest.read == 3
+
+
+def test_the_simulators_rejected_posts_carry_personal_data_and_the_quarantine_none(tmp_path):
+    """A banner-day simulated with every capture fault: the POSTs bound for quarantine (a query-string path,
+    a body under the wrong envelope, an object without DeviceID, a GBK line, a cut line) carry plates, ID
+    numbers and names, read here off the landing lines themselves; none of them is in any column of the
+    harvest's quarantine, and the plates are in no accepted row in clear either."""
+    import re
+
+    from xl_pipelines.simulator.captures import capture_cameras, write_captures
+    from xl_pipelines.simulator.city import build_city
+    from xl_pipelines.simulator.faults import CAPTURE_FAULTS, DayPlan
+
+    registry = build_city(load_banners(), 300, 3)[0]
+    viid, onvif = (tmp_path / source / str(DAY) / registry.banner.code for source in ("viid", "onvif"))
+    viid.mkdir(parents=True)
+    onvif.mkdir(parents=True)
+    every_fault = DayPlan(frozenset(CAPTURE_FAULTS), range(0))
+    write_captures(viid, onvif, DAY, registry, capture_cameras(registry, 3), 40, every_fault, 3)
+    harvest = harvest_captures(sorted(viid.glob("*.jsonl")), sorted(onvif.glob("*/*.xml")), registry.banner.code, DAY,
+                               load_banners(), pl.Series([c.device_id for c in registry.channels]), NOW, TEST_KEY.encode())
+    line_level = harvest.quarantined.filter(pl.col("reason").is_in(["unknown_path", "bad_envelope", "wrong_encoding",
+                                                                    "malformed_line", "no_device_id"]))
+    wanted = set(line_level.select("source_file", "item").rows())
+    seeded = set()
+    for path in viid.glob("*.jsonl"):
+        for item, raw in enumerate(path.read_bytes().splitlines(), start=1):
+            if (str(path), item) in wanted:
+                text = _text(raw)
+                seeded |= set(re.findall(r'(?:"(?:PlateNo|IDNumber|Name)":"|[?&](?:PlateNo|IDNumber|Name)=)([^"&]{2,})',
+                                         text))
+    kinds = {"plate": any(re.match(r"^[\u4e00-\u9fff][A-Z]", v) for v in seeded),
+             "id_number": any(re.fullmatch(r"\d{17}[\dX]", v) for v in seeded),
+             "name": any(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", v) for v in seeded)}
+    assert kinds == {"plate": True, "id_number": True, "name": True}, seeded  # they were there to leak
+    assert {"unknown_path", "bad_envelope", "wrong_encoding", "no_device_id"} <= set(line_level["reason"])
+    quarantine_text = harvest.quarantined.write_ndjson()
+    accepted_text = harvest.accepted.write_ndjson()
+    assert [v for v in seeded if v in quarantine_text or v in accepted_text] == []
+
+
+def _text(raw: bytes) -> str:
+    """A landing line as text: UTF-8, or the GBK of the simulator's wrong-encoding fault."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("gbk")

@@ -28,8 +28,8 @@ SEEDED = [*PLATES, *NAMES, *ID_NUMBERS]
 
 
 def land_captures(landing, banner, cams):
-    """Vehicles with plates, faces with names and ID numbers, a cut-off line and a GBK line holding them too,
-    and an ONVIF document with a plate."""
+    """Vehicles with plates, faces with names and ID numbers, and bound for quarantine, holding them too: a
+    cut-off line, a GBK line, a query-string path, a DeviceID that is an ID number; an ONVIF document with a plate."""
     shot = dt.datetime.combine(DAY, dt.time(8), LOCAL_TZ)
     late = shot + dt.timedelta(seconds=3)
     vehicles = post(late, "motor_vehicle", [capture("motor_vehicle", cams[0], shot, n, PlateNo=plate)
@@ -38,7 +38,10 @@ def land_captures(landing, banner, cams):
                                 for n, (name, number) in enumerate(zip(NAMES, ID_NUMBERS, strict=True))])
     gbk = faces.replace(ID_NUMBERS[0], ID_NUMBERS[1]).encode("gbk")
     traffic = post(late, "motor_vehicle", [capture("motor_vehicle", cams[0], shot, n) for n in range(10, 50)])
-    write_post_logs(landing, {8: [vehicles, faces, faces[:-20], gbk], 9: [traffic]}, banner=banner)
+    query = json.dumps(json.loads(vehicles) | {"path": f"/VIID/MotorVehicles?PlateNo={PLATES[0]}&IDNumber={ID_NUMBERS[0]}"
+                                                        f"&Name={NAMES[0]}"}, ensure_ascii=False)
+    stranger = post(late, "face", [capture("face", ID_NUMBERS[1], shot, 7, Name=NAMES[1])])  # an ID number as DeviceID
+    write_post_logs(landing, {8: [vehicles, faces, faces[:-20], gbk, query, stranger], 9: [traffic]}, banner=banner)
     write_onvif(landing, cams[2], late, onvif_document([(f"{DAY}T00:00:00Z", [("5", "Car", PLATES[1])])]), banner=banner)
 
 
@@ -146,7 +149,7 @@ def test_no_plate_name_or_id_number_leaves_the_landing_zone_in_clear(home):
                        "from silver.captures group by kind order by kind")
     assert seen.rows() == [("face", 0, 9 * 2, 9 * 2), ("motor_vehicle", 9 * 3, 0, 9 * 43)]
     reasons = query(home, "select reason, count(*) n from quarantine.captures group by reason order by reason")
-    assert reasons.rows() == [("malformed_line", 9), ("wrong_encoding", 9 * 2)]
+    assert reasons.rows() == [("bad_device_id", 9), ("malformed_line", 9), ("unknown_path", 9), ("wrong_encoding", 9 * 2)]
     leaks = [(where, value) for where, text in _texts(home) for value in SEEDED if value in text]
     assert leaks == []
 

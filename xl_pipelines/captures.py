@@ -4,7 +4,8 @@ Hour files are parsed, checked and pseudonymised a batch at a time (an hour of a
 never held as raw text: only the compact, pseudonymised rows are kept until the day's duplicates are known. Personal data
 leaves here only as keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the
 IDs of face and person captures (`capture_id`, which would fetch the face image). Names and image payloads
-are never decoded. Quarantined captures keep their file, line and reason but never the line itself.
+are never decoded. Quarantined captures keep their file, line, reason and the offending field's name, but never
+the line itself nor any value a sender wrote (an unknown path is named only when it is a GA/T 1400 route).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ CAPTURE_COLUMNS = (  # silver.captures, in order
     "lane_no", "person_pseudonym", "images", "likelihood", "source_file", "item", "position",
 )
 RESENT = "re-sent: the same device, shot time and capture as an earlier record"
+# What a quarantined object's detail names: the offending field, never its value (it may be personal data).
+FIELD_DETAILS = {
+    "gat1400": {"no_device_id": "DeviceID missing", "bad_device_id": "DeviceID is not 20 digits",
+                "bad_object_id": "its ID field (MotorVehicleID, FaceID, PersonID or NonMotorVehicleID) is missing "
+                                 "or not 48 digits",
+                "bad_shot_time": "no time in " + ", ".join(
+                    [*gat1400.TIME_FIELDS, "SubImageInfoObject.ShotTime", *gat1400.END_FIELDS])},
+    "onvif": {"bad_device_id": "the channel folder's name is not 20 digits",
+              "bad_object_id": "ObjectId missing or not an integer of up to 10 digits",
+              "unknown_class": "tt:Class / tt:VehicleInfo type is none that is counted, and no plate",
+              "bad_shot_time": "UtcTime is not an xs:dateTime"},
+}
 BATCH_BYTES = 64 * 2**20
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
 
@@ -47,11 +60,17 @@ def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerCon
         *gb28181.id_rules("device_id", banner, banners),
         ("camera_rejected", ~pl.col("device_id").is_in(registered) & pl.col("device_id").is_in(rejected.implode())),
         ("unknown_device", ~pl.col("device_id").is_in(registered)),
-        ("bad_object_id", pl.col("object_id").is_null() | (gat & ~pl.col("object_id").str.contains(r"^\d{48}$"))),
+        ("bad_object_id", pl.col("object_id").is_null() | pl.when(gat).then(~pl.col("object_id").str.contains(
+            r"^\d{48}$")).otherwise(~pl.col("object_id").str.contains(r"^(\d{1,10}|event-\d+)$"))),
         ("unknown_class", pl.col("kind").is_null()),
         ("bad_shot_time", pl.col("shot_at").is_null()),
     ]
     frame = objects.with_columns(reason=pl.coalesce("line_reason", first_failure(rules)))
+    field = pl.concat_str("source", "reason", separator="|").replace_strict(
+        {f"{source}|{reason}": text for source, texts in FIELD_DETAILS.items() for reason, text in texts.items()},
+        default=None)
+    frame = frame.with_columns(line_detail=pl.coalesce("line_detail", pl.when(gat & field.is_not_null()).then(
+        pl.format("object {} of the line: {}", "position", field)).otherwise(field)))
     personal = pl.col("kind").is_in(PERSONAL_KINDS)
     frame = frame.with_columns(
         capture_id=pl.when(gat).then(pl.col("object_id")).otherwise(
@@ -61,6 +80,18 @@ def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerCon
     frame = pseudonymise(frame, ["personal_id", "plate_pseudonym", "person_pseudonym"], key)
     return frame.with_columns(capture_id=pl.coalesce("personal_id", "capture_id")).drop(
         "object_id", "personal_id", "plate", "id_number", "shot_raw")
+
+
+def shown_file(path: pl.Expr) -> pl.Expr:
+    """The landing file as the lake may name it: a name the contract does not give (`<HH>.jsonl`,
+    `<20-digit channel>/<recv>.xml`) is withheld, since a sender or a careless copy can put a plate or an ID
+    number in it; the folder still leads a person to it."""
+    conforming = path.str.contains(r"/viid/[^/]+/[^/]+/\d{2}\.jsonl$") | path.str.contains(
+        r"/onvif/[^/]+/[^/]+/\d{20}/\d{8}T\d{6}\.xml$")
+    withheld = pl.when(path.str.contains(r"/onvif/[^/]+/[^/]+/[^/]+/[^/]+$")).then(
+        path.str.replace(r"[^/]+/[^/]+$", "(channel folder withheld)/(file name withheld)", literal=False)).otherwise(
+        path.str.replace(r"[^/]+$", "(file name withheld)"))
+    return pl.when(conforming).then(path).otherwise(withheld)
 
 
 def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
@@ -95,8 +126,11 @@ def harvest_captures(
     frame = frame.with_columns(
         reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),
         line_detail=pl.coalesce("line_detail", pl.when(seen).then(pl.lit(RESENT))))
-    frame = frame.with_columns(raw=pl.lit(None, pl.String))  # the line may hold personal data: it stays in landing
-    accepted, quarantined = split_by_reason(frame, "captures", record_id=pl.col("device_id"), detail=pl.col("line_detail"))
+    frame = frame.with_columns(raw=pl.lit(None, pl.String),  # the line may hold personal data: it stays in landing
+                               source_file=shown_file(pl.col("source_file")))
+    # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
+    camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
+    accepted, quarantined = split_by_reason(frame, "captures", record_id=camera, detail=pl.col("line_detail"))
     accepted = accepted.select(
         "capture_id", "device_id", pl.lit(banner).alias("code"), "kind", "source", "shot_at", "received_at",
         (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),

@@ -170,31 +170,37 @@ def post_lines(captures: pl.DataFrame, day: dt.date, code: str, faults: frozense
     posts = posts.with_columns(cut=pl.int_range(pl.len()) == cut)  # the receiver crashed while logging this one
     resent = posts.filter(pl.Series(rng.random(posts.height) < RESENT) & ~pl.col("cut"))
     resent = resent.with_columns(received_s=pl.col("received_s") + pl.Series(rng.uniform(5, 120, resent.height)))
-    posts = pl.concat([posts, resent, _odd_posts(captures, day, code, faults, rng)]).filter(pl.col("received_s") < 86_400)
+    posts = pl.concat([posts, resent, _odd_posts(captures, day, code, faults, plates, rng)]).filter(pl.col("received_s") < 86_400)
     line = _text('{"received_at":"', _clock(day, pl.col("received_s"), "%Y-%m-%dT%H:%M:%S%.3f+08:00"), '","path":"',
                  pl.col("path"), '","body":', pl.col("body"), "}")
     return posts.sort("received_s", "body").select(
         "received_s", line=pl.when(pl.col("cut")).then(line.str.slice(0, line.str.len_chars() // 2)).otherwise(line))
 
 
-def _odd_posts(captures: pl.DataFrame, day: dt.date, code: str, faults: frozenset[str],
+def _odd_posts(captures: pl.DataFrame, day: dt.date, code: str, faults: frozenset[str], plates: np.ndarray,
                rng: np.random.Generator) -> pl.DataFrame:
     """The planned faults that add a POST of their own: an object without DeviceID, an unregistered camera,
-    a body under the wrong envelope."""
+    misrouted POSTs (a body under the wrong envelope; the search fields sent as a query string). Each carries
+    a plate, and the query string an ID number and a name too: the quarantine must hold none of them in clear."""
     odd = []
     at = float(captures["received_s"].min()) if captures.height else 12 * 3600.0
     shot = (dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=int(at) - 2)).strftime("%Y%m%d%H%M%S")
     some = captures["device_id"][0] if captures.height else f"{code}0000132000000001"
+    stranger = f"{some[:14]}{UNREGISTERED_SERIALS + int(rng.integers(1000)):06d}"
+    plate = str(plates[rng.integers(plates.size)]) if plates.size else "蒙G00000"
+    name = str(SURNAMES[rng.integers(SURNAMES.size)]) + str(GIVEN[rng.integers(GIVEN.size)])
+    id_number = f"{code}{int(rng.integers(1950, 2006))}{int(rng.integers(10_000_000, 99_999_999))}"
     if "post_without_device" in faults:
         odd.append(("/VIID/MotorVehicles", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
-                    f'{some}02{shot}9999901999999","InfoKind":1,"ShotTime":"{shot}","PlateNo":"蒙G00000"}}]}}}}'))
+                    f'{some}02{shot}9999901999999","InfoKind":1,"ShotTime":"{shot}","PlateNo":"{plate}"}}]}}}}'))
     if "unregistered_capture_device" in faults:
-        stranger = f"{some[:14]}{UNREGISTERED_SERIALS + int(rng.integers(1000)):06d}"
         odd.append(("/VIID/MotorVehicles", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
-                    f'{stranger}02{shot}0000101000001","DeviceID":"{stranger}","InfoKind":1,"ShotTime":"{shot}"}}]}}}}'))
+                    f'{stranger}02{shot}0000101000001","DeviceID":"{stranger}","InfoKind":1,"ShotTime":"{shot}",'
+                    f'"PlateNo":"{plate}"}}]}}}}'))
     if "wrong_envelope" in faults:
-        odd.append(("/VIID/Faces", '{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
-                    f'{some}02{shot}0000201000002","DeviceID":"{some}","InfoKind":1,"ShotTime":"{shot}"}}]}}}}'))
+        vehicle = ('{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"'
+                   f'{some}02{shot}0000201000002","DeviceID":"{some}","InfoKind":1,"ShotTime":"{shot}","PlateNo":"{plate}"}}]}}}}')
+        odd += [("/VIID/Faces", vehicle), (f"/VIID/MotorVehicles?PlateNo={plate}&IDNumber={id_number}&Name={name}", vehicle)]
     return pl.DataFrame({"received_s": [at] * len(odd), "path": [p for p, _ in odd], "body": [b for _, b in odd],
                          "cut": [False] * len(odd)},
                         schema={"received_s": pl.Float64, "path": pl.String, "body": pl.String, "cut": pl.Boolean})
@@ -272,7 +278,8 @@ def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegist
         with (viid / f"{busiest:02d}.jsonl").open("ab") as out:  # a receiver that logged a face's name in GBK
             out.write(('{"received_at":"' + f"{day}T{busiest:02d}:59:59.000+08:00" + '","path":"/VIID/Faces","body":'
                        '{"FaceListObject":{"FaceObject":[{"FaceID":"' + f"{some}06{day:%Y%m%d}{busiest:02d}5958000010100"
-                       f'0001","DeviceID":"{some}","ShotTime":"{day:%Y%m%d}{busiest:02d}5958","Name":"王建国"}}]}}}}\n'
+                       f'0001","DeviceID":"{some}","ShotTime":"{day:%Y%m%d}{busiest:02d}5958","Name":"王建国",'
+                       f'"IDNumber":"{code}19780304{busiest:02d}17"}}]}}}}\n'
                        ).encode("gbk"))
     docs = onvif_documents(captures.filter(pl.col("onvif")), day, plan, seed, code)
     for device_id, received, xml in docs.iter_rows():

@@ -58,7 +58,7 @@ CAPTURE_FAULTS = (
     "post_without_device",  # an object without DeviceID
     "unregistered_capture_device",  # captures from a camera the catalog does not know
     "wrong_encoding_post",  # a POST line whose name is in GBK bytes, not UTF-8
-    "wrong_envelope",  # a POST to /VIID/Faces whose body holds a MotorVehicleListObject
+    "wrong_envelope",  # misrouted POSTs: /VIID/Faces holding a MotorVehicleListObject; a path with a query string
     "id_time_mismatch",  # a camera whose object IDs carry a time three seconds off ShotTime
     "truncated_onvif",  # an ONVIF document cut off mid-element
 )
