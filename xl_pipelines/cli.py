@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import os
 import sys
 import time
@@ -291,12 +292,38 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+FULL_DISK = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
+             errno.EFBIG: "a file would exceed the file-size limit"}
+
+
+def full_disk(exc: BaseException) -> str | None:
+    """Why nothing more can be written, if `exc` (or what caused it: SQLite under SQLAlchemy, a Parquet write
+    in a worker process) comes down to a full disk; else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in FULL_DISK:
+            return FULL_DISK[seen.errno]
+        text = str(seen)
+        if "database or disk is full" in text or "No space left on device" in text:
+            return FULL_DISK[errno.ENOSPC]
+        if "File too large" in text:
+            return FULL_DISK[errno.EFBIG]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"xl: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if (why := full_disk(exc)) is None:
+            raise
+        print(f"xl: error: cannot write under {get_settings().home}: {why}; free space and run again (every "
+              "partition, view and report written before stays as it was, readable)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xl: interrupted", file=sys.stderr)
