@@ -6,8 +6,11 @@ import argparse
 import datetime as dt
 import errno
 import os
+import resource
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
 
@@ -296,17 +299,21 @@ FULL_DISK = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the dis
              errno.EFBIG: "a file would exceed the file-size limit"}
 
 
-def full_disk(exc: BaseException) -> str | None:
+def full_disk(exc: BaseException, home: Path) -> str | None:
     """Why nothing more can be written, if `exc` (or what caused it: SQLite under SQLAlchemy, a Parquet write
-    in a worker process) comes down to a full disk; else None."""
+    in a worker process) comes down to a full disk; else None. SQLite says "disk I/O error" when it cannot even
+    create its journal: that is a full disk when `home`'s file system has no space left (or this process may
+    write no larger files: RLIMIT_FSIZE)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in FULL_DISK:
             return FULL_DISK[seen.errno]
         text = str(seen)
-        if "database or disk is full" in text or "No space left on device" in text:
+        if "database or disk is full" in text or "No space left on device" in text or (
+                "disk I/O error" in text and shutil.disk_usage(home).free < 2**20):
             return FULL_DISK[errno.ENOSPC]
-        if "File too large" in text:
+        if "File too large" in text or (
+                "disk I/O error" in text and resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY):
             return FULL_DISK[errno.EFBIG]
         seen = seen.__cause__ or seen.__context__
     return None
@@ -320,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xl: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        if (why := full_disk(exc)) is None:
+        home = get_settings().home
+        if (why := full_disk(exc, home)) is None:
             raise
-        print(f"xl: error: cannot write under {get_settings().home}: {why}; free space and run again (every "
+        print(f"xl: error: cannot write under {home}: {why}; make room and run again (every "
               "partition, view and report written before stays as it was, readable)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

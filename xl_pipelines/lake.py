@@ -46,14 +46,18 @@ def replace_text(path: Path, text: str) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of this machine with `pid` runs (another user's counts as running)."""
+    """Whether a process of this machine with `pid` runs (another user's counts; a killed one not yet reaped,
+    a zombie, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): kill said it exists
+        return True
 
 
 def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: float | None = None) -> list[Path]:
