@@ -43,14 +43,16 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     row = dict.fromkeys(PROBE_SCHEMA) | {"size_bytes": size, "packets": 0, "keyframes": 0, "corrupt_packets": 0}
     if size == 0:
         return row | {"problem": "corrupt", "detail": "empty file"}
+    file = landing.open_file(path)  # never through a link, never blocked on a FIFO (refused: the step fails)
     try:
-        container = av.open(str(path))
+        container = av.open(file)
     except av.error.FFmpegError as exc:
+        file.close()
         boxes = _mp4_boxes(path) if path.suffix == ".mp4" else []
         if boxes and "moov" not in boxes:
             return row | {"problem": "truncated", "detail": "no index atom (moov): cut before it was written"}
         return row | {"problem": "corrupt", "detail": str(exc)}
-    with container:
+    with file, container:
         if not container.streams.video:
             return row | {"problem": "corrupt", "detail": "no video stream"}
         stream = container.streams.video[0]
