@@ -33,6 +33,7 @@ MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\x
          b"7z\xbc\xaf\x27\x1c": "7z"}
 REFUSED_SCHEMA = {"source_file": pl.String, "reason": pl.String, "detail": pl.String}
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+LINK = "a symbolic link: never followed, wherever it points"
 
 
 class Refused(OSError):
@@ -53,6 +54,12 @@ def limits(path: Path = QUALITY_DIR / "thresholds.yaml") -> dict[str, int]:
         raise ConfigError(f"{path}: cannot read landing_max_mb ({exc})") from None
 
 
+def _uncompressed(head: bytes) -> None:
+    """Refused when a file's first bytes are a compressed format's."""
+    if found := compression(head):
+        raise Refused("compressed", f"{found} data: the contract names uncompressed files only")
+
+
 def compression(head: bytes) -> str | None:
     """The compressed format `head` (a file's first bytes) starts with, if any (zlib by its header checksum)."""
     for magic, name in MAGIC.items():
@@ -66,7 +73,7 @@ def compression(head: bytes) -> str | None:
 def _judge(st: os.stat_result, limit: int) -> None:
     """Refused unless `st` (of an open descriptor or a listed name) is a regular file within `limit` bytes."""
     if stat.S_ISLNK(st.st_mode):
-        raise Refused("symlink", "a symbolic link: never followed, wherever it points")
+        raise Refused("symlink", LINK)
     if not stat.S_ISREG(st.st_mode):
         kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
                 else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device file")
@@ -83,7 +90,7 @@ def open_file(path: Path, limit: int | None = None) -> BinaryIO:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         if os.path.islink(path):
-            raise Refused("symlink", "a symbolic link: never followed, wherever it points") from None
+            raise Refused("symlink", LINK) from None
         raise Refused("not_regular_file", f"cannot be opened ({exc.strerror})") from None
     try:
         _judge(os.fstat(fd), max(limits().values()) if limit is None else limit)
@@ -95,12 +102,14 @@ def open_file(path: Path, limit: int | None = None) -> BinaryIO:
 
 
 def read_bytes(path: Path, limit: int | None = None) -> bytes:
-    """A listed file's bytes, at most the size it had when opened (so at most the limit), refused again if it
-    became a link, a FIFO, too large or compressed since it was listed."""
+    """A listed landing file's bytes, at most the size it had when opened (so at most the limit: the largest of
+    the landing folders' unless given), refused again if it became a link, a FIFO, too large or compressed
+    since it was listed."""
+    if limit is None:
+        limit = max(size for folder, size in limits().items() if folder != "recordings")
     with open_file(path, limit) as file:
         data = file.read(os.fstat(file.fileno()).st_size)
-    if found := compression(data[:8]):
-        raise Refused("compressed", f"{found} data: the contract names uncompressed files only")
+    _uncompressed(data[:8])
     return data
 
 
@@ -125,18 +134,17 @@ def _linked(root: Path, path: Path) -> Path | None:
     return None
 
 
-def vet(root: Path, paths: list[Path], limit: int) -> Listing:
-    """Split `paths` (below `root`) into files to read and files refused, judged by name and first bytes only."""
+def vet(base: Path, paths: list[Path], limit: int) -> Listing:
+    """Split `paths` (below `base`, a folder reached without a link) into files to read and files refused,
+    judged by their names and first bytes only."""
     files, refused = [], []
     for path in paths:
         try:
-            if (link := _linked(root, path)) is not None:
-                raise Refused("symlink", "a symbolic link: never followed, wherever it points"
-                              if link == path else f"below the symbolic link {link.name}/: never followed")
+            if (link := _linked(base, path)) is not None:
+                raise Refused("symlink", LINK if link == path else f"below the symbolic link {link.name}/: never followed")
             _judge(path.lstat(), limit)
             with open_file(path, limit) as file:
-                if found := compression(file.read(8)):
-                    raise Refused("compressed", f"{found} data: the contract names uncompressed files only")
+                _uncompressed(file.read(8))
             files.append(path)
         except Refused as refusal:
             refused.append({"source_file": str(link if refusal.reason == "symlink" and link else path),
@@ -151,10 +159,10 @@ def list_files(root: Path, folder: Path, pattern: str, limit: int, hidden: bool 
     being written) are left out unless `hidden`. A linked `folder` itself is one refused record."""
     if (link := _linked(root, folder)) is not None:
         return Listing(refused=pl.DataFrame([{"source_file": str(link), "reason": "symlink",
-                                              "detail": "a linked folder: never followed, wherever it points"}],
+                                              "detail": LINK}],
                                             schema=REFUSED_SCHEMA))
     found = sorted(p for p in folder.glob(pattern) if hidden or not p.name.startswith("."))
-    return vet(root, found, limit)
+    return vet(folder, found, limit)
 
 
 def refused_rows(listing: Listing, source: str, schema: pl.Schema) -> pl.DataFrame:
