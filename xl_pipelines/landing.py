@@ -83,9 +83,9 @@ def _judge(st: os.stat_result, limit: int) -> None:
                                    "(landing_max_mb in quality/thresholds.yaml)")
 
 
-def open_file(path: Path, limit: int | None = None) -> BinaryIO:
-    """`path` opened for reading if it is still a regular file within the limit (the largest of any source
-    unless given); Refused otherwise. Never follows a link in its last component, never blocks on a FIFO."""
+def _descriptor(path: Path, limit: int) -> tuple[int, int]:
+    """An open descriptor of `path` and its size, if it is a regular file within `limit`; Refused otherwise.
+    Never follows a link in its last component, never blocks on a FIFO."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -93,12 +93,20 @@ def open_file(path: Path, limit: int | None = None) -> BinaryIO:
             raise Refused("symlink", LINK) from None
         raise Refused("not_regular_file", f"cannot be opened ({exc.strerror})") from None
     try:
-        _judge(os.fstat(fd), max(limits().values()) if limit is None else limit)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
+        st = os.fstat(fd)
+        _judge(st, limit)
     except BaseException:
         os.close(fd)
         raise
+    return fd, st.st_size
+
+
+def open_file(path: Path, limit: int | None = None) -> BinaryIO:
+    """`path` opened for reading if it is still a regular file within the limit (the largest of any source
+    unless given); Refused otherwise."""
+    fd, _ = _descriptor(path, max(limits().values()) if limit is None else limit)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    return os.fdopen(fd, "rb")
 
 
 def read_bytes(path: Path, limit: int | None = None) -> bytes:
@@ -107,8 +115,15 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     since it was listed."""
     if limit is None:
         limit = max(size for folder, size in limits().items() if folder != "recordings")
-    with open_file(path, limit) as file:
-        data = file.read(os.fstat(file.fileno()).st_size)
+    fd, left = _descriptor(path, limit)
+    chunks = []
+    try:
+        while left > 0 and (chunk := os.read(fd, min(left, 2**30))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     _uncompressed(data[:8])
     return data
 
@@ -134,20 +149,30 @@ def _linked(root: Path, path: Path) -> Path | None:
     return None
 
 
+def _peek(path: Path, limit: int) -> None:
+    """Refused unless `path` opens as a regular file within `limit` whose first bytes are not compressed."""
+    fd, _ = _descriptor(path, limit)
+    try:
+        _uncompressed(os.read(fd, 8))
+    finally:
+        os.close(fd)
+
+
 def vet(base: Path, paths: list[Path], limit: int) -> Listing:
     """Split `paths` (below `base`, a folder reached without a link) into files to read and files refused,
     judged by their names and first bytes only."""
-    files, refused = [], []
+    files, refused, folders = [], [], {base: None}
     for path in paths:
         try:
-            if (link := _linked(base, path)) is not None:
-                raise Refused("symlink", LINK if link == path else f"below the symbolic link {link.name}/: never followed")
+            if path.parent not in folders:  # many files share a folder: its way is looked at once
+                folders[path.parent] = _linked(base, path.parent)
+            if (link := folders[path.parent]) is not None:
+                raise Refused("symlink", f"below the symbolic link {link.name}/: never followed")
             _judge(path.lstat(), limit)
-            with open_file(path, limit) as file:
-                _uncompressed(file.read(8))
+            _peek(path, limit)
             files.append(path)
         except Refused as refusal:
-            refused.append({"source_file": str(link if refusal.reason == "symlink" and link else path),
+            refused.append({"source_file": str(link or path),
                             "reason": refusal.reason, "detail": str(refusal)})
     # files below one linked folder are one record: the link, named once
     frame = pl.DataFrame(refused, schema=REFUSED_SCHEMA).unique("source_file", keep="first", maintain_order=True)
