@@ -33,9 +33,9 @@ DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
 )
 def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
-    files = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
-    harvest = camera_health.harvest_catalog(files, keys["banner"], load_banners())
-    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest)
+    listing = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
+    harvest = camera_health.harvest_catalog(listing.files, keys["banner"], load_banners())
+    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing)
 
 
 def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
@@ -92,12 +92,13 @@ def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource,
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     cameras = lake.lake.read("silver", "cameras", keys)
-    files = landing.files("devicestatus", day, keys["banner"], "*.xml")
-    harvest = camera_health.harvest_device_status(files, keys["banner"], day, load_banners(),
+    listing = landing.files("devicestatus", day, keys["banner"], "*.xml")
+    harvest = camera_health.harvest_device_status(listing.files, keys["banner"], day, load_banners(),
                                                   camera_health.registered_devices(cameras),
                                                   now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys),
                                                   pairs=camera_health.device_pairs(cameras))
-    yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest)
+    yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest,
+                             listing)
 
 
 @harvest_asset(
@@ -110,10 +111,10 @@ def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, l
     day = dt.date.fromisoformat(keys["date"])
     channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
     rejected = rejected_ids(lake.lake, keys)
-    files = landing.files("status", day, keys["banner"], "*.csv")
+    listing = landing.files("status", day, keys["banner"], "*.csv")
     harvest = camera_health.harvest_status_polls(
-        files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)
-    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, "status_polls", harvest)
+        listing.files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)
+    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, "status_polls", harvest, listing)
 
 
 @dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,

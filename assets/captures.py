@@ -31,11 +31,13 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     day = dt.date.fromisoformat(keys["date"])
     if is_development_key():
         context.log.info("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
+    post_logs = landing.files("viid", day, keys["banner"], "*.jsonl")
+    documents = landing.files("onvif", day, keys["banner"], "*/*.xml")
     harvest = captures.harvest_captures(
-        landing.files("viid", day, keys["banner"], "*.jsonl"), landing.files("onvif", day, keys["banner"], "*/*.xml"),
+        post_logs.files, documents.files,
         keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
         now=dt.datetime.now(dt.UTC), key=key, rejected=rejected_ids(lake.lake, keys))
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest)
+    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, post_logs + documents)
 
 
 ASSETS = [capture_harvest]

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from quality import checks
+from xl_pipelines.landing import Listing, refused_rows
 from xl_pipelines.partitions import BANNER_DAY
 from xl_pipelines.quarantine import Harvest
 from xl_pipelines.lake import Lake
@@ -29,9 +30,20 @@ def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.Da
     return dg.MaterializeResult(asset_key=key, metadata={"rows": frame.height, "path": str(path), **metadata})
 
 
+def with_refused(harvest: Harvest, listing: Listing, source: str) -> Harvest:
+    """The harvest with the files its listing refused (links, FIFOs, too large, compressed…) read and
+    quarantined, one record each: the parsers never see them, and read = accepted + quarantined still holds."""
+    if not listing.refused.height:
+        return harvest
+    rows = refused_rows(listing, source, harvest.quarantined.schema)
+    return Harvest(harvest.accepted, pl.concat([harvest.quarantined, rows]), harvest.read + rows.height)
+
+
 def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
-                  harvest: Harvest):
-    """Land a harvest: accepted rows in bronze, rejected rows in quarantine, then check what landed."""
+                  harvest: Harvest, listing: Listing | None = None):
+    """Land a harvest (and the files its listing refused): accepted rows in bronze, rejected rows in quarantine,
+    then check what landed."""
+    harvest = with_refused(harvest, listing, source) if listing is not None else harvest
     counted = harvest.quarantined.group_by("reason").len().sort("reason")
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
     counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}

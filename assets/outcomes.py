@@ -3,17 +3,23 @@
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from xl_pipelines import cases, report
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import MONTH, partition_keys
+from xl_pipelines.quarantine import Harvest
 from xl_pipelines.resources import LakeResource, LandingResource
 from xl_pipelines.settings import get_settings
 
 GROUP = "outcomes"
 CASES = dg.AssetKey(["silver", "cases"])
 CASES_QUARANTINE = dg.AssetKey(["quarantine", "cases"])
+# A refused export (a link, compressed…) gives no case: its one quarantined record is the whole harvest.
+NO_EXPORT = Harvest(pl.DataFrame(schema=cases.SCHEMA), pl.DataFrame(schema={
+    "code": pl.String, "source": pl.String, "source_file": pl.String, "item": pl.Int64, "record_id": pl.String,
+    "reason": pl.String, "detail": pl.String, "raw": pl.String}), read=0)
 REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case_assistance_monthly",
                                                      "camera_monthly_health")]
 
@@ -28,11 +34,12 @@ REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case
 )
 def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
     keys = partition_keys(context)
-    path = landing.case_export(keys["month"])
-    if not path.is_file():
-        raise dg.Failure(f"no case export for {keys['month']}: {path} has not arrived")
-    harvest = cases.harvest_cases(path, keys["month"], load_banners(), now=dt.datetime.now(dt.UTC))
-    yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest)
+    listing = landing.case_files(keys["month"])
+    if not listing.files and not listing.refused.height:
+        raise dg.Failure(f"no case export for {keys['month']}: {landing.case_export(keys['month'])} has not arrived")
+    harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=dt.datetime.now(dt.UTC))
+               if listing.files else NO_EXPORT)  # refused: the listing's one record is all there is
+    yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing)
 
 
 @dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],

@@ -38,11 +38,11 @@ def _today() -> dt.date:
 def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource):
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
-    files = recordings.segment_files(storage.path, keys["banner"], day)
+    listing = recordings.segment_files(storage.path, keys["banner"], day)
     harvest = recordings.harvest_recording_files(
-        files, keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
+        listing.files, keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
         today=_today(), rejected=rejected_ids(lake.lake, keys), tolerance_s=load_thresholds().limits["gap_tolerance_s"])
-    yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest)
+    yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing)
 
 
 @harvest_asset(
@@ -54,11 +54,11 @@ def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, 
     keys = partition_keys(context)
     day = dt.date.fromisoformat(keys["date"])
     cameras = lake.lake.read("silver", "cameras", keys)
+    listing = landing.files("recordinfo", day, keys["banner"], "*.xml")
     harvest = recordings.harvest_record_index(
-        landing.files("recordinfo", day, keys["banner"], "*.xml"), keys["banner"], day, load_banners(),
-        cameras["channel_id"], now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys),
-        pairs=camera_health.device_pairs(cameras))
-    yield from write_harvest(lake.lake, RECORD_INDEX, RECORD_INDEX_QUARANTINE, keys, "record_index", harvest)
+        listing.files, keys["banner"], day, load_banners(), cameras["channel_id"], now=dt.datetime.now(dt.UTC),
+        rejected=rejected_ids(lake.lake, keys), pairs=camera_health.device_pairs(cameras))
+    yield from write_harvest(lake.lake, RECORD_INDEX, RECORD_INDEX_QUARANTINE, keys, "record_index", harvest, listing)
 
 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,

@@ -63,7 +63,7 @@ def _files(landing: Path, source: str, banner: str, pattern: str) -> list[Path]:
     """The files the pipeline's own landing resource would hand to the harvest."""
     from xl_pipelines.resources import LandingResource
 
-    return LandingResource(root=str(landing)).files(source, DAY, banner, pattern)
+    return LandingResource(root=str(landing)).files(source, DAY, banner, pattern).files
 
 
 def stage_catalog(landing: Path, lake_url: str) -> int:
@@ -135,7 +135,7 @@ def stage_recordings(landing: Path, lake_url: str) -> int:
         keys = _keys(code)
         cameras = lake.read("silver", "cameras", keys)
         rejected = lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
-        files = recordings.harvest_recording_files(recordings.segment_files(storage, code, DAY), code, DAY, banners,
+        files = recordings.harvest_recording_files(recordings.segment_files(storage, code, DAY).files, code, DAY, banners,
                                                    cameras["channel_id"], now.date(), rejected, limits["gap_tolerance_s"])
         index = recordings.harvest_record_index(_files(landing, "recordinfo", code, "*.xml"), code, DAY, banners,
                                                 cameras["channel_id"], now, rejected, camera_health.device_pairs(cameras))

@@ -54,7 +54,7 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, 
     }
     limits = load_thresholds().limits
     storage = storage or landing / "no-storage"
-    files = recordings.harvest_recording_files(recordings.segment_files(storage, banner, day), banner, day, banners,
+    files = recordings.harvest_recording_files(recordings.segment_files(storage, banner, day).files, banner, day, banners,
                                                cameras["channel_id"], today, rejected, limits["gap_tolerance_s"])
     index = recordings.harvest_record_index(_files(landing, "recordinfo", day, banner), banner, day, banners,
                                             cameras["channel_id"], NOW, rejected, camera_health.device_pairs(cameras))

@@ -71,7 +71,7 @@ def test_files_that_cannot_be_placed_are_quarantined_and_a_dot_file_is_a_crash_o
     encode_segment(day_folder / ".01-00-00.mp4", 600)
     encode_segment(day_folder / "1am.mp4", 600)
     encode_segment(tmp_path / BANNER / stranger / DAY.isoformat() / "00-00-00.mp4", 600)
-    files = recordings.segment_files(tmp_path, BANNER, DAY)
+    files = recordings.segment_files(tmp_path, BANNER, DAY).files
     harvest = recordings.harvest_recording_files(files, BANNER, DAY, load_banners(), pl.Series([good]), TODAY)
     assert harvest.read == 4 == harvest.accepted.height + harvest.quarantined.height
     assert dict(zip(harvest.quarantined["record_id"], harvest.quarantined["reason"])) == {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from xl_pipelines import landing
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ
@@ -30,7 +31,7 @@ SCHEMA = {"case_id": pl.String, "opened_at": pl.Datetime("us", "Asia/Shanghai"),
 def read_lines(path: Path) -> pl.DataFrame:
     """Every non-blank line of the file after the header, with its 1-based line number; bytes that are not
     UTF-8 become U+FFFD, which marks the line (a UTF-8 byte-order mark is dropped)."""
-    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    text = landing.read_bytes(path).removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
     lines = pl.DataFrame({"raw": text.split("\n")}).with_columns(
         raw=pl.col("raw").str.strip_chars_end("\r"), item=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
         source_file=pl.lit(str(path)))

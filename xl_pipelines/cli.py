@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import os
+import resource
+import shutil
 import sys
 import time
+from pathlib import Path
 
 from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
 
@@ -319,12 +323,43 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+FULL_DISK = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is exceeded",
+             errno.EFBIG: "a file would exceed the file-size limit"}
+
+
+def full_disk(exc: BaseException, home: Path) -> str | None:
+    """Why nothing more can be written, if `exc` (or what caused it: SQLite under SQLAlchemy, a Parquet write
+    in a worker process) comes down to a full disk; else None. SQLite says "disk I/O error" when it cannot even
+    create its journal: that is a full disk when `home`'s file system has no space left (or this process may
+    write no larger files: RLIMIT_FSIZE)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in FULL_DISK:
+            return FULL_DISK[seen.errno]
+        text = str(seen)
+        if "database or disk is full" in text or "No space left on device" in text or (
+                "disk I/O error" in text and shutil.disk_usage(home).free < 2**20):
+            return FULL_DISK[errno.ENOSPC]
+        if "File too large" in text or (
+                "disk I/O error" in text and resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY):
+            return FULL_DISK[errno.EFBIG]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"xl: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        home = get_settings().home
+        if (why := full_disk(exc, home)) is None:
+            raise
+        print(f"xl: error: cannot write under {home}: {why}; make room and run again (every "
+              "partition, view and report written before stays as it was, readable)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xl: interrupted", file=sys.stderr)

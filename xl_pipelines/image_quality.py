@@ -14,6 +14,8 @@ import av
 import numpy as np
 import polars as pl
 
+from xl_pipelines import landing
+
 FAULTS = ("signal_loss", "frozen", "blur", "too_bright", "too_dark", "greyscale", "colour_cast")
 SAMPLED_FRAMES = 3
 MEASURES = ("luma", "contrast", "sharpness", "motion", "chroma", "cast")
@@ -23,14 +25,14 @@ def keyframes(path: Path, count: int = SAMPLED_FRAMES) -> np.ndarray:
     """Up to `count` keyframes of a segment as RGB, shape (frames, height, width, 3); empty when none decode."""
     frames = []
     try:
-        with av.open(str(path)) as container:
+        with landing.open_file(path) as file, av.open(file) as container:
             stream = container.streams.video[0]
             stream.codec_context.skip_frame = "NONKEY"
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="rgb24"))
                 if len(frames) == count:
                     break
-    except (av.error.FFmpegError, IndexError):
+    except (av.error.FFmpegError, IndexError, landing.Refused):  # no longer a regular file: not diagnosed
         pass
     return np.stack(frames) if frames else np.empty((0, 0, 0, 3), dtype=np.uint8)
 

@@ -12,9 +12,12 @@ import contextlib
 import io
 import json
 import os
+import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -23,6 +26,64 @@ from upath import UPath
 PART_FILE = "part-0.parquet"
 KEY_FINGERPRINT = "_pseudonym_key.json"  # beside the layers: which key the lake's pseudonyms are made with
 LAYERS = ("bronze", "silver", "gold", "quarantine")
+STALE_AFTER_S = 6 * 3600  # a temporary file whose writer cannot be told alive or dead is stale after this long
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)-[0-9a-f]{12}\.tmp(\.wal)?$")
+
+
+def temp_beside(path: Path) -> Path:
+    """A dot-name beside `path` no other writer uses (its PID and a random part), so concurrent writers of one
+    file never collide and a dead writer's leftovers can be told apart: `.<name>.<pid>-<random>.tmp`."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write `text` beside under a temporary name and swap it in: a reader sees the old file or the new one,
+    never half of one; on any failure (a full disk) the temporary file is removed and the old one stays."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with `pid` runs (another user's counts; a killed one not yet reaped,
+    a zombie, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): kill said it exists
+        return True
+
+
+def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: float | None = None) -> list[Path]:
+    """Remove the temporary files a killed writer left under `roots` (not descending into `skip`): those whose
+    writer's PID (in the name) no longer runs on this machine, and any dot-named `.tmp` older than
+    STALE_AFTER_S. Returns what was removed."""
+    now = time.time() if now is None else now
+    removed, skipped = [], {os.path.abspath(p) for p in skip}
+    for root in roots:
+        for folder, folders, names in os.walk(root):
+            folders[:] = [f for f in folders if os.path.join(folder, f) not in skipped]
+            for name in names:
+                if not (name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.wal"))):
+                    continue
+                path = Path(folder) / name
+                match = _TEMP.match(name)
+                try:
+                    if (match and not pid_alive(int(match["pid"]))) or now - path.lstat().st_mtime > STALE_AFTER_S:
+                        path.unlink()
+                        removed.append(path)
+                except FileNotFoundError:  # its writer finished meanwhile
+                    continue
+    return removed
 
 
 def partition_dir(keys: Mapping[str, str]) -> str:
@@ -54,13 +115,12 @@ class Lake:
         target = self.partition_path(layer, table, keys)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.protocol in ("", "file", "local"):
-            tmp = target.parent / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+            tmp = temp_beside(Path(target.path))
             try:
-                frame.write_parquet(tmp.path, compression="zstd", statistics=True)
-                os.replace(tmp.path, target.path)
+                frame.write_parquet(tmp, compression="zstd", statistics=True)
+                os.replace(tmp, target.path)
             finally:
-                if os.path.exists(tmp.path):
-                    os.remove(tmp.path)
+                tmp.unlink(missing_ok=True)
         else:
             buffer = io.BytesIO()
             frame.write_parquet(buffer, compression="zstd", statistics=True)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import uuid
 from collections import Counter
 from pathlib import Path
 
 from xl_pipelines.display import html_text
+from xl_pipelines.lake import replace_text
 from xl_pipelines.quality import quarantine_reasons
 
 STATUS = {"passed": "pass", "WARN": "warn", "ERROR": "error"}
@@ -31,16 +30,8 @@ def record(reports: Path, table: str, check: str, keys: dict[str, str], passed: 
     payload = {"table": table, "check": check, "partition": keys, "passed": passed,
                "status": "passed" if passed else severity, "blocking": blocking, "description": description,
                "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(details or {})}
-    _replace(path, json.dumps(payload, ensure_ascii=False, indent=1))
+    replace_text(path, json.dumps(payload, ensure_ascii=False, indent=1))
     return path
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write beside under a dot-name and swap in: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def load_results(reports: Path) -> list[dict]:
@@ -105,7 +96,7 @@ def render(reports: Path) -> Path:
         parts.append("</table>")
     parts.append("</body></html>")
     path = reports / "quality" / "index.html"
-    _replace(path, "\n".join(parts))
+    replace_text(path, "\n".join(parts))
     return path
 
 

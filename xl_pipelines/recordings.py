@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import polars as pl
 
+from xl_pipelines import landing
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.parsers import gb28181
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
@@ -46,14 +47,16 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     row = dict.fromkeys(PROBE_SCHEMA) | {"size_bytes": size, "packets": 0, "keyframes": 0, "corrupt_packets": 0}
     if size == 0:
         return row | {"problem": "corrupt", "detail": "empty file"}
+    file = landing.open_file(path)  # never through a link, never blocked on a FIFO (refused: the step fails)
     try:
-        container = av.open(str(path))
+        container = av.open(file)
     except av.error.FFmpegError as exc:
+        file.close()
         boxes = _mp4_boxes(path) if path.suffix == ".mp4" else []
         if boxes and "moov" not in boxes:
             return row | {"problem": "truncated", "detail": "no index atom (moov): cut before it was written"}
         return row | {"problem": "corrupt", "detail": str(exc)}
-    with container:
+    with file, container:
         if not container.streams.video:
             return row | {"problem": "corrupt", "detail": "no video stream"}
         stream = container.streams.video[0]
@@ -114,17 +117,18 @@ def _span(packets: list[tuple]) -> int:
     return times[-1] + last - times[0]
 
 
-def segment_files(root: Path, code: str, day: dt.date) -> list[Path]:
-    """Every file in the banner's `<channel>/<date>` folders, dot-files (unfinished) included."""
-    return sorted(p for p in (root / code).glob(f"*/{day.isoformat()}/*") if p.is_file())
+def segment_files(root: Path, code: str, day: dt.date) -> landing.Listing:
+    """Every file in the banner's `<channel>/<date>` folders, dot-files (unfinished) included, vetted: links,
+    FIFOs, folders and files over the limit are refused by name, never probed."""
+    return landing.list_files(root, root / code, f"*/{day.isoformat()}/*", landing.limits()["recordings"], hidden=True)
 
 
 def stored_channels(root: Path, code: str) -> pl.DataFrame:
     """Each channel folder of the banner on storage, with the oldest day that still holds a finished segment."""
     rows = []
-    for folder in sorted(p for p in (root / code).glob("*") if p.is_dir()):
+    for folder in sorted(p for p in (root / code).glob("*") if p.is_dir() and not p.is_symlink()):
         days = sorted(d.name for d in folder.iterdir()
-                      if d.is_dir() and any(not f.name.startswith(".") for f in d.iterdir()))
+                      if d.is_dir() and not d.is_symlink() and any(not f.name.startswith(".") for f in d.iterdir()))
         rows.append({"channel_id": folder.name, "oldest_day": days[0] if days else None})
     frame = pl.DataFrame(rows, schema={"channel_id": pl.String, "oldest_day": pl.String})
     return frame.with_columns(pl.col("oldest_day").str.to_date(strict=False))

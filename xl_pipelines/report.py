@@ -10,7 +10,6 @@ inline SVG; nothing is fetched when it is opened.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import polars as pl
 
 from xl_pipelines.display import html_text
 from xl_pipelines.charts import bar_chart, line_chart
-from xl_pipelines.lake import Lake
+from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
@@ -251,8 +250,5 @@ def write_report(lake: Lake, month: str, reports: Path) -> Path:
     """Render `month`'s report to reports/leadership/<month>.html (written beside, then swapped in)."""
     html = render(load(lake, month), dt.datetime.now(LOCAL_TZ))
     target = report_path(reports, month)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, target)
+    replace_text(target, html)  # a unique temporary name: many `xl report` of one month at once never collide
     return target

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import dagster as dg
 
+from xl_pipelines import landing
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
 from xl_pipelines.settings import ConfigError, get_settings
@@ -27,14 +29,24 @@ class LandingResource(dg.ConfigurableResource):
 
     root: str = ""
 
-    def files(self, source: str, day: dt.date, banner: str, pattern: str) -> list[Path]:
-        """The files of one source for one banner-day, in name order; dot-files (unfinished) excluded."""
-        folder = Path(self.root or get_settings().landing) / source / day.isoformat() / banner
-        return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    @property
+    def path(self) -> Path:
+        return Path(os.path.abspath(self.root or get_settings().landing))
+
+    def files(self, source: str, day: dt.date, banner: str, pattern: str) -> landing.Listing:
+        """The files of one source folder for one banner-day, in name order, dot-files (unfinished) excluded:
+        those harvest reads, and those it refuses (links, FIFOs, folders, too large, compressed)."""
+        return landing.list_files(self.path, self.path / source / day.isoformat() / banner, pattern,
+                                  landing.limits()[source])
 
     def case_export(self, month: str) -> Path:
         """The case-management export of a month, `cases/<YYYY-MM>.csv` (city-wide, one file)."""
-        return Path(self.root or get_settings().landing) / "cases" / f"{month}.csv"
+        return self.path / "cases" / f"{month}.csv"
+
+    def case_files(self, month: str) -> landing.Listing:
+        """The month's case export, vetted like every landing file (nothing when it has not arrived)."""
+        path = self.case_export(month)
+        return landing.vet(self.path, [path] if os.path.lexists(path) else [], landing.limits()["cases"])
 
 
 class RecordingsResource(dg.ConfigurableResource):
@@ -44,7 +56,7 @@ class RecordingsResource(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        return Path(self.root or get_settings().recordings)
+        return Path(os.path.abspath(self.root or get_settings().recordings))
 
 
 class PseudonymResource(dg.ConfigurableResource):

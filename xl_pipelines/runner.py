@@ -12,6 +12,7 @@ import fcntl
 import multiprocessing
 import os
 import shutil
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from xl_pipelines.lake import Lake, pid_alive, remove_stale_temps
 from xl_pipelines.settings import ConfigError, Settings
 
 INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -48,6 +50,28 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
         # build the run, event-log and schedule storages (and their tables) before the lock is released
         instance.get_runs(limit=1), instance.event_log_storage, instance.all_instigator_state()
     return instance
+
+
+def _this_process() -> dict[str, str]:
+    """Tags naming the process that executes a run, so a later `xl materialize` can tell it died."""
+    return {"xl/host": socket.gethostname(), "xl/pid": str(os.getpid())}
+
+
+def recover(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Clear what a killed `xl materialize` left behind: its temporary files, and its runs still STARTED
+    (marked failed, saying why). Runs of other machines, of live processes and of `make dev` are left alone."""
+    lake = Lake(settings.lake_url).root
+    roots = [settings.home] + ([Path(lake.path)] if lake.protocol in ("", "file", "local") else [])
+    temps = remove_stale_temps(roots, skip=(settings.landing, settings.recordings, settings.dagster_home))
+    here = _this_process()["xl/host"]
+    stuck = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                                                      dg.DagsterRunStatus.STARTED], tags={"xl/host": here}))
+    dead = [run for run in stuck if run.tags.get("xl/pid", "").isdigit() and not pid_alive(int(run.tags["xl/pid"]))]
+    for run in dead:
+        instance.report_run_failed(run, f"the xl process running it (pid {run.tags['xl/pid']}) ended without "
+                                        "finishing it (killed?); marked failed by the next xl materialize")
+    return ([f"removed {len(temps)} temporary file(s) left by a killed writer"] if temps else []) + (
+        [f"marked {len(dead)} run(s) left STARTED by a killed xl failed"] if dead else [])
 
 
 def days_between(start: dt.date, end: dt.date, settings: Settings) -> list[dt.date]:
@@ -86,7 +110,7 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     from xl_pipelines.definitions import defs
 
     result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET)
+        partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
     stopped, empty = [], []
     warned = 0
     for evaluation in result.get_asset_check_evaluations():
@@ -142,11 +166,13 @@ def materialize(
     from xl_pipelines.sql_models import load_models, missing_inputs
 
     instance = instance_for(settings)
+    for line in recover(instance, settings):
+        say(line)
     banner_days = [(d, b) for d in days for b in banners]
     every_banner = set(banners) == set(load_banners().codes)  # a month's statistics and report cover the city
     months = sorted({d.strftime("%Y-%m") for d in days}) if every_banner else []
     export_of = {m: LandingResource().case_export(m) for m in {*months, *case_months}}
-    exports = sorted(m for m, path in export_of.items() if path.is_file())
+    exports = sorted(m for m, path in export_of.items() if os.path.lexists(path))  # a refused one is quarantined
     for month in sorted(export_of.keys() - set(exports)):
         say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
     total = len(banner_days) + len(exports) + len(days) + len(months)

@@ -8,7 +8,6 @@ old file open, and nothing but the refresh ever opens one read-write.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ import duckdb
 
 from xl_pipelines.analyst_sql import nodes, parse_tree
 from xl_pipelines.banners import load_banners
-from xl_pipelines.lake import LAYERS, Lake
+from xl_pipelines.lake import LAYERS, Lake, temp_beside
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
 GLOB_CHARACTERS = "*?["
@@ -90,7 +89,7 @@ def _swapped_in(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
     """Attach a new DuckDB file (with the lake's schemas) to `con` and yield its catalog name; it replaces
     `path` when the block ends without error, and on error `path` stays as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = temp_beside(path)
     try:
         con.execute(f"ATTACH {sql_literal(str(tmp))} AS fresh")
         con.execute("BEGIN")  # one commit per file, not one per view: several times faster

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from xl_pipelines import landing
 from xl_pipelines.parsers.gb28181 import local_time
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -75,7 +76,7 @@ def lines(path: Path) -> pl.DataFrame:
     Read as single-column CSV on a separator JSON never holds unescaped (0x1F), without quoting; bytes that
     are not UTF-8 become U+FFFD, which the harvest quarantines as a wrong encoding.
     """
-    data = path.read_bytes()
+    data = landing.read_bytes(path)
     if not data.strip():
         return pl.DataFrame(schema=LINES_SCHEMA)
     frame = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 from lxml import etree
 
+from xl_pipelines import landing
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -233,7 +234,7 @@ def _documents(files: list[Path], name: re.Pattern, name_rule: str,
     rows: list[dict] = []
     for path in sorted(files):
         match = name.match(path.name)
-        data = path.read_bytes()
+        data = landing.read_bytes(path)
         try:
             if match is None:
                 raise PageError("bad_file_name", f"file name is not {name_rule}")

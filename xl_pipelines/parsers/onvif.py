@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 from lxml import etree
 
+from xl_pipelines import landing
 from xl_pipelines.parsers.gb28181 import PageError, local_time, parse_xml
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -128,7 +129,7 @@ def metadata_frame(files: list[Path]) -> pl.DataFrame:
         try:
             if match is None:
                 raise PageError("bad_file_name", "")
-            root = parse_xml(path.read_bytes())
+            root = parse_xml(landing.read_bytes(path))
             if etree.QName(root).localname != "MetadataStream":
                 raise PageError("not_metadata", "")
             text = str(_FLATTEN(root.getroottree(), doc=str(number)))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
+from xl_pipelines import landing
+
 HEADER = "channel_id,polled_at,status"
 
 
@@ -13,10 +15,10 @@ def read_poll_lines(files: list[Path]) -> pl.DataFrame:
     """Every non-blank line of the files with its file and 1-based line number; headers dropped."""
     if not files:
         return pl.DataFrame(schema={"raw": pl.String, "source_file": pl.String, "item": pl.Int64})
-    lines = pl.scan_csv(
-        [str(f) for f in sorted(files)], has_header=False, separator="\x1f", quote_char=None,
-        schema={"raw": pl.String}, include_file_paths="source_file", encoding="utf8-lossy",
-    ).collect()
+    lines = pl.concat([pl.read_csv(
+        landing.read_bytes(f) or b"\n", has_header=False, separator="\x1f", quote_char=None,
+        schema={"raw": pl.String}, encoding="utf8-lossy",
+    ).with_columns(source_file=pl.lit(str(f))) for f in sorted(files)])
     lines = lines.with_columns(item=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("source_file"))
     return lines.filter(pl.col("raw").is_not_null() & ~((pl.col("item") == 1) & (pl.col("raw").str.strip_chars() == HEADER)))
 
