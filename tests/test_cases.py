@@ -66,11 +66,14 @@ def test_every_line_is_accepted_or_quarantined_with_its_reason(export):
     harvest = harvest_cases(export, "2026-11", load_banners(), NOW)
     assert harvest.read == len(GOOD) + len(BAD) + 1
     assert harvest.accepted["case_id"].to_list() == [f"A{n}" for n in range(1, 9)]
-    reasons = dict(zip(harvest.quarantined["raw"], harvest.quarantined["reason"], strict=True))
-    assert {raw: reasons[raw] for raw in BAD} == BAD
-    gbk_line = next(raw for raw in reasons if raw.startswith("C3"))
-    assert reasons[gbk_line] == "wrong_encoding"
-    assert harvest.quarantined["item"].to_list() == list(range(len(GOOD) + 2, len(GOOD) + len(BAD) + 3))
+    # lines are numbered from the header (1); the bad ones follow the good ones, then the GBK line
+    reasons = dict(zip(harvest.quarantined["item"], harvest.quarantined["reason"], strict=True))
+    first_bad = len(GOOD) + 2
+    assert reasons == {**{first_bad + n: reason for n, reason in enumerate(BAD.values())},
+                       first_bad + len(BAD): "wrong_encoding"}
+    raws = dict(zip(harvest.quarantined["item"], harvest.quarantined["raw"], strict=True))
+    assert raws[first_bad + 1] == list(BAD)[1]  # a line of the export's shape keeps its text …
+    assert raws[first_bad] is None  # … a line of another shape (4 fields) keeps none
     assert set(harvest.quarantined["code"].drop_nulls()) <= {"150502", "150523", "150599"}
 
 

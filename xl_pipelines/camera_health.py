@@ -223,8 +223,11 @@ def harvest_status_polls(
     clean = pl.col("reason").is_null()
     duplicate = clean & ~pl.struct("channel_id", "polled_at", clean).is_first_distinct()
     rows = rows.with_columns(reason=pl.when(duplicate).then(pl.lit("duplicate")).otherwise("reason"))
-    detail = pl.when(pl.col("reason") == "malformed_line").then(pl.format("{} fields, expected 3", "fields"))
-    accepted, quarantined = split_by_reason(rows, "status_polls", record_id=pl.col("channel_id"),
+    malformed = pl.col("reason") == "malformed_line"
+    detail = pl.when(malformed).then(pl.format("{} fields, expected 3", "fields"))
+    # a line of another shape may hold anything (a plate, a name): only its file, line and field count are kept
+    rows = rows.with_columns(raw=pl.when(~malformed).then("raw"))
+    accepted, quarantined = split_by_reason(rows, "status_polls", record_id=pl.when(~malformed).then("channel_id"),
                                             detail=detail.otherwise(None))
     accepted = accepted.select(  # in file and line order: deterministic without a sort of millions of rows
         "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item")

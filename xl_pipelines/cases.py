@@ -75,7 +75,12 @@ def harvest_cases(path: Path, month: str, banners: BannerConfig, now: dt.datetim
     repeat = pl.int_range(pl.len()).over("case_id", pl.col("reason").is_null()) > 0  # among the cases kept so far
     checked = checked.with_columns(reason=pl.when(pl.col("reason").is_null() & repeat).then(pl.lit("duplicate"))
                                    .otherwise("reason"))
-    accepted, quarantined = split_by_reason(checked, "cases", pl.col("case_id"), code=pl.col("code"))
+    # a line of another shape than the export's ten fields may hold anything (a name, an ID number): no raw text
+    shaped = pl.col("reason") != "malformed_line"
+    checked = checked.with_columns(raw=pl.when(shaped).then("raw"))
+    accepted, quarantined = split_by_reason(checked, "cases", pl.when(shaped).then("case_id"),
+                                            detail=pl.when(~shaped).then(pl.format("{} fields, expected 10", pl.col("fields").list.len())),
+                                            code=pl.when(shaped).then("code"))
     cases = accepted.select(
         "case_id", pl.col("opened").alias("opened_at"), "code", "category", pl.col("flag").alias("video_assisted"),
         pl.when(pl.col("cameras") == "").then(pl.lit([], dtype=pl.List(pl.String)))
