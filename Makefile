@@ -6,7 +6,7 @@ PYTHON ?= python3
 export XL_HOME ?= $(CURDIR)/.xl
 export DAGSTER_HOME := $(XL_HOME)/dagster
 
-.PHONY: install browser test demo dev bench validate clean docs
+.PHONY: install browser lint test demo dev bench validate clean docs
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,11 @@ browser:
 	@command -v chromium >/dev/null && fc-list | grep -qi "wenquanyi zen hei" || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-wqy-zenhei; }
 
-test: install browser
+# ruff (pinned in pyproject.toml's dev extra): pyflakes, pycodestyle, import order, bugbear, pyupgrade.
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install browser lint
 	$(PY) -m pytest -n 2
 
 demo: install

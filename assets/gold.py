@@ -11,7 +11,6 @@ from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, MONTH, 
 from xl_pipelines.resources import LakeResource
 from xl_pipelines.sql_models import SqlModel, load_models, missing_inputs, run_model
 
-
 PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
 HARVESTED_BY_MONTH = {tuple(key.path) for a in outcomes.ASSETS for key in a.keys}
 
@@ -26,7 +25,6 @@ def _mapping(model: SqlModel, layer: str, table: str) -> dg.PartitionMapping | N
 
 
 def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
-    by_day_only = model.dimensions == ("date",)
     key = dg.AssetKey(["gold", model.name])
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
         "A warning when a rate is under its alert level in quality/thresholds.yaml `indicators`."))

@@ -4,10 +4,10 @@ import dagster as dg
 import polars as pl
 
 from quality import checks
+from xl_pipelines.lake import Lake
 from xl_pipelines.landing import Listing, refused_rows
 from xl_pipelines.partitions import BANNER_DAY
 from xl_pipelines.quarantine import Harvest
-from xl_pipelines.lake import Lake
 
 
 def harvested_spec(key: dg.AssetKey, description: str, group: str, deps=()) -> dg.AssetSpec:

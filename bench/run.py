@@ -442,9 +442,11 @@ def main() -> None:
     slice_s = sum(s["seconds"] for s, _ in stages.values())
     floor_s = sum(f["seconds"] for _, f in stages.values() if f)
     result = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"), "machine": f"{platform.machine()} {multiprocessing.cpu_count()} cores",
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {multiprocessing.cpu_count()} cores",
         "cameras": args.cameras, "simulate": sim,
-        "stages": {k: {"xl": s, "floor": f, "ratio": round(s["seconds"] / f["seconds"], 2) if f else None} for k, (s, f) in stages.items()},
+        "stages": {k: {"xl": s, "floor": f, "ratio": round(s["seconds"] / f["seconds"], 2) if f else None}
+                   for k, (s, f) in stages.items()},
         "slice_seconds": round(slice_s, 2), "floor_seconds": round(floor_s, 2), "slice_vs_floor": round(slice_s / floor_s, 2),
         "recordings_probe": recordings, "captures": captures,
     }

@@ -7,8 +7,18 @@ import shutil
 
 import pytest
 
-from tests.conftest import (DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, device_status, land_banner,
-                            write_catalog, write_device_status, write_polls)
+from tests.conftest import (
+    DAY,
+    POLL_TIMES,
+    camera_id,
+    catalog_item,
+    catalog_page,
+    device_status,
+    land_banner,
+    write_catalog,
+    write_device_status,
+    write_polls,
+)
 from xl_pipelines import quality
 from xl_pipelines.banners import load_banners
 from xl_pipelines.cli import main

@@ -8,8 +8,17 @@ import polars as pl
 import pytest
 
 from tests.chain import NOW, refine
-from tests.conftest import (BANNER, DAY, camera_id, catalog_item, catalog_notify, catalog_page, device_status,
-                            write_catalog, write_device_status)
+from tests.conftest import (
+    BANNER,
+    DAY,
+    camera_id,
+    catalog_item,
+    catalog_notify,
+    catalog_page,
+    device_status,
+    write_catalog,
+    write_device_status,
+)
 from xl_pipelines import camera_health, quality
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake

@@ -13,8 +13,20 @@ import polars as pl
 import pytest
 
 from tests.chain import NOW, refine
-from tests.conftest import (BANNER, DAY, TEST_KEY, camera_id, capture, catalog_item, catalog_page, onvif_document,
-                            post, write_catalog, write_onvif, write_post_logs)
+from tests.conftest import (
+    BANNER,
+    DAY,
+    TEST_KEY,
+    camera_id,
+    capture,
+    catalog_item,
+    catalog_page,
+    onvif_document,
+    post,
+    write_catalog,
+    write_onvif,
+    write_post_logs,
+)
 from xl_pipelines.banners import load_banners
 from xl_pipelines.captures import harvest_captures
 from xl_pipelines.lake import Lake

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from tests.conftest import DAY, TEST_KEY, camera_id, land_banner
 from xl_pipelines.banners import load_banners

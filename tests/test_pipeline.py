@@ -1,23 +1,20 @@
 """The real Dagster code location, run on hand-written landing files under a private XL_HOME."""
 
 import datetime as dt
-from collections import Counter
 import json
+from collections import Counter
 
 import polars as pl
 import pytest
 
-from tests.conftest import (DAY, TEST_KEY, camera_id, capture, land_banner, onvif_document, post, write_onvif,
-                            write_post_logs)
-from xl_pipelines.settings import LOCAL_TZ
+from tests.conftest import DAY, TEST_KEY, camera_id, capture, land_banner, onvif_document, post, write_onvif, write_post_logs
+from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
-from xl_pipelines.settings import get_settings
-from xl_pipelines.warehouse import connect_readonly
-
-from xl_pipelines.banners import load_banners
+from xl_pipelines.settings import LOCAL_TZ, get_settings
 from xl_pipelines.simulator.cases import write_cases
 from xl_pipelines.simulator.city import build_city
+from xl_pipelines.warehouse import connect_readonly
 
 BANNERS = {code: f"{code}00" for code in load_banners().codes}  # all nine: the city day needs every banner
 
@@ -119,7 +116,8 @@ def test_rematerialising_gives_identical_rows(home, monkeypatch):
     monkeypatch.setenv("XL_HOME", str(home))
     lake = Lake(str(home / "lake"))
     keys = {"date": DAY.isoformat(), "banner": "150502"}
-    before = {t: lake.read(*t.split("."), keys) for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
+    before = {t: lake.read(*t.split("."), keys)
+              for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
     assert materialize([DAY], ["150502"], get_settings(), say=lambda _: None).ok
     for table, frame in before.items():
         assert lake.read(*table.split("."), keys).equals(frame), table
@@ -203,7 +201,8 @@ def test_every_figure_of_the_leadership_report_equals_gold(home):
         if expected is None:
             assert shown is None, cell.get("data-gold")
         else:  # rates are shown to 0.01 %, counts exactly
-            assert shown == pytest.approx(float(expected), abs=0.00005 if "%" in cell.text_content() else 0), cell.get("data-gold")
+            tolerance = 0.00005 if "%" in cell.text_content() else 0
+            assert shown == pytest.approx(float(expected), abs=tolerance), cell.get("data-gold")
         checked[table] += 1
     # 9 banners × (12 indicators + rank + cameras + targets met + measured); 9 × 6 outcomes + 6 totals;
     # 1 day × 3 trends; 10 worst cameras × 5
@@ -213,7 +212,7 @@ def test_every_figure_of_the_leadership_report_equals_gold(home):
                            "gold.case_assistance_monthly")["n"][0]
     assert outcomes > 0  # the simulated month had cases to show
     text = page.getroot().text_content()
-    assert f"1 of 30 days" in text and "partial month" in text and "非完整月" in text
+    assert "1 of 30 days" in text and "partial month" in text and "非完整月" in text
 
 
 def test_the_report_renders_in_a_real_browser(home, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 
 from quality import checks
 from tests.conftest import DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, land_banner, write_catalog
-from xl_pipelines.banners import load_banners
 from xl_pipelines import quality
+from xl_pipelines.banners import load_banners
 from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, defs
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import banner_day_key

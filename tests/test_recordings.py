@@ -13,8 +13,18 @@ import polars as pl
 import pytest
 
 from tests.chain import TODAY, refine
-from tests.conftest import (BANNER, DAY, camera_id, catalog_item, catalog_page, encode_segment, record_info, scene,
-                            write_catalog, write_record_info)
+from tests.conftest import (
+    BANNER,
+    DAY,
+    camera_id,
+    catalog_item,
+    catalog_page,
+    encode_segment,
+    record_info,
+    scene,
+    write_catalog,
+    write_record_info,
+)
 from xl_pipelines import image_quality, recordings
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake

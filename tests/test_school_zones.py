@@ -82,7 +82,8 @@ def test_a_zone_without_cameras_has_no_availability_not_zero(lake, tmp_path, mon
 
 @pytest.mark.parametrize("zones", [
     'hours: [["08:30", "07:00"]]\nzones: []\n',
-    'hours: [["07:00", "08:30"]]\nzones:\n  - {zone_id: Z, code: "999999", name_zh: a, name_en: a, longitude: 1, latitude: 1, radius_m: 1}\n',
+    'hours: [["07:00", "08:30"]]\nzones:\n'
+    '  - {zone_id: Z, code: "999999", name_zh: a, name_en: a, longitude: 1, latitude: 1, radius_m: 1}\n',
     'hours: [["7 o\'clock", "08:30"]]\nzones: []\n',
     'zones: []\n',
 ])

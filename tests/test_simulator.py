@@ -28,8 +28,8 @@ from xl_pipelines.simulator.faults import (
 )
 from xl_pipelines.simulator.platforms import platform_of
 from xl_pipelines.simulator.revisions import registry_on
-from xl_pipelines.simulator.status import OFFLINE, ONLINE, POLLS_PER_DAY, day_states
 from xl_pipelines.simulator.seeding import stream
+from xl_pipelines.simulator.status import OFFLINE, ONLINE, POLLS_PER_DAY, day_states
 
 DAYS = [dt.date(2026, 11, 19), dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
 CAMERAS = 200  # enough for the largest banners to need more than one catalog page

@@ -78,8 +78,8 @@ def harvest_cases(path: Path, month: str, banners: BannerConfig, now: dt.datetim
     # a line of another shape than the export's ten fields may hold anything (a name, an ID number): no raw text
     shaped = pl.col("reason") != "malformed_line"
     checked = checked.with_columns(raw=pl.when(shaped).then("raw"))
-    accepted, quarantined = split_by_reason(checked, "cases", pl.when(shaped).then("case_id"),
-                                            detail=pl.when(~shaped).then(pl.format("{} fields, expected 10", pl.col("fields").list.len())),
+    detail = pl.when(~shaped).then(pl.format("{} fields, expected {}", pl.col("fields").list.len(), len(COLUMNS)))
+    accepted, quarantined = split_by_reason(checked, "cases", pl.when(shaped).then("case_id"), detail=detail,
                                             code=pl.when(shaped).then("code"))
     cases = accepted.select(
         "case_id", pl.col("opened").alias("opened_at"), "code", "category", pl.col("flag").alias("video_assisted"),

@@ -83,12 +83,12 @@ def _report_outcome(outcome, settings) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+    import polars as pl
+
     from xl_pipelines.analyst_sql import check
     from xl_pipelines.display import visible
     from xl_pipelines.warehouse import banner_path, connect_readonly
-
-    import duckdb
-    import polars as pl
 
     path = get_settings().warehouse_path
     if args.banner:
@@ -165,12 +165,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cmd_simulate(argparse.Namespace(start=start - dt.timedelta(days=1), end=end, days=8, cameras=args.cameras,
                                     seed=args.seed))
     from xl_pipelines.quality import load_thresholds
-    from xl_pipelines.runner import check_freshness, days_between, materialize
-    from xl_pipelines.warehouse import connect_readonly
-
     from xl_pipelines.report import report_path
+    from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.simulator import CASE_MONTHS
     from xl_pipelines.simulator.cases import months_back
+    from xl_pipelines.warehouse import connect_readonly
 
     history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS) if m >= settings.start_date.replace(day=1)]
     outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say,

@@ -42,8 +42,8 @@ def measure(frames: np.ndarray) -> dict[str, float]:
 
     luma: mean brightness 0–255; contrast: spread of brightness; sharpness: mean absolute Laplacian per
     unit of contrast (falls when edges are smeared); motion: largest mean absolute change between
-    consecutive frames, per unit of contrast (a dim picture moves in small steps); chroma: mean colourfulness (max − min channel); cast: how far the average colour
-    leans to one channel.
+    consecutive frames, per unit of contrast (a dim picture moves in small steps); chroma: mean colourfulness
+    (max − min channel); cast: how far the average colour leans to one channel.
     """
     rgb = frames.astype(np.float32)
     y = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)

@@ -82,7 +82,8 @@ def render(reports: Path) -> Path:
                    key=lambda r: (_period(r), r["partition"].get("banner", ""), r["table"]))
     if empty:  # a missing source stops nobody, but its figures are unmeasured: say so first
         parts.append("<h2>Sources that did not land</h2><ul>" + "".join(
-            f"<li class='warn'>{html_text(_period(r))} {html_text(r['partition'].get('banner', 'city'))}: {html_text(r['description'])}</li>"
+            f"<li class='warn'>{html_text(_period(r))} {html_text(r['partition'].get('banner', 'city'))}: "
+            f"{html_text(r['description'])}</li>"
             for r in empty) + "</ul>")
     for table, rows in latest.items():
         parts.append(f"<h2 id='{html_text(table)}'>{html_text(table)}</h2>")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+
 def first_failure(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
     """The reason of the first rule whose condition is true, else null."""
     expr = pl.lit(None, dtype=pl.String)

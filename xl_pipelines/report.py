@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from xl_pipelines.display import html_text
 from xl_pipelines.charts import bar_chart, line_chart
+from xl_pipelines.display import html_text
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
@@ -85,7 +85,8 @@ def load(lake: Lake, month: str) -> ReportData:
             f"SELECT * FROM (SELECT month, {sums} FROM ({view_sql(lake, 'gold', 'case_assistance_monthly')}) "
             f"WHERE month <= {sql_literal(month)} GROUP BY month ORDER BY month DESC LIMIT {HISTORY}) ORDER BY month"
         ).pl() if has_cases else pl.DataFrame()
-        trend = (read("city_daily_kpis", where=f"date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}", order="date")
+        span = f"date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}"
+        trend = (read("city_daily_kpis", where=span, order="date")
                  if lake.table_path("gold", "city_daily_kpis").exists() else pl.DataFrame(schema={"date": pl.Date}))
         worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
     return ReportData(month, kpis, outcomes, history, trend, worst)
@@ -170,12 +171,13 @@ def _ranking_section(data: ReportData) -> str:
                       {"在线率 online rate": data.kpis["online_rate"].to_list(),
                        "录像完整率 recording": data.kpis["recording_completeness"].to_list()},
                       "online rate per banner", target=targets["online_rate"]["target"])
+    caption = _both("各旗县区在线率与录像完整率（虚线：在线率目标）",
+                    "Online rate and recording completeness per banner (dashed: online-rate target)")
     return (f'<table><tr><th>{_both("排名", "Rank")}</th><th>{_both("旗县区", "Banner")}</th>'
             f'<th>{_both("摄像机", "Cameras")}</th>{head}<th>{_both("达标项", "Targets met")}</th>'
             f'<th>{_both("考核项", "Measured")}</th></tr>'
             f'{"".join(rows)}</table><figure>{chart}<figcaption>'
-            f'{_both("各旗县区在线率与录像完整率（虚线：在线率目标）", "Online rate and recording completeness per banner (dashed: online-rate target)")}'
-            f'</figcaption></figure>')
+            f'{caption}</figcaption></figure>')
 
 
 def _trend_section(data: ReportData) -> str:
@@ -196,7 +198,8 @@ def _trend_section(data: ReportData) -> str:
 def _worst_section(data: ReportData) -> str:
     rows = "".join(
         f"<tr>{_cell('camera_monthly_health', row['channel_id'], 'worst_rank', str(row['worst_rank']))}"
-        f"<td>{html_text(row['code'])}</td><td class='id'>{html_text(row['channel_id'])}</td><td>{html_text(row['name'] or '')}</td>"
+        f"<td>{html_text(row['code'])}</td><td class='id'>{html_text(row['channel_id'])}</td>"
+        f"<td>{html_text(row['name'] or '')}</td>"
         f"{_cell('camera_monthly_health', row['channel_id'], 'online_rate', _pct(row['online_rate']))}"
         f"{_cell('camera_monthly_health', row['channel_id'], 'recording_completeness', _pct(row['recording_completeness']))}"
         f"{_cell('camera_monthly_health', row['channel_id'], 'image_fault_days', _int(row['image_fault_days']))}"
@@ -217,7 +220,8 @@ th{background:#eef3f8;text-align:center}td.num{text-align:right;font-variant-num
 td.met{background:#e3f4e8}td.missed{background:#fbe4e4;color:#8b1d1d}tr.total td{font-weight:bold;background:#f5f7fa}
 .target{color:#8b1d1d;font-weight:normal}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 figure{margin:8px 0}figcaption{font-size:12px;text-align:center}svg.chart{width:600px;height:auto;background:#fff}
-svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}svg .target{stroke:#b23b3b;stroke-dasharray:6 4;stroke-width:1.5}
+svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}
+svg .target{stroke:#b23b3b;stroke-dasharray:6 4;stroke-width:1.5}
 """
 
 

@@ -115,7 +115,8 @@ def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str
     """The view of one input in scope: the partition itself, or for a month the days of that month."""
     if "month" in keys and "month" not in lake.partition_columns(layer, table):
         days = month_days(keys["month"])
-        return f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}"
+        span = f"date BETWEEN {sql_literal(str(days[0]))} AND {sql_literal(str(days[-1]))}"
+        return f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE {span}"
     return view_sql(lake, layer, table, keys)
 
 

@@ -23,9 +23,21 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import (BANNER, DAY, TEST_KEY, camera_id, capture, catalog_item, catalog_page, device_status,
-                            encode_segment, land_banner, onvif_document, post, record_info, write_landing,
-                            write_onvif, write_post_logs, write_record_info)
+from tests.conftest import (
+    BANNER,
+    DAY,
+    TEST_KEY,
+    camera_id,
+    capture,
+    encode_segment,
+    land_banner,
+    onvif_document,
+    post,
+    record_info,
+    write_onvif,
+    write_post_logs,
+    write_record_info,
+)
 from xl_pipelines import landing
 from xl_pipelines.lake import Lake
 from xl_pipelines.settings import LOCAL_TZ

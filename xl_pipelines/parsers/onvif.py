@@ -68,7 +68,9 @@ _FLATTEN = etree.XSLT(etree.XML(f"""\
         <xsl:value-of select="substring-after($typed, '|')"/><xsl:text>&#9;</xsl:text>
         <xsl:choose>
           <xsl:when test="$own != ''"><xsl:value-of select="$own"/></xsl:when>
-          <xsl:otherwise><xsl:value-of select="normalize-space($child[1]/tt:Appearance/tt:LicensePlateInfo/tt:PlateNumber)"/></xsl:otherwise>
+          <xsl:otherwise>
+            <xsl:value-of select="normalize-space($child[1]/tt:Appearance/tt:LicensePlateInfo/tt:PlateNumber)"/>
+          </xsl:otherwise>
         </xsl:choose>
         <xsl:text>&#10;</xsl:text>
       </xsl:if>

@@ -5,8 +5,9 @@ revised that day (revisions.py), a fault plan (faults.py), the cameras' states o
 (status.py), the nightly catalog and the day's change notifications (catalog.py), the status poll files and
 the hourly DeviceStatus responses (devicestatus.py), the recording segments on the media server and the
 devices' RecordInfo index (recordings.py), the checkpoints' GA/T 1400 POST logs and ONVIF documents
-(captures.py); and the case-management export of the year up to the last day (cases.py). Same arguments, same bytes: every random draw comes from a stream keyed by its purpose,
-banner and day (seeding.py), so a banner-day's files do not depend on which other days are simulated.
+(captures.py); and the case-management export of the year up to the last day (cases.py). Same arguments,
+same bytes: every random draw comes from a stream keyed by its purpose, banner and day (seeding.py), so a
+banner-day's files do not depend on which other days are simulated.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from xl_pipelines.banners import load_banners
-from xl_pipelines.simulator.cases import months_back, write_cases
 from xl_pipelines.simulator.captures import capture_cameras, write_captures
+from xl_pipelines.simulator.cases import months_back, write_cases
 from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
 from xl_pipelines.simulator.devicestatus import device_traits, write_device_status

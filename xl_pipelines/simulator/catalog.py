@@ -105,12 +105,12 @@ def write_notifications(folder: Path, registry: BannerRegistry, day: dt.date, st
                            f"<Event>{EVENT_WORDS[int(states[poll + 1, c])]}</Event></Item>" for c in cameras]))
     for update in updates:
         notes.append((update.at, [_item(update.device, True, platform.edition, {"Event": "UPDATE"})]))
-    for sn, (at, items) in enumerate(sorted(notes), start=sn):
+    for serial, (at, items) in enumerate(sorted(notes), start=sn):
         text = nl.join([
             f'<?xml version="1.0" encoding="{platform.encoding}"?>', "<Notify>", "<CmdType>Catalog</CmdType>",
-            f"<SN>{sn}</SN>", f"<DeviceID>{registry.platform_id}</DeviceID>", f"<SumNum>{len(items)}</SumNum>",
+            f"<SN>{serial}</SN>", f"<DeviceID>{registry.platform_id}</DeviceID>", f"<SumNum>{len(items)}</SumNum>",
             f'<DeviceList Num="{len(items)}">', *items, "</DeviceList>", "</Notify>", ""])
-        (folder / f"{at:%Y%m%dT%H%M%S}-{sn}-1.xml").write_bytes(text.encode(platform.encoding))
+        (folder / f"{at:%Y%m%dT%H%M%S}-{serial}-1.xml").write_bytes(text.encode(platform.encoding))
     return {"catalog_notifications": len(notes)}
 
 

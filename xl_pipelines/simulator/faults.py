@@ -1,9 +1,10 @@
 """Which faults hit a banner-day: malformed input for the quarantine, and harvester outages.
 
-Each kind strikes about one banner-day in twenty at random (an hour of garbled export: one in fifty). On top of that, a schedule keyed by the calendar
-date forces every kind onto one banner on one date in seven, and an outage onto one banner on one date in
-three, so any 7 consecutive days (3 for outages) of the nine banners show each of them at least once. The
-plan depends only on seed, date and banner, never on which other days are simulated in the same run.
+Each kind strikes about one banner-day in twenty at random (an hour of garbled export: one in fifty). On top
+of that, a schedule keyed by the calendar date forces every kind onto one banner on one date in seven, and an
+outage onto one banner on one date in three, so any 7 consecutive days (3 for outages) of the nine banners
+show each of them at least once. The plan depends only on seed, date and banner, never on which other days
+are simulated in the same run.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import numpy as np
 
 from xl_pipelines.simulator.city import BannerRegistry
 from xl_pipelines.simulator.faults import DayPlan
-from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, VIDEO_LOST
+from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES
 
 WIDTH, HEIGHT, BLOCK = 64, 48, 8
 FRAME_INTERVAL_S, GOP_FRAMES = 20, 3
@@ -65,7 +65,7 @@ def picture(fault: str | None, frame: int) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def segment_bytes(seconds: int, container: str = "mp4", fault: str | None = None, faststart: bool = False,
                   video: bool = True) -> bytes:
     """A segment of `seconds` as the media server writes it (MP4 with its index at the end unless

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-import numpy as np
-
 from xl_pipelines.simulator.city import BannerRegistry, Device
 from xl_pipelines.simulator.seeding import stream
 
