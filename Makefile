@@ -26,8 +26,9 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 
+# Two workers; each test file on one of them, so a file's module fixture (a materialised lake) is built once.
 test: install browser lint
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadfile
 
 demo: install
 	$(VENV)/bin/xl demo
