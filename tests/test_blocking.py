@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import (
     DAY,
     POLL_TIMES,
+    TEST_KEY,
     camera_id,
     catalog_item,
     catalog_page,
@@ -73,63 +74,78 @@ def test_an_empty_folder_says_which_and_what_goes_unmeasured():
 
 # --- in Dagster, on hand-written landing files --------------------------------------------------------------
 
+SMALL, POLLER_DOWN = BANNER, "150521"  # two banners of one day, materialised together (one run each, at once)
+SMALL_CAMERAS = [camera_id(n) for n in range(1, 7)]
+DOWN_CAMERAS = [camera_id(n, prefix="15052100") for n in (1, 2, 3)]
 
-def test_one_bad_file_among_five_and_two_bad_items_among_six_stop_no_small_banner(xl_home):
-    """Six cameras in the catalog, two with coordinates swapped (outside the city); five DeviceStatus answers
-    of the first camera, one with a DeviceTime that is no time. Each source rejects far more than 10 %
-    (2 of 6, 1 of 5), but below 5 records: warnings, and the four good cameras are registered and measured."""
-    landing = xl_home / "landing"
-    west, south, east, north = load_banners().by_code(BANNER).bbox
+
+@pytest.fixture(scope="module")
+def two_banners(tmp_path_factory):
+    """Horqin: six cameras in the catalog, two with coordinates swapped (outside the city); five DeviceStatus
+    answers of the first camera, one with a DeviceTime that is no time. Horqin Left Middle: a sound banner-day
+    but for its poller and DeviceStatus, which were down all day (their folders are empty)."""
+    home = tmp_path_factory.mktemp("blocking") / "xl"
+    landing = home / "landing"
+    west, south, east, north = load_banners().by_code(SMALL).bbox
     here = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}
     swapped = {"lon": here["lat"], "lat": here["lon"]}
-    cameras = [camera_id(n) for n in range(1, 7)]
-    good = cameras[:4]
-    write_catalog(landing, [catalog_page([catalog_item(c, **(here if c in good else swapped)) for c in cameras])])
+    good = SMALL_CAMERAS[:4]
+    write_catalog(landing, [catalog_page([catalog_item(c, **(here if c in good else swapped)) for c in SMALL_CAMERAS])])
     write_polls(landing, {t: [(c, "ON") for c in good] for t in POLL_TIMES})
     hours = [dt.datetime.combine(DAY, dt.time(h, 0, 30)) for h in range(5)]
     write_device_status(landing, [(t, good[0], device_status(good[0], "garbage" if t.hour == 2 else f"{t:%Y-%m-%dT%H:%M:%S}"))
                                   for t in hours])
+    land_banner(landing, POLLER_DOWN, DOWN_CAMERAS)
+    shutil.rmtree(landing / "status" / DAY.isoformat() / POLLER_DOWN)
+    shutil.rmtree(landing / "devicestatus" / DAY.isoformat() / POLLER_DOWN)
+    said = []
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XL_HOME", str(home))
+        env.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
+        for name in ("XL_LAKE_URL", "XL_LANDING"):
+            env.delenv(name, raising=False)
+        outcome = materialize([DAY], [SMALL, POLLER_DOWN], get_settings(), say=said.append)
+    return home, outcome, said
 
-    outcome = materialize([DAY], [BANNER], get_settings(), say=lambda _: None)
+
+def test_one_bad_file_among_five_and_two_bad_items_among_six_stop_no_small_banner(two_banners):
+    """Each source rejects far more than 10 % (2 of 6, 1 of 5), but below 5 records: warnings, and the four
+    good cameras are registered and measured."""
+    home, outcome, _ = two_banners
     assert outcome.ok, outcome
     assert outcome.checks[("bronze.catalog_items", "rejected_share", "WARN")] == 1
     assert outcome.checks[("bronze.device_status", "rejected_share", "WARN")] == 1
-    lake = Lake(str(xl_home / "lake"))
-    assert sorted(lake.read("silver", "cameras", KEYS)["channel_id"]) == good
+    lake = Lake(str(home / "lake"))
+    assert sorted(lake.read("silver", "cameras", KEYS)["channel_id"]) == SMALL_CAMERAS[:4]
     kpis = lake.read("gold", "banner_daily_kpis", KEYS).row(0, named=True)
     assert (kpis["cameras"], kpis["online_rate"], kpis["clock_devices"], kpis["clock_accuracy"]) == (4, 1.0, 1, 1.0)
-    stored = json.loads((xl_home / "reports/quality/results/bronze.device_status/rejected_share"
+    stored = json.loads((home / "reports/quality/results/bronze.device_status/rejected_share"
                          / f"{DAY}_{BANNER}.json").read_text())
     assert stored["reasons"] == {"bad_device_time": 1} and stored["blocking"]
 
 
-def test_a_poller_down_all_day_leaves_the_online_rate_unmeasured_and_stops_nothing_else(xl_home):
+def test_a_poller_down_all_day_leaves_the_online_rate_unmeasured_and_stops_nothing_else(two_banners):
     """No status poll landed (and no DeviceStatus): the registry lands, the online, snapshot and intact rates
     and clock accuracy are null (not 0), and the progress line and the quality report say which folders were
     empty and what that costs."""
-    landing = xl_home / "landing"
-    cameras = [camera_id(n) for n in (1, 2, 3)]
-    land_banner(landing, BANNER, cameras)
-    shutil.rmtree(landing / "status")
-    shutil.rmtree(landing / "devicestatus" / DAY.isoformat() / BANNER)
-    said = []
-    outcome = materialize([DAY], [BANNER], get_settings(), say=said.append)
+    home, outcome, said = two_banners
     assert outcome.ok, said
-    line = next(s for s in said if f"{DAY} {BANNER}" in s)
+    line = next(s for s in said if f"{DAY} {POLLER_DOWN}" in s)
     assert line.count("\n") == 0 and "ok, " in line
-    assert f"status/{DAY}/{BANNER} empty: online rate unmeasured" in line
-    assert f"devicestatus/{DAY}/{BANNER} empty: clock accuracy, Record and Encode unmeasured" in line
-    assert f"catalog/{DAY}/{BANNER} empty" not in line
-    lake = Lake(str(xl_home / "lake"))
-    assert sorted(lake.read("silver", "cameras", KEYS)["channel_id"]) == cameras
-    kpis = lake.read("gold", "banner_daily_kpis", KEYS).row(0, named=True)
+    assert f"status/{DAY}/{POLLER_DOWN} empty: online rate unmeasured" in line
+    assert f"devicestatus/{DAY}/{POLLER_DOWN} empty: clock accuracy, Record and Encode unmeasured" in line
+    assert f"catalog/{DAY}/{POLLER_DOWN} empty" not in line
+    lake = Lake(str(home / "lake"))
+    keys = {"date": DAY.isoformat(), "banner": POLLER_DOWN}
+    assert sorted(lake.read("silver", "cameras", keys)["channel_id"]) == DOWN_CAMERAS
+    kpis = lake.read("gold", "banner_daily_kpis", keys).row(0, named=True)
     assert kpis["cameras"] == 3 and kpis["annotation_accuracy"] == 1.0
     for rate in ("online_rate", "snapshot_online_rate", "intact_rate", "clock_accuracy", "capture_activity"):
         assert kpis[rate] is None, rate
-    health = lake.read("gold", "camera_daily_health", KEYS)
+    health = lake.read("gold", "camera_daily_health", keys)
     assert health["online_rate"].null_count() == 3 and health["online_at_last_poll"].null_count() == 3
-    page = (xl_home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
-    assert "Sources that did not land" in page and f"status/{DAY}/{BANNER} empty: online rate unmeasured" in page
+    page = (home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
+    assert "Sources that did not land" in page and f"status/{DAY}/{POLLER_DOWN} empty: online rate unmeasured" in page
 
 
 def test_a_flood_blocks_in_one_line_without_a_traceback(xl_home, capfd):
