@@ -181,7 +181,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         kpis = con.sql(
             "SELECT code, any_value(banner_name_zh) AS 旗县区, any_value(banner_name) AS banner, "
             "round(avg(cameras)) AS cameras, round(sum(online_s) / sum(expected_s), 4) AS online_rate, "
-            "round(sum(online_at_last_poll) / sum(cameras), 4) AS snapshot_online_rate, "
+            "round(sum(online_at_last_poll) / sum(cameras) FILTER (WHERE online_at_last_poll IS NOT NULL), 4) "
+            "AS snapshot_online_rate, "  # days whose polls did not land are unmeasured, not 0
             "round(sum(clock_accurate_devices) / sum(clock_devices), 4) AS clock_accuracy, "
             "round(sum(annotated_cameras) / sum(cameras + cameras_outside_city), 4) AS annotation_accuracy, "
             "count(*) FILTER (WHERE online_rate < $alert) AS days_online_under_alert "
@@ -191,7 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "round(sum(recorded_s) / sum(scheduled_s), 4) AS recording_completeness, "
             "round(sum(retention_compliant) / sum(retention_measured), 4) AS retention_compliance, "
             "round(sum(image_ok) / sum(image_diagnosed), 4) AS image_quality_rate, "
-            "round(sum(intact_cameras) / sum(cameras), 4) AS intact_rate "
+            "round(sum(intact_cameras) / sum(cameras) FILTER (WHERE intact_cameras IS NOT NULL), 4) AS intact_rate "
             "FROM gold.banner_daily_kpis GROUP BY code ORDER BY intact_rate DESC").pl()
         captured = con.sql(
             "SELECT code, any_value(banner_name) AS banner, round(avg(capture_cameras))::BIGINT AS capture_cameras, "
