@@ -112,3 +112,15 @@ def test_values_of_no_shape_are_searched_as_they_are():
     sought = pl.DataFrame({"kind": ["name", "plate"], "value": ["阿拉坦·其其格", "蒙G1234学"]})
     assert Finder(sought).odd.height == 2
     assert set(Finder(sought).found(pl.Series(["x阿拉坦·其其格y", "蒙G1234"]))["value"]) == {"阿拉坦·其其格"}
+
+
+def test_a_file_no_decoder_can_read_is_no_clean_bill(xl_home, capsys):
+    landing_zone(xl_home)
+    broken = xl_home / "lake/silver/captures/date=2026-11-20/banner=150502/part-0.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"PAR1" + bytes(range(200)))  # Parquet's magic, then no Parquet
+    assert main(["privacy-scan"]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0] == ("not searched through (a decoder refused it): "
+                      "lake/silver/captures/date=2026-11-20/banner=150502/part-0.parquet (ArrowInvalid)")
+    assert out[1].endswith("; 0 leak(s), 1 file(s) not searched through")

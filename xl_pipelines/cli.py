@@ -158,8 +158,10 @@ def cmd_privacy_scan(args: argparse.Namespace) -> int:
     result = scan(settings.home, settings.landing, settings.recordings)
     for leak in result.leaks:
         print(leak.line())
+    for where in result.unreadable:
+        print(f"not searched through (a decoder refused it): {where}")
     print(result.summary())
-    return 1 if result.leaks else 0
+    return 1 if result.leaks or result.unreadable else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -39,7 +39,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xl_pipelines.parsers.gat1400 import NO_PLATE, PLACEHOLDERS
@@ -81,11 +83,13 @@ class Scan:
     files: int = 0
     size: int = 0
     leaks: list[Leak] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files that could not be searched through: no clean bill
 
     def summary(self) -> str:
         sought = ", ".join(f"{self.sought.get(k, 0):,} {label}" for k, label in KINDS.items())
         return (f"privacy scan: sought {sought} (from the landing zone); searched {self.files:,} files "
-                f"({self.size / 2**20:,.1f} MiB) outside the landing zone and recordings; {len(self.leaks)} leak(s)")
+                f"({self.size / 2**20:,.1f} MiB) outside the landing zone and recordings; {len(self.leaks)} leak(s)"
+                + (f", {len(self.unreadable)} file(s) not searched through" if self.unreadable else ""))
 
 
 def masked(value: str) -> str:
@@ -241,8 +245,6 @@ def _parquet_columns(path: Path) -> Iterator[tuple[str, pl.Series]]:
 
 
 def _duckdb_columns(path: Path) -> Iterator[tuple[str, pl.Series]]:
-    import duckdb
-
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = "
                              "current_database()").fetchall()
@@ -295,6 +297,15 @@ def _decoded(path: Path, head: bytes) -> Iterator[tuple[str, pl.Series]]:
         yield from _duckdb_columns(path)
 
 
+def _texts(path: Path, relative: str) -> Iterator[tuple[str, pl.Series]]:
+    """Where in the file, and the texts there: its name and bytes, then the columns a decoder finds."""
+    data = path.read_bytes()
+    yield "bytes", pl.Series([relative, *_text(data).split("\n")], dtype=pl.String)
+    head = data[:16]
+    del data
+    yield from _decoded(path, head)
+
+
 def scan(home: Path, landing: Path, recordings: Path) -> Scan:
     """Search every file under `home` but the landing zone and recordings for the landing zone's personal values."""
     sought = sought_values(landing)
@@ -304,17 +315,16 @@ def scan(home: Path, landing: Path, recordings: Path) -> Scan:
     finder = Finder(sought)
     for path in sorted(_files(home, skip=(landing, recordings))):
         relative = str(path.relative_to(home))
-        data = path.read_bytes()
         result.files += 1
-        result.size += len(data)
-        texts = [("bytes", pl.Series([relative, *_text(data).split("\n")], dtype=pl.String))]
-        del data
-        with path.open("rb") as file:
-            head = file.read(16)
-        for where, series in [*texts, *_decoded(path, head)]:
-            if (text := strings(series)) is None:
-                continue
-            hits = finder.found(text)
-            for kind, group in sorted(hits.group_by("kind"), key=lambda g: g[0][0]):
-                result.leaks.append(Leak(f"{relative} ({where})", kind[0], group.height, masked(group["value"][0])))
+        result.size += path.stat().st_size
+        try:
+            for where, series in _texts(path, relative):
+                if (text := strings(series)) is None:
+                    continue
+                hits = finder.found(text)
+                for kind, group in sorted(hits.group_by("kind"), key=lambda g: g[0][0]):
+                    result.leaks.append(Leak(f"{relative} ({where})", kind[0], group.height,
+                                             masked(group["value"][0])))
+        except (OSError, sqlite3.Error, pa.ArrowException, duckdb.Error) as exc:  # its message may quote the data
+            result.unreadable.append(f"{relative} ({type(exc).__name__})")
     return result
