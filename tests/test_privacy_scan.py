@@ -22,13 +22,14 @@ FACE = ('{"received_at":"2026-11-20T08:15:01.000+08:00","path":"/VIID/Faces","bo
 VEHICLES = ('{"received_at":"2026-11-20T08:16:01.000+08:00","path":"/VIID/MotorVehicles","body":{"MotorVehicleListObject":'
             f'{{"MotorVehicleObject":[{{"MotorVehicleID":"1","PlateNo":"{PLATE}"}},{{"MotorVehicleID":"2",'
             '"PlateNo":"无车牌"},{"MotorVehicleID":"3","PlateNo":"null","Name":""}]}}}')
+GBK_FACE = FACE.replace(NAME, "王建国").replace(ID_NUMBER, "150502197803040917")  # a receiver that logged in GBK
 ONVIF = ('<?xml version="1.0" encoding="UTF-8"?><tt:MetadataStream xmlns:tt="http://www.onvif.org/ver10/schema">'
          '<tt:Event><tt:Message><tt:Data><tt:SimpleItem Name="PlateNumber" Value="' + ONVIF_PLATE + '"/>'
          "</tt:Data></tt:Message></tt:Event></tt:MetadataStream>")
 
 
 def landing_zone(home):
-    write_post_logs(home / "landing", {8: [FACE, VEHICLES]})
+    write_post_logs(home / "landing", {8: [FACE, VEHICLES], 9: [GBK_FACE.encode("gbk")]})
     folder = home / "landing/onvif/2026-11-20/150502/15050200001320000002"
     folder.mkdir(parents=True)
     (folder / "20261120T081530.xml").write_text(ONVIF, encoding="utf-8")
@@ -49,7 +50,8 @@ def camera_rows(leak: str | None):
 def test_sought_values_are_the_landing_zones_personal_fields(xl_home):
     landing_zone(xl_home)
     assert sought_values(xl_home / "landing").rows() == sorted([
-        ("capture_id", FACE_ID), ("id_number", ID_NUMBER), ("name", NAME), ("plate", PLATE), ("plate", ONVIF_PLATE)])
+        ("capture_id", FACE_ID), ("id_number", ID_NUMBER), ("id_number", "150502197803040917"), ("name", NAME),
+        ("name", "王建国"), ("plate", PLATE), ("plate", ONVIF_PLATE)])
 
 
 def test_leaks_are_found_in_compressed_parquet_sqlite_blobs_and_text(xl_home, capsys):
@@ -72,7 +74,7 @@ def test_leaks_are_found_in_compressed_parquet_sqlite_blobs_and_text(xl_home, ca
         "leak: lake/quarantine/captures/date=2026-11-20/banner=150502/part-0.parquet (column detail): "
         "1 plates in clear (e.g. 蒙… (7 characters))",
         "leak: reports/index.html (bytes): 1 names in clear (e.g. 包… (3 characters))"]
-    assert lines[-1].startswith("privacy scan: sought 2 plates, 1 ID numbers, 1 names, 1 face / person capture IDs, "
+    assert lines[-1].startswith("privacy scan: sought 2 plates, 2 ID numbers, 2 names, 1 face / person capture IDs, "
                                 "0 image payloads") and lines[-1].endswith("; 3 leak(s)")
     assert not any(value in out for value in (PLATE, ID_NUMBER, NAME, "海燕"))
 

@@ -108,8 +108,8 @@ def _files(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[Path]:
                 yield path
 
 
-def _text(data: bytes) -> str:
-    """UTF-8, or line by line GB 18030 where a line is not (a receiver that logged in GBK)."""
+def _landing_text(data: bytes) -> str:
+    """UTF-8, or line by line GB 18030 where a line is not (a receiver that logged a name in GBK)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -121,6 +121,11 @@ def _line(line: bytes) -> str:
         return line.decode("utf-8")
     except UnicodeDecodeError:
         return line.decode("gb18030", "replace")
+
+
+def _text(data: bytes) -> str:
+    """What xl writes is UTF-8; other bytes (compressed pages, binary) become U+FFFD, never made-up Han text."""
+    return data.decode("utf-8", "replace")
 
 
 def _matches(text: str, pattern: str) -> pl.Series:
@@ -170,11 +175,11 @@ def sought_values(landing: Path) -> pl.DataFrame:
     parts = [pl.DataFrame(schema={"kind": pl.String, "value": pl.String})]
     for path in _files(landing / "viid") if (landing / "viid").is_dir() else ():
         if path.suffix == ".jsonl":
-            text = _text(path.read_bytes())
+            text = _landing_text(path.read_bytes())
             parts += [_json_values(_matches(text, JSON_FIELD)), _query_values(_matches(text, QUERY_FIELD))]
     for path in _files(landing / "onvif") if (landing / "onvif").is_dir() else ():
         if path.suffix == ".xml":
-            parts.append(_onvif_values(_text(path.read_bytes())))
+            parts.append(_onvif_values(_landing_text(path.read_bytes())))
     values = pl.concat(parts).unique()
     values = pl.concat([values, values.filter(pl.col("kind") == "plate").with_columns(value=plate_key(pl.col("value")))])
     value = pl.col("value").str.strip_chars()
