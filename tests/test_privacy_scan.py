@@ -60,13 +60,18 @@ def test_leaks_are_found_in_compressed_parquet_sqlite_blobs_and_text(xl_home, ca
     parquet(lake_file, camera_rows(PLATE))
     assert PLATE.encode() not in lake_file.read_bytes()  # a byte search would miss it
     (xl_home / "dagster").mkdir()
-    with sqlite3.connect(xl_home / "dagster/runs.db") as con:
+    con = sqlite3.connect(xl_home / "dagster/runs.db")
+    con.execute("PRAGMA journal_mode=WAL")  # as Dagster keeps it
+    with con:
         con.execute("CREATE TABLE snapshots (id INTEGER, body BLOB)")
         con.execute("INSERT INTO snapshots VALUES (1, ?)", [zlib.compress(f'{{"id": "{ID_NUMBER}"}}'.encode() * 50)])
+    con.close()
     (xl_home / "reports").mkdir()
     (xl_home / "reports/index.html").write_text(f"<td>嫌疑人{NAME}已抓获</td>", encoding="utf-8")
 
+    files = sorted(xl_home.rglob("*"))
     assert main(["privacy-scan"]) == 1
+    assert sorted(xl_home.rglob("*")) == files  # the scan writes nothing (no -wal / -shm beside a database)
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[:-1] == [
@@ -106,14 +111,16 @@ def test_no_landing_zone_is_one_line(xl_home, capsys):
 ])
 def test_tokens_cut_every_shaped_value(text, found):
     sought = pl.DataFrame({"kind": ["name", "plate", "id_number"], "value": [NAME, PLATE, ID_NUMBER]})
-    assert set(Finder(sought).found(pl.Series([text]))["value"]) == found
-    assert found <= set(tokens(pl.Series([text])))
+    texts = pl.DataFrame({"where": ["here"], "text": [text]})
+    assert Finder(sought).found(texts).rows() == [("here", kind, value) for kind, value in sought.rows() if value in found]
+    assert found <= set(tokens(texts)["value"])
 
 
 def test_values_of_no_shape_are_searched_as_they_are():
     sought = pl.DataFrame({"kind": ["name", "plate"], "value": ["阿拉坦·其其格", "蒙G1234学"]})
     assert Finder(sought).odd.height == 2
-    assert set(Finder(sought).found(pl.Series(["x阿拉坦·其其格y", "蒙G1234"]))["value"]) == {"阿拉坦·其其格"}
+    texts = pl.DataFrame({"where": ["a", "b"], "text": ["x阿拉坦·其其格y", "蒙G1234"]})
+    assert Finder(sought).found(texts).rows() == [("a", "name", "阿拉坦·其其格")]
 
 
 def test_a_file_no_decoder_can_read_is_no_clean_bill(xl_home, capsys):
@@ -121,7 +128,9 @@ def test_a_file_no_decoder_can_read_is_no_clean_bill(xl_home, capsys):
     broken = xl_home / "lake/silver/captures/date=2026-11-20/banner=150502/part-0.parquet"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"PAR1" + bytes(range(200)))  # Parquet's magic, then no Parquet
+    files = sorted(xl_home.rglob("*"))
     assert main(["privacy-scan"]) == 1
+    assert sorted(xl_home.rglob("*")) == files  # the scan writes nothing (no -wal / -shm beside a database)
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0] == ("not searched through (a decoder refused it): "
                       "lake/silver/captures/date=2026-11-20/banner=150502/part-0.parquet (ArrowInvalid)")

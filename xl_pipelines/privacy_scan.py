@@ -64,6 +64,7 @@ SHAPES = {"plate": r"^\p{Han}[A-Za-z0-9]{6,7}$", "digits": r"^\d+[Xx]?$", "name"
           "base64": r"^[A-Za-z0-9+/]{16,}={0,2}$"}
 SQLITE = b"SQLite format 3\x00"
 PARQUET = b"PAR1"
+BATCH_ROWS, BATCH_BYTES = 250_000, 64 * 2**20  # distinct texts searched at once, and their size
 
 
 @dataclass
@@ -189,21 +190,20 @@ def sought_values(landing: Path) -> pl.DataFrame:
     return values.unique().sort("kind", "value")
 
 
-def tokens(texts: pl.Series) -> pl.Series:
-    """The candidate tokens of some texts, by shape (the module's docstring says why none is missed)."""
-    texts = texts.drop_nulls().unique()
-    frame = pl.DataFrame({"text": texts})
+def tokens(texts: pl.DataFrame) -> pl.DataFrame:
+    """The candidate tokens of texts (`where`, `text`), by shape (the module's docstring says why none is missed):
+    (`where`, `value`)."""
+    frame = texts.drop_nulls().unique()
 
-    def cut(pattern: str) -> pl.Series:
-        return frame.select(pl.col("text").str.extract_all(pattern).explode().drop_nulls().unique()).to_series()
+    def cut(pattern: str) -> pl.DataFrame:
+        return frame.select("where", value=pl.col("text").str.extract_all(pattern)).explode("value").drop_nulls().unique()
 
-    plates = pl.DataFrame({"t": cut(r"\p{Han}[A-Za-z0-9]{6,}")}).select(
-        pl.concat_list(pl.col("t").str.slice(0, 7), pl.col("t").str.slice(0, 8)).explode()).to_series()
-    runs = pl.DataFrame({"run": cut(r"\p{Han}{2,}")}).with_columns(n=pl.col("run").str.len_chars())
-    names = [runs.filter(pl.col("n") >= k).select(pl.int_ranges(0, pl.col("n") - k + 1).alias("at"), "run")
-             .explode("at").select(pl.col("run").str.slice(pl.col("at"), k)).to_series() for k in (2, 3, 4)]
-    return pl.concat([plates.alias("t"), *(n.alias("t") for n in names), cut(r"\d+[Xx]?").alias("t"),
-                      cut(r"[A-Za-z0-9+/]{16,}={0,2}").alias("t")]).unique()
+    plates = cut(r"\p{Han}[A-Za-z0-9]{6,}").select(
+        "where", value=pl.concat_list(pl.col("value").str.slice(0, 7), pl.col("value").str.slice(0, 8))).explode("value")
+    runs = cut(r"\p{Han}{2,}").with_columns(n=pl.col("value").str.len_chars())
+    names = [runs.filter(pl.col("n") >= k).select("where", "value", at=pl.int_ranges(0, pl.col("n") - k + 1))
+             .explode("at").select("where", pl.col("value").str.slice(pl.col("at"), k)) for k in (2, 3, 4)]
+    return pl.concat([plates, *names, cut(r"\d+[Xx]?"), cut(r"[A-Za-z0-9+/]{16,}={0,2}")]).unique()
 
 
 class Finder:
@@ -214,15 +214,14 @@ class Finder:
         self.shaped = sought.filter(shaped)
         self.odd = sought.filter(~shaped)
 
-    def found(self, texts: pl.Series) -> pl.DataFrame:
-        """(kind, value) of the sought values found in `texts`."""
-        texts = texts.cast(pl.String)
-        hits = self.shaped.join(pl.DataFrame({"value": tokens(texts)}), on="value", how="semi")
-        if self.odd.height and texts.len():
-            seen = texts.drop_nulls().unique().str.extract_many(self.odd["value"].implode(), overlapping=True)
-            seen = seen.explode().drop_nulls().unique()
-            hits = pl.concat([hits, self.odd.filter(pl.col("value").is_in(seen.implode()))])
-        return hits
+    def found(self, texts: pl.DataFrame) -> pl.DataFrame:
+        """(`where`, `kind`, `value`) of the sought values found in texts (`where`, `text`)."""
+        hits = tokens(texts).join(self.shaped, on="value")
+        if self.odd.height and texts.height:
+            seen = texts.drop_nulls().unique().select(
+                "where", value=pl.col("text").str.extract_many(self.odd["value"].implode(), overlapping=True))
+            hits = pl.concat([hits, seen.explode("value").unique().join(self.odd, on="value")])
+        return hits.select("where", "kind", "value")
 
 
 def strings(series: pl.Series) -> pl.Series | None:
@@ -264,7 +263,10 @@ def _ident(name: str) -> str:
 
 
 def _sqlite_columns(path: Path) -> Iterator[tuple[str, pl.Series]]:
-    con = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
+    # immutable: read as it lies, creating no -wal / -shm beside it (a -wal left by a live writer is opened
+    # normally, read-only, so its pages are seen; the -wal file's bytes are searched as a file too)
+    wal = path.with_name(path.name + "-wal").exists()
+    con = sqlite3.connect(path.as_uri() + ("?mode=ro" if wal else "?mode=ro&immutable=1"), uri=True)
     try:
         tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
@@ -311,6 +313,31 @@ def _texts(path: Path, relative: str) -> Iterator[tuple[str, pl.Series]]:
     yield from _decoded(path, head)
 
 
+def _batches(paths: list[Path], home: Path, result: Scan) -> Iterator[pl.DataFrame]:
+    """The files' texts (`where`, `text`), a few files at a time: the tokens of many columns are cut and joined
+    with the sought values at once (a join per column would cost more than the search)."""
+    batch: list[pl.DataFrame] = []
+    rows = size = 0
+    for path in paths:
+        relative = str(path.relative_to(home))
+        result.files += 1
+        result.size += path.stat().st_size
+        try:
+            texts = [pl.DataFrame({"text": text.unique()}).select(where=pl.lit(f"{relative} ({where})"), text="text")
+                     for where, series in _texts(path, relative) if (text := strings(series)) is not None]
+        except (OSError, sqlite3.Error, pa.ArrowException, duckdb.Error) as exc:  # its message may quote the data
+            result.unreadable.append(f"{relative} ({type(exc).__name__})")
+            continue
+        batch += texts
+        rows += sum(t.height for t in texts)
+        size += sum(t["text"].str.len_bytes().sum() for t in texts)
+        if rows >= BATCH_ROWS or size >= BATCH_BYTES:
+            yield pl.concat(batch)
+            batch, rows, size = [], 0, 0
+    if batch:
+        yield pl.concat(batch)
+
+
 def scan(home: Path, landing: Path, recordings: Path) -> Scan:
     """Search every file under `home` but the landing zone and recordings for the landing zone's personal values."""
     sought = sought_values(landing)
@@ -318,18 +345,7 @@ def scan(home: Path, landing: Path, recordings: Path) -> Scan:
     if sought.is_empty():
         return result
     finder = Finder(sought)
-    for path in sorted(_files(home, skip=(landing, recordings))):
-        relative = str(path.relative_to(home))
-        result.files += 1
-        result.size += path.stat().st_size
-        try:
-            for where, series in _texts(path, relative):
-                if (text := strings(series)) is None:
-                    continue
-                hits = finder.found(text)
-                for kind, group in sorted(hits.group_by("kind"), key=lambda g: g[0][0]):
-                    result.leaks.append(Leak(f"{relative} ({where})", kind[0], group.height,
-                                             masked(group["value"][0])))
-        except (OSError, sqlite3.Error, pa.ArrowException, duckdb.Error) as exc:  # its message may quote the data
-            result.unreadable.append(f"{relative} ({type(exc).__name__})")
+    for texts in _batches(sorted(_files(home, skip=(landing, recordings))), home, result):
+        leaks = finder.found(texts).group_by("where", "kind").agg(pl.len(), pl.col("value").min()).sort("where", "kind")
+        result.leaks += [Leak(where, kind, n, masked(value)) for where, kind, n, value in leaks.iter_rows()]
     return result
