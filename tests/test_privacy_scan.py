@@ -128,9 +128,7 @@ def test_a_file_no_decoder_can_read_is_no_clean_bill(xl_home, capsys):
     broken = xl_home / "lake/silver/captures/date=2026-11-20/banner=150502/part-0.parquet"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"PAR1" + bytes(range(200)))  # Parquet's magic, then no Parquet
-    files = sorted(xl_home.rglob("*"))
     assert main(["privacy-scan"]) == 1
-    assert sorted(xl_home.rglob("*")) == files  # the scan writes nothing (no -wal / -shm beside a database)
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0] == ("not searched through (a decoder refused it): "
                       "lake/silver/captures/date=2026-11-20/banner=150502/part-0.parquet (ArrowInvalid)")
