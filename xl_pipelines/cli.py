@@ -149,6 +149,21 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_privacy_scan(args: argparse.Namespace) -> int:
+    from xl_pipelines.privacy_scan import scan
+
+    settings = get_settings()
+    if not settings.landing.is_dir():
+        raise ConfigError(f"no landing zone at {settings.landing}: nothing to seek (set XL_LANDING)")
+    result = scan(settings.home, settings.landing, settings.recordings)
+    for leak in result.leaks:
+        print(leak.line())
+    for where in result.unreadable:
+        print(f"not searched through (a decoder refused it): {where}")
+    print(result.summary())
+    return 1 if result.leaks or result.unreadable else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from xl_pipelines import pseudonym
     from xl_pipelines.lake import Lake
@@ -314,6 +329,10 @@ def parser() -> argparse.ArgumentParser:
     k = sub.add_parser("rotate-key", help="make XL_PSEUDONYM_KEY the lake's pseudonym key from now on "
                                           "(the current one in XL_PSEUDONYM_OLD_KEY)")
     k.set_defaults(func=cmd_rotate_key)
+
+    v = sub.add_parser("privacy-scan", help="search all of XL_HOME but the landing zone and recordings for the "
+                                            "plates, ID numbers, names and capture IDs the landing zone holds")
+    v.set_defaults(func=cmd_privacy_scan)
 
     d = sub.add_parser("demo", help="simulate the last 7 days (and a year of cases), materialise everything, "
                                     "print the KPIs, write the month's leadership report")
