@@ -3,11 +3,13 @@
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from xl_pipelines import captures
 from xl_pipelines.banners import load_banners
+from xl_pipelines.landing import Listing
 from xl_pipelines.partitions import partition_keys
 from xl_pipelines.pseudonym import is_development_key
 from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource
@@ -37,7 +39,9 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
         post_logs.files, documents.files,
         keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
         now=dt.datetime.now(dt.UTC), key=key, rejected=rejected_ids(lake.lake, keys))
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, post_logs + documents)
+    listing = post_logs + documents  # a refused file is named as the harvest names files: never a name off-contract
+    listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))))
+    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing)
 
 
 ASSETS = [capture_harvest]

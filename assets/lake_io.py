@@ -40,10 +40,10 @@ def with_refused(harvest: Harvest, listing: Listing, source: str) -> Harvest:
 
 
 def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
-                  harvest: Harvest, listing: Listing | None = None):
+                  harvest: Harvest, listing: Listing):
     """Land a harvest (and the files its listing refused): accepted rows in bronze, rejected rows in quarantine,
     then check what landed."""
-    harvest = with_refused(harvest, listing, source) if listing is not None else harvest
+    harvest = with_refused(harvest, listing, source)
     counted = harvest.quarantined.group_by("reason").len().sort("reason")
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
     counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}

@@ -278,7 +278,7 @@ def test_every_record_read_is_accepted_or_quarantined(catalog, device_status, re
         assert harvest.read == sum(counts.values())
         keys = [(Path(f).name.split("-")[1], i) for f, i in pl.concat(
             [harvest.accepted.select("source_file", "item"), harvest.quarantined.select("source_file", "item")]).rows()]
-        unreadable = {sn for sn, i in keys if i == 0}
+        unreadable = {"3011", "3012", "5007"}  # the pages cut off or in no encoding: one record each
         assert sorted(keys) == sorted((sn, 0) if sn in unreadable else (sn, i)
                                       for sn, n in counts.items() for i in range(1, n + 1))
     landed = [*device_status.accepted["source_file"], *device_status.quarantined["source_file"]]

@@ -87,7 +87,7 @@ def shown_file(path: pl.Expr) -> pl.Expr:
     `<20-digit channel>/<recv>.xml`) is withheld, since a sender or a careless copy can put a plate or an ID
     number in it; the folder still leads a person to it."""
     conforming = path.str.contains(r"/viid/[^/]+/[^/]+/\d{2}\.jsonl$") | path.str.contains(
-        r"/onvif/[^/]+/[^/]+/\d{20}/\d{8}T\d{6}\.xml$")
+        r"/onvif/[^/]+/[^/]+/\d{20}(/\d{8}T\d{6}\.xml)?$")  # a channel folder refused whole
     withheld = pl.when(path.str.contains(r"/onvif/[^/]+/[^/]+/[^/]+/[^/]+$")).then(
         path.str.replace(r"[^/]+/[^/]+$", "(channel folder withheld)/(file name withheld)", literal=False)).otherwise(
         path.str.replace(r"[^/]+$", "(file name withheld)"))

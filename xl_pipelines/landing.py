@@ -25,8 +25,6 @@ import yaml
 from xl_pipelines.quality import QUALITY_DIR
 from xl_pipelines.settings import ConfigError
 
-# The reasons, in the order they are judged (quality/quarantine_reasons.yaml lists them first for each source).
-REASONS = ("symlink", "not_regular_file", "too_large", "compressed")
 # Leading bytes of the compressed formats a reader (Polars, libxml2, FFmpeg) might inflate behind our back.
 MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
          b"PK\x03\x04": "zip", b"PK\x05\x06": "zip", b"PK\x07\x08": "zip", b"\x04\x22\x4d\x18": "lz4",

@@ -61,7 +61,8 @@ def recover(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
     """Clear what a killed `xl materialize` left behind: its temporary files, and its runs still STARTED
     (marked failed, saying why). Runs of other machines, of live processes and of `make dev` are left alone."""
     lake = Lake(settings.lake_url).root
-    roots = [settings.home] + ([Path(lake.path)] if lake.protocol in ("", "file", "local") else [])
+    local = lake.protocol in ("", "file", "local") and not Path(lake.path).is_relative_to(settings.home)
+    roots = [settings.home] + ([Path(lake.path)] if local else [])  # the default lake lies under home: walked once
     temps = remove_stale_temps(roots, skip=(settings.landing, settings.recordings, settings.dagster_home))
     here = _this_process()["xl/host"]
     stuck = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,

@@ -231,7 +231,7 @@ def test_a_fingerprint_file_xl_did_not_write_is_one_clear_line(xl_home, capsys, 
     assert code == 2 and "_pseudonym_key.json is not a key fingerprint xl wrote" in one_line(err)
 
 
-def test_two_first_runs_at_once_leave_one_fingerprint(xl_home):
+def test_a_second_first_run_keeps_the_first_fingerprint(xl_home):
     lake = Lake(get_settings().lake_url)
     first = lake.record_key_fingerprint({"fingerprint": "first"})
     assert lake.record_key_fingerprint({"fingerprint": "second"}) == first == {"fingerprint": "first"}

@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = [camera_id(n) for n in range(1, 41)]
 STORED = CAMERAS[3:30]  # cameras with a sound segment on storage (the hostile entries are the first three's)
 SECRET = "SECRET-OUTSIDE-THE-LANDING-ZONE-7f3a"  # written only outside the landing zone
+PLATE = "蒙G7Q2K9"  # a careless exporter names a file after a plate
 PASSWD = Path("/etc/passwd").read_text().splitlines()[0]  # e.g. root:x:0:0:root:/root:/bin/bash
 KEYS = {"date": DAY.isoformat(), "banner": BANNER}
 AT = dt.datetime.combine(DAY, dt.time(10), LOCAL_TZ)
@@ -96,8 +97,10 @@ def hostile(tmp_path_factory) -> dict:
         "folder_named_xml": _folder(home, "catalog") / "20261120T040000-9-1.xml",
         "linked_segment": storage / BANNER / CAMERAS[1] / DAY.isoformat() / "02-00-00.mp4",
         "linked_day": storage / BANNER / CAMERAS[2] / DAY.isoformat(),
+        "plate_named": _folder(home, "viid") / f"{PLATE}.jsonl",
     }
     entries["passwd"].symlink_to("/etc/passwd")
+    entries["plate_named"].symlink_to("/etc/passwd")
     entries["folder_outside"].symlink_to(outside / "channel", target_is_directory=True)
     entries["dangling"].symlink_to(tmp / "gone" / "page.xml")
     os.mkfifo(entries["fifo"])
@@ -152,6 +155,13 @@ def assert_refused(hostile: dict, source: str, entry: str, reason: str) -> None:
         column = "path" if "path" in frame.columns else "source_file"
         if column in frame.columns:
             assert not frame[column].str.starts_with(path).any(), table.name
+
+
+def test_a_refused_capture_file_named_after_a_plate_is_not_named_in_the_lake(hostile):
+    withheld = str(_folder(hostile["home"], "viid") / "(file name withheld)")
+    rows = quarantined(hostile, "captures").filter(pl.col("source_file") == withheld)
+    assert rows.select("item", "reason", "raw").rows() == [(0, "symlink", None)]
+    assert leaked(hostile["home"], PLATE) == []
 
 
 def test_the_run_ends_cleanly_and_every_record_read_is_accounted_for(hostile):
