@@ -109,26 +109,6 @@ def load_models(directory: Path = MODELS_DIR) -> list[SqlModel]:
     return [parse_model(p) for p in sorted(directory.glob("*.sql"))]
 
 
-def missing_inputs(
-    model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig
-) -> list[tuple[str, str]]:
-    """For a city-wide (day) model, the (layer.table, banner) partitions of its day that its inputs lack; for a
-    month model, its inputs with nothing in the month (banner "all").
-
-    A city figure is never built over fewer than nine banners: a banner whose harvest was blocked by a
-    check, or has not run, leaves its partition missing, and the model waits for it. A month model is built
-    over the days of its month that exist (a month under way is partial, and says how many days it covers).
-    """
-    if "month" in keys:
-        return [(f"{layer}.{table}", "all") for layer, table in model.inputs
-                if not next(iter(lake.table_path(layer, table).glob(f"month={keys['month']}/*.parquet")), None)
-                and not next(iter(lake.table_path(layer, table).glob(f"date={keys['month']}-*")), None)]
-    if "banner" in keys:
-        return []
-    return [(f"{layer}.{table}", code) for layer, table in model.inputs for code in banners.codes
-            if not lake.exists(layer, table, {**keys, "banner": code})]
-
-
 def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str:
     """The view of one input in scope: the partition itself, or for a month the days of that month."""
     if "month" in keys and "month" not in lake.partition_columns(layer, table):
