@@ -13,7 +13,7 @@ from xl_pipelines import indicators, quality
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER_DAY, DAY, MONTH, dependency_mapping, partition_keys, reads_every_banner
-from xl_pipelines.resources import LakeResource
+from xl_pipelines.resources import LakeResource, ReportsResource
 from xl_pipelines.sql_models import SqlModel, load_models, run_model
 
 PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
@@ -73,7 +73,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         automation_condition=dg.AutomationCondition.eager() if own != BANNER_DAY else None,
         check_specs=check_specs,
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
         keys = partition_keys(context)
         missing = missing_inputs(model, lake.lake, keys)
         if missing:
@@ -87,7 +87,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         yield write_table(lake.lake, key, keys, frame, **figures)
         if check_specs:
             verdict = quality.alert_levels(figures, indicators.alerts())
-            yield checks.check_result(key, "alert_levels", keys, verdict, False, details=figures)
+            yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
 
     return _asset
 
