@@ -92,3 +92,35 @@ def test_a_malformed_registry_is_one_clear_error(tmp_path, text, message):
     path.write_text(text + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_indicators(path)
+
+
+def test_inputs_are_read_as_the_assets_making_them_are_partitioned(tmp_path):
+    """Partitioning comes from each input's asset: a harvested table by banner-day, the case table by month, a
+    model's by its own line; an input no asset makes is an error. A city day waits for every banner of its
+    inputs' banner dimension; a month only for an input with nothing in the month."""
+    import dagster as dg
+    import polars as pl
+
+    from assets import gold
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER, BANNER_DAY, DAY, MONTH, lake_keys
+
+    assert (gold.partitions_of("bronze", "status_polls"), gold.partitions_of("silver", "cases"),
+            gold.partitions_of("gold", "city_daily_kpis")) == (BANNER_DAY, MONTH, DAY)
+    with pytest.raises(ValueError, match="no asset makes silver.nothing"):
+        gold.partitions_of("silver", "nothing")
+    city = next(a for a in gold.DAY_ASSETS if a.key == dg.AssetKey(["gold", "city_daily_kpis"]))
+    assert city.get_partition_mapping(dg.AssetKey(["gold", "banner_daily_indicators"])) == ALL_BANNERS_OF_DAY
+    assert (lake_keys(MONTH, "2026-11"), lake_keys(DAY, "2026-11-20"),
+            lake_keys(BANNER_DAY, dg.MultiPartitionKey({"date": "2026-11-20", "banner": "150502"}))) == (
+        {"month": "2026-11"}, {"date": "2026-11-20"}, {"date": "2026-11-20", "banner": "150502"})
+    lake, models = Lake(str(tmp_path)), {m.name: m for m in load_models()}
+    banners = BANNER.get_partition_keys()
+    for code in banners[:-1]:
+        lake.write("gold", "banner_daily_indicators", {"date": "2026-11-20", "banner": code},
+                   pl.DataFrame({"code": [code], "indicator": ["cameras"], "numerator": [1], "denominator": [None]}))
+    assert gold.missing_inputs(models["city_daily_kpis"], lake, {"date": "2026-11-20"}) == [
+        ("gold.banner_daily_indicators", banners[-1])]
+    assert gold.missing_inputs(models["banner_monthly_kpis"], lake, {"month": "2026-11"}) == []
+    assert gold.missing_inputs(models["banner_monthly_kpis"], lake, {"month": "2026-12"}) == [
+        ("gold.banner_daily_indicators", "all")]
