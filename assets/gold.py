@@ -1,50 +1,81 @@
-"""One asset per SQL model in dbt_like_sql/: its inputs become deps, its leading comment the description."""
+"""One asset per SQL model in dbt_like_sql/: its inputs become deps, its leading comment the description.
+
+How a model reads each input follows from the partitions definitions: the model's own (its `-- partitions:`
+line) and the asset that makes the input (a harvest, a refinement, or another model), never from names.
+"""
 
 import dagster as dg
 
-from assets import outcomes
+from assets import camera_health, captures, outcomes, recordings
 from assets.lake_io import write_table
 from quality import checks
-from xl_pipelines import quality
+from xl_pipelines import indicators, quality
 from xl_pipelines.banners import load_banners
-from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, MONTH, partition_keys
-from xl_pipelines.resources import LakeResource
-from xl_pipelines.sql_models import SqlModel, load_models, missing_inputs, run_model
+from xl_pipelines.lake import Lake
+from xl_pipelines.partitions import BANNER_DAY, DAY, MONTH, dependency_mapping, partition_keys, reads_every_banner
+from xl_pipelines.resources import LakeResource, ReportsResource
+from xl_pipelines.sql_models import SqlModel, load_models, run_model
 
 PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
-HARVESTED_BY_MONTH = {tuple(key.path) for a in outcomes.ASSETS for key in a.keys}
+MODELS = load_models()
+MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health, recordings, captures, outcomes)
+                  for a in module.ASSETS for key in a.keys}
 
 
-def _mapping(model: SqlModel, layer: str, table: str) -> dg.PartitionMapping | None:
-    """How a city-wide model reads a banner-day input: every banner of its day(s); otherwise Dagster's default
-    (the same partition, or the days of a month)."""
-    upstream = next((m.dimensions for m in MODELS if layer == "gold" and m.name == table),
-                    ("month",) if (layer, table) in HARVESTED_BY_MONTH else ("date", "banner"))
-    city_wide = "banner" not in model.dimensions
-    return ALL_BANNERS_OF_DAY if city_wide and upstream == ("date", "banner") else None
+def partitions_of(layer: str, table: str) -> dg.PartitionsDefinition:
+    """The partitions definition of the asset that makes `layer.table` (a model's own for gold)."""
+    made = {("gold", m.name): PARTITIONS[m.dimensions] for m in MODELS} | MADE_BY_PYTHON
+    if (layer, table) not in made:
+        raise ValueError(f"no asset makes {layer}.{table}, which a model in dbt_like_sql/ reads")
+    return made[layer, table]
+
+
+def missing_inputs(model: SqlModel, lake: Lake, keys: dict[str, str]) -> list[tuple[str, str]]:
+    """The (layer.table, banner) partitions the model's partition `keys` waits for.
+
+    A model reading every banner of an input (a city day) is never built over fewer than all of them: a banner
+    whose harvest was blocked by a check, or has not run, leaves its partition missing, and the model waits. A
+    month model is built over the days of its month that exist (a month under way is partial, and says how
+    many days it covers), so it waits only for an input with nothing in the month (banner "all").
+    """
+    own = PARTITIONS[model.dimensions]
+    if own == MONTH:
+        return [(f"{layer}.{table}", "all") for layer, table in model.inputs
+                if not _any_in_month(lake, layer, table, keys["month"])]
+    return [(f"{layer}.{table}", banner) for layer, table in model.inputs
+            if reads_every_banner(own, upstream := partitions_of(layer, table))
+            for banner in upstream.get_partitions_def_for_dimension("banner").get_partition_keys()
+            if not lake.exists(layer, table, {**keys, "banner": banner})]
+
+
+def _any_in_month(lake: Lake, layer: str, table: str, month: str) -> bool:
+    """Whether `layer.table` holds the month itself (a month table) or any day of it."""
+    pattern = f"month={month}/*.parquet" if partitions_of(layer, table) == MONTH else f"date={month}-*"
+    return next(iter(lake.table_path(layer, table).glob(pattern)), None) is not None
 
 
 def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     key = dg.AssetKey(["gold", model.name])
+    own = PARTITIONS[model.dimensions]
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
-        "A warning when a rate is under its alert level in quality/thresholds.yaml `indicators`."))
+        "A warning when a rate is under its alert level in quality/indicators.yaml."))
         ] if "alert_levels" in model.checks else []
 
     @dg.asset(
         key=key,
         description=model.description,
-        deps=[dg.AssetDep(dg.AssetKey([layer, table]), partition_mapping=_mapping(model, layer, table))
+        deps=[dg.AssetDep(dg.AssetKey([layer, table]), partition_mapping=dependency_mapping(own, partitions_of(layer, table)))
               for layer, table in model.inputs],
-        partitions_def=PARTITIONS[model.dimensions],
+        partitions_def=own,
         group_name="gold",
         kinds={"duckdb", "parquet"},
         # city days and months follow their inputs (a late or re-run banner-day updates its month too)
-        automation_condition=dg.AutomationCondition.eager() if "banner" not in model.dimensions else None,
+        automation_condition=dg.AutomationCondition.eager() if own != BANNER_DAY else None,
         check_specs=check_specs,
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
         keys = partition_keys(context)
-        missing = missing_inputs(model, lake.lake, keys, load_banners())
+        missing = missing_inputs(model, lake.lake, keys)
         if missing:
             raise dg.Failure(f"{model.name} {' '.join(keys.values())} not built: missing "
                              f"{', '.join(f'{table} {code}' for table, code in missing)} "
@@ -55,13 +86,12 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
         yield write_table(lake.lake, key, keys, frame, **figures)
         if check_specs:
-            verdict = quality.alert_levels(figures, quality.load_thresholds().indicators)
-            yield checks.check_result(key, "alert_levels", keys, verdict, False, details=figures)
+            verdict = quality.alert_levels(figures, indicators.alerts())
+            yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
 
     return _asset
 
 
-MODELS = load_models()
 BANNER_DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date", "banner")]
 DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date",)]
 MONTH_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("month",)]

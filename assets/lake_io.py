@@ -8,6 +8,7 @@ from xl_pipelines.lake import Lake
 from xl_pipelines.landing import Listing, refused_rows
 from xl_pipelines.partitions import BANNER_DAY
 from xl_pipelines.quarantine import Harvest
+from xl_pipelines.resources import ReportsResource
 
 
 def harvested_spec(key: dg.AssetKey, description: str, group: str, deps=()) -> dg.AssetSpec:
@@ -40,9 +41,10 @@ def with_refused(harvest: Harvest, listing: Listing, source: str) -> Harvest:
 
 
 def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
-                  harvest: Harvest, listing: Listing):
+                  harvest: Harvest, listing: Listing, reports: ReportsResource | None = None):
     """Land a harvest (and the files its listing refused): accepted rows in bronze, rejected rows in quarantine,
-    then check what landed."""
+    then check what landed, keeping the checks' results through `reports` (the asset's resource; the
+    environment's when not given)."""
     harvest = with_refused(harvest, listing, source)
     counted = harvest.quarantined.group_by("reason").len().sort("reason")
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
@@ -51,4 +53,5 @@ def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys
     rejected = (harvest.quarantined if "code" in harvest.quarantined.columns  # a city-wide source names its own
                 else harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all()))
     yield write_table(lake, quarantine, keys, rejected, **counts, reasons=dg.MetadataValue.json(reasons))
-    yield from checks.harvest_checks(lake, bronze, quarantine, keys, source, harvest.read, reasons)
+    yield from checks.harvest_checks(lake, reports or ReportsResource(), bronze, quarantine, keys, source,
+                                     harvest.read, reasons)

@@ -6,12 +6,11 @@ import dagster as dg
 import polars as pl
 
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
-from xl_pipelines import cases, report
+from xl_pipelines import cases
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import MONTH, partition_keys
 from xl_pipelines.quarantine import Harvest
-from xl_pipelines.resources import LakeResource, LandingResource
-from xl_pipelines.settings import get_settings
+from xl_pipelines.resources import LakeResource, LandingResource, ReportsResource
 
 GROUP = "outcomes"
 CASES = dg.AssetKey(["silver", "cases"])
@@ -44,10 +43,10 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
 
 @dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],
           partitions_def=MONTH, group_name=GROUP, kinds={"html"}, automation_condition=dg.AutomationCondition.eager())
-def leadership_report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def leadership_report(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource) -> dg.MaterializeResult:
     """`$XL_HOME/reports/leadership/<YYYY-MM>.html`: the month for leadership, in Chinese and English, offline:
     outcomes per banner, network indicators against targets with the ranking, trends, the worst cameras."""
-    path = report.write_report(lake.lake, partition_keys(context)["month"], get_settings().reports)
+    path = reports.write_leadership(lake.lake, partition_keys(context)["month"])
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
 
 

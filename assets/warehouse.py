@@ -2,10 +2,7 @@
 
 import dagster as dg
 
-from xl_pipelines import quality_report
-from xl_pipelines.resources import LakeResource
-from xl_pipelines.settings import get_settings
-from xl_pipelines.warehouse import refresh_views
+from xl_pipelines.resources import LakeResource, ReportsResource, WarehouseResource
 
 
 def build(lake_assets: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
@@ -14,16 +11,15 @@ def build(lake_assets: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
                         automation_condition=dg.AutomationCondition.eager())
 
     @after_lake("xl_duckdb", "duckdb")
-    def xl_duckdb(lake: LakeResource) -> dg.MaterializeResult:
+    def xl_duckdb(lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
         """`$XL_HOME/xl.duckdb`: one view per lake table (schemas bronze, silver, gold, quarantine), nothing else."""
-        path = get_settings().warehouse_path
-        views = refresh_views(lake.lake, path)
-        return dg.MaterializeResult(metadata={"path": str(path), "views": dg.MetadataValue.json(views)})
+        views = warehouse.refresh(lake.lake)
+        return dg.MaterializeResult(metadata={"path": str(warehouse.path), "views": dg.MetadataValue.json(views)})
 
     @after_lake("quality_report", "html")
-    def quality_report_html() -> dg.MaterializeResult:
+    def quality_report_html(reports: ReportsResource) -> dg.MaterializeResult:
         """`$XL_HOME/reports/quality/index.html`: the latest result of every check per table, readable offline."""
-        path = quality_report.render(get_settings().reports)
+        path = reports.render_quality()
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
 
     return [xl_duckdb, quality_report_html]

@@ -224,7 +224,7 @@ def stage_gold(lake_url: str) -> int:
     lake, banners, rows = Lake(lake_url), load_banners(), 0
     models = {m.name: m for m in load_models()}
     for code in banners.codes:
-        for name in ("camera_daily_health", "banner_daily_kpis"):
+        for name in ("camera_daily_health", "banner_daily_indicators", "banner_daily_kpis"):
             frame = run_model(models[name], lake, _keys(code), banners)
             lake.write("gold", name, _keys(code), frame)
             rows += frame.height

@@ -7,7 +7,7 @@
   `landed` (a warning naming an empty landing folder and what goes unmeasured: a missing source stops nobody).
 - Harvested tables declare by when yesterday's partition must exist (thresholds.yaml `freshness`): as a
   Dagster freshness policy, and as the check `yesterday_on_time` naming the banners that are missing.
-Every result is also kept for the static quality report (xl_pipelines/quality_report.py).
+Every result is also kept for the static quality report, through the `reports` resource (ReportsResource).
 """
 
 import datetime as dt
@@ -16,11 +16,11 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from xl_pipelines import quality, quality_report
+from xl_pipelines import quality
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER, HARVEST_AT, partition_keys
-from xl_pipelines.resources import LakeResource
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+from xl_pipelines.resources import LakeResource, ReportsResource
+from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
 SEVERITY = {quality.ERROR: dg.AssetCheckSeverity.ERROR, quality.WARN: dg.AssetCheckSeverity.WARN}
 FRESHNESS_CHECK = "yesterday_on_time"
@@ -30,11 +30,11 @@ def table_name(key: dg.AssetKey) -> str:
     return ".".join(key.path)
 
 
-def check_result(key: dg.AssetKey, check: str, keys: dict[str, str], verdict: quality.Verdict, blocking: bool,
-                 details: dict | None = None, metadata: dict | None = None) -> dg.AssetCheckResult:
-    """The Dagster result of a check, kept for the quality report too."""
-    quality_report.record(get_settings().reports, table_name(key), check, keys, verdict.passed, verdict.severity,
-                          verdict.description, blocking, details)
+def check_result(reports: ReportsResource, key: dg.AssetKey, check: str, keys: dict[str, str],
+                 verdict: quality.Verdict, blocking: bool, details: dict | None = None,
+                 metadata: dict | None = None) -> dg.AssetCheckResult:
+    """The Dagster result of a check, once `reports` has kept it for the quality report."""
+    reports.keep_check(table_name(key), check, keys, verdict, blocking, details)
     return dg.AssetCheckResult(asset_key=key, check_name=check, passed=verdict.passed,
                                severity=SEVERITY[verdict.severity], description=verdict.description,
                                metadata=metadata or {})
@@ -85,14 +85,14 @@ def _partitioned_suite_check(key: dg.AssetKey, table: str, suite: dict, partitio
     @dg.asset_check(asset=key, name="expectations", blocking=blocking, partitions_def=partitions_def,
                     description=f"quality/suites/{table}.json ({len(suite['expectations'])} expectations"
                                 f"{', blocking' if blocking else ', warnings only'}): {suite['meta']['notes']}")
-    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource, reports: ReportsResource) -> dg.AssetCheckResult:
         keys = partition_keys(context)
         result = quality.validate(lake.lake.read(*key.path, keys), suite)
         severity = result.severity if blocking else quality.WARN
         failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
         verdict = quality.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
                                   f"{result.evaluated} expectations met" + (f"; failed: {failed}" if failed else ""))
-        return check_result(key, "expectations", keys, verdict, blocking, details=result.as_dict(), metadata={
+        return check_result(reports, key, "expectations", keys, verdict, blocking, details=result.as_dict(), metadata={
             "evaluated": result.evaluated, "failed": len(result.failures),
             "failures": dg.MetadataValue.md(_failure_table(result)) if result.failures else "none",
         })
@@ -127,17 +127,17 @@ def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def harvest_checks(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
-                   read: int, reasons: dict[str, int]) -> Iterator[dg.AssetCheckResult]:
+def harvest_checks(lake: Lake, reports: ReportsResource, bronze: dg.AssetKey, quarantine: dg.AssetKey,
+                   keys: dict[str, str], source: str, read: int, reasons: dict[str, int]) -> Iterator[dg.AssetCheckResult]:
     """Both harvest checks of one partition, from what the lake now holds."""
     counts = {"read": read, "accepted": lake.count(*bronze.path, keys),
               "quarantined": lake.count(*quarantine.path, keys)}
-    yield check_result(bronze, "reconciled", keys, quality.reconciliation(**counts), True, counts, counts)
-    yield check_result(bronze, "landed", keys, quality.landed(source, keys, read), False, {"source": source})
+    yield check_result(reports, bronze, "reconciled", keys, quality.reconciliation(**counts), True, counts, counts)
+    yield check_result(reports, bronze, "landed", keys, quality.landed(source, keys, read), False, {"source": source})
     levels = quality.load_thresholds().quarantine[source]
     counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
     verdict = quality.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])
-    yield check_result(bronze, "rejected_share", keys, verdict, True, {**counts, "source": source, "reasons": reasons},
+    yield check_result(reports, bronze, "rejected_share", keys, verdict, True, {**counts, "source": source, "reasons": reasons},
                        {**counts, "counted": counted, "share": counted / read if read else 0.0,
                         "warn": levels["warn"], "block": levels["block"], "min_count": levels["min_count"],
                         "reasons": dg.MetadataValue.json(reasons)})
@@ -171,7 +171,7 @@ def freshness_check(keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
         f"Yesterday's partition of all nine banners exists by {deadline(table_name(key))} local time.")) for key in keys]
 
     @dg.multi_asset_check(specs=specs, name="harvest_freshness")
-    def _check(lake: LakeResource) -> Iterator[dg.AssetCheckResult]:
+    def _check(lake: LakeResource, reports: ReportsResource) -> Iterator[dg.AssetCheckResult]:
         now = dt.datetime.now(LOCAL_TZ)
         for key in keys:
             due = deadline(table_name(key))
@@ -181,7 +181,7 @@ def freshness_check(keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
             verdict = quality.Verdict(not missing, quality.WARN,
                                       f"{day}: {len(banners) - len(missing)} of {len(banners)} banners landed by "
                                       f"{due:%H:%M}" + (f"; missing {', '.join(missing)}" if missing else ""))
-            yield check_result(key, FRESHNESS_CHECK, {"date": day.isoformat()}, verdict, False,
+            yield check_result(reports, key, FRESHNESS_CHECK, {"date": day.isoformat()}, verdict, False,
                                metadata={"day": day.isoformat(), "missing": dg.MetadataValue.json(missing)})
 
     return _check

@@ -78,7 +78,8 @@ def refine(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, 
     for name, frame in tables.items():
         lake.write(*name.split("."), keys, frame)
     models = {m.name: m for m in load_models()}
-    for name in ("camera_daily_health", "capture_daily", "road_traffic_hourly", "banner_daily_kpis"):
+    for name in ("camera_daily_health", "capture_daily", "road_traffic_hourly", "banner_daily_indicators",
+                 "banner_daily_kpis"):
         tables[f"gold.{name}"] = run_model(models[name], lake, keys, banners)
         lake.write("gold", name, keys, tables[f"gold.{name}"])
     return tables

@@ -57,3 +57,31 @@ def test_demo_check_table_counts_each_outcome_per_check():
                       ("bronze.catalog_items", "reconciled", "ERROR"): 1})
     assert _check_table(counts).rows() == [("bronze.catalog_items", "reconciled", 0, 0, 1),
                                            ("bronze.status_polls", "rejected_share", 60, 3, 0)]
+
+
+def test_demo_prints_the_indicators_gold_holds_labelled_from_the_registry(tmp_path, capsys):
+    """The demo computes nothing: the rates it prints are gold's (set here to values no sum would give)."""
+    import datetime as dt
+
+    import polars as pl
+
+    from xl_pipelines.cli import _print_indicators
+    from xl_pipelines.indicators import judged
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.warehouse import connect_readonly, refresh_views
+
+    lake, rates = Lake(str(tmp_path / "lake")), [i.name for i in judged()]
+    lake.write("gold", "banner_monthly_kpis", {"month": "2026-11"}, pl.DataFrame([{
+        "code": "150502", "banner_name_zh": "科尔沁区", "banner_name": "Horqin District", "days_in_month": 30, "days": 2,
+        "cameras": 7, "targets_met": 1, "indicators_measured": 12, "rank": 1,
+        **{name: 0.125 * (n % 8) for n, name in enumerate(rates)}}]))
+    lake.write("gold", "city_daily_kpis", {"date": "2026-11-29"}, pl.DataFrame([{
+        "banners_reporting": 9, "cameras": 63, "captures": 5, "volume_change": -0.25, **dict.fromkeys(rates, 0.5)}]))
+    refresh_views(lake, tmp_path / "xl.duckdb")
+    with connect_readonly(tmp_path / "xl.duckdb") as con:
+        monthly = _print_indicators(con, "2026-11", dt.date(2026, 11, 29), dt.date(2026, 11, 30))
+    out = capsys.readouterr().out
+    assert monthly.columns[9:] == rates and monthly.row(0, named=True)["online_rate"] == 0.0
+    assert monthly.row(0, named=True)["snapshot_online_rate"] == 0.125
+    assert "online_rate 在线率 ≥ 99%" in out and "capture_uniqueness 数据唯一率 ≥ 99%" in out
+    assert "0.875" in out and "-0.25" in out and "2026-11-29" in out

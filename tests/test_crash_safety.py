@@ -46,12 +46,9 @@ def dead_pid() -> int:
 def test_many_reports_of_one_month_at_once_all_succeed(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     month = {"month": "2026-11"}
-    lake.write("gold", "banner_daily_kpis", {"date": "2026-11-20", "banner": BANNER}, pl.DataFrame([{
-        "code": BANNER, "cameras": 10, "online_s": 900, "expected_s": 1000, "snapshot_online_rate": 0.9,
-        "intact_cameras": 9, "recorded_s": 950, "scheduled_s": 1000, "retention_compliant": 5,
-        "retention_measured": 5, "clock_accurate_devices": 4, "clock_devices": 4, "annotated_cameras": 10,
-        "cameras_outside_city": 0, "image_ok": 5, "image_diagnosed": 5, "active_capture_cameras": 2,
-        "capture_cameras": 2, "timely_captures": 100, "captures": 100, "clock_ok_captures": 100, "resent_captures": 0}]))
+    lake.write("gold", "banner_daily_indicators", {"date": "2026-11-20", "banner": BANNER}, pl.DataFrame(
+        {"code": [BANNER] * 4, "indicator": ["cameras", "online_rate", "snapshot_online_rate", "recording_completeness"],
+         "numerator": [10, 900, 9, 950], "denominator": [None, 1000, 10, 1000]}))
     lake.write("gold", "camera_daily_health", {"date": "2026-11-20", "banner": BANNER}, pl.DataFrame([{
         "code": BANNER, "channel_id": camera_id(1), "name": "c1", "online_s": 50, "expected_s": 100, "flaps": 0,
         "recorded_s": 100, "scheduled_s": 100, "gap_count": 0, "image_faults": [], "intact": False}],

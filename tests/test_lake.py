@@ -71,3 +71,21 @@ def test_two_processes_writing_at_once_do_not_collide(tmp_path):
         got = lake.read("silver", "cameras", {"date": "2026-11-20", "banner": banner})
         assert got.equals(frame(1000, offset=19))  # one whole version, the last round's
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_one_atomic_write_swaps_in_or_leaves_the_old_file(tmp_path):
+    """written_beside, the one atomic write: the new file on success; on failure the old one and no leftovers;
+    with replace=False the first writer's file stands."""
+    from xl_pipelines.lake import replace_text, written_beside
+
+    path = tmp_path / "reports" / "2026-11.html"
+    replace_text(path, "first")
+    with pytest.raises(OSError), written_beside(path) as tmp:
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+    assert path.read_text() == "first" and sorted(p.name for p in path.parent.iterdir()) == ["2026-11.html"]
+    with written_beside(path, replace=False) as tmp:
+        tmp.write_text("second")
+    assert path.read_text() == "first" and len(list(path.parent.iterdir())) == 1
+    replace_text(path, "third")
+    assert path.read_text() == "third" and len(list(path.parent.iterdir())) == 1

@@ -13,48 +13,77 @@ from xl_pipelines.sql_models import MODELS_DIR, parse_model, run_model
 
 MONTH = {"month": "2026-11"}
 A, B = "150502", "150581"
-COUNTS = ("cameras", "online_s", "expected_s", "snapshot_online_rate", "intact_cameras", "recorded_s", "scheduled_s",
-          "retention_compliant", "retention_measured", "clock_accurate_devices", "clock_devices", "annotated_cameras",
-          "cameras_outside_city", "image_ok", "image_diagnosed", "active_capture_cameras", "capture_cameras",
-          "timely_captures", "captures", "clock_ok_captures", "resent_captures")
+FIGURES = {"code": pl.String, "indicator": pl.String, "numerator": pl.Int64, "denominator": pl.Int64}
+FULL = {"retention_compliance": (5, 5), "clock_accuracy": (4, 4), "image_quality_rate": (5, 5),
+        "capture_activity": (2, 2), "captures": (100, None), "upload_timeliness": (100, 100),
+        "capture_clock_accuracy": (100, 100), "capture_uniqueness": (100, 100)}
 
 
-def day_kpis(lake: Lake, day: str, code: str, *values) -> None:
-    row = dict(zip(COUNTS, values, strict=True))
-    lake.write("gold", "banner_daily_kpis", {"date": day, "banner": code}, pl.DataFrame([{"code": code, **row}]))
+def day_figures(lake: Lake, day: str, code: str, **figures: tuple[int | None, int | None]) -> None:
+    """One banner-day of gold.banner_daily_indicators: indicator=(numerator, denominator)."""
+    rows = [{"code": code, "indicator": name, "numerator": n, "denominator": d} for name, (n, d) in figures.items()]
+    lake.write("gold", "banner_daily_indicators", {"date": day, "banner": code}, pl.DataFrame(rows, schema=FIGURES))
 
 
 @pytest.fixture
 def lake(tmp_path) -> Lake:
-    """Banner A on 29 and 30 November (and 1 December, which is another month); banner B on the 30th only,
-    with nothing to measure retention, image or captures on; the other seven banners have no day."""
+    """Banner A on 29 and 30 November (its polls of the 30th did not land) and on 1 December, another month;
+    banner B on the 30th only, with nothing to measure retention, image or captures on; the other seven
+    banners have no day."""
     lake = Lake(str(tmp_path / "lake"))
-    #                          cams onl   exp   snap int rec   sch   ret    clock  ann out img    capcams timely cap  clk re
-    day_kpis(lake, "2026-11-29", A, 10, 900, 1000, 0.9, 9, 950, 1000, 5, 5, 4, 4, 10, 0, 5, 5, 2, 2, 100, 100, 100, 0)
-    day_kpis(lake, "2026-11-30", A, 20, 1980, 2000, 1.0, 20, 2000, 2000, 5, 5, 4, 4, 20, 0, 5, 5, 2, 2, 100, 100, 100, 0)
-    day_kpis(lake, "2026-12-01", A, 99, 0, 1000, 0.0, 0, 0, 1000, 0, 5, 0, 4, 0, 0, 0, 5, 0, 2, 0, 100, 0, 50)
-    day_kpis(lake, "2026-11-30", B, 5, 500, 500, 1.0, 5, 500, 500, 0, 0, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    day_figures(lake, "2026-11-29", A, cameras=(10, None), online_rate=(900, 1000), snapshot_online_rate=(9, 10),
+                intact_rate=(9, 10), recording_completeness=(950, 1000), annotation_accuracy=(10, 10), **FULL)
+    day_figures(lake, "2026-11-30", A, cameras=(20, None), online_rate=(1980, 2000), snapshot_online_rate=(None, None),
+                intact_rate=(20, 20), recording_completeness=(2000, 2000), annotation_accuracy=(20, 20), **FULL)
+    day_figures(lake, "2026-12-01", A, cameras=(99, None), online_rate=(0, 1000), snapshot_online_rate=(0, 99))
+    day_figures(lake, "2026-11-30", B, cameras=(5, None), online_rate=(500, 500), snapshot_online_rate=(5, 5),
+                intact_rate=(5, 5), recording_completeness=(500, 500), annotation_accuracy=(5, 5),
+                clock_accuracy=(1, 1), retention_compliance=(0, 0), image_quality_rate=(0, 0),
+                capture_activity=(None, None), captures=(0, None), upload_timeliness=(0, 0))
     return lake
 
 
-def test_banner_month_sums_the_days_counts_and_ranks_by_share_of_targets_met(lake):
-    frame = run_model(parse_model(MODELS_DIR / "banner_monthly_kpis.sql"), lake, MONTH, load_banners())
-    rows = {r["code"]: r for r in frame.iter_rows(named=True)}
-    assert len(rows) == 9 and frame["days_in_month"].unique().to_list() == [30]
+def run(lake: Lake, name: str, keys: dict[str, str]) -> dict:
+    frame = run_model(parse_model(MODELS_DIR / f"{name}.sql"), lake, keys, load_banners())
+    return {r.get("code") or str(r["date"]): r for r in frame.iter_rows(named=True)}
+
+
+def test_banner_month_sums_the_days_numerators_and_ranks_by_share_of_targets_met(lake):
+    rows = run(lake, "banner_monthly_kpis", MONTH)
+    assert len(rows) == 9 and {r["days_in_month"] for r in rows.values()} == {30}
     a, b = rows[A], rows[B]
     assert (a["days"], a["first_day"], a["last_day"]) == (2, dt.date(2026, 11, 29), dt.date(2026, 11, 30))
     assert a["online_rate"] == pytest.approx(2880 / 3000)  # not the mean of 0.90 and 0.99 (0.945)
-    assert a["cameras"] == 20 and a["snapshot_online_rate"] == 1.0  # the last day's
+    # the 30th's unmeasured snapshot is out of numerator and denominator: 9 / 10, not 9 / 30
+    assert a["cameras"] == 20 and a["snapshot_online_rate"] == pytest.approx(0.9)
     assert a["intact_rate"] == pytest.approx(29 / 30) and a["recording_completeness"] == pytest.approx(2950 / 3000)
     assert (a["retention_compliance"], a["clock_accuracy"], a["annotation_accuracy"], a["capture_activity"],
             a["upload_timeliness"], a["capture_uniqueness"], a["captures"]) == (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 200)
-    # A misses only the online rate (0.96 < 0.99): 11 of 12. B measures 6 (no storage, diagnosis or capture
-    # camera) and meets all six: B ranks first, though it meets fewer targets.
-    assert (a["indicators_measured"], a["targets_met"], b["indicators_measured"], b["targets_met"]) == (12, 11, 6, 6)
+    # A misses the online rate (0.96) and the snapshot rate (0.90), both under 0.99: 10 of 12. B measures 6 (no
+    # storage, diagnosis or capture camera) and meets all six: B ranks first, though it meets fewer targets.
+    assert (a["indicators_measured"], a["targets_met"], b["indicators_measured"], b["targets_met"]) == (12, 10, 6, 6)
     assert (b["retention_compliance"], b["image_quality_rate"], b["capture_activity"]) == (None, None, None)
     assert (b["rank"], a["rank"]) == (1, 2)
     others = [r for code, r in rows.items() if code not in (A, B)]
     assert {(r["days"], r["online_rate"], r["indicators_measured"], r["rank"]) for r in others} == {(0, None, 0, 3)}
+
+
+def test_the_month_and_the_city_day_are_sums_of_the_banner_days(lake):
+    """Two days, two banners: the daily table's counts, summed by hand, give the month's and the city's rates."""
+    days = [run(lake, "banner_daily_kpis", {"date": d, "banner": c})[c]
+            for d, c in (("2026-11-29", A), ("2026-11-30", A), ("2026-11-30", B))]
+    assert [(d["online_s"], d["expected_s"], d["online_rate"]) for d in days] == [
+        (900, 1000, 0.9), (1980, 2000, 0.99), (500, 500, 1.0)]
+    assert [(d["online_at_last_poll"], d["cameras"], d["snapshot_online_rate"]) for d in days] == [
+        (9, 10, 0.9), (None, 20, None), (5, 5, 1.0)]
+    month = run(lake, "banner_monthly_kpis", MONTH)[A]
+    assert month["online_rate"] == pytest.approx((days[0]["online_s"] + days[1]["online_s"])
+                                                 / (days[0]["expected_s"] + days[1]["expected_s"]))
+    city = run(lake, "city_daily_kpis", {"date": "2026-11-30"})["2026-11-30"]
+    assert (city["banners_reporting"], city["cameras"], city["captures"]) == (2, 25, 100)
+    assert city["online_rate"] == pytest.approx(2480 / 2500)  # (1980 + 500) / (2000 + 500)
+    assert city["snapshot_online_rate"] == 1.0  # A unmeasured that day: 5 / 5, not 5 / 25
+    assert city["upload_timeliness"] == 1.0 and city["volume_change"] is None
 
 
 def test_worst_cameras_of_the_month(lake):

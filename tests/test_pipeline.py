@@ -239,3 +239,31 @@ def test_the_report_renders_in_a_real_browser(home, tmp_path):
         (pixels[..., 2] > pixels[..., 0] + 60)
     assert red.mean() > 0.001 and green.mean() > 0.001 and blue.mean() > 0.001
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # text, tables and charts, not a flat page
+
+
+def test_assets_read_and_write_where_their_resources_say(tmp_path, monkeypatch):
+    """No path from the environment inside an asset: with the lake, reports and DuckDB file given as resources,
+    a banner-day's KPIs, its alert-level check result, the views and the quality page land there and nothing
+    under XL_HOME. The banner-day's online rate, 94 of 100 seconds, is under its 95 % alert level."""
+    import dagster as dg
+
+    from assets import gold, warehouse
+    from xl_pipelines.partitions import banner_day_key
+    from xl_pipelines.resources import LakeResource, ReportsResource, WarehouseResource
+
+    monkeypatch.setenv("XL_HOME", str(tmp_path / "home"))
+    lake, code = Lake(str(tmp_path / "lake")), load_banners().codes[0]
+    lake.write("gold", "banner_daily_indicators", {"date": DAY.isoformat(), "banner": code}, pl.DataFrame(
+        {"code": [code] * 2, "indicator": ["online_rate", "cameras"], "numerator": [94, 3], "denominator": [100, None]}))
+    resources = {"lake": LakeResource(url=lake.url), "reports": ReportsResource(root=str(tmp_path / "reports")),
+                 "warehouse": WarehouseResource(file=str(tmp_path / "views" / "xl.duckdb"))}
+    kpis = next(a for a in gold.BANNER_DAY_ASSETS if a.key == dg.AssetKey(["gold", "banner_daily_kpis"]))
+    assert dg.materialize([kpis], partition_key=banner_day_key(DAY, code), resources=resources).success
+    assert dg.materialize(warehouse.build([kpis.key]), resources=resources).success
+    row = lake.read("gold", "banner_daily_kpis", {"date": DAY.isoformat(), "banner": code}).row(0, named=True)
+    assert (row["online_s"], row["expected_s"], row["online_rate"], row["cameras"]) == (94, 100, 0.94, 3)
+    kept = json.loads((tmp_path / "reports" / "quality" / "results" / "gold.banner_daily_kpis" / "alert_levels"
+                       / f"{DAY}_{code}.json").read_text(encoding="utf-8"))
+    assert (kept["passed"], kept["description"]) == (False, "under the alert level: online_rate 94.00% < 95%")
+    assert (tmp_path / "reports" / "quality" / "index.html").is_file() and (tmp_path / "views" / "xl.duckdb").is_file()
+    assert not (tmp_path / "home").exists()

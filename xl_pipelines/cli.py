@@ -179,7 +179,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # and the day before, whose registry a running deployment would have: the week's first day falls back on it
     cmd_simulate(argparse.Namespace(start=start - dt.timedelta(days=1), end=end, days=8, cameras=args.cameras,
                                     seed=args.seed))
-    from xl_pipelines.quality import load_thresholds
     from xl_pipelines.report import report_path
     from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.simulator import CASE_MONTHS
@@ -191,33 +190,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                           case_months=history, registry_from=start - dt.timedelta(days=1))
     outcome.checks.update(check_freshness(settings).checks)
 
-    alert = load_thresholds().indicators["online_rate"]["alert"]
+    month = end.strftime("%Y-%m")
     with connect_readonly(settings.warehouse_path) as con:
-        kpis = con.sql(
-            "SELECT code, any_value(banner_name_zh) AS 旗县区, any_value(banner_name) AS banner, "
-            "round(avg(cameras)) AS cameras, round(sum(online_s) / sum(expected_s), 4) AS online_rate, "
-            "round(sum(online_at_last_poll) / sum(cameras) FILTER (WHERE online_at_last_poll IS NOT NULL), 4) "
-            "AS snapshot_online_rate, "  # days whose polls did not land are unmeasured, not 0
-            "round(sum(clock_accurate_devices) / sum(clock_devices), 4) AS clock_accuracy, "
-            "round(sum(annotated_cameras) / sum(cameras + cameras_outside_city), 4) AS annotation_accuracy, "
-            "count(*) FILTER (WHERE online_rate < $alert) AS days_online_under_alert "
-            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY online_rate DESC", params={"alert": alert}).pl()
-        recorded = con.sql(
-            "SELECT code, any_value(banner_name) AS banner, "
-            "round(sum(recorded_s) / sum(scheduled_s), 4) AS recording_completeness, "
-            "round(sum(retention_compliant) / sum(retention_measured), 4) AS retention_compliance, "
-            "round(sum(image_ok) / sum(image_diagnosed), 4) AS image_quality_rate, "
-            "round(sum(intact_cameras) / sum(cameras) FILTER (WHERE intact_cameras IS NOT NULL), 4) AS intact_rate "
-            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY intact_rate DESC").pl()
-        captured = con.sql(
-            "SELECT code, any_value(banner_name) AS banner, round(avg(capture_cameras))::BIGINT AS capture_cameras, "
-            "sum(captures)::BIGINT AS captures, "
-            "round(sum(active_capture_cameras) / nullif(sum(capture_cameras), 0), 4) AS capture_activity, "
-            "round(sum(timely_captures) / sum(captures), 4) AS upload_timeliness, "
-            "round(sum(clock_ok_captures) / sum(captures), 4) AS capture_clock_accuracy, "
-            "round(sum(captures) / sum(captures + resent_captures), 4) AS capture_uniqueness, "
-            "sum(volume_alarms)::BIGINT AS volume_alarms "
-            "FROM gold.banner_daily_kpis GROUP BY code ORDER BY captures DESC").pl()
+        monthly = _print_indicators(con, month, start, end)
         outcomes = con.sql(
             "SELECT coalesce(code, 'city') AS code, if(grouping(code) = 1, 'the whole city', any_value(banner_name)) "
             "AS banner, sum(criminal_cases_assisted)::BIGINT AS criminal, "
@@ -244,18 +219,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "UNION ALL SELECT 'captures', reason, count(*) FROM quarantine.captures GROUP BY ALL "
             "UNION ALL SELECT 'cases', reason, count(*) FROM quarantine.cases GROUP BY ALL "
             "ORDER BY source, records DESC").pl()
-    print(f"\nNetwork health by banner, {start} … {end}, over the whole week (online rate: online seconds / observed "
-          "seconds; clock accuracy: devices within 60 s; annotation: cameras correctly annotated):")
-    _print(kpis, "table")
-    print("\nRecordings and image by banner over the week (completeness: recorded / scheduled seconds, from the "
-          "files where storage holds them, else the devices' index; retention: cameras on storage keeping their "
-          "required days; image quality: diagnosed cameras with no fault; intact: online and recording ≥ 90 % of "
-          "the day with no image fault / all cameras):")
-    _print(recorded, "table")
-    print("\nCaptures by banner over the week (GA/T 1400 and ONVIF; activity: capture cameras that sent data; "
-          "timeliness: received ≤ 60 s after the shot; clock: shot not > 60 s after receipt; uniqueness: distinct / "
-          "all received; volume alarms: device-days ±50 % against the same weekday a week before, none without it):")
-    _print(captured, "table")
     print(f"\nOutcomes of video by banner over the {CASE_MONTHS} months of case export (video-assisted cases only; "
           "the last row is the city):")
     _print(outcomes, "table")
@@ -271,16 +234,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print(_check_table(outcome.checks), "table")
     _report_outcome(outcome, settings)
     print(f"\nQuality report (offline HTML): {settings.reports / 'quality' / 'index.html'}")
-    month = end.strftime("%Y-%m")
-    with connect_readonly(settings.warehouse_path) as con:
-        covered = con.execute("SELECT max(days), any_value(days_in_month) FROM gold.banner_monthly_kpis "
-                              "WHERE month = ?", [month]).fetchone()
+    covered = (monthly["days"].max(), monthly["days_in_month"].max()) if monthly.height else None
     if covered and covered[0] is not None:
         partial = f", a partial month: {covered[0]} of {covered[1]} days" if covered[0] < covered[1] else ""
         print(f"Leadership report for {month}{partial} (offline HTML, 中文/English): {report_path(settings.reports, month)}")
     print(f"DuckDB views (read-only for analysts): {settings.warehouse_path}")
     print('Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
     return 0 if outcome.ok else 1
+
+
+def _print_indicators(con, month: str, start: dt.date, end: dt.date):
+    """Print the network indicators as gold holds them (nothing recomputed), labelled from the registry: each
+    banner's month so far, and the city's days from `start` to `end`; return the month's rows."""
+    from xl_pipelines.indicators import judged
+
+    shown = judged()
+    monthly = con.sql(
+        "SELECT rank, code, banner_name_zh AS 旗县区, banner_name AS banner, cameras, days, days_in_month, "
+        "targets_met, indicators_measured, COLUMNS(lambda c: list_contains($rates, c)) FROM gold.banner_monthly_kpis "
+        "WHERE month = $month ORDER BY rank, code", params={"rates": [i.name for i in shown], "month": month}).pl()
+    city = con.sql(
+        "SELECT date, banners_reporting, cameras, captures, COLUMNS(lambda c: list_contains($rates, c)), volume_change "
+        "FROM gold.city_daily_kpis WHERE date BETWEEN $start AND $end ORDER BY date",
+        params={"rates": [i.name for i in shown], "start": start, "end": end}).pl()
+    print(f"\nNetwork indicators by banner, {month} so far (gold.banner_monthly_kpis: each rate Σ numerator / Σ "
+          "denominator over the days covered; ranked by the share of measured indicators at target):")
+    print("  " + " · ".join(f"{i.name} {i.zh} ≥ {i.target:.0%}" for i in shown))
+    half = 9 + len(shown) // 2
+    _print(monthly[:, :half], "table")
+    _print(monthly.select("code", *monthly.columns[half:]), "table")
+    print(f"\nThe city day by day, {start} … {end} (gold.city_daily_kpis: all nine banners' numerators and "
+          "denominators summed; a day waits for all nine):")
+    _print(city, "table")
+    return monthly
 
 
 def _check_table(checks):

@@ -10,7 +10,14 @@ from assets import camera_health, captures, gold, outcomes, recordings, warehous
 from quality import checks
 from xl_pipelines.dictionary import load_dictionary
 from xl_pipelines.partitions import BANNER, HARVEST_AT, banner_day_key
-from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource, RecordingsResource
+from xl_pipelines.resources import (
+    LakeResource,
+    LandingResource,
+    PseudonymResource,
+    RecordingsResource,
+    ReportsResource,
+    WarehouseResource,
+)
 from xl_pipelines.settings import LOCAL_TZ
 
 BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *gold.BANNER_DAY_ASSETS]
@@ -92,5 +99,5 @@ defs = dg.Definitions(
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule],
     # all follow the environment at run time
     resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
-               "pseudonyms": PseudonymResource()},
+               "pseudonyms": PseudonymResource(), "reports": ReportsResource(), "warehouse": WarehouseResource()},
 )

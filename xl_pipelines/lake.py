@@ -15,7 +15,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,16 +36,31 @@ def temp_beside(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
 
 
-def replace_text(path: Path, text: str) -> None:
-    """Write `text` beside under a temporary name and swap it in: a reader sees the old file or the new one,
-    never half of one; on any failure (a full disk) the temporary file is removed and the old one stays."""
+@contextlib.contextmanager
+def written_beside(path: Path, replace: bool = True) -> Iterator[Path]:
+    """The one atomic write: yield a temporary path beside `path` (temp_beside) to write the new file to; when
+    the block ends without error it is swapped in (`replace`), or, with replace=False, linked in only if `path`
+    does not exist yet (the first writer's file stands). A reader sees the old file or the new one, never half of
+    one; on any failure (a full disk) the temporary file (and a DuckDB `.wal` beside it) is removed and `path`
+    stays as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(path)
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        yield tmp
+        if replace:
+            os.replace(tmp, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically (written_beside)."""
+    with written_beside(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def pid_alive(pid: int) -> bool:
@@ -113,15 +128,11 @@ class Lake:
         """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file."""
         frame = frame.drop([k for k in keys if k in frame.columns])
         target = self.partition_path(layer, table, keys)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if target.protocol in ("", "file", "local"):
-            tmp = temp_beside(Path(target.path))
-            try:
+            with written_beside(Path(target.path)) as tmp:
                 frame.write_parquet(tmp, compression="zstd", statistics=True)
-                os.replace(tmp, target.path)
-            finally:
-                tmp.unlink(missing_ok=True)
         else:
+            target.parent.mkdir(parents=True, exist_ok=True)
             buffer = io.BytesIO()
             frame.write_parquet(buffer, compression="zstd", statistics=True)
             target.write_bytes(buffer.getvalue())
@@ -177,25 +188,16 @@ class Lake:
     def record_key_fingerprint(self, record: dict, replace: bool = False) -> dict:
         """Record `record` unless one is there (`replace`: a rotation), and return the one that stands.
 
-        Locally the file appears whole and only once: written beside, then hard-linked in, which fails if
-        another run recorded first (its record then stands); on object storage a single PUT.
+        Locally the file appears whole and only once (written_beside, linked in unless `replace`): if another
+        run recorded first, its record stands; on object storage a single PUT.
         """
         path = self.key_fingerprint_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(record, indent=1)
         if path.protocol not in ("", "file", "local"):
+            path.parent.mkdir(parents=True, exist_ok=True)
             if replace or not path.exists():
                 path.write_text(text, encoding="utf-8")
             return self.key_fingerprint()
-        tmp = path.parent / f".{KEY_FINGERPRINT}.{uuid.uuid4().hex}.tmp"
-        try:
+        with written_beside(Path(path.path), replace=replace) as tmp:
             tmp.write_text(text, encoding="utf-8")
-            if replace:
-                os.replace(tmp.path, path.path)
-            else:
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp.path, path.path)
-        finally:
-            if os.path.exists(tmp.path):
-                os.remove(tmp.path)
         return self.key_fingerprint()

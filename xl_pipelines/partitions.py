@@ -22,19 +22,37 @@ BANNER_DAY = dg.MultiPartitionsDefinition({"date": DAY, "banner": BANNER})
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     ALL_BANNERS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+LAKE_KEY = {"date": DAY, "month": MONTH}  # the lake path's key of each single-dimension partitioning
 
 
 def banner_day_key(day: dt.date, banner: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "banner": banner})
 
 
-def partition_keys(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The lake keys of the running partition: {'date': …, 'banner': …}, {'date': …} or {'month': …}."""
-    key = context.partition_key
-    if isinstance(key, dg.MultiPartitionKey):
+def reads_every_banner(downstream: dg.PartitionsDefinition, upstream: dg.PartitionsDefinition) -> bool:
+    """Whether a partition of `downstream` reads every banner of an `upstream` input (a city day or a month
+    over banner-days): a city day is built over all of them or waits (assets/gold.py missing_inputs)."""
+    return upstream == BANNER_DAY and downstream != BANNER_DAY
+
+
+def dependency_mapping(downstream: dg.PartitionsDefinition, upstream: dg.PartitionsDefinition) -> dg.PartitionMapping | None:
+    """How a partition of `downstream` reads an `upstream` input: every banner of its day(s), else Dagster's
+    default (the same partition, or the days of a month)."""
+    return ALL_BANNERS_OF_DAY if reads_every_banner(downstream, upstream) else None
+
+
+def lake_keys(partitions_def: dg.PartitionsDefinition, key: str | dg.MultiPartitionKey) -> dict[str, str]:
+    """The lake keys of one partition, named by its partitions definition: {'date': …, 'banner': …},
+    {'date': …} or {'month': …}."""
+    if partitions_def == BANNER_DAY:
         dims = key.keys_by_dimension
         return {"date": dims["date"], "banner": dims["banner"]}
-    return {"month" if len(key) == len("2026-11") else "date": key}  # MONTH keys are YYYY-MM, DAY's YYYY-MM-DD
+    return {next(name for name, known in LAKE_KEY.items() if known == partitions_def): key}
+
+
+def partition_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> dict[str, str]:
+    """The lake keys of the running partition (of an asset, or of a partitioned check)."""
+    return lake_keys(context.op_execution_context.assets_def.partitions_def, context.partition_key)
 
 
 def month_days(month: str) -> list[dt.date]:

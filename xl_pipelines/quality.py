@@ -26,7 +26,6 @@ ERROR, WARN = "ERROR", "WARN"
 
 @dataclass(frozen=True)
 class Thresholds:
-    indicators: dict[str, dict[str, float]]  # name -> {target, alert}
     quarantine: dict[str, dict]  # source -> {warn, block, min_count, not_counted}
     freshness: dict[str, str]  # layer.table -> "HH:MM" local
     limits: dict[str, float]  # name -> value the SQL models compute indicators with (context.limits)
@@ -37,7 +36,7 @@ def load_thresholds(path: Path = QUALITY_DIR / "thresholds.yaml") -> Thresholds:
     """The one thresholds file; a missing or incomplete file is a ConfigError naming what is wrong."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        thresholds = Thresholds(raw["indicators"], raw["quarantine"], raw["freshness"], raw["limits"])
+        thresholds = Thresholds(raw["quarantine"], raw["freshness"], raw["limits"])
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: cannot read the thresholds ({exc})") from None
     for source, levels in thresholds.quarantine.items():
@@ -46,9 +45,6 @@ def load_thresholds(path: Path = QUALITY_DIR / "thresholds.yaml") -> Thresholds:
         if type(levels.get("min_count")) is not int or levels["min_count"] < 1:
             raise ConfigError(f"{path}: quarantine.{source}.min_count must be a whole number >= 1, "
                               f"got {levels.get('min_count')!r}")
-    for name, levels in thresholds.indicators.items():
-        if not 0 <= levels.get("alert", -1) <= levels.get("target", -1) <= 1:
-            raise ConfigError(f"{path}: indicators.{name} needs 0 <= alert <= target <= 1, got {levels}")
     for name, value in thresholds.limits.items():
         if not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{path}: limits.{name} must be a number >= 0, got {value!r}")
@@ -232,14 +228,14 @@ def landed(source: str, keys: dict[str, str], read: int) -> Verdict:
     return Verdict(False, WARN, f"{folder} empty: {unmeasured}")
 
 
-def alert_levels(figures: dict[str, float | None], indicators: dict[str, dict[str, float]]) -> Verdict:
-    """A warning when any indicator in `figures` is under its alert level (at the level is not under).
+def alert_levels(figures: dict[str, float | None], alerts: dict[str, float]) -> Verdict:
+    """A warning when any indicator in `figures` is under its alert level (`alerts`: name -> level; at the
+    level is not under).
 
     Indicators with no value (nothing measured that day) are neither under nor above and are skipped.
     """
-    measured = {name: value for name, value in figures.items() if name in indicators and value is not None}
-    under = [f"{name} {value:.2%} < {indicators[name]['alert']:.0%}" for name, value in measured.items()
-             if value < indicators[name]["alert"]]
+    measured = {name: value for name, value in figures.items() if name in alerts and value is not None}
+    under = [f"{name} {value:.2%} < {alerts[name]:.0%}" for name, value in measured.items() if value < alerts[name]]
     if under:
         return Verdict(False, WARN, "under the alert level: " + "; ".join(under))
     return Verdict(True, WARN, f"{len(measured)} indicators at or above their alert levels")

@@ -18,28 +18,12 @@ import polars as pl
 
 from xl_pipelines.charts import bar_chart, line_chart
 from xl_pipelines.display import html_text
+from xl_pipelines.indicators import judged, load_indicators
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import sql_literal, view_sql
 
-# (column, 中文, English) of the indicators with a target, in DOMAIN.md's order: those gold.banner_monthly_kpis
-# counts in targets_met
-INDICATORS = (
-    ("online_rate", "在线率", "online rate"),
-    ("snapshot_online_rate", "当前在线率", "snapshot online rate"),
-    ("intact_rate", "完好率", "intact rate"),
-    ("recording_completeness", "录像完整率", "recording completeness"),
-    ("retention_compliance", "存储达标率", "retention compliance"),
-    ("clock_accuracy", "时钟准确率", "clock accuracy"),
-    ("annotation_accuracy", "点位标注准确率", "annotation accuracy"),
-    ("image_quality_rate", "图像质量正常率", "image quality"),
-    ("capture_activity", "抓拍机活跃率", "capture activity"),
-    ("upload_timeliness", "上传及时率", "upload timeliness"),
-    ("capture_clock_accuracy", "抓拍时钟准确率", "capture clock accuracy"),
-    ("capture_uniqueness", "数据唯一率", "capture uniqueness"),
-)
 OUTCOMES = (
     ("criminal_cases_assisted", "协助破获刑事案件", "criminal cases assisted"),
     ("administrative_cases_assisted", "协助查处治安案件", "administrative cases assisted"),
@@ -48,8 +32,7 @@ OUTCOMES = (
     ("missing_persons_found", "找回走失人员", "missing persons found"),
     ("assistance_served", "便民服务", "assistance served"),
 )
-TRENDS = (("online_rate", "在线率", "online rate"), ("recording_completeness", "录像完整率", "recording"),
-          ("intact_rate", "完好率", "intact rate"))
+TRENDS = ("online_rate", "recording_completeness", "intact_rate")  # the city's days, from the registry's labels
 WORST = 10
 HISTORY = 12  # months of outcomes in the trend
 
@@ -153,15 +136,15 @@ def _outcome_section(data: ReportData) -> str:
 
 
 def _ranking_section(data: ReportData) -> str:
-    targets = load_thresholds().indicators
-    head = "".join(f"<th>{_both(zh, en)}<br><span class='target'>≥ {targets[c]['target'] * 100:g}%</span></th>"
-                   for c, zh, en in INDICATORS)
+    """The judged indicators (quality/indicators.yaml) per banner against their targets, and the ranking."""
+    shown = judged()
+    head = "".join(f"<th>{_both(i.zh, i.en)}<br><span class='target'>≥ {i.target * 100:g}%</span></th>" for i in shown)
     rows = []
     for row in data.kpis.iter_rows(named=True):
         cells = "".join(
-            _cell("banner_monthly_kpis", row["code"], c, _pct(row[c]),
-                  "" if row[c] is None else "met" if row[c] >= targets[c]["target"] else "missed")
-            for c, _, _ in INDICATORS)
+            _cell("banner_monthly_kpis", row["code"], i.name, _pct(row[i.name]),
+                  "" if row[i.name] is None else "met" if row[i.name] >= i.target else "missed")
+            for i in shown)
         rows.append(f"<tr>{_cell('banner_monthly_kpis', row['code'], 'rank', str(row['rank']))}"
                     f"<td>{_both(row['banner_name_zh'], row['banner_name'])}</td>"
                     f"{_cell('banner_monthly_kpis', row['code'], 'cameras', _int(row['cameras']))}{cells}"
@@ -170,7 +153,7 @@ def _ranking_section(data: ReportData) -> str:
     chart = bar_chart([n for n in data.kpis["banner_name_zh"]],
                       {"在线率 online rate": data.kpis["online_rate"].to_list(),
                        "录像完整率 recording": data.kpis["recording_completeness"].to_list()},
-                      "online rate per banner", target=targets["online_rate"]["target"])
+                      "online rate per banner", target=load_indicators()["online_rate"].target)
     caption = _both("各旗县区在线率与录像完整率（虚线：在线率目标）",
                     "Online rate and recording completeness per banner (dashed: online-rate target)")
     return (f'<table><tr><th>{_both("排名", "Rank")}</th><th>{_both("旗县区", "Banner")}</th>'
@@ -185,11 +168,12 @@ def _trend_section(data: ReportData) -> str:
         return ('<p class="warn">全市日指标尚未生成 · No city-wide day of this month is built yet: a city day waits '
                 'for all nine banners.</p>')
     labels = [d.strftime("%m-%d") for d in data.trend["date"]]
-    chart = line_chart(labels, {f"{zh} {en}": data.trend[c].to_list() for c, zh, en in TRENDS}, "city trend")
-    head = "".join(f"<th>{_both(zh, en)}</th>" for _, zh, en in TRENDS)
+    trends = [load_indicators()[name] for name in TRENDS]
+    chart = line_chart(labels, {f"{i.zh} {i.en}": data.trend[i.name].to_list() for i in trends}, "city trend")
+    head = "".join(f"<th>{_both(i.zh, i.en)}</th>" for i in trends)
     rows = "".join(
-        f"<tr><td>{row['date']}</td>" + "".join(_cell("city_daily_kpis", str(row["date"]), c, _pct(row[c]))
-                                                 for c, _, _ in TRENDS) + "</tr>"
+        f"<tr><td>{row['date']}</td>" + "".join(_cell("city_daily_kpis", str(row["date"]), i.name, _pct(row[i.name]))
+                                                 for i in trends) + "</tr>"
         for row in data.trend.iter_rows(named=True))
     return (f'<div class="charts"><figure>{chart}<figcaption>{_both("全市每日趋势", "The city, day by day")}'
             f'</figcaption></figure><table><tr><th>{_both("日期", "Date")}</th>{head}</tr>{rows}</table></div>')

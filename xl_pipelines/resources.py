@@ -1,4 +1,5 @@
-"""Resources: the lake, the landing zone, recording storage and the pseudonym key, all from the environment."""
+"""Resources: the lake, the landing zone, recording storage, the pseudonym key, the reports and the analysts'
+DuckDB file, all from the environment. Every path an asset writes or reads outside the lake comes from here."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from xl_pipelines import landing
+from xl_pipelines import landing, quality_report, report
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
+from xl_pipelines.quality import Verdict
 from xl_pipelines.settings import ConfigError, get_settings
+from xl_pipelines.warehouse import refresh_views
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -69,3 +72,42 @@ class PseudonymResource(dg.ConfigurableResource):
             return checked_key(lake)
         except ConfigError as exc:
             raise dg.Failure(str(exc)) from None
+
+
+class ReportsResource(dg.ConfigurableResource):
+    """The reports folder: every check's kept result and the quality report page (`quality/`), the leadership
+    reports (`leadership/<YYYY-MM>.html`); empty means $XL_HOME/reports at run time."""
+
+    root: str = ""
+
+    @property
+    def path(self) -> Path:
+        return Path(os.path.abspath(self.root or get_settings().reports))
+
+    def keep_check(self, table: str, check: str, keys: dict[str, str], verdict: Verdict, blocking: bool,
+                   details: dict | None = None) -> Path:
+        """Keep one check's outcome for one partition, for the quality report (replacing the previous one)."""
+        return quality_report.record(self.path, table, check, keys, verdict.passed, verdict.severity,
+                                     verdict.description, blocking, details)
+
+    def render_quality(self) -> Path:
+        """The quality report page over every kept result."""
+        return quality_report.render(self.path)
+
+    def write_leadership(self, lake: Lake, month: str) -> Path:
+        """The month's leadership report, from gold."""
+        return report.write_report(lake, month, self.path)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The analysts' DuckDB file of views (and one per banner beside it); empty means $XL_HOME/xl.duckdb."""
+
+    file: str = ""
+
+    @property
+    def path(self) -> Path:
+        return Path(os.path.abspath(self.file or get_settings().warehouse_path))
+
+    def refresh(self, lake: Lake) -> list[str]:
+        """Rebuild the views over every lake table; the view names."""
+        return refresh_views(lake, self.path)

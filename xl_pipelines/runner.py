@@ -161,10 +161,10 @@ def materialize(
     With `registry_from` (the day before the first), that day's registries are harvested first, so the first
     day can fall back on them when its own catalog is incomplete.
     """
+    from assets.gold import MODELS, missing_inputs
     from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
     from xl_pipelines.resources import LandingResource
-    from xl_pipelines.sql_models import load_models, missing_inputs
 
     instance = instance_for(settings)
     for line in recover(instance, settings):
@@ -191,11 +191,11 @@ def materialize(
             status, seconds, part = future.result()
             outcome.add(part)
             say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
-    lake, config = Lake(settings.lake_url), load_banners()
-    city_models = [m for m in load_models() if m.dimensions == ("date",)]
+    lake = Lake(settings.lake_url)
+    city_models = [m for m in MODELS if m.dimensions == ("date",)]
     for n, day in enumerate(days, start=len(done) + 1):
         began, key, label = time.perf_counter(), day.isoformat(), f"{day} city"
-        waiting = sorted({code for model in city_models for _, code in missing_inputs(model, lake, {"date": key}, config)})
+        waiting = sorted({code for model in city_models for _, code in missing_inputs(model, lake, {"date": key})})
         if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
             say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
             continue

@@ -2,12 +2,18 @@
 
 A model's leading comment is its description; a `-- partitions: day`, `-- partitions: day, banner` or
 `-- partitions: month` line says how it is partitioned; a `-- checks: alert_levels` line adds the check of its rates against the
-alert levels of quality/thresholds.yaml. Its inputs are the `layer.table` names it reads, found with sqlglot (CTE names
+alert levels of quality/indicators.yaml. Its inputs are the `layer.table` names it reads, found with sqlglot (CTE names
 are not inputs). It runs in an in-memory DuckDB where each input is a view over just the partitions in
 scope (a month model sees the days of its month), plus `context.banner_days` (date, code, banner names;
 every day of the month for a month model), `context.banners` (all nine), `context.limits` (one row: the
-`limits` of quality/thresholds.yaml), `context.targets` (indicator, target, alert) and `context.school_zones`
-and `context.school_hours` (xl_pipelines/school_zones.yaml).
+`limits` of quality/thresholds.yaml), `context.indicators` (the registry, quality/indicators.yaml: indicator,
+zh, en, unit, target, alert) and `context.school_zones` and `context.school_hours` (xl_pipelines/school_zones.yaml).
+
+Figures are summed one way everywhere: a model gathers rows of gold.banner_daily_indicators into a list
+`figures` of {indicator, numerator, denominator} per group (a banner-day, a city day, a banner's month), and
+`rate_of(figures, name)` (Σ numerator / Σ denominator), `change_of` (that − 1), `numerator_of`,
+`denominator_of` and `count_of` (Σ numerator) read one indicator from it. A model naming an indicator the
+registry lacks is refused when loaded.
 
 A banner-day model may also read a table as it stood on the same weekday a week before, as
 `<layer>_week_before.<table>` (e.g. `silver_week_before.captures`), beside the table itself; when that
@@ -27,6 +33,7 @@ import sqlglot
 from sqlglot import exp
 
 from xl_pipelines.banners import BannerConfig
+from xl_pipelines.indicators import as_frame, load_indicators
 from xl_pipelines.lake import LAYERS, Lake
 from xl_pipelines.partitions import month_days
 from xl_pipelines.quality import load_thresholds
@@ -37,6 +44,15 @@ from xl_pipelines.warehouse import sql_literal, view_sql
 MODELS_DIR = Path(__file__).resolve().parent.parent / "dbt_like_sql"
 PARTITIONS_LINE = re.compile(r"^--\s*partitions:\s*(?P<dims>[\w ,]+)$")
 CHECKS_LINE = re.compile(r"^--\s*checks:\s*(?P<checks>[\w ,]+)$")
+NAMED_INDICATOR = re.compile(r"\b(?:rate|change|numerator|denominator|count)_of\(\s*[\w.]+\s*,\s*'(?P<name>\w+)'")
+# The one way a group's figures are summed (see the module's docstring).
+MACROS = (
+    "numerator_of(figures, name) AS list_sum([f.numerator FOR f IN figures IF f.indicator = name])::BIGINT",
+    "denominator_of(figures, name) AS list_sum([f.denominator FOR f IN figures IF f.indicator = name])::BIGINT",
+    "count_of(figures, name) AS numerator_of(figures, name)",
+    "rate_of(figures, name) AS numerator_of(figures, name) / nullif(denominator_of(figures, name), 0)",
+    "change_of(figures, name) AS rate_of(figures, name) - 1",
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,8 @@ def parse_model(path: Path) -> SqlModel:
             description.append(line.removeprefix("--").strip())
     if dimensions not in {("date", "banner"), ("date",), ("month",)}:
         raise ValueError(f"{path.name}: partitions must be 'day, banner', 'day' or 'month', not {', '.join(dimensions)}")
+    if unknown := sorted({m["name"] for m in NAMED_INDICATOR.finditer(sql)} - set(load_indicators())):
+        raise ValueError(f"{path.name}: no indicator {', '.join(unknown)} in quality/indicators.yaml")
     inputs, week_before = model_inputs(sql), model_inputs(sql, WEEK_BEFORE)
     if set(week_before) - set(inputs) or (week_before and dimensions != ("date", "banner")):
         raise ValueError(f"{path.name}: a table read as of a week before must also be read as of the day, "
@@ -89,26 +107,6 @@ def parse_model(path: Path) -> SqlModel:
 
 def load_models(directory: Path = MODELS_DIR) -> list[SqlModel]:
     return [parse_model(p) for p in sorted(directory.glob("*.sql"))]
-
-
-def missing_inputs(
-    model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig
-) -> list[tuple[str, str]]:
-    """For a city-wide (day) model, the (layer.table, banner) partitions of its day that its inputs lack; for a
-    month model, its inputs with nothing in the month (banner "all").
-
-    A city figure is never built over fewer than nine banners: a banner whose harvest was blocked by a
-    check, or has not run, leaves its partition missing, and the model waits for it. A month model is built
-    over the days of its month that exist (a month under way is partial, and says how many days it covers).
-    """
-    if "month" in keys:
-        return [(f"{layer}.{table}", "all") for layer, table in model.inputs
-                if not next(iter(lake.table_path(layer, table).glob(f"month={keys['month']}/*.parquet")), None)
-                and not next(iter(lake.table_path(layer, table).glob(f"date={keys['month']}-*")), None)]
-    if "banner" in keys:
-        return []
-    return [(f"{layer}.{table}", code) for layer, table in model.inputs for code in banners.codes
-            if not lake.exists(layer, table, {**keys, "banner": code})]
 
 
 def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str:
@@ -131,15 +129,16 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     every = pl.DataFrame([{"code": b.code, "name_en": b.name_en, "name_zh": b.name_zh} for b in banners.banners])
     thresholds = load_thresholds()
     limits = pl.DataFrame([thresholds.limits])
-    targets = pl.DataFrame([{"indicator": name, **levels} for name, levels in thresholds.indicators.items()])
     earlier = {**keys, "date": (days[0] - dt.timedelta(days=7)).isoformat()}
     available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
     week_before = pl.DataFrame({"date": [days[0] - dt.timedelta(days=7)], "available": [available]})
-    context = {"banner_days": scope, "banners": every, "limits": limits, "targets": targets,
+    context = {"banner_days": scope, "banners": every, "limits": limits, "indicators": as_frame(),
                "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
     with duckdb.connect() as con:
         con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
+        for macro in MACROS:
+            con.execute(f"CREATE MACRO {macro}")
         for name, frame in context.items():
             con.register(f"{name}_frame", frame)
             con.execute(f"CREATE TABLE context.{name} AS SELECT * FROM {name}_frame")

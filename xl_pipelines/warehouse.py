@@ -16,7 +16,7 @@ import duckdb
 
 from xl_pipelines.analyst_sql import nodes, parse_tree
 from xl_pipelines.banners import load_banners
-from xl_pipelines.lake import LAYERS, Lake, temp_beside
+from xl_pipelines.lake import LAYERS, Lake, written_beside
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
 GLOB_CHARACTERS = "*?["
@@ -88,9 +88,7 @@ def refresh_views(lake: Lake, path: Path) -> list[str]:
 def _swapped_in(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
     """Attach a new DuckDB file (with the lake's schemas) to `con` and yield its catalog name; it replaces
     `path` when the block ends without error, and on error `path` stays as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path)
-    try:
+    with written_beside(path) as tmp:
         con.execute(f"ATTACH {sql_literal(str(tmp))} AS fresh")
         con.execute("BEGIN")  # one commit per file, not one per view: several times faster
         try:
@@ -103,11 +101,6 @@ def _swapped_in(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
             raise
         finally:
             con.execute("DETACH fresh")
-        os.replace(tmp, path)
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
 
 
 def _banners_with_data(con: duckdb.DuckDBPyConnection, glob: str) -> set[str]:
