@@ -1,0 +1,347 @@
+"""`xl receive`: the real server on 127.0.0.1 (a subprocess) driven by a real HTTP client (httpx), its landing
+logs read back by the harvest's own parser."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from xl_pipelines.parsers import gat1400
+from xl_pipelines.settings import LOCAL_TZ
+
+CAMERA, PASSWORD = "15050200001320000001", "s3cret-camera"  # Horqin (150502)
+OTHER_CAMERA = "15052500001320000007"  # Naiman (150525)
+FIXTURES = Path(__file__).parent / "fixtures" / "real" / "gat1400"
+AT = dt.datetime(2026, 11, 20, 10, 15, 30, 250000, LOCAL_TZ)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m xl_pipelines.receiver` in a subprocess, with XL_HOME under `home`."""
+
+    def __init__(self, home: Path, *args: str):
+        self.home, self.port = home, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "xl_pipelines.receiver", "--port", str(self.port), *args],
+                                     env={**os.environ, "XL_HOME": str(home)}, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(self.url + "/VIID/System/Time", timeout=1)
+                return
+            except httpx.TransportError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
+                time.sleep(0.05)
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    def metric(self, line: str) -> float:
+        for row in httpx.get(self.url + "/metrics").text.splitlines():
+            if row.rsplit(" ", 1)[0] == line:
+                return float(row.rsplit(" ", 1)[1])
+        return 0.0
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=15)
+        self.proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("replay"), "--replay", "--max-body-mb", "1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    home = tmp_path_factory.mktemp("guarded")
+    (home / "devices.yaml").write_text(f'realm: tongliao\ndevices:\n  "{CAMERA}": "{PASSWORD}"\n')
+    server = Server(home, "--devices", str(home / "devices.yaml"))
+    yield server
+    server.stop()
+
+
+def _vehicle(serial: int, device: str = CAMERA, shot: str = "20261120101520", **extra) -> dict:
+    return {"MotorVehicleID": f"{device}02{shot}{serial:05d}01{serial:05d}", "DeviceID": device, "InfoKind": 1,
+            "PassTime": shot, "PlateNo": "蒙G5A217", **extra}
+
+
+def _post(server: Server, path: str, body: bytes | dict, at: dt.datetime = AT, **headers) -> httpx.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return httpx.post(server.url + path, content=data, headers={"X-XL-Received-At": at.isoformat(), **headers})
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_registration_by_digest_then_keepalive_captures_and_unregister(guarded):
+    register = {"RegisterObject": {"DeviceID": CAMERA}}
+    first = httpx.post(guarded.url + "/VIID/System/Register", json=register)
+    assert first.status_code == 401
+    challenge = first.headers["www-authenticate"]
+    assert challenge.startswith("Digest ") and 'qop="auth"' in challenge and 'realm="tongliao"' in challenge
+
+    # the digest worked out by hand (RFC 7616, MD5, qop=auth) from the challenge's nonce
+    nonce = challenge.split('nonce="')[1].split('"')[0]
+    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = md5(f"{CAMERA}:tongliao:{PASSWORD}"), md5("POST:/VIID/System/Register")
+    response = md5(f"{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}")
+    authorization = (f'Digest username="{CAMERA}", realm="tongliao", nonce="{nonce}", uri="/VIID/System/Register", '
+                     f'qop=auth, nc=00000001, cnonce="0a4f113b", response="{response}", algorithm=MD5')
+    ok = httpx.post(guarded.url + "/VIID/System/Register", json=register, headers={"Authorization": authorization})
+    assert ok.status_code == 200
+    assert ok.json()["ResponseStatusObject"]["StatusCode"] == 0 and ok.json()["ResponseStatusObject"]["Id"] == CAMERA
+    assert len(ok.json()["ResponseStatusObject"]["LocalTime"]) == 14
+
+    # a wrong password and an unknown device are refused (401) and counted; httpx's own digest client is used
+    wrong = httpx.post(guarded.url + "/VIID/System/Register", json=register, auth=httpx.DigestAuth(CAMERA, "guess"))
+    stranger = httpx.post(guarded.url + "/VIID/System/Register", json={"RegisterObject": {"DeviceID": OTHER_CAMERA}},
+                          auth=httpx.DigestAuth(OTHER_CAMERA, PASSWORD))
+    assert (wrong.status_code, stranger.status_code) == (401, 401)
+    assert guarded.metric('xl_receiver_auth_refused_total{reason="wrong_password"}') == 1
+    assert guarded.metric('xl_receiver_auth_refused_total{reason="unknown_device"}') == 1
+    again = httpx.post(guarded.url + "/VIID/System/Register", json=register, auth=httpx.DigestAuth(CAMERA, PASSWORD))
+    assert again.status_code == 200
+
+    me = {"User-Identify": CAMERA}
+    assert httpx.post(guarded.url + "/VIID/System/Keepalive", json={"KeepaliveObject": {"DeviceID": CAMERA}},
+                      headers=me).status_code == 200
+    # an unregistered device's captures are refused (no --replay here: the X-XL-Received-At header is ignored)
+    foreign = {"MotorVehicleListObject": {"MotorVehicleObject": [_vehicle(1, OTHER_CAMERA)]}}
+    refused = httpx.post(guarded.url + "/VIID/MotorVehicles", json=foreign, headers={"User-Identify": OTHER_CAMERA})
+    assert refused.status_code == 401 and "www-authenticate" in refused.headers
+    sent = httpx.post(guarded.url + "/VIID/MotorVehicles", headers={**me, "X-XL-Received-At": AT.isoformat()},
+                      json={"MotorVehicleListObject": {"MotorVehicleObject": [_vehicle(2)]}})
+    assert sent.status_code == 200
+    assert httpx.post(guarded.url + "/VIID/System/UnRegister", json={"UnRegisterObject": {"DeviceID": CAMERA}},
+                      headers=me).status_code == 200
+    assert httpx.post(guarded.url + "/VIID/System/Keepalive", json={"KeepaliveObject": {"DeviceID": CAMERA}},
+                      headers=me).status_code == 401
+
+    now = dt.datetime.now(LOCAL_TZ)
+    days = sorted((guarded.landing / "viid_keepalive").iterdir())
+    events = [row["event"] for day in days for f in sorted((day / "150502").glob("*.jsonl")) for row in _lines(f)]
+    assert events == ["register", "register", "keepalive", "unregister"]
+    captured = [f for f in (guarded.landing / "viid").rglob("*.jsonl")]
+    assert len(captured) == 1 and captured[0].parent.parent.name in (now.date().isoformat(),
+                                                                       (now - dt.timedelta(seconds=5)).date().isoformat())
+    assert guarded.metric('xl_receiver_rejected_total{reason="unregistered"}') == 2
+
+
+def test_each_kind_answered_per_object_and_landed_as_sent(replay):
+    posts = {  # path → body, the standard's envelopes
+        "/VIID/MotorVehicles": {"MotorVehicleListObject": {"MotorVehicleObject": [_vehicle(11), _vehicle(12)]}},
+        "/VIID/Faces": {"FaceListObject": {"FaceObject": [
+            {"FaceID": f"{CAMERA}0620261120101520000130600013", "DeviceID": CAMERA, "FaceAppearTime": "20261120101520"}]}},
+        "/VIID/Persons": {"PersonListObject": {"PersonObject": [
+            {"PersonID": f"{CAMERA}0120261120101520000140100014", "DeviceID": CAMERA, "PersonAppearTime": "20261120101520"}]}},
+        "/VIID/NonMotorVehicles": {"NonMotorVehicleListObject": {"NonMotorVehicleObject": [
+            {"NonMotorVehicleID": f"{CAMERA}0320261120101520000150300015", "DeviceID": CAMERA, "AppearTime": "20261120101520"}]}},
+    }
+    at = AT.replace(hour=11)
+    for path, body in posts.items():
+        answer = _post(replay, path, body, at)
+        assert answer.status_code == 200
+        statuses = answer.json()["ResponseStatusListObject"]["ResponseStatusObject"]
+        listed = next(iter(next(iter(body.values())).values()))
+        id_field = next(k for k in listed[0] if k.endswith("ID") and k != "DeviceID")
+        assert [s["Id"] for s in statuses] == [o[id_field] for o in listed]
+        assert {(s["StatusCode"], s["StatusString"], s["RequestURL"]) for s in statuses} == {(0, "OK", path)}
+    hour_file = replay.landing / "viid" / "2026-11-20" / "150502" / "11.jsonl"
+    raw = hour_file.read_bytes().splitlines()
+    assert len(raw) == 4
+    for line, (path, body) in zip(raw, posts.items(), strict=True):  # the body byte for byte as it was sent
+        assert line == (b'{"received_at":"2026-11-20T11:15:30.250+08:00","path":"' + path.encode() + b'","body":'
+                        + json.dumps(body, ensure_ascii=False).encode() + b"}")
+    frame = gat1400.post_log_frame([hour_file])
+    assert frame["line_reason"].null_count() == 5
+    assert frame["kind"].to_list() == ["motor_vehicle", "motor_vehicle", "face", "person", "non_motor"]
+    assert frame["received_at"].unique().to_list() == [at.replace(microsecond=250000)]
+
+
+def test_image_payloads_are_stripped_and_counted(replay):
+    picture = base64.b64encode(b"\xff\xd8\xff\xe0 a JPEG's first bytes" * 20).decode()
+    vehicle = _vehicle(21, SubImageList={"SubImageInfoObject": [
+        {"ImageID": "img-1", "Type": "14", "Data": picture, "ShotTime": "20261120101520"},
+        {"ImageID": "img-2", "Type": "01", "StoragePath": "http://10.15.0.8/pic/2"}]})
+    body = {"MotorVehicleListObject": {"MotorVehicleObject": [vehicle]}}
+    before = replay.metric("xl_receiver_images_stripped_total")
+    assert _post(replay, "/VIID/MotorVehicles", body, AT.replace(hour=12)).status_code == 200
+    hour_file = replay.landing / "viid" / "2026-11-20" / "150502" / "12.jsonl"
+    text = hour_file.read_text(encoding="utf-8")
+    assert picture[:40] not in text and '"Data"' not in text
+    expected = json.loads(json.dumps(body))
+    del expected["MotorVehicleListObject"]["MotorVehicleObject"][0]["SubImageList"]["SubImageInfoObject"][0]["Data"]
+    assert _lines(hour_file)[0]["body"] == expected  # everything else kept
+    assert replay.metric("xl_receiver_images_stripped_total") - before == 1
+    assert replay.metric("xl_receiver_image_bytes_stripped_total") >= len(picture)
+
+
+def test_malformed_oversized_unknown_unit_and_charset(replay):
+    at = AT.replace(hour=13)
+    cut = b'{"MotorVehicleListObject":{"MotorVehicleObject":[{"MotorVehicleID":"1505","Data":"/9j/4AAQSkZJ'
+    bad = _post(replay, "/VIID/MotorVehicles", cut, at, **{"User-Identify": CAMERA})
+    assert bad.status_code == 400 and bad.json()["ResponseStatusObject"]["StatusCode"] == 7  # Invalid JSON Format
+    big = _post(replay, "/VIID/MotorVehicles", b"{" + b" " * (2 * 2**20) + b"}", at)
+    assert big.status_code == 413
+    stranger = "99990000001320000001"  # no unit of banners.yaml
+    unknown = _post(replay, "/VIID/MotorVehicles", {"MotorVehicleListObject": {"MotorVehicleObject": [
+        _vehicle(31, stranger)]}}, at)
+    assert unknown.status_code == 200  # kept, in the quarantine log
+    # a GBK body, declared so, is logged in UTF-8: the name reads as it was meant
+    face = {"FaceListObject": {"FaceObject": [{"FaceID": f"{CAMERA}0620261120131500000320600032", "DeviceID": CAMERA,
+                                               "FaceAppearTime": "20261120131500", "Name": "王建国"}]}}
+    gbk = _post(replay, "/VIID/Faces", json.dumps(face, ensure_ascii=False).encode("gbk"), at,
+                **{"Content-Type": "application/json; charset=GBK"})
+    assert gbk.status_code == 200
+
+    quarantined = _lines(replay.landing / "viid_quarantine" / "2026-11-20" / "13.jsonl")
+    assert [q["reason"] for q in quarantined] == ["malformed_json", "unknown_unit"]
+    assert base64.b64decode(quarantined[0]["raw_base64"]) == cut.replace(b'"/9j/4AAQSkZJ', b'""')  # image cut out
+    assert quarantined[0]["user_identify"] == CAMERA
+    assert quarantined[1]["line"]["body"]["MotorVehicleListObject"]["MotorVehicleObject"][0]["DeviceID"] == stranger
+    landed = _lines(replay.landing / "viid" / "2026-11-20" / "150502" / "13.jsonl")
+    assert [row["body"] for row in landed] == [face]
+    assert replay.metric('xl_receiver_rejected_total{reason="malformed_json"}') == 1
+    assert replay.metric('xl_receiver_rejected_total{reason="too_large"}') == 1
+    assert replay.metric('xl_receiver_rejected_total{reason="unknown_unit"}') == 1
+
+
+def test_hour_files_rotate_at_local_midnight(replay):
+    body = {"MotorVehicleListObject": {"MotorVehicleObject": [_vehicle(41)]}}
+    evening = dt.datetime(2026, 11, 21, 23, 59, 59, 900000, LOCAL_TZ)
+    for at in (evening, evening + dt.timedelta(seconds=0.2), dt.datetime(2026, 11, 21, 16, 0, 1, tzinfo=dt.UTC)):
+        assert _post(replay, "/VIID/MotorVehicles", body, at).status_code == 200
+    viid = replay.landing / "viid"
+    before = _lines(viid / "2026-11-21" / "150502" / "23.jsonl")
+    after = _lines(viid / "2026-11-22" / "150502" / "00.jsonl")  # 16:00:01Z is 00:00:01 in Tongliao
+    assert [row["received_at"] for row in before] == ["2026-11-21T23:59:59.900+08:00"]
+    assert [row["received_at"] for row in after] == ["2026-11-22T00:00:00.100+08:00", "2026-11-22T00:00:01.000+08:00"]
+
+
+def test_real_fixtures_replayed_through_the_receiver_read_the_same(replay, tmp_path):
+    """Every line of the real-device fixtures, POSTed with its receive time, lands so the harvest reads the same
+    objects as from the fixture file itself; the one POST naming no device at all (a notification of tollgates only,
+    no User-Identify) has no banner, so it goes to the quarantine log instead of a banner's file."""
+    originals = sorted(FIXTURES.rglob("*.jsonl"))
+    home = tmp_path / "home"
+    server = Server(home, "--replay")
+    try:
+        for path in originals:
+            for line in path.read_bytes().splitlines():
+                record = json.loads(line)
+                answer = _post(server, record["path"], record["body"], dt.datetime.fromisoformat(record["received_at"]))
+                assert answer.status_code == 200
+    finally:
+        server.stop()
+    columns = ["kind", "object_id", "device_id", "received_at", "shot_raw", "plate", "line_reason"]
+    direct = gat1400.post_log_frame(originals).select(columns)
+    received = gat1400.post_log_frame(sorted((home / "landing" / "viid").rglob("*.jsonl"))).select(columns)
+    assert direct.height == 21 and direct["line_reason"].to_list().count("bad_envelope") == 1
+    expected = direct.filter(pl.col("line_reason").ne_missing("bad_envelope"))
+    assert received.sort(columns, nulls_last=True).equals(expected.sort(columns, nulls_last=True))
+    quarantined = _lines(home / "landing" / "viid_quarantine" / "2026-11-20" / "11.jsonl")
+    assert [(q["reason"], q["path"]) for q in quarantined] == [("unknown_unit", "/VIID/SubscribeNotifications")]
+
+
+def test_crash_loses_nothing_acknowledged_and_a_torn_line_is_read_alone(tmp_path):
+    home = tmp_path / "home"
+    server = Server(home, "--replay")
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def client(lane: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            serial = 0
+            while not stop.is_set():
+                serial += 1
+                objects = [_vehicle(lane * 10_000 + serial * 10 + i) for i in range(10)]
+                try:
+                    answer = http.post("/VIID/MotorVehicles", json={"MotorVehicleListObject": {
+                        "MotorVehicleObject": objects}}, headers={"X-XL-Received-At": AT.isoformat()})
+                except httpx.TransportError:
+                    return  # the server is gone: this POST was never acknowledged
+                if answer.status_code == 200:
+                    acknowledged.extend(o["MotorVehicleID"] for o in objects)
+
+    clients = [threading.Thread(target=client, args=(lane,)) for lane in range(6)]
+    for c in clients:
+        c.start()
+    time.sleep(1.5)
+    server.stop(signal.SIGKILL)  # kill -9 while the clients post
+    stop.set()
+    for c in clients:
+        c.join()
+    hour_file = home / "landing" / "viid" / "2026-11-20" / "150502" / "10.jsonl"
+    with hour_file.open("ab") as f:  # and a crash in the middle of a write
+        f.write(b'{"received_at":"2026-11-20T10:15:30.250+08:00","path":"/VIID/MotorVehicles","body":{"MotorVe')
+    restarted = Server(home, "--replay")
+    try:
+        after = _post(restarted, "/VIID/MotorVehicles", {"MotorVehicleListObject": {"MotorVehicleObject": [
+            _vehicle(99_999)]}})
+        assert after.status_code == 200
+    finally:
+        restarted.stop()
+
+    frame = gat1400.post_log_frame([hour_file])
+    read = frame.filter(pl.col("line_reason").is_null())["object_id"]
+    assert len(acknowledged) > 100
+    assert set(acknowledged) <= set(read.to_list())  # every acknowledged object is in the log
+    assert read.is_duplicated().sum() == 0
+    assert read.to_list()[-1] == _vehicle(99_999)["MotorVehicleID"]  # the line after the torn one is whole
+    torn = frame.filter(pl.col("line_reason").is_not_null())
+    assert torn["line_reason"].to_list()[-1:] == ["malformed_line"]  # the torn line: one quarantined record
+    assert torn.height <= 2  # at most the kill's own torn line besides
+
+
+def test_disk_nearly_full_is_503_not_a_silent_loss(tmp_path):
+    server = Server(tmp_path / "home", "--open", "--min-free-mb", str(2**40))
+    try:
+        answer = _post(server, "/VIID/MotorVehicles", {"MotorVehicleListObject": {"MotorVehicleObject": [_vehicle(1)]}})
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert answer.json()["ResponseStatusObject"]["StatusCode"] == 2  # Device Busy
+        assert server.metric('xl_receiver_rejected_total{reason="disk_full"}') == 1
+    finally:
+        server.stop()
+    assert not (tmp_path / "home" / "landing" / "viid").exists()
+
+
+def test_metrics_in_prometheus_text(replay):
+    text = httpx.get(replay.url + "/metrics").text
+    assert "# TYPE xl_receiver_fsync_seconds histogram" in text
+    assert replay.metric('xl_receiver_fsync_seconds_bucket{le="+Inf"}') == replay.metric("xl_receiver_fsync_seconds_count") > 0
+    assert replay.metric('xl_receiver_posts_total{route="/VIID/MotorVehicles"}') >= 1
+
+
+def test_wrong_set_up_is_one_line(tmp_path):
+    env = {**os.environ, "XL_HOME": str(tmp_path)}
+    for args, says in ((["receive"], "no devices file"), (["receive", "--replay", "--host", "0.0.0.0"], "loopback only"),
+                       (["receive", "--devices", str(tmp_path / "none.yaml")], "cannot read the devices file")):
+        done = subprocess.run([sys.executable, "-m", "xl_pipelines.cli", *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1
