@@ -345,3 +345,53 @@ def test_wrong_set_up_is_one_line(tmp_path):
                        (["receive", "--devices", str(tmp_path / "none.yaml")], "cannot read the devices file")):
         done = subprocess.run([sys.executable, "-m", "xl_pipelines.cli", *args], env=env, capture_output=True, text=True)
         assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_simulated_day_posted_via_the_receiver_lands_the_same_captures(replay, tmp_path):
+    """One banner-day with every capture fault, written directly and posted through the receiver: the harvest
+    accepts the same captures and quarantines the same records, but for the simulator's two receiver faults, which
+    a receiver in the path does not commit: the line it cut off and the face line it logged in GBK (declared GBK
+    now, but cut short of its closing brace too) are refused (400) and kept in the receiver's quarantine log."""
+    from collections import Counter
+
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.captures import harvest_captures
+    from xl_pipelines.simulator.captures import capture_cameras, write_captures
+    from xl_pipelines.simulator.city import build_city
+    from xl_pipelines.simulator.faults import CAPTURE_FAULTS, DayPlan
+
+    day = dt.date(2026, 11, 24)
+    registry = build_city(load_banners(), 300, 3)[0]
+    code = registry.banner.code
+    direct = tmp_path / "viid" / str(day) / code
+    for folder in (direct, tmp_path / "onvif"):
+        folder.mkdir(parents=True)
+    every_fault = DayPlan(frozenset(CAPTURE_FAULTS), range(0))
+    written = write_captures(direct, tmp_path / "onvif", day, registry, capture_cameras(registry, 3), 15, every_fault, 3)
+    posted = write_captures(tmp_path / "unused", tmp_path / "onvif", day, registry, capture_cameras(registry, 3), 15,
+                            every_fault, 3, via=replay.url)
+    assert posted == written and not (tmp_path / "unused").exists()
+
+    def harvest(folder: Path):
+        return harvest_captures(sorted(folder.glob("*.jsonl")), [], code, day, load_banners(),
+                                pl.Series([c.device_id for c in registry.channels]),
+                                dt.datetime(2026, 11, 25, tzinfo=dt.UTC), b"a test key, sixteen characters or more")
+
+    a, b = harvest(direct), harvest(replay.landing / "viid" / str(day) / code)
+    columns = [c for c in a.accepted.columns if c not in ("source_file", "item", "position")]
+    assert a.accepted.height > 200
+    assert a.accepted.select(columns).sort(columns).equals(b.accepted.select(columns).sort(columns))
+    reasons_a, reasons_b = Counter(a.quarantined["reason"]), Counter(b.quarantined["reason"])
+    assert reasons_a - reasons_b == Counter({"malformed_line": 1, "wrong_encoding": 1}) and not reasons_b - reasons_a
+    refused = [q for f in (replay.landing / "viid_quarantine" / str(day)).glob("*.jsonl") for q in _lines(f)]
+    assert sorted((q["reason"], q["path"]) for q in refused) == [("malformed_json", "/VIID/Faces"),
+                                                                  ("malformed_json", "/VIID/MotorVehicles")]
+
+
+def test_posting_via_a_receiver_that_is_not_there_is_one_line():
+    from xl_pipelines.settings import ConfigError
+    from xl_pipelines.simulator.captures import post_via
+
+    line = b'{"received_at":"2026-11-24T10:00:00.000+08:00","path":"/VIID/Faces","body":{}}'
+    with pytest.raises(ConfigError, match="cannot post to the receiver"):
+        post_via(f"http://127.0.0.1:{_free_port()}", [line], CAMERA)

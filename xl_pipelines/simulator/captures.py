@@ -318,10 +318,11 @@ def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegist
         carried = lines.filter(~due)  # a POST or re-send received after the chunk's last hour goes to its own file
         by_hour = lines.filter(due).sort("received_s").group_by(
             (pl.col("received_s") // 3600).cast(pl.Int64).alias("hour"), maintain_order=True).agg(pl.col("line").str.join("\n"))
-        for hour, text in by_hour.iter_rows():
-            if via:
-                post_via(via, [line.encode() for line in text.split("\n")], posted["device_id"][0])
-            else:
+        if via:  # the chunk's hours in one go
+            post_via(via, [line.encode() for _, text in by_hour.iter_rows() for line in text.split("\n")],
+                     posted["device_id"][0])
+        else:
+            for hour, text in by_hour.iter_rows():
                 (viid / f"{hour:02d}.jsonl").write_bytes(text.encode() + b"\n")
         written += int(due.sum())
     if "wrong_encoding_post" in plan.faults and posted.height:
