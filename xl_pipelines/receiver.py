@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import codecs
 import datetime as dt
 import hashlib
 import hmac
@@ -178,6 +179,15 @@ def status(url: str, code: int, at: dt.datetime, object_id: str = "") -> dict:
             "LocalTime": _local_time(at)}
 
 
+def status_list(url: str, ids: list[str], at: dt.datetime) -> bytes:
+    """`{"ResponseStatusListObject": …}`, one OK per object ID: the same JSON as `status` for each, built as
+    text (a POST's answer is on the hot path)."""
+    head = json.dumps({"RequestURL": url, "StatusCode": OK, "StatusString": STATUS_STRINGS[OK]})[:-1] + ', "Id": '
+    tail = f', "LocalTime": "{_local_time(at)}"}}'
+    items = ", ".join(head + json.dumps(i, ensure_ascii=False) + tail for i in ids)
+    return ('{"ResponseStatusListObject": {"ResponseStatusObject": [' + items + "]}}").encode()
+
+
 def strip_images(value, removed: list[int]):
     """The JSON value without image payloads (`Data` text anywhere); their sizes appended to `removed`."""
     if isinstance(value, dict):
@@ -212,9 +222,11 @@ def device_of(objects: list) -> str | None:
     for obj in objects:
         if not isinstance(obj, dict):
             continue
-        for where in (obj, *(v for k, v in obj.items() if k.endswith("Info") and isinstance(v, dict))):
-            if isinstance(where.get("DeviceID"), str | int) and str(where["DeviceID"]):
-                return str(where["DeviceID"])
+        found = obj.get("DeviceID")
+        if found is None:
+            found = next((v.get("DeviceID") for k, v in obj.items() if k.endswith("Info") and isinstance(v, dict)), None)
+        if isinstance(found, str | int) and str(found):
+            return str(found)
     return None
 
 
@@ -272,8 +284,7 @@ class Receiver:
         full_path = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
         charset = _charset(headers)
         try:
-            text = body.decode(charset)
-            parsed = json.loads(text.removeprefix("\ufeff"))
+            parsed = json.loads(body.decode(charset).removeprefix("\ufeff"))  # strict: no stray bytes pass
             if not isinstance(parsed, dict):
                 raise ValueError("not a JSON object")
         except ValueError:  # UnicodeDecodeError and JSONDecodeError too
@@ -285,7 +296,7 @@ class Receiver:
             return await self._answer(send, 400, path, INVALID_JSON_FORMAT, at)
         if path.startswith("/VIID/System/"):
             return await self._system(send, path, headers, parsed, at)
-        verbatim = charset == "utf-8" and "\n" not in text and "\r" not in text and not text.startswith("\ufeff")
+        verbatim = charset == "utf-8" and b"\n" not in body and b"\r" not in body and not body.startswith(codecs.BOM_UTF8)
         return await self._objects(send, path, full_path, route, parsed, body, verbatim, at, user)
 
     async def _objects(self, send, path, full_path, route, parsed, body, verbatim, at, user):
@@ -317,9 +328,9 @@ class Receiver:
         self.metrics.add("xl_receiver_objects_total", len(objects), kind=kind)
         if not objects:  # logged (the harvest quarantines it as bad_envelope), and the sender told
             return await self._answer(send, 200, path, INVALID_JSON_CONTENT, at)
-        statuses = [status(path, OK, at, str(obj.get(id_field, "")) if isinstance(obj, dict) else "")
-                    for obj in (_listed(parsed[envelope][listed]) if kind == "notification" else objects)]
-        return await _json(send, 200, {"ResponseStatusListObject": {"ResponseStatusObject": statuses}})
+        ids = [str(obj.get(id_field, "")) if isinstance(obj, dict) else ""
+               for obj in (_listed(parsed[envelope][listed]) if kind == "notification" else objects)]
+        return await _send(send, 200, status_list(path, ids, at), JSON)
 
     async def _system(self, send, path, headers, parsed, at):
         name = path.rsplit("/", 1)[1]
@@ -423,8 +434,11 @@ class Receiver:
             self.log.close_finished(time.time())
 
 
+JSON = b"application/json;charset=UTF-8"
+
+
 async def _json(send, http: int, payload: dict, extra: list | None = None):
-    await _send(send, http, json.dumps(payload, ensure_ascii=False).encode(), b"application/json;charset=UTF-8", extra)
+    await _send(send, http, json.dumps(payload, ensure_ascii=False).encode(), JSON, extra)
 
 
 async def _send(send, http: int, data: bytes, content_type: bytes, extra: list | None = None):

@@ -132,7 +132,7 @@ class LandingLog:
 
 def _write_durably(fd: int, data: bytes) -> None:
     """Write the batch whole, after a newline if the file ends in a torn line (a crash, a failed batch that
-    could not be cut back), and fsync it; if that fails, cut the file back to where the batch began."""
+    could not be cut back), and sync it; if that fails, cut the file back to where the batch began."""
     start = os.lseek(fd, 0, os.SEEK_END)
     if start and os.pread(fd, 1, start - 1) != b"\n":
         data = b"\n" + data
@@ -140,7 +140,7 @@ def _write_durably(fd: int, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        os.fdatasync(fd)  # the data and the size that reads it back (an mtime is not worth a second write)
     except OSError:
         try:
             os.ftruncate(fd, start)
