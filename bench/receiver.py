@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-CLIENTS, OBJECTS, WARMUP_S, MEASURE_S = 16, 10, 2.0, 10.0
+CLIENTS, OBJECTS, WARMUP_S, MEASURE_S = 64, 10, 2.0, 10.0
 DEVICES = [f"1505020000132{i:07d}" for i in range(1, CLIENTS + 1)]  # Horqin checkpoints
 PASSWORD = "bench-camera-password"
 GOAL_POSTS_S, GOAL_P99_MS = 2000, 50
