@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 from xl_pipelines.parsers import gat1400
+from xl_pipelines.receiver_online import online_seconds, read_keepalives
 from xl_pipelines.settings import LOCAL_TZ
 
 CAMERA, PASSWORD = "15050200001320000001", "s3cret-camera"  # Horqin (150502)
@@ -145,9 +146,9 @@ def test_registration_by_digest_then_keepalive_captures_and_unregister(guarded):
                       headers=me).status_code == 401
 
     now = dt.datetime.now(LOCAL_TZ)
-    days = sorted((guarded.landing / "viid_keepalive").iterdir())
-    events = [row["event"] for day in days for f in sorted((day / "150502").glob("*.jsonl")) for row in _lines(f)]
-    assert events == ["register", "register", "keepalive", "unregister"]
+    logged = read_keepalives(sorted((guarded.landing / "viid_keepalive").glob("*/150502/*.jsonl")))
+    assert logged.accepted["event"].to_list() == ["register", "register", "keepalive", "unregister"]
+    assert logged.accepted["device_id"].unique().to_list() == [CAMERA] and logged.read == 4
     captured = [f for f in (guarded.landing / "viid").rglob("*.jsonl")]
     assert len(captured) == 1 and captured[0].parent.parent.name in (now.date().isoformat(),
                                                                        (now - dt.timedelta(seconds=5)).date().isoformat())
@@ -395,3 +396,37 @@ def test_posting_via_a_receiver_that_is_not_there_is_one_line():
     line = b'{"received_at":"2026-11-24T10:00:00.000+08:00","path":"/VIID/Faces","body":{}}'
     with pytest.raises(ConfigError, match="cannot post to the receiver"):
         post_via(f"http://127.0.0.1:{_free_port()}", [line], CAMERA)
+
+
+def _events(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame({"at": [dt.datetime.fromisoformat(f"2026-11-20T{t}+08:00") for t, _, _ in rows],
+                         "device_id": [d for _, d, _ in rows], "event": [e for _, _, e in rows]},
+                        schema={"at": pl.Datetime("us", "Asia/Shanghai"), "device_id": pl.String, "event": pl.String})
+
+
+def test_keepalives_become_online_seconds_by_the_polls_rule():
+    a, b, c = CAMERA, "15050200001320000002", "15050200001320000003"
+    events = _events(("10:00:00", a, "keepalive"), ("10:00:30", b, "register"), ("10:01:00", a, "keepalive"),
+                     ("10:01:00", b, "unregister"), ("10:02:00", a, "keepalive"))
+    online = online_seconds(events, dt.date(2026, 11, 20), pl.Series([a, b, c]))
+    # a: 60 + 60 + 180 (the last keepalive lapses after 3 min); b: 30 until it unregisters; c: never heard.
+    # heard from: [10:00, 10:05) = 300 s
+    assert online.rows() == [(a, 3, 300.0, 300.0), (b, 1, 30.0, 300.0), (c, 0, 0.0, 300.0)]
+
+    # nobody heard 10:03–10:05 and 10:08–10:10: out of observed; a is offline 10:05–10:08 while b is heard
+    gap = _events(("10:00:00", a, "keepalive"), ("10:05:00", b, "keepalive"), ("10:10:00", a, "keepalive"))
+    assert online_seconds(gap, dt.date(2026, 11, 20)).rows() == [(a, 2, 360.0, 540.0), (b, 1, 180.0, 540.0)]
+    late = _events(("23:59:00", a, "keepalive"))  # clipped at midnight
+    assert online_seconds(late, dt.date(2026, 11, 20)).rows() == [(a, 1, 60.0, 60.0)]
+
+
+def test_keepalive_lines_that_do_not_read_are_quarantined(tmp_path):
+    log = tmp_path / "10.jsonl"
+    log.write_bytes(f'{{"received_at": "2026-11-20T10:00:00.000+08:00", "device_id": "{CAMERA}", "event": "keepalive"}}\n'
+                    f'{{"received_at": "2026-11-20T10:01:00", "device_id": "{CAMERA}", "event": "keepalive"}}\n'
+                    f'{{"received_at": "2026-11-20T10:02:00.000+08:00", "device_id": "{CAMERA}", "event": "reboot"}}\n'
+                    '{"received_at": "2026-11-20T10:03:00.000+08:00", "device_id": "1505'.encode())  # torn by a crash
+    harvest = read_keepalives([log])
+    assert harvest.read == 4 and harvest.accepted.height == 1
+    assert harvest.quarantined.select("item", "reason").rows() == [
+        (2, "bad_received_at"), (3, "unknown_event"), (4, "malformed_line")]
