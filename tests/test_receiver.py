@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -39,11 +40,17 @@ def _free_port() -> int:
 class Server:
     """`python -m xl_pipelines.receiver` in a subprocess, with XL_HOME under `home`."""
 
-    def __init__(self, home: Path, *args: str):
+    def __init__(self, home: Path, *args: str, file_limit: int | None = None):
         self.home, self.port = home, _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+
+        def limited():  # files may not grow past `file_limit` bytes: a write beyond fails (EFBIG), as on a full disk
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
         self.proc = subprocess.Popen([sys.executable, "-m", "xl_pipelines.receiver", "--port", str(self.port), *args],
-                                     env={**os.environ, "XL_HOME": str(home)}, stderr=subprocess.PIPE)
+                                     env={**os.environ, "XL_HOME": str(home)}, stderr=subprocess.PIPE,
+                                     preexec_fn=limited if file_limit else None)
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -331,6 +338,26 @@ def test_disk_nearly_full_is_503_not_a_silent_loss(tmp_path):
     finally:
         server.stop()
     assert not (tmp_path / "home" / "landing" / "viid").exists()
+
+
+def test_a_batch_that_cannot_be_written_whole_is_cut_back_and_refused(tmp_path):
+    server = Server(tmp_path / "home", "--replay", file_limit=4096)
+    answers = []
+    try:
+        for serial in range(40):  # about 330 bytes a line: the 13th does not fit
+            body = {"MotorVehicleListObject": {"MotorVehicleObject": [_vehicle(serial)]}}
+            answers.append((serial, _post(server, "/VIID/MotorVehicles", body).status_code))
+        assert server.metric('xl_receiver_rejected_total{reason="write_failed"}') == sum(c == 503 for _, c in answers)
+    finally:
+        server.stop()
+    codes = [c for _, c in answers]
+    assert 200 in codes and 503 in codes and set(codes) == {200, 503}
+    hour_file = tmp_path / "home" / "landing" / "viid" / "2026-11-20" / "150502" / "10.jsonl"
+    data = hour_file.read_bytes()
+    assert data.endswith(b"\n") and len(data) <= 4096
+    frame = gat1400.post_log_frame([hour_file])
+    assert frame["line_reason"].null_count() == frame.height  # no torn line left behind
+    assert frame["object_id"].to_list() == [_vehicle(s)["MotorVehicleID"] for s, c in answers if c == 200]
 
 
 def test_metrics_in_prometheus_text(replay):

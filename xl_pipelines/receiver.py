@@ -289,8 +289,9 @@ class Receiver:
                 raise ValueError("not a JSON object")
         except ValueError:  # UnicodeDecodeError and JSONDecodeError too
             self.metrics.add("xl_receiver_rejected_total", reason="malformed_json")
-            try:
-                await self._quarantine(at, full_path, "malformed_json", headers, raw=body)
+            try:  # a capture's bytes are kept; a system request's are not (anyone may send one)
+                if route is not None:
+                    await self._quarantine(at, full_path, "malformed_json", headers, raw=body)
             except OSError:
                 return await self._answer(send, 503, path, DEVICE_BUSY, at, retry=True)
             return await self._answer(send, 400, path, INVALID_JSON_FORMAT, at)
@@ -344,7 +345,8 @@ class Receiver:
                         self.metrics.add("xl_receiver_auth_refused_total", reason=why)
                     return await self._answer(send, 401, path, INVALID_OPERATION, at, challenge=True,
                                               stale=why == "stale_nonce")
-                self.registered.update({user, device})
+                self.registered.add(user)  # the device that proved its password, whatever the body says
+                device = user
         elif name in ("Keepalive", "UnRegister"):
             if not (self.options.open_access or device in self.registered):
                 self.metrics.add("xl_receiver_rejected_total", reason="unregistered")

@@ -104,7 +104,8 @@ class LandingLog:
                     await asyncio.to_thread(_write_durably, file.fd, data)
                 except OSError as exc:
                     for _, done in batch:
-                        done.set_exception(exc)
+                        if not done.done():
+                            done.set_exception(exc)
                     continue
                 self.observe(time.perf_counter() - began, len(batch))
                 for _, done in batch:
