@@ -1,12 +1,12 @@
 """The receiver's landing logs, written by group commit: `<folder>/<date>/<code>/<HH>.jsonl`.
 
 One writer task per open hour file. Requests hand it their line and wait; the task takes every line that
-arrived while the previous batch was being written, writes them in one `write`, fsyncs, and only then
-releases their waiters, so a POST is answered after its line is on disk and a crash loses nothing that was
-acknowledged (one fsync serves hundreds of POSTs under load). A file reopened after a crash that ends without
-a newline (a torn line) gets one first, so the torn bytes stay a line of their own (the harvest quarantines it
-as `malformed_line`) and the next acknowledged line is whole. A batch that cannot be written whole (a full
-disk) is cut back off the file and its waiters get the error.
+arrived while the previous batch was being written, writes them in one `write`, syncs them (fdatasync), and
+only then releases their waiters, so a POST is answered after its line is on disk and a crash loses nothing
+that was acknowledged (one sync serves hundreds of POSTs under load). A file that ends without a newline (a
+line torn by a crash) gets one before the next batch, so the torn bytes stay a line of their own (the harvest
+quarantines it as `malformed_line`) and the next acknowledged line is whole. A batch that cannot be written
+whole (a full disk) is cut back off the file and its waiters get the error.
 """
 
 from __future__ import annotations
