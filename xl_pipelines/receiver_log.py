@@ -74,23 +74,31 @@ class LandingLog:
     def __init__(self, root: Path, observe: Callable[[float, int], None] = lambda s, n: None):
         self.root = Path(root)
         self.files: dict[HourKey, HourFile] = {}
+        self.opening: dict[HourKey, asyncio.Future] = {}
         self.observe = observe
 
     async def append(self, key: HourKey, line: bytes) -> None:
         """Append one line (ending in a newline); returns once it is fsynced, raises OSError if it is not."""
-        file = self.files.get(key)
-        if file is None:
-            fd = await asyncio.to_thread(_open_for_append, key.path(self.root))
-            file = self.files.get(key)  # another request may have opened it meanwhile
-            if file is None:
-                file = self.files[key] = HourFile(key, fd)
-                file.task = asyncio.create_task(self._writer(file))
-            else:
-                os.close(fd)
+        while (file := self.files.get(key)) is None:
+            await self._open(key)
         done = asyncio.get_running_loop().create_future()
         file.pending.append((line, done))
         file.wake.set()
         await done
+
+    async def _open(self, key: HourKey) -> None:
+        """Open the hour file once, however many requests ask for it at once (the hour's first second)."""
+        opening = self.opening.get(key)
+        if opening is not None:
+            await asyncio.shield(opening)
+            return
+        opening = self.opening[key] = asyncio.ensure_future(asyncio.to_thread(_open_for_append, key.path(self.root)))
+        try:
+            fd = await asyncio.shield(opening)
+        finally:
+            del self.opening[key]
+        file = self.files[key] = HourFile(key, fd)
+        file.task = asyncio.create_task(self._writer(file))
 
     async def _writer(self, file: HourFile) -> None:
         while True:
