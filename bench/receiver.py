@@ -107,11 +107,11 @@ def _load(port: int, queue) -> None:
     latencies: list[float] = []
     codes, total = Counter(), Counter()
 
+    requests = [requests_for(d, port) for d in DEVICES]  # built before the clock starts
+
     async def run():
         start = time.perf_counter() + WARMUP_S
-        await asyncio.gather(*(_connection(port, requests_for(d, port), start, start + MEASURE_S, latencies, codes,
-                                           total)
-                               for d in DEVICES))
+        await asyncio.gather(*(_connection(port, r, start, start + MEASURE_S, latencies, codes, total) for r in requests))
 
     uvloop.run(run())
     queue.put((sorted(latencies), dict(codes), total[200], sum(total.values())))
