@@ -3,6 +3,7 @@ logs read back by the harvest's own parser."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -74,7 +75,12 @@ class Server:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=15)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # never leave a server behind, and say so
+                self.proc.kill()
+                self.proc.wait()
+                raise
         self.proc.stderr.close()
 
 
@@ -457,3 +463,26 @@ def test_keepalive_lines_that_do_not_read_are_quarantined(tmp_path):
     assert harvest.read == 4 and harvest.accepted.height == 1
     assert harvest.quarantined.select("item", "reason").rows() == [
         (2, "bad_received_at"), (3, "unknown_event"), (4, "malformed_line")]
+
+
+def test_an_hour_file_asked_for_by_many_requests_at_once_is_opened_once(tmp_path):
+    """Requests keep arriving while the hour's file is being opened (its directories synced): each gets its line
+    written once, and no request spins waiting for the file."""
+    from xl_pipelines.receiver_log import HourKey, LandingLog
+
+    async def burst() -> None:
+        log = LandingLog(tmp_path)
+        key = HourKey("viid", dt.date(2026, 11, 20), "150502", 10)
+        tasks = []
+        for n in range(300):
+            tasks.append(asyncio.create_task(log.append(key, b'{"n":%d}\n' % n)))
+            await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        await log.close()
+
+    spinning = threading.Thread(target=asyncio.run, args=(burst(),), daemon=True)  # a spin is a failure, not a hang
+    spinning.start()
+    spinning.join(30)
+    assert not spinning.is_alive()
+    lines = (tmp_path / "viid" / "2026-11-20" / "150502" / "10.jsonl").read_bytes().splitlines()
+    assert sorted(json.loads(line)["n"] for line in lines) == list(range(300))

@@ -80,7 +80,10 @@ class LandingLog:
     async def append(self, key: HourKey, line: bytes) -> None:
         """Append one line (ending in a newline); returns once it is fsynced, raises OSError if it is not."""
         while (file := self.files.get(key)) is None:
-            await self._open(key)
+            opening = self.opening.get(key)
+            if opening is None:
+                opening = self.opening[key] = asyncio.ensure_future(self._open(key))
+            await asyncio.shield(opening)  # once it is done the file is registered and the opening forgotten
         done = asyncio.get_running_loop().create_future()
         file.pending.append((line, done))
         file.wake.set()
@@ -88,17 +91,12 @@ class LandingLog:
 
     async def _open(self, key: HourKey) -> None:
         """Open the hour file once, however many requests ask for it at once (the hour's first second)."""
-        opening = self.opening.get(key)
-        if opening is not None:
-            await asyncio.shield(opening)
-            return
-        opening = self.opening[key] = asyncio.ensure_future(asyncio.to_thread(_open_for_append, key.path(self.root)))
         try:
-            fd = await asyncio.shield(opening)
+            fd = await asyncio.to_thread(_open_for_append, key.path(self.root))
+            file = self.files[key] = HourFile(key, fd)
+            file.task = asyncio.create_task(self._writer(file))
         finally:
             del self.opening[key]
-        file = self.files[key] = HourFile(key, fd)
-        file.task = asyncio.create_task(self._writer(file))
 
     async def _writer(self, file: HourFile) -> None:
         while True:
