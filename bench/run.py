@@ -30,6 +30,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.receiver import receiver_bench, receiver_lines
+
 BENCH_DIR = Path(__file__).resolve().parent
 DAY = dt.date(2026, 11, 20)
 BENCH_KEY = b"bench-only pseudonym key, not a secret"
@@ -439,6 +441,7 @@ def main() -> None:
     }
     captures = captures_bench(work)
     recordings = recordings_probe(work, args.probe_files, args.probe_sample)
+    receiver = receiver_bench(work)
     slice_s = sum(s["seconds"] for s, _ in stages.values())
     floor_s = sum(f["seconds"] for _, f in stages.values() if f)
     result = {
@@ -448,7 +451,7 @@ def main() -> None:
         "stages": {k: {"xl": s, "floor": f, "ratio": round(s["seconds"] / f["seconds"], 2) if f else None}
                    for k, (s, f) in stages.items()},
         "slice_seconds": round(slice_s, 2), "floor_seconds": round(floor_s, 2), "slice_vs_floor": round(slice_s / floor_s, 2),
-        "recordings_probe": recordings, "captures": captures,
+        "recordings_probe": recordings, "captures": captures, "receiver": receiver,
     }
     (BENCH_DIR / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Bench: camera-health slice, one city-day, {args.cameras:,} cameras", "",
@@ -461,7 +464,8 @@ def main() -> None:
                      f"{f.get('seconds', '–')} | {f.get('rows_per_s', '–') if not f else format(f['rows_per_s'], ',')} | "
                      f"{f.get('peak_mib', '–')} | {row['ratio'] or '–'} |")
     lines += ["", f"Whole slice {slice_s:.2f} s; floor (read landing + COPY to Parquet) {floor_s:.2f} s; "
-              f"slice / floor = {result['slice_vs_floor']}.", "", *recordings_lines(recordings), *captures_lines(captures)]
+              f"slice / floor = {result['slice_vs_floor']}.", "", *recordings_lines(recordings), *captures_lines(captures),
+              *receiver_lines(receiver)]
     (BENCH_DIR / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

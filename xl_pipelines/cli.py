@@ -43,9 +43,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     began = time.perf_counter()
     counts = simulate(settings.landing, settings.recordings, days, cameras=args.cameras, seed=args.seed,
-                      progress=_say)
+                      progress=_say, via=getattr(args, "via", None))
     _say(f"simulated {start} … {end} into {settings.landing} in {time.perf_counter() - began:.1f}s: "
          + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_receive(args: argparse.Namespace) -> int:
+    from xl_pipelines.receiver import options_from, serve
+
+    settings = get_settings()
+    options = options_from(args, settings.landing)
+    _say(f"xl receive: GA/T 1400 on http://{args.host}:{args.port}/VIID/, logs under {settings.landing}"
+         + (" (replay: loopback, no registration)" if options.replay else " (open: no registration)"
+            if options.open_access else f" ({len(options.devices)} devices may register)"))
+    serve(options, args.host, args.port)
     return 0
 
 
@@ -294,7 +306,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=7, help="number of days when --start is not given (default 7)")
     s.add_argument("--cameras", type=int, default=1500, help="cameras in the whole city (default 1500)")
     s.add_argument("--seed", type=int, default=20261124)
+    s.add_argument("--via", metavar="URL", help="post the GA/T 1400 captures to a receiver started with `xl receive "
+                                                "--replay` (e.g. http://127.0.0.1:1400) instead of writing their logs")
     s.set_defaults(func=cmd_simulate)
+
+    from xl_pipelines.receiver import add_arguments
+
+    c = sub.add_parser("receive", help="the GA/T 1400 view library: cameras push captures, written to the landing zone")
+    add_arguments(c)
+    c.set_defaults(func=cmd_receive)
 
     m = sub.add_parser("materialize", help="harvest and refine days (all nine banners unless --banner)")
     m.add_argument("--start", type=_date, required=True)

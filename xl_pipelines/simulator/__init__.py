@@ -48,12 +48,14 @@ def simulate(
     seed: int = DEFAULT_SEED,
     progress: Callable[[str], None] | None = None,
     captures_per_camera: float = DEMO_CAPTURES,
+    via: str | None = None,
 ) -> dict[str, int]:
     """Write catalogs, change notifications, status polls, DeviceStatus responses and RecordInfo pages for
     every banner and day into `landing`, the recording segments under `recordings`, and the case export of the
     twelve months up to the last day; return counts of files/rows written.
 
     A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
+    With `via` (the URL of `xl receive --replay`) the GA/T 1400 POSTs go to that receiver, which writes their logs.
     `status_rows` counts every data line written, the malformed ones included.
     """
     landing, recordings = Path(landing), Path(recordings)
@@ -90,7 +92,7 @@ def simulate(
             counts.update(write_captures(
                 _fresh(landing / "viid" / day.isoformat() / code, "*.jsonl"),
                 _fresh(landing / "onvif" / day.isoformat() / code, "*/*.xml"), day, revised, checkpoints[index],
-                captures_per_camera, plan, seed))
+                captures_per_camera, plan, seed, via))
             written = write_polls(
                 _fresh(landing / "status" / day.isoformat() / code, "*.csv"), day,
                 [c.device_id for c in registry.channels], states, registry.platform.online_word, plan,

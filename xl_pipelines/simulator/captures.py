@@ -16,13 +16,17 @@ written (each day is simulated on its own).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
+import re
+import zlib
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from xl_pipelines.settings import ConfigError
 from xl_pipelines.simulator.city import UNREGISTERED_SERIALS, BannerRegistry
 from xl_pipelines.simulator.faults import DayPlan
 from xl_pipelines.simulator.seeding import stream
@@ -252,10 +256,54 @@ def _hour_chunks(captures: pl.DataFrame) -> list[list[int]]:
     return chunks
 
 
+LINE = re.compile(r'^\{"received_at":"([^"]*)","path":"(.*?)","body":(.*?)\}?$', re.S)
+DEVICE = re.compile(r'"DeviceID":"(\d+)"')
+LANES = 16  # concurrent POSTs to a receiver; one camera's POSTs always go in order, on one lane
+
+
+def post_via(url: str, lines: list[bytes], sender: str) -> None:
+    """POST each log line's body to a receiver run with `xl receive --replay`, with the line's receive time, the
+    way its camera would have (a camera's POSTs in their order, naming it in User-Identify; cameras side by side);
+    `sender` stands for the camera of a POST that names none. A line in GBK bytes is sent so, declared."""
+    import httpx
+
+    lanes: list[list[tuple[str, str, bytes, bytes, str]]] = [[] for _ in range(LANES)]
+    for raw in lines:
+        charset = b"utf-8"
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            text, charset = raw.decode("gb18030"), b"GBK"
+        received, path, body = LINE.match(text).groups()
+        device = DEVICE.search(body)
+        device = device.group(1) if device else sender
+        lanes[zlib.crc32(device.encode()) % LANES].append(
+            (received, path, body.encode("gb18030" if charset == b"GBK" else "utf-8"), charset, device))
+
+    async def lane(client: httpx.AsyncClient, posts) -> None:
+        for received, path, body, charset, device in posts:
+            answer = await client.post(path, content=body, headers={
+                "X-XL-Received-At": received, "Content-Type": "application/json;charset=" + charset.decode(),
+                "User-Identify": device})
+            if answer.status_code >= 500 or answer.status_code in (401, 404):
+                raise ConfigError(f"the receiver at {url} answered {answer.status_code} to a POST to {path.split('?')[0]}")
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            await asyncio.gather(*(lane(client, posts) for posts in lanes if posts))
+
+    try:
+        asyncio.run(run())
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot post to the receiver at {url} ({type(exc).__name__}): is `xl receive --replay` "
+                          "running there?") from None
+
+
 def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegistry, cameras: pl.DataFrame,
-                   per_camera: float, plan: DayPlan, seed: int) -> dict[str, int]:
+                   per_camera: float, plan: DayPlan, seed: int, via: str | None = None) -> dict[str, int]:
     """Write the banner-day's POST logs (`<HH>.jsonl` under `viid`) and ONVIF documents (`<channel>/<recv>.xml`
-    under `onvif`); return counts."""
+    under `onvif`); return counts. With `via` (a receiver's URL) the POSTs are sent to it instead, and it writes
+    the logs."""
     code = registry.banner.code
     captures = day_captures(registry, cameras, day, per_camera, seed)
     posted = captures.filter(~pl.col("onvif")).with_columns(hour=(pl.col("received_s") // 3600).cast(pl.Int64))
@@ -270,17 +318,25 @@ def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegist
         carried = lines.filter(~due)  # a POST or re-send received after the chunk's last hour goes to its own file
         by_hour = lines.filter(due).sort("received_s").group_by(
             (pl.col("received_s") // 3600).cast(pl.Int64).alias("hour"), maintain_order=True).agg(pl.col("line").str.join("\n"))
-        for hour, text in by_hour.iter_rows():
-            (viid / f"{hour:02d}.jsonl").write_bytes(text.encode() + b"\n")
+        if via:  # the chunk's hours in one go
+            post_via(via, [line.encode() for _, text in by_hour.iter_rows() for line in text.split("\n")],
+                     posted["device_id"][0])
+        else:
+            for hour, text in by_hour.iter_rows():
+                (viid / f"{hour:02d}.jsonl").write_bytes(text.encode() + b"\n")
         written += int(due.sum())
     if "wrong_encoding_post" in plan.faults and posted.height:
         some = captures["device_id"][0]
-        with (viid / f"{busiest:02d}.jsonl").open("ab") as out:  # a receiver that logged a face's name in GBK
-            out.write(('{"received_at":"' + f"{day}T{busiest:02d}:59:59.000+08:00" + '","path":"/VIID/Faces","body":'
+        gbk = (('{"received_at":"' + f"{day}T{busiest:02d}:59:59.000+08:00" + '","path":"/VIID/Faces","body":'
                        '{"FaceListObject":{"FaceObject":[{"FaceID":"' + f"{some}06{day:%Y%m%d}{busiest:02d}5958000010100"
                        f'0001","DeviceID":"{some}","ShotTime":"{day:%Y%m%d}{busiest:02d}5958","Name":"王建国",'
                        f'"IDNumber":"{code}19780304{busiest:02d}17"}}]}}}}\n'
                        ).encode("gbk"))
+        if via:  # a camera that sends GBK, declared (a receiver that logged it so, undeclared, in the file)
+            post_via(via, [gbk.rstrip(b"\n")], some)
+        else:
+            with (viid / f"{busiest:02d}.jsonl").open("ab") as out:
+                out.write(gbk)
     docs = onvif_documents(captures.filter(pl.col("onvif")), day, plan, seed, code)
     for device_id, received, xml in docs.iter_rows():
         folder = onvif / device_id
