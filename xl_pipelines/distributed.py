@@ -25,6 +25,7 @@ RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
               "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 WILL_RETRY, PARENT = "dagster/will_retry", "dagster/parent_run_id"
+WORKER = "xl/worker"  # the Celery worker that executed a run (tag_worker)
 
 
 class CeleryRunLauncher(_CeleryRunLauncher):
@@ -116,3 +117,25 @@ def cancel(instance: dg.DagsterInstance, run_ids: list[str]) -> None:
         run = latest_attempt(instance, run_id)
         if run.status not in FINISHED:
             instance.run_coordinator.cancel_run(run.run_id)
+
+
+def tag_worker(sender=None, args=None, kwargs=None, **_) -> None:
+    """Celery's task_prerun in a worker (started with `-i xl_pipelines.distributed`): tag the run it takes with
+    the worker's name (`xl/worker`), so the UI and `xl` show which machine executed it."""
+    from dagster._serdes import unpack_value
+
+    packed = (kwargs or {}).get("execute_job_args_packed")
+    if packed is None:
+        return
+    run_args = unpack_value(packed)  # ExecuteRunArgs or ResumeRunArgs
+    with dg.DagsterInstance.get() as instance:
+        instance.add_run_tags(run_args.run_id, {WORKER: sender.request.hostname})
+
+
+def _connect_signals() -> None:
+    from celery.signals import task_prerun
+
+    task_prerun.connect(tag_worker, weak=False)
+
+
+_connect_signals()
