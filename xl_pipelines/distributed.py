@@ -19,6 +19,7 @@ from dagster_celery.launcher import CeleryRunLauncher as _CeleryRunLauncher
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
+LOCATION = "xl"  # workspace.yaml's location_name
 # Each run executes its steps in the process that took it (no process per step: a worker is one core), and
 # logs only failures: the progress line says the rest.
 RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
@@ -60,7 +61,7 @@ def submit(instance: dg.DagsterInstance, context, job_name: str, partition_key: 
     return its run ID."""
     from xl_pipelines.definitions import defs
 
-    location = next(iter(context.code_locations))
+    location = context.get_code_location(LOCATION)  # a clear error if it failed to load
     repository = next(iter(location.get_repositories().values()))
     job = repository.get_full_job(job_name)
     partitions = defs.resolve_job_def(job_name).partitions_def
@@ -139,3 +140,15 @@ def _connect_signals() -> None:
 
 
 _connect_signals()
+
+
+def run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list[str]]:
+    """What a finished run said, read back from the instance's event log as `xl materialize` reads an in-process
+    result: its asset check evaluations, and the first line of each step failure."""
+    types = {dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.STEP_FAILURE}
+    events = [record.event_log_entry.dagster_event
+              for record in instance.get_records_for_run(run_id, of_type=types, limit=100_000).records]
+    evaluations = [e.event_specific_data for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    failures = [e.event_specific_data.error.message.strip().splitlines()[0] for e in events
+                if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.event_specific_data.error]
+    return evaluations, failures

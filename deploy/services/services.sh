@@ -135,6 +135,7 @@ export DAGSTER_HOME=$DIR/dagster
 export XL_POSTGRES_URL=postgresql+psycopg2://xl@127.0.0.1:$PG_PORT/dagster
 export XL_CELERY_BROKER=redis://127.0.0.1:$REDIS_PORT/0
 export XL_CELERY_BACKEND=redis://127.0.0.1:$REDIS_PORT/1
+export XL_MAX_CONCURRENT_RUNS=$WORKERS
 export AWS_ACCESS_KEY_ID=xl-access-key
 export AWS_SECRET_ACCESS_KEY=xl-secret-key-not-for-production
 export AWS_ENDPOINT_URL=http://127.0.0.1:$RGW_PORT
