@@ -35,7 +35,7 @@ test: install browser lint
 # and two Celery workers in a temporary folder, and stops them all by PID at the end. `make test` never needs them.
 test-distributed: install
 	deploy/services/install.sh
-	$(PY) -m pytest tests_distributed -q -s -n 0
+	$(PY) -m pytest tests_distributed -s -n 0
 
 demo: install
 	$(VENV)/bin/xl demo

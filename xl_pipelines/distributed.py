@@ -1,6 +1,6 @@
 """Runs through the Dagster instance, whoever executes them: submit partitions as runs, follow them to the end
-(through run retries), cancel them; and the Celery run launcher of the distributed profile
-(deploy/dagster.distributed.yaml), which tells a lost worker from a busy one.
+(through run retries), read back what they said, cancel them. Needs only dagster (the Celery side of the
+distributed profile is xl_pipelines.celery_worker).
 
 With the embedded instance a submitted run is launched on this machine; with the distributed profile it
 waits in the queue until the daemon hands it to a Celery worker. The caller does not know which.
@@ -14,9 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster_celery.launcher import CeleryRunLauncher as _CeleryRunLauncher
-from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
 LOCATION = "xl"  # workspace.yaml's location_name
@@ -26,23 +23,7 @@ RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
               "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 WILL_RETRY, PARENT = "dagster/will_retry", "dagster/parent_run_id"
-WORKER = "xl/worker"  # the Celery worker that executed a run (tag_worker)
-
-
-class CeleryRunLauncher(_CeleryRunLauncher):
-    """dagster-celery's run launcher, whose health check also asks the worker that took a run whether it is
-    still there: a worker killed with its machine leaves its task STARTED in the result backend forever, and
-    its run would stay STARTED (lost, silently) instead of being failed and retried by the daemon."""
-
-    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
-        result = super().check_run_worker_health(run)
-        if result.status != WorkerStatus.RUNNING:
-            return result
-        task = self.celery.AsyncResult(run.tags[DAGSTER_CELERY_TASK_ID_TAG])
-        worker = (task.info or {}).get("hostname") if isinstance(task.info, dict) else None
-        if worker and not self.celery.control.ping(destination=[worker], timeout=3.0):
-            return CheckRunHealthResult(WorkerStatus.FAILED, f"Celery worker {worker} that took the run does not answer")
-        return result
+WORKER = "xl/worker"  # the Celery worker that executed a run (celery_worker.tag_worker)
 
 
 @contextmanager
@@ -118,28 +99,6 @@ def cancel(instance: dg.DagsterInstance, run_ids: list[str]) -> None:
         run = latest_attempt(instance, run_id)
         if run.status not in FINISHED:
             instance.run_coordinator.cancel_run(run.run_id)
-
-
-def tag_worker(sender=None, args=None, kwargs=None, **_) -> None:
-    """Celery's task_prerun in a worker (started with `-i xl_pipelines.distributed`): tag the run it takes with
-    the worker's name (`xl/worker`), so the UI and `xl` show which machine executed it."""
-    from dagster._serdes import unpack_value
-
-    packed = (kwargs or {}).get("execute_job_args_packed")
-    if packed is None:
-        return
-    run_args = unpack_value(packed)  # ExecuteRunArgs or ResumeRunArgs
-    with dg.DagsterInstance.get() as instance:
-        instance.add_run_tags(run_args.run_id, {WORKER: sender.request.hostname})
-
-
-def _connect_signals() -> None:
-    from celery.signals import task_prerun
-
-    task_prerun.connect(tag_worker, weak=False)
-
-
-_connect_signals()
 
 
 def run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list[str]]:

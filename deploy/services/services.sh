@@ -163,7 +163,7 @@ start_dagster() {
   spawn dagster-daemon "$VENV/bin/dagster-daemon" run -w "$ROOT/workspace.yaml"
   for n in $(seq "$WORKERS"); do
     spawn "celery-w$n" "$VENV/bin/dagster-celery" worker start -A dagster_celery.app -y "$DIR/celery-worker.yaml" \
-      --name "w$n" --loglevel INFO -i xl_pipelines.distributed -- --concurrency=1 --pidfile="$DIR/pids/celery-w$n.main.pid"
+      --name "w$n" --loglevel INFO -i xl_pipelines.celery_worker -- --concurrency=1 --pidfile="$DIR/pids/celery-w$n.main.pid"
   done
   for n in $(seq "$WORKERS"); do
     wait_for 120 "celery-w$n" grep -q "ready" "$DIR/logs/celery-w$n.log"
