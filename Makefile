@@ -6,7 +6,7 @@ PYTHON ?= python3
 export XL_HOME ?= $(CURDIR)/.xl
 export DAGSTER_HOME := $(XL_HOME)/dagster
 
-.PHONY: install browser lint test demo dev bench validate clean docs
+.PHONY: install browser lint test test-distributed demo dev bench validate clean docs
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,13 @@ lint: install
 # Two workers; each test file on one of them, so a file's module fixture (a materialised lake) is built once.
 test: install browser lint
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The distributed profile, proven on this machine (docs/deployment.md): installs PostgreSQL, Redis and Ceph's
+# object gateway from the package mirror once (and the `distributed` extra), starts them with the Dagster daemon
+# and two Celery workers in a temporary folder, and stops them all by PID at the end. `make test` never needs them.
+test-distributed: install
+	deploy/services/install.sh
+	$(PY) -m pytest tests_distributed -s -n 0
 
 demo: install
 	$(VENV)/bin/xl demo

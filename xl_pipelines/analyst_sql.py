@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import duckdb
 import polars as pl
 
+from xl_pipelines.lake import connect
 from xl_pipelines.settings import ConfigError
 
 REFUSED = "xl sql is read-only"
@@ -47,7 +48,7 @@ def check(sql: str) -> None:
     if len(sql) > MAX_QUERY_CHARS:
         raise RefusedQuery(f"{REFUSED}: a query of {len(sql):,} characters is refused (at most {MAX_QUERY_CHARS:,})")
     try:
-        with duckdb.connect() as con:
+        with connect() as con:  # parses only; never fetches an extension
             for statement in con.extract_statements(sql):
                 _check_statement(con, statement)
     except RecursionError:  # the parse tree nests deeper than Python reads it; DuckDB itself stops at 1000

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 from upath import UPath
@@ -101,6 +102,33 @@ def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: floa
     return removed
 
 
+LOCAL_PROTOCOLS = ("", "file", "local")
+# DuckDB must never fetch an extension (httpfs for s3://…): the network is isolated, and the object store is
+# reached through the lake's own fsspec filesystem instead (connect).
+NO_EXTENSION_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def connect(database: str = ":memory:", read_only: bool = False, urls: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """Every DuckDB connection xl opens: extensions are never installed or loaded on demand, and the object
+    stores among `urls` (e.g. the lake's s3://…) are reachable (reach)."""
+    con = duckdb.connect(database, read_only=read_only, config=NO_EXTENSION_DOWNLOADS)
+    reach(con, urls)
+    return con
+
+
+def reach(con: duckdb.DuckDBPyConnection, urls) -> None:
+    """Register the fsspec filesystem of each object-store URL in `urls` on `con` (once per protocol), so
+    `read_parquet`, `glob` and `COPY` reach it with the environment's credentials and endpoint
+    (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL…)."""
+    for url in urls:
+        path = UPath(url)
+        if path.protocol in LOCAL_PROTOCOLS:
+            continue
+        name = path.fs.protocol if isinstance(path.fs.protocol, str) else path.fs.protocol[0]  # DuckDB's name for it
+        if not con.filesystem_is_registered(name):
+            con.register_filesystem(path.fs)
+
+
 def partition_dir(keys: Mapping[str, str]) -> str:
     """`date=2026-11-20/banner=150502` from ordered partition keys."""
     return "/".join(f"{k}={v}" for k, v in keys.items())
@@ -116,6 +144,10 @@ class Lake:
     def root(self) -> UPath:
         return UPath(self.url)
 
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection that reads (and writes) this lake, wherever it lies."""
+        return connect(urls=(self.url,))
+
     def table_path(self, layer: str, table: str) -> UPath:
         if layer not in LAYERS:
             raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
@@ -128,7 +160,7 @@ class Lake:
         """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file."""
         frame = frame.drop([k for k in keys if k in frame.columns])
         target = self.partition_path(layer, table, keys)
-        if target.protocol in ("", "file", "local"):
+        if target.protocol in LOCAL_PROTOCOLS:
             with written_beside(Path(target.path)) as tmp:
                 frame.write_parquet(tmp, compression="zstd", statistics=True)
         else:
@@ -193,7 +225,7 @@ class Lake:
         """
         path = self.key_fingerprint_path()
         text = json.dumps(record, indent=1)
-        if path.protocol not in ("", "file", "local"):
+        if path.protocol not in LOCAL_PROTOCOLS:
             path.parent.mkdir(parents=True, exist_ok=True)
             if replace or not path.exists():
                 path.write_text(text, encoding="utf-8")

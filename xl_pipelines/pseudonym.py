@@ -13,10 +13,9 @@ import hashlib
 import hmac
 import os
 
-import duckdb
 import polars as pl
 
-from xl_pipelines.lake import Lake
+from xl_pipelines.lake import Lake, connect
 from xl_pipelines.settings import ConfigError
 
 KEY_VARIABLE = "XL_PSEUDONYM_KEY"
@@ -142,7 +141,7 @@ def pseudonymise(frame: pl.DataFrame, columns: list[str], key: bytes) -> pl.Data
     """
     inner, outer = _pads(key)
     distinct = pl.concat([frame.get_column(c).alias("value") for c in columns]).drop_nulls().unique().to_frame()
-    with duckdb.connect() as con:
+    with connect() as con:
         con.register("distinct_values", distinct)
         mapping = con.sql(
             f"SELECT value, left(sha256($outer || unhex(sha256($inner || encode(value)))), {PSEUDONYM_CHARS}) "

@@ -13,7 +13,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from xl_pipelines.charts import bar_chart, line_chart
@@ -54,7 +53,7 @@ def load(lake: Lake, month: str) -> ReportData:
         raise ConfigError(f"no network statistics for {month} yet (gold.{', gold.'.join(missing)}): materialise "
                           f"days of that month first, e.g. xl materialize --start {month}-01 --end {month}-07")
     days = month_days(month)
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")
 
         def read(table: str, keys: dict | None = None, where: str = "true", order: str = "1") -> pl.DataFrame:

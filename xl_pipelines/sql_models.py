@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import sqlglot
 from sqlglot import exp
@@ -134,7 +133,7 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     week_before = pl.DataFrame({"date": [days[0] - dt.timedelta(days=7)], "available": [available]})
     context = {"banner_days": scope, "banners": every, "limits": limits, "indicators": as_frame(),
                "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
         for macro in MACROS:

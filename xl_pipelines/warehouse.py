@@ -16,7 +16,7 @@ import duckdb
 
 from xl_pipelines.analyst_sql import nodes, parse_tree
 from xl_pipelines.banners import load_banners
-from xl_pipelines.lake import LAYERS, Lake, written_beside
+from xl_pipelines.lake import LAYERS, Lake, connect, reach, written_beside
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
 GLOB_CHARACTERS = "*?["
@@ -59,7 +59,7 @@ def refresh_views(lake: Lake, path: Path) -> list[str]:
     are not confidential to any banner.
     """
     tables = {(layer, table): lake.partition_columns(layer, table) for layer, table in lake.tables()}
-    with duckdb.connect() as con:  # one connection attaching each new file: far cheaper than one each
+    with lake.connect() as con:  # one connection attaching each new file: far cheaper than one each
         with _swapped_in(con, path) as db:
             for layer, table in tables:
                 con.execute(f'CREATE OR REPLACE VIEW {db}.{layer}."{table}" AS {view_sql(lake, layer, table)}')
@@ -127,11 +127,12 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     """
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist yet: run `xl materialize` (or `make demo`) first")
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect(str(path), read_only=True)
     if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         return con  # another connection to this file in this process shares its database, already locked
     con.execute(f"SET GLOBAL TimeZone = {sql_literal(str(LOCAL_TZ))}")  # global: a second connection shares this locked database
     directories = _view_directories(con)
+    reach(con, directories)  # a lake on object storage: through its fsspec filesystem, before the lock
     if not any("://" in d for d in directories):
         con.execute(f"SET allowed_directories = [{', '.join(sql_literal(d) for d in directories)}]")
         con.execute("SET enable_external_access = false")

@@ -1,0 +1,232 @@
+"""The distributed profile, proven on this machine (`make test-distributed`; `make test` never collects it).
+
+PostgreSQL, Redis, the Ceph object gateway, the Dagster daemon and two Celery workers are started as separate
+processes by deploy/services/services.sh, as they would run on separate machines. One simulated day of all
+nine banners is materialised twice: with the embedded default (`xl materialize`, a local lake) and through the
+distributed instance (runs queued in Postgres, taken by the workers, the lake on S3). One worker is killed
+with all its processes while it executes a run. Landing zone and recordings are one local folder both
+workers see (on several machines: a shared mount; see docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ROOT / "deploy" / "services" / "services.sh"
+XL = Path(sys.executable).with_name("xl")
+CAMERAS = 150  # a few per banner (the smallest still has enough for a case): every source, in minutes
+DAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=2)
+BUCKET = "xl-proof"
+KEY = "distributed-proof-pseudonym-key-0123456789"
+
+
+def _exported(path: Path) -> dict[str, str]:
+    """The `export NAME=value` lines services.sh writes for clients."""
+    return dict(line.removeprefix("export ").split("=", 1) for line in path.read_text().splitlines()
+                if line.startswith("export "))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _gold(lake_url: str) -> dict[str, pl.DataFrame]:
+    """Every gold table of a lake, all partitions, rows sorted by every column (partition columns included)."""
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.warehouse import view_sql
+
+    lake = Lake(lake_url)
+    with lake.connect() as con:
+        frames = {table: con.sql(view_sql(lake, layer, table)).pl() for layer, table in lake.tables() if layer == "gold"}
+    return {table: frame.sort(frame.columns, nulls_last=True) for table, frame in frames.items()}
+
+
+@pytest.fixture(scope="module")
+def proof():
+    folder = Path(tempfile.mkdtemp(prefix="xl-distributed-"))
+    folder.chmod(0o711)  # PostgreSQL runs as its own user and must reach its folder inside
+    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY,
+              "XL_LANDING": str(folder / "landing"), "XL_RECORDINGS": str(folder / "recordings")}
+    embedded_env = {**os.environ, **common, "XL_HOME": str(folder / "embedded")}
+    embedded_env.pop("XL_LAKE_URL", None)
+    subprocess.run([XL, "simulate", "--start", str(DAY), "--end", str(DAY), "--cameras", str(CAMERAS)],
+                   env=embedded_env, check=True, capture_output=True)
+    began = time.perf_counter()
+    embedded = subprocess.run([XL, "materialize", "--start", str(DAY), "--end", str(DAY)], env=embedded_env,
+                              capture_output=True, text=True)
+    timings = {"embedded_s": time.perf_counter() - began}
+
+    services = folder / "services"
+    distributed_env = {**common, "XL_HOME": str(folder / "distributed"), "XL_LAKE_URL": f"s3://{BUCKET}/lake"}
+    saved = dict(os.environ)
+    began = time.perf_counter()
+    try:
+        subprocess.run([SERVICES, "start", services], env={**os.environ, **distributed_env}, check=True)
+        timings["services_start_s"] = time.perf_counter() - began
+        os.environ.update({**distributed_env, **_exported(services / "env")})
+        yield {"folder": folder, "services": services, "embedded": embedded, "timings": timings,
+               **_distributed_day(services, timings)}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        subprocess.run([SERVICES, "stop", services], check=False)
+        shutil.rmtree(folder, ignore_errors=True)  # the services' data (the OSD's 10 GiB sparse file) too
+
+
+def _distributed_day(services: Path, timings: dict) -> dict:
+    """Submit the day's runs through the instance, kill worker w1 while it executes one, follow all to the end."""
+    import dagster as dg
+    import s3fs
+
+    from xl_pipelines import distributed
+    from xl_pipelines.partitions import banner_day_key
+
+    s3fs.S3FileSystem().mkdir(BUCKET)
+    began = time.perf_counter()
+    instance = dg.DagsterInstance.get()
+    with distributed.workspace(instance) as context:
+        from xl_pipelines.banners import load_banners
+
+        banner_days = [distributed.submit(instance, context, "banner_day", banner_day_key(DAY, code))
+                       for code in load_banners().codes]
+        banner_days.append(distributed.submit(instance, context, "cases", DAY.strftime("%Y-%m")))
+        killed = _kill_w1_mid_run(instance, services, banner_days)
+        first = distributed.follow(instance, banner_days, timeout_s=1800)
+        rest = {}
+        for job, key in (("city_day", str(DAY)), ("month", DAY.strftime("%Y-%m")), ("warehouse", None)):
+            run_id = distributed.submit(instance, context, job, key)
+            rest |= distributed.follow(instance, [run_id], timeout_s=900)
+    timings["distributed_s"] = time.perf_counter() - began
+    return {"instance": instance, "runs": {**first, **rest}, "killed": killed, "sizes": _sizes()}
+
+
+def _sizes() -> dict[str, int]:
+    """What the day left behind: event-log rows and bytes in Postgres, objects and bytes in the lake."""
+    import psycopg2
+    import s3fs
+
+    with psycopg2.connect(os.environ["XL_POSTGRES_URL"].replace("+psycopg2", "")) as db, db.cursor() as cursor:
+        cursor.execute("SELECT count(*), pg_total_relation_size('event_logs'), pg_database_size(current_database()) "
+                       "FROM event_logs")
+        events, event_bytes, database_bytes = cursor.fetchone()
+    objects = s3fs.S3FileSystem().find(f"{BUCKET}/lake", detail=True)
+    return {"events": events, "event_bytes": event_bytes, "database_bytes": database_bytes,
+            "objects": len(objects), "object_bytes": sum(o["size"] for o in objects.values())}
+
+
+def _kill_w1_mid_run(instance, services: Path, run_ids: list[str]) -> dict:
+    """Once w1 has finished a run and executes another, and few runs are left (so w2 alone finishes the day in
+    minutes), SIGKILL w1 and its pool (a machine lost): the run it held, and the worker's processes."""
+    import dagster as dg
+
+    from xl_pipelines.distributed import FINISHED, WORKER
+
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(dg.RunsFilter(run_ids=run_ids))
+        on_w1 = [r for r in runs if r.tags.get(WORKER, "").startswith("w1@")]
+        held = [r for r in on_w1 if r.status == dg.DagsterRunStatus.STARTED]
+        left = [r for r in runs if r.status not in FINISHED]
+        if held and any(r.status == dg.DagsterRunStatus.SUCCESS for r in on_w1) and len(left) <= 3:
+            pids = subprocess.run([SERVICES, "kill-worker", services, "w1"], check=True, capture_output=True,
+                                  text=True).stdout.split()
+            return {"run_id": held[0].run_id, "pids": [int(p) for p in pids]}
+        time.sleep(1)
+    raise AssertionError("w1 never held a run near the end of the day within 30 minutes")
+
+
+def test_embedded_reference_succeeded(proof):
+    assert proof["embedded"].returncode == 0, proof["embedded"].stdout + proof["embedded"].stderr
+
+
+def test_every_run_succeeded_and_runs_spread_over_both_workers(proof):
+    import dagster as dg
+
+    from xl_pipelines.distributed import WORKER
+
+    runs = proof["runs"]
+    assert {r.status for r in runs.values()} == {dg.DagsterRunStatus.SUCCESS}, {r.job_name: r.status for r in runs.values()}
+    workers = {r.tags[WORKER].split("@")[0] for r in runs.values() if r.job_name == "banner_day"}
+    on_w1 = [r for r in proof["instance"].get_runs() if r.tags.get(WORKER, "").startswith("w1@")
+             and r.status == dg.DagsterRunStatus.SUCCESS]
+    assert on_w1, "w1 executed no run to the end before it was killed"
+    assert "w2" in workers
+
+
+def test_the_killed_workers_run_was_failed_then_retried_elsewhere(proof):
+    import dagster as dg
+
+    from xl_pipelines.distributed import WORKER
+
+    instance, killed = proof["instance"], proof["killed"]
+    assert not any(_alive(pid) for pid in killed["pids"])
+    lost = instance.get_run_by_id(killed["run_id"])
+    assert lost.status == dg.DagsterRunStatus.FAILURE
+    failure = instance.all_logs(lost.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert "does not answer" in failure[-1].message  # failed by the daemon's health check, not by chance
+    retry = proof["runs"][killed["run_id"]]
+    assert retry.run_id != lost.run_id and retry.tags["dagster/parent_run_id"] == lost.run_id
+    assert retry.status == dg.DagsterRunStatus.SUCCESS and retry.tags[WORKER].startswith("w2@")
+
+
+def test_every_gold_table_equals_the_embedded_run_row_for_row(proof):
+    embedded = _gold(str(proof["folder"] / "embedded" / "lake"))
+    distributed = _gold(f"s3://{BUCKET}/lake")
+    assert embedded and sorted(distributed) == sorted(embedded)
+    for table, frame in embedded.items():
+        assert frame.height > 0, table
+        assert distributed[table].equals(frame), table
+
+
+def test_no_partition_is_half_written(proof):
+    """Every object under the lake is a whole Parquet file at a partition path (no temporary, no torn PUT),
+    and the S3 lake holds exactly the partitions of the embedded one."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    objects = sorted(path.removeprefix(f"{BUCKET}/lake/") for path in fs.find(f"{BUCKET}/lake"))
+    parts = [p for p in objects if p.endswith("/part-0.parquet")]
+    for part in parts:
+        with fs.open(f"{BUCKET}/lake/{part}", "rb") as fh:
+            pq.ParquetFile(fh).metadata  # noqa: B018 (reads the footer: a torn file fails here)
+    local = proof["folder"] / "embedded" / "lake"
+    assert sorted(set(objects) - set(parts)) == ["_pseudonym_key.json"]
+    assert parts == sorted(str(p.relative_to(local)) for p in local.rglob("part-0.parquet"))
+
+
+def test_analysts_read_the_s3_lake_through_the_locked_connection(proof):
+    """The views the warehouse run wrote over s3:// paths answer on `xl sql`'s read-only connection."""
+    from xl_pipelines.warehouse import connect_readonly
+
+    with connect_readonly(Path(os.environ["XL_HOME"]) / "xl.duckdb") as con:
+        rows = con.execute("SELECT count(DISTINCT code) FROM gold.banner_daily_kpis").fetchall()
+    assert rows == [(9,)]
+
+
+def test_everything_stops_by_pid(proof):
+    pids = [int(p.read_text()) for p in (proof["services"] / "pids").glob("*.pid")]
+    assert len(pids) >= 10  # postgres, redis, mon, osd, mgr, gateway, daemon, two workers (+ their celery mains)
+    subprocess.run([SERVICES, "stop", proof["services"]], check=True)
+    assert not [pid for pid in pids if _alive(pid)]
+    timings, sizes = proof["timings"], proof["sizes"]
+    print(f"\nembedded day: {timings['embedded_s']:.0f}s; services up: {timings['services_start_s']:.0f}s; "
+          f"distributed day (with one worker killed): {timings['distributed_s']:.0f}s; runs: {len(proof['runs'])}; "
+          f"event log: {sizes['events']} rows, {sizes['event_bytes'] / 2**20:.1f} MiB "
+          f"(database {sizes['database_bytes'] / 2**20:.1f} MiB); lake: {sizes['objects']} objects, "
+          f"{sizes['object_bytes'] / 2**20:.1f} MiB")
