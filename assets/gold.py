@@ -11,7 +11,7 @@ from xl_pipelines.partitions import ALL_BANNERS_OF_DAY, BANNER_DAY, DAY, MONTH, 
 from xl_pipelines.resources import LakeResource
 from xl_pipelines.sql_models import SqlModel, load_models, missing_inputs, run_model
 
-PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
+PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH, (): None}
 HARVESTED_BY_MONTH = {tuple(key.path) for a in outcomes.ASSETS for key in a.keys}
 
 
@@ -20,7 +20,7 @@ def _mapping(model: SqlModel, layer: str, table: str) -> dg.PartitionMapping | N
     (the same partition, or the days of a month)."""
     upstream = next((m.dimensions for m in MODELS if layer == "gold" and m.name == table),
                     ("month",) if (layer, table) in HARVESTED_BY_MONTH else ("date", "banner"))
-    city_wide = "banner" not in model.dimensions
+    city_wide = model.dimensions == ("date",)  # a model not partitioned reads every partition (Dagster's default)
     return ALL_BANNERS_OF_DAY if city_wide and upstream == ("date", "banner") else None
 
 
@@ -43,7 +43,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         check_specs=check_specs,
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
-        keys = partition_keys(context)
+        keys = partition_keys(context) if context.has_partition_key else {}  # {}: a model of all history
         missing = missing_inputs(model, lake.lake, keys, load_banners())
         if missing:
             raise dg.Failure(f"{model.name} {' '.join(keys.values())} not built: missing "
@@ -67,3 +67,4 @@ DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date",)]
 MONTH_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("month",)]
 CASE_ASSISTANCE = next(a for a in MONTH_ASSETS if a.key == dg.AssetKey(["gold", "case_assistance_monthly"]))
 NETWORK_MONTH_ASSETS = [a for a in MONTH_ASSETS if a is not CASE_ASSISTANCE]
+HISTORY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ()]  # rebuilt from all days: fault episodes

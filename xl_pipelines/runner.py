@@ -176,7 +176,7 @@ def materialize(
     exports = sorted(m for m, path in export_of.items() if os.path.lexists(path))  # a refused one is quarantined
     for month in sorted(export_of.keys() - set(exports)):
         say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
-    total = len(banner_days) + len(exports) + len(days) + len(months)
+    total = len(banner_days) + len(exports) + len(days) + 1 + len(months)
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -201,7 +201,12 @@ def materialize(
             continue
         status = _run("city_day", instance, outcome, label, key)
         say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
-    for n, month in enumerate(months, start=len(done) + len(days) + 1):
+    began = time.perf_counter()  # the fault episodes span days: rebuilt once from every day harvested
+    history = [m for m in load_models() if m.dimensions == ()]
+    waiting = sorted({table for model in history for table, _ in missing_inputs(model, lake, {}, config)})
+    status = f"waiting for {', '.join(waiting)}" if waiting else _run("faults", instance, outcome, "faults")
+    say(f"[{len(done) + len(days) + 1}/{total}] {'faults':<18} {time.perf_counter() - began:5.1f}s {status}")
+    for n, month in enumerate(months, start=len(done) + len(days) + 2):
         began, label = time.perf_counter(), f"{month} month"
         status = _run("month", instance, outcome, label, month)
         say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")

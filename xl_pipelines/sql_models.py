@@ -1,13 +1,14 @@
 """Gold tables as plain DuckDB SQL files in `dbt_like_sql/`, one per table.
 
-A model's leading comment is its description; a `-- partitions: day`, `-- partitions: day, banner` or
-`-- partitions: month` line says how it is partitioned; a `-- checks: alert_levels` line adds the check of its rates against the
-alert levels of quality/thresholds.yaml. Its inputs are the `layer.table` names it reads, found with sqlglot (CTE names
-are not inputs). It runs in an in-memory DuckDB where each input is a view over just the partitions in
-scope (a month model sees the days of its month), plus `context.banner_days` (date, code, banner names;
-every day of the month for a month model), `context.banners` (all nine), `context.limits` (one row: the
-`limits` of quality/thresholds.yaml), `context.targets` (indicator, target, alert) and `context.school_zones`
-and `context.school_hours` (xl_pipelines/school_zones.yaml).
+A model's leading comment is its description; a `-- partitions: day`, `-- partitions: day, banner`, `--
+partitions: month` or `-- partitions: none` line says how it is partitioned (none: one file, rebuilt from the
+whole history of its inputs each time, e.g. fault episodes that span days and months); a `-- checks: alert_levels`
+line adds the check of its rates against the alert levels of quality/thresholds.yaml. Its inputs are the
+`layer.table` names it reads, found with sqlglot (CTE names are not inputs). It runs in an in-memory DuckDB where
+each input is a view over just the partitions in scope (a month model sees the days of its month), plus
+`context.banner_days` (date, code, banner names; every day of the month for a month model), `context.banners` (all
+nine), `context.limits` (one row: the `limits` of quality/thresholds.yaml), `context.targets` (indicator, target,
+alert) and `context.school_zones` and `context.school_hours` (xl_pipelines/school_zones.yaml).
 
 A banner-day model may also read a table as it stood on the same weekday a week before, as
 `<layer>_week_before.<table>` (e.g. `silver_week_before.captures`), beside the table itself; when that
@@ -44,7 +45,7 @@ class SqlModel:
     name: str
     sql: str
     description: str
-    dimensions: tuple[str, ...]  # ("date", "banner"), ("date",) or ("month",)
+    dimensions: tuple[str, ...]  # ("date", "banner"), ("date",), ("month",) or () (not partitioned)
     inputs: tuple[tuple[str, str], ...]  # (layer, table) pairs it reads from the lake
     checks: tuple[str, ...] = ()  # named checks on its result, e.g. ("alert_levels",)
     week_before: tuple[tuple[str, str], ...] = ()  # inputs also read as of the same weekday a week before
@@ -73,13 +74,15 @@ def parse_model(path: Path) -> SqlModel:
         if not line.startswith("--"):
             break
         if match := PARTITIONS_LINE.match(line.strip()):
-            dimensions = tuple("date" if d.strip() == "day" else d.strip() for d in match["dims"].split(","))
+            dimensions = tuple("date" if d.strip() == "day" else d.strip() for d in match["dims"].split(",")
+                               if d.strip() != "none")
         elif match := CHECKS_LINE.match(line.strip()):
             checks = tuple(c.strip() for c in match["checks"].split(","))
         else:
             description.append(line.removeprefix("--").strip())
-    if dimensions not in {("date", "banner"), ("date",), ("month",)}:
-        raise ValueError(f"{path.name}: partitions must be 'day, banner', 'day' or 'month', not {', '.join(dimensions)}")
+    if dimensions not in {("date", "banner"), ("date",), ("month",), ()}:
+        raise ValueError(f"{path.name}: partitions must be 'day, banner', 'day', 'month' or 'none', "
+                         f"not {', '.join(dimensions)}")
     inputs, week_before = model_inputs(sql), model_inputs(sql, WEEK_BEFORE)
     if set(week_before) - set(inputs) or (week_before and dimensions != ("date", "banner")):
         raise ValueError(f"{path.name}: a table read as of a week before must also be read as of the day, "
@@ -101,6 +104,9 @@ def missing_inputs(
     check, or has not run, leaves its partition missing, and the model waits for it. A month model is built
     over the days of its month that exist (a month under way is partial, and says how many days it covers).
     """
+    if not keys:  # a history model needs only that each input has something
+        return [(f"{layer}.{table}", "all") for layer, table in model.inputs
+                if not lake.table_path(layer, table).exists()]
     if "month" in keys:
         return [(f"{layer}.{table}", "all") for layer, table in model.inputs
                 if not next(iter(lake.table_path(layer, table).glob(f"month={keys['month']}/*.parquet")), None)
@@ -121,20 +127,24 @@ def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str
 
 
 def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig) -> pl.DataFrame:
-    """Run one model for one partition (`keys`: {'date': …}, {'date': …, 'banner': …} or {'month': …})."""
+    """Run one model for one partition (`keys`: {'date': …}, {'date': …, 'banner': …}, {'month': …}, or {}
+    for a model not partitioned, which reads its inputs whole and has no banner-days in scope)."""
     codes = [keys["banner"]] if "banner" in keys else banners.codes
-    days = month_days(keys["month"]) if "month" in keys else [dt.date.fromisoformat(keys["date"])]
+    days = (month_days(keys["month"]) if "month" in keys else [dt.date.fromisoformat(keys["date"])] if keys
+            else [])
     scope = pl.DataFrame(
         [{"date": day, "code": b.code, "banner_name": b.name_en, "banner_name_zh": b.name_zh}
-         for day in days for b in banners.banners if b.code in codes]
+         for day in days for b in banners.banners if b.code in codes],
+        schema={"date": pl.Date, "code": pl.String, "banner_name": pl.String, "banner_name_zh": pl.String},
     )
     every = pl.DataFrame([{"code": b.code, "name_en": b.name_en, "name_zh": b.name_zh} for b in banners.banners])
     thresholds = load_thresholds()
     limits = pl.DataFrame([thresholds.limits])
     targets = pl.DataFrame([{"indicator": name, **levels} for name, levels in thresholds.indicators.items()])
-    earlier = {**keys, "date": (days[0] - dt.timedelta(days=7)).isoformat()}
+    week_ago = days[0] - dt.timedelta(days=7) if days else None  # none for a model not partitioned
+    earlier = {**keys, "date": str(week_ago)}
     available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
-    week_before = pl.DataFrame({"date": [days[0] - dt.timedelta(days=7)], "available": [available]})
+    week_before = pl.DataFrame({"date": [week_ago], "available": [available]}, schema={"date": pl.Date, "available": pl.Boolean})
     context = {"banner_days": scope, "banners": every, "limits": limits, "targets": targets,
                "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
     with duckdb.connect() as con:

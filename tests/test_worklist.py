@@ -1,0 +1,130 @@
+"""The governance team's worklist: fault episodes from the daily facts, repair figures, the page, notifications.
+
+The inputs (gold.camera_daily_health and silver.cameras) are written straight into a lake by hand, one
+banner-day at a time; every expected episode below is worked out from those hand-written days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import dagster as dg
+import polars as pl
+
+from xl_pipelines.banners import load_banners
+from xl_pipelines.lake import Lake
+from xl_pipelines.sql_models import load_models, run_model
+
+D = dt.date(2026, 10, 29)  # day 0; the month turns between day 2 (10-31) and day 3 (11-01)
+A, B = "15050200001320000001", "15050200001320000002"  # Horqin: A a key site, B removed while faulty
+C = "15052100001320000003"  # Horqin Left Middle: its banner-day 10-31 was not harvested
+HEALTHY = {"point_class": 3, "online_rate": 1.0, "flaps": 0, "clock_skew_s": 0.0, "record_on_rate": 1.0,
+           "recording_source": "file", "recording_completeness": 1.0, "retained_days": 40, "required_days": 30,
+           "retention_ok": True, "image_faults": [], "annotation_ok": True, "annotation_fault": None}
+HEALTH_SCHEMA = {"code": pl.String, "channel_id": pl.String, "point_class": pl.Int8, "online_rate": pl.Float64,
+                 "flaps": pl.Int64, "clock_skew_s": pl.Float64, "record_on_rate": pl.Float64,
+                 "recording_source": pl.String, "recording_completeness": pl.Float64, "retained_days": pl.Int32,
+                 "required_days": pl.Int32, "retention_ok": pl.Boolean, "image_faults": pl.List(pl.String),
+                 "annotation_ok": pl.Boolean, "annotation_fault": pl.String}
+UNITS = {A: "科尔沁区公安局建国派出所", B: "科尔沁区公安局明仁派出所", C: "科左中旗公安局保康派出所"}
+MODELS = {m.name: m for m in load_models()}
+
+
+def day(n: int) -> dt.date:
+    return D + dt.timedelta(days=n)
+
+
+def write_day(lake: Lake, when: dt.date, cameras: dict[str, dict]) -> None:
+    """One day's facts: {channel: what differs from a healthy camera}, one partition per banner present."""
+    rows = [{**HEALTHY, **facts, "code": channel[:6], "channel_id": channel} for channel, facts in cameras.items()]
+    frame = pl.DataFrame(rows, schema=HEALTH_SCHEMA)
+    for (code,), part in frame.group_by("code"):
+        keys = {"date": when.isoformat(), "banner": code}
+        lake.write("gold", "camera_daily_health", keys, part)
+        lake.write("silver", "cameras", keys, part.select(
+            "channel_id", "code", management_unit=pl.col("channel_id").replace_strict(UNITS), owner=pl.lit("通辽市公安局")))
+
+
+OFFLINE = {"online_rate": 0.5, "recording_completeness": 0.5}  # an offline day's recording is not judged
+# What each camera showed, day by day (None: not in the facts that day).
+STORY = {
+    A: [{"point_class": 1}, {**OFFLINE, "point_class": 1}, {**OFFLINE, "point_class": 1}, {**OFFLINE, "point_class": 1},
+        {"point_class": 1}, {**OFFLINE, "point_class": 1}, {**OFFLINE, "point_class": 1}],
+    B: [{}, {"clock_skew_s": 120.0, "recording_completeness": 0.5}, None, None, None, None, None],
+    C: [{}, {"online_rate": 0.2, "image_faults": ["blur"]}, None, {"online_rate": 0.3, "image_faults": None},
+        {"image_faults": []}, {"image_faults": ["blur", "too_dark"]}, {"record_on_rate": 0.0}],
+}
+
+
+def write_story(lake: Lake, order: list[int]) -> None:
+    for n in order:
+        cameras = {channel: days[n] for channel, days in STORY.items() if days[n] is not None}
+        if n == 2:  # C's banner was not harvested on 10-31: its partition is simply missing
+            cameras.pop(C, None)
+        write_day(lake, day(n), cameras)
+
+
+def faults(lake: Lake) -> pl.DataFrame:
+    return run_model(MODELS["camera_faults"], lake, {}, load_banners())
+
+
+def fault_id(channel: str, kind: str, opened: dt.date) -> str:
+    return hashlib.md5(f"{channel}|{kind}|{opened.isoformat()}".encode()).hexdigest()[:16]
+
+
+def test_episodes_cross_the_month_close_reopen_and_end_when_a_camera_is_removed(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    write_story(lake, range(7))
+    table = faults(lake)
+    got = {(r["channel_id"], r["kind"], r["opened_on"]): r for r in table.iter_rows(named=True)}
+    columns = ("closed_on", "resolution", "days_open", "repair_h", "limit_h", "severity")
+    expected = {
+        # A, a key site: offline 10-30 … 11-01 across the month's end, back 11-02 (3 days = 72 h against 24 h),
+        # offline again 11-03 and still on the latest day, 11-04 (2 days open)
+        (A, "offline", day(1)): (day(4), "repaired", 3, 72, 24, 1),
+        (A, "offline", day(5)): (None, None, 2, None, 24, 1),
+        # B: clock and recording faults on 10-30, gone from the registry 10-31: they end as removed, not repaired;
+        # its removal is itself open from 10-31 to 11-04 (5 days)
+        (B, "clock_skew", day(1)): (day(2), "removed", 1, None, 72, 3),
+        (B, "not_recording", day(1)): (day(2), "removed", 1, None, 72, 3),
+        (B, "removed", day(2)): (None, None, 5, None, 72, 3),
+        # C: offline 10-30, its banner not harvested 10-31, offline 11-01, back 11-02: one episode of 3 days;
+        # blur 10-30, not diagnosed 11-01, sound 11-02: one episode; blur and too dark 11-03, then not diagnosed
+        # and no day since: open (2 days to 11-04); Record OFF while online all 11-04: not recording
+        (C, "offline", day(1)): (day(4), "repaired", 3, 72, 72, 3),
+        (C, "image_blur", day(1)): (day(4), "repaired", 3, 72, 72, 3),
+        (C, "image_blur", day(5)): (day(6), "repaired", 1, 24, 72, 3),
+        (C, "image_too_dark", day(5)): (day(6), "repaired", 1, 24, 72, 3),
+        (C, "not_recording", day(6)): (None, None, 1, None, 72, 3),
+    }
+    assert {key: tuple(row[c] for c in columns) for key, row in got.items()} == expected
+    # C's image faults on 11-04: [] is diagnosed sound, so both close on 11-04
+    assert got[(C, "not_recording", day(6))]["measure"] == "record_on_rate"
+    assert (got[(C, "not_recording", day(6))]["value"], got[(C, "not_recording", day(6))]["limit_value"]) == (0.0, 0.9)
+    assert (got[(A, "offline", day(1))]["value"], got[(A, "offline", day(1))]["limit_value"]) == (0.5, 0.9)
+    assert got[(B, "clock_skew", day(1))]["value"] == 120.0
+    assert got[(B, "removed", day(2))]["maintenance_unit"] == UNITS[B]  # its unit as last registered
+    assert got[(A, "offline", day(5))]["as_of"] == day(6)
+    assert [got[k]["fault_id"] for k in expected] == [fault_id(*k) for k in expected]
+    assert table["fault_id"].n_unique() == table.height
+
+
+def test_a_backfill_in_any_order_converges_to_the_same_table(tmp_path):
+    """Days materialised out of order, the asset run after each: once all are in, the table is the in-order one;
+    on the way, a missing day neither opens nor closes an episode."""
+    in_order, shuffled = Lake(str(tmp_path / "a")), Lake(str(tmp_path / "b"))
+    write_story(in_order, range(7))
+    expected = faults(in_order)
+    from assets.gold import HISTORY_ASSETS
+    from xl_pipelines.resources import LakeResource
+
+    asset = next(a for a in HISTORY_ASSETS if a.key == dg.AssetKey(["gold", "camera_faults"]))
+    for step, n in enumerate([4, 1, 6, 0, 3, 2, 5]):
+        write_story(shuffled, [n])
+        assert dg.materialize([asset], resources={"lake": LakeResource(url=shuffled.url)}).success
+        if step == 2:  # 10-30, 11-02 and 11-04 so far: A offline 10-30 (10-31, 11-01 not in yet), sound 11-02,
+            # offline 11-04; once 11-03 arrives, the second episode opens a day earlier (another fault_id)
+            partial = shuffled.read("gold", "camera_faults", {}).filter(channel_id=A, kind="offline")
+            assert partial.select("opened_on", "closed_on").rows() == [(day(1), day(4)), (day(6), None)]
+    assert shuffled.read("gold", "camera_faults", {}).equals(expected)
