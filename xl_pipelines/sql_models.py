@@ -1,14 +1,15 @@
 """Gold tables as plain DuckDB SQL files in `dbt_like_sql/`, one per table.
 
-A model's leading comment is its description; a `-- partitions: day`, `-- partitions: day, banner`, `--
-partitions: month` or `-- partitions: none` line says how it is partitioned (none: one file, rebuilt from the
-whole history of its inputs each time, e.g. fault episodes that span days and months); a `-- checks: alert_levels`
-line adds the check of its rates against the alert levels of quality/thresholds.yaml. Its inputs are the
-`layer.table` names it reads, found with sqlglot (CTE names are not inputs). It runs in an in-memory DuckDB where
-each input is a view over just the partitions in scope (a month model sees the days of its month), plus
-`context.banner_days` (date, code, banner names; every day of the month for a month model), `context.banners` (all
-nine), `context.limits` (one row: the `limits` of quality/thresholds.yaml), `context.targets` (indicator, target,
-alert) and `context.school_zones` and `context.school_hours` (xl_pipelines/school_zones.yaml).
+A model's leading comment is its description; a `-- partitions: day`, `-- partitions: day, banner` or
+`-- partitions: month` line says how it is partitioned; a `-- checks: alert_levels` line adds the check of its rates against the
+alert levels of quality/thresholds.yaml. Its inputs are the `layer.table` names it reads, found with sqlglot (CTE names
+are not inputs). It runs in an in-memory DuckDB where each input is a view over just the partitions in
+scope (a month model sees the days of its month), plus `context.banner_days` (date, code, banner names;
+every day of the month for a month model), `context.banners` (all nine), `context.limits` (one row: the
+`limits` of quality/thresholds.yaml), `context.targets` (indicator, target, alert) and `context.school_zones`
+and `context.school_hours` (xl_pipelines/school_zones.yaml).
+A model with `-- partitions: none` is one file, rebuilt from the whole history of its inputs each time (fault
+episodes span days and months), with no banner-day in scope.
 
 A banner-day model may also read a table as it stood on the same weekday a week before, as
 `<layer>_week_before.<table>` (e.g. `silver_week_before.captures`), beside the table itself; when that
