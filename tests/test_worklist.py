@@ -11,6 +11,7 @@ import hashlib
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
@@ -128,3 +129,44 @@ def test_a_backfill_in_any_order_converges_to_the_same_table(tmp_path):
             partial = shuffled.read("gold", "camera_faults", {}).filter(channel_id=A, kind="offline")
             assert partial.select("opened_on", "closed_on").rows() == [(day(1), day(4)), (day(6), None)]
     assert shuffled.read("gold", "camera_faults", {}).equals(expected)
+
+
+def episode(unit: str, opened: dt.date, closed: dt.date | None, key_site: bool = False,
+            resolution: str | None = "repaired", as_of: dt.date = dt.date(2026, 11, 30)) -> dict:
+    limit = 24 if key_site else 72
+    repair = (closed - opened).days * 24 if closed and resolution == "repaired" else None
+    return {"fault_id": f"{unit}{opened}{closed}", "code": "150502", "maintenance_unit": unit, "opened_on": opened,
+            "closed_on": closed, "resolution": resolution if closed else None, "limit_h": limit, "repair_h": repair,
+            "key_site": key_site, "as_of": as_of}
+
+
+def test_repair_figures_median_p90_limit_share_and_longest_open(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    nov = dt.date(2026, 11, 1)
+    u = "甲派出所"
+    episodes = [
+        episode(u, nov, nov + dt.timedelta(days=1), key_site=True),  # 24 h, key site: within 24 h
+        episode(u, nov, nov + dt.timedelta(days=1)),  # 24 h: within 72 h
+        episode(u, nov, nov + dt.timedelta(days=2), key_site=True),  # 48 h: over 24 h
+        episode(u, nov, nov + dt.timedelta(days=3)),  # 72 h: within 72 h (at the limit)
+        episode(u, dt.date(2026, 10, 25), dt.date(2026, 11, 4)),  # opened in October, 10 days = 240 h: over 72 h
+        episode(u, dt.date(2026, 10, 20), None),  # open since 10-20 (other point, 72 h limit)
+        episode(u, nov, nov + dt.timedelta(days=5), resolution="removed"),  # closed by removal: not a repair
+        episode("乙派出所", nov, nov + dt.timedelta(days=2)),  # 48 h within 72 h: all of its one repair in time
+    ]
+    lake.write("gold", "camera_faults", {}, pl.DataFrame(episodes))
+    table = run_model(MODELS["fault_repairs"], lake, {}, load_banners())
+    rows = {(r["month"], r["maintenance_unit"]): r for r in table.iter_rows(named=True)}
+    columns = ("opened", "closed", "repaired", "still_open", "overdue", "median_repair_h", "p90_repair_h",
+               "within_limit_share", "longest_open_days", "unit_rank", "as_of")
+    # November, 甲: 5 opened (two more in October), 6 closed (one by removal); repairs 24, 24, 48, 72, 240 h →
+    # median 48; P90 at position 0.9 × 4 = 3.6 between 72 and 240:
+    # 72 + 0.6 × 168 = 172.8; within limit 3 of 5; still open at 11-30 only the one of 10-20: 42 days (> 72 h)
+    assert tuple(rows["2026-11", u][c] for c in columns) == (
+        5, 6, 5, 1, 1, 48.0, pytest.approx(172.8), 0.6, 42, 2, dt.date(2026, 11, 30))
+    assert tuple(rows["2026-11", "乙派出所"][c] for c in columns) == (1, 1, 1, 0, 0, 48.0, 48.0, 1.0, None, 1,
+                                                                   dt.date(2026, 11, 30))
+    # October, 甲: opened 10-20 and 10-25, both open at 10-31 (12 and 7 days: both past 72 h); nothing repaired
+    assert tuple(rows["2026-10", u][c] for c in columns) == (2, 0, 0, 2, 2, None, None, None, 12, 1,
+                                                              dt.date(2026, 10, 31))
+    assert ("2026-10", "乙派出所") not in rows  # nothing opened, closed or open that month

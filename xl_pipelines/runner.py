@@ -203,7 +203,8 @@ def materialize(
         say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
     began = time.perf_counter()  # the fault episodes span days: rebuilt once from every day harvested
     history = [m for m in load_models() if m.dimensions == ()]
-    waiting = sorted({table for model in history for table, _ in missing_inputs(model, lake, {}, config)})
+    built_here = {f"gold.{model.name}" for model in history}
+    waiting = sorted({table for model in history for table, _ in missing_inputs(model, lake, {}, config)} - built_here)
     status = f"waiting for {', '.join(waiting)}" if waiting else _run("faults", instance, outcome, "faults")
     say(f"[{len(done) + len(days) + 1}/{total}] {'faults':<18} {time.perf_counter() - began:5.1f}s {status}")
     for n, month in enumerate(months, start=len(done) + len(days) + 2):
