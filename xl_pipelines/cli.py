@@ -138,6 +138,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worklist(args: argparse.Namespace) -> int:
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.worklist import write_worklist
+
+    settings = get_settings()
+    banner = _banners(args)[0] if args.banner else None
+    page, table = write_worklist(Lake(settings.lake_url), args.date or _yesterday(), settings.reports, banner)
+    print(page)
+    print(table)
+    return 0
+
+
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from xl_pipelines.lake import Lake
     from xl_pipelines.pseudonym import rotate_key
@@ -325,6 +337,11 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write the monthly leadership report (HTML) from the gold tables")
     r.add_argument("--month", type=_month, required=True, help="e.g. 2026-11 (a month under way gives a partial report)")
     r.set_defaults(func=cmd_report)
+
+    w = sub.add_parser("worklist", help="write a day's worklist of camera faults (HTML) and its open faults (CSV)")
+    w.add_argument("--date", type=_date, help="the day (default: yesterday, local time)")
+    w.add_argument("--banner", help="one 6-digit banner code: its own page")
+    w.set_defaults(func=cmd_worklist)
 
     k = sub.add_parser("rotate-key", help="make XL_PSEUDONYM_KEY the lake's pseudonym key from now on "
                                           "(the current one in XL_PSEUDONYM_OLD_KEY)")
