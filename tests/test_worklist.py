@@ -7,8 +7,14 @@ banner-day at a time; every expected episode below is worked out from those hand
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import hashlib
+import http.server
+import json
 import re
+import socket
+import threading
 
 import dagster as dg
 import polars as pl
@@ -47,7 +53,8 @@ def write_day(lake: Lake, when: dt.date, cameras: dict[str, dict]) -> None:
         keys = {"date": when.isoformat(), "banner": code}
         lake.write("gold", "camera_daily_health", keys, part)
         lake.write("gold", "banner_daily_kpis", keys, part.select(
-            "code", online_rate=pl.col("online_rate").mean(), recording_completeness=pl.col("recording_completeness").mean()))
+            "code", banner_name=pl.lit(load_banners().by_code(code).name_en), online_rate=pl.col("online_rate").mean(),
+            recording_completeness=pl.col("recording_completeness").mean()).head(1))
         lake.write("silver", "cameras", keys, part.select(
             "channel_id", "code", management_unit=pl.col("channel_id").replace_strict(UNITS), owner=pl.lit("通辽市公安局")))
 
@@ -263,3 +270,113 @@ def test_the_worklist_renders_in_a_real_browser(story_lake, tmp_path):
     red = (pixels[..., 0] > pixels[..., 1] + 40) & (pixels[..., 0] > pixels[..., 2] + 40)
     blue = pixels[..., 2] > pixels[..., 0] + 60
     assert red.mean() > 0.0005 and blue.mean() > 0.0005
+
+
+class Robot(http.server.BaseHTTPRequestHandler):
+    """A group robot on 127.0.0.1: keeps each JSON body; answers errcode 0, or 310000 while `refuse` is set."""
+
+    received: list = []
+    refuse = False
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.headers["Content-Type"], json.loads(body)))
+        answer = {"errcode": 310000, "errmsg": "keywords not in content"} if self.refuse else {"errcode": 0, "errmsg": "ok"}
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(json.dumps(answer).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def robot():
+    Robot.received, Robot.refuse = [], False
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Robot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token=t"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def relay():
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.default)))
+            return "250 OK"
+
+    with socket.socket() as probe:  # a free port (the controller checks its server by connecting to it)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def _channels(tmp_path, webhook: str, port: int) -> str:
+    path = tmp_path / "notifications.yaml"
+    path.write_text(f"webhook: {{enabled: true, url: '{webhook}', timeout_s: 2}}\n"
+                    f"mail: {{enabled: true, host: 127.0.0.1, port: {port}, sender: xl@test.internal, "
+                    f"recipients: [governance@test.internal], timeout_s: 2}}\n")
+    return str(path)
+
+
+def _evaluate(story_lake, cursor=None):
+    from assets.worklist import notify
+    from xl_pipelines.resources import LakeResource
+
+    context = dg.build_sensor_context(cursor=cursor, resources={"lake": LakeResource(url=story_lake.url)})
+    result = notify(context)
+    return result, context.cursor
+
+
+def test_notifications_reach_a_real_robot_and_relay_once_per_event(story_lake, robot, relay, tmp_path, monkeypatch):
+    port, inbox = relay
+    monkeypatch.setenv("XL_NOTIFICATIONS", _channels(tmp_path, robot, port))
+    result, cursor = _evaluate(story_lake)
+    # banner-days under an alert level (online 95 %, recording 95 %), by hand from the story: Horqin 10-30
+    # (online 75 %, recording 50 %), 10-31, 11-01, 11-03, 11-04 (A alone offline: 50 %, 50 %): 10; Horqin Left
+    # Middle 10-30 (20 %) and 11-01 (30 %) online: 2; A's offline open since 11-03, 2 days at a key site: 1
+    assert len(Robot.received) == len(inbox.messages) == 13
+    assert result.skip_message == "26 message(s) sent, 0 failed"
+    kinds, bodies = zip(*Robot.received, strict=True)
+    assert set(kinds) == {"application/json; charset=utf-8"}
+    assert all(set(b) == {"msgtype", "text"} and b["msgtype"] == "text" and set(b["text"]) == {"content"} for b in bodies)
+    overdue = [b["text"]["content"] for b in bodies if b["text"]["content"].startswith("Key site")]
+    assert overdue == [f"Key site {A} (150502, {UNITS[A]}): offline open since 2026-11-03, 2 days by 2026-11-04, past its "
+                       f"limit of 24 h. Fault {fault_id(A, 'offline', day(5))}."]
+    rcpt, mail = inbox.messages[0]
+    assert rcpt == ["governance@test.internal"] and mail["From"] == "xl@test.internal"
+    assert mail["Subject"] == "[xl] Horqin District online_rate 75.00% < 95% on 2026-10-30"
+    _evaluate(story_lake, cursor)  # nothing new: nothing sent twice
+    assert len(Robot.received) == len(inbox.messages) == 13
+
+
+def test_a_failing_channel_never_fails_and_is_tried_again(story_lake, robot, relay, tmp_path, monkeypatch):
+    port, inbox = relay
+    monkeypatch.setenv("XL_NOTIFICATIONS", _channels(tmp_path, robot, port))
+    Robot.refuse = True  # the robot answers 200 with an errcode: not delivered
+    _, cursor = _evaluate(story_lake)
+    assert len(Robot.received) == len(inbox.messages) == 13
+    Robot.refuse = False
+    _, cursor = _evaluate(story_lake, cursor)  # the robot again, the relay not again
+    assert len(Robot.received) == 26 and len(inbox.messages) == 13
+    monkeypatch.setenv("XL_NOTIFICATIONS", _channels(tmp_path, "http://127.0.0.1:9/closed", port + 1))
+    result, _ = _evaluate(story_lake)  # nothing listening at all: still no exception
+    assert result.skip_message == "0 message(s) sent, 26 failed"
+
+
+def test_notifications_are_off_by_default(story_lake, monkeypatch):
+    monkeypatch.delenv("XL_NOTIFICATIONS", raising=False)
+    result, cursor = _evaluate(story_lake)
+    assert isinstance(result, dg.SkipReason) and "no notification channel is enabled" in result.skip_message
+    assert cursor is None

@@ -94,6 +94,7 @@ defs = dg.Definitions(
     jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job, faults_job,
           worklist.worklist_job],
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule, worklist.daily_worklist],
+    sensors=[worklist.notify],
     # all follow the environment at run time
     resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
                "pseudonyms": PseudonymResource()},
