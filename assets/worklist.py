@@ -23,7 +23,7 @@ def worklist_page(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page)), "csv": dg.MetadataValue.path(str(table))})
 
 
-worklist_job = dg.define_asset_job("worklist", selection=[worklist_page], partitions_def=DAY,
+worklist_job = dg.define_asset_job("worklist", selection=[worklist_page],
                                    description="A day's worklist page and the CSV of its open faults.")
 
 

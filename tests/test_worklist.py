@@ -380,3 +380,12 @@ def test_notifications_are_off_by_default(story_lake, monkeypatch):
     result, cursor = _evaluate(story_lake)
     assert isinstance(result, dg.SkipReason) and "no notification channel is enabled" in result.skip_message
     assert cursor is None
+
+
+def test_the_worklist_schedule_asks_for_yesterday_after_the_harvest_deadline():
+    from assets.worklist import daily_worklist
+    from xl_pipelines.settings import LOCAL_TZ
+
+    at = dt.datetime(2026, 11, 21, 7, 0, tzinfo=LOCAL_TZ)
+    request = daily_worklist(dg.build_schedule_context(scheduled_execution_time=at))
+    assert (request.partition_key, daily_worklist.cron_schedule) == ("2026-11-20", "0 7 * * *")
