@@ -17,6 +17,7 @@ import socket
 import threading
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 
@@ -389,3 +390,29 @@ def test_the_worklist_schedule_asks_for_yesterday_after_the_harvest_deadline():
     at = dt.datetime(2026, 11, 21, 7, 0, tzinfo=LOCAL_TZ)
     request = daily_worklist(dg.build_schedule_context(scheduled_execution_time=at))
     assert (request.partition_key, daily_worklist.cron_schedule) == ("2026-11-20", "0 7 * * *")
+
+
+def test_simulated_faults_live_for_days_at_their_units_pace():
+    """Cameras break and stay broken until repaired: lives of several days, a few for weeks, a slow unit's
+    longer than a quick one's; a day's answer is the same whatever other days are asked."""
+    from xl_pipelines.simulator.faults import LONGEST_LIFE, broken_cameras, unit_pace
+
+    units = ["甲派出所", "乙派出所"] * 800
+    paces = unit_pace(7, "甲派出所"), unit_pace(7, "乙派出所")
+    days = [dt.date(2026, 9, 1) + dt.timedelta(days=i) for i in range(80)]
+    broken = np.array([(lambda b: b.offline | b.silent)(broken_cameras(7, "150502", d, units)) for d in days])
+    later = broken_cameras(7, "150502", days[60], units)
+    assert np.array_equal(later.offline | later.silent, broken[60])  # asked alone, the same
+    assert not (later.offline & later.silent).any()
+    # lives: runs of broken days per camera, those begun after the first LONGEST_LIFE days and ended in the window
+    lives = {0: [], 1: []}
+    for camera in range(len(units)):
+        column = np.concatenate(([False], broken[:, camera], [False]))
+        edges = np.flatnonzero(column[1:] != column[:-1])
+        lives[camera % 2] += [int(stop - start) for start, stop in zip(edges[::2], edges[1::2], strict=True)
+                              if start >= LONGEST_LIFE and stop < len(days)]
+    every = lives[0] + lives[1]
+    assert len(every) > 60 and max(every) >= 14 and np.median(every) >= 1
+    slow, quick = (0, 1) if paces[0] > paces[1] else (1, 0)
+    assert abs(paces[0] - paces[1]) > 0.5  # the two units' paces differ (drawn from the seed)
+    assert np.mean(lives[slow]) > np.mean(lives[quick])
