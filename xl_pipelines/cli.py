@@ -290,9 +290,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if covered and covered[0] is not None:
         partial = f", a partial month: {covered[0]} of {covered[1]} days" if covered[0] < covered[1] else ""
         print(f"Leadership report for {month}{partial} (offline HTML, 中文/English): {report_path(settings.reports, month)}")
+    _print_open_faults(settings, end)
     print(f"DuckDB views (read-only for analysts): {settings.warehouse_path}")
     print('Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
     return 0 if outcome.ok else 1
+
+
+def _print_open_faults(settings, day: dt.date) -> None:
+    """The governance team's view of the last day: open faults per banner, and where the worklist page is."""
+    from xl_pipelines.warehouse import connect_readonly
+    from xl_pipelines.worklist import worklist_path
+
+    page = worklist_path(settings.reports, day)
+    if not page.exists():
+        return
+    with connect_readonly(settings.warehouse_path) as con:
+        summary = con.execute(
+            "SELECT code, count(*) AS open_faults, count(*) FILTER (WHERE key_site) AS at_key_sites, "
+            "count(*) FILTER (WHERE days_open * 24 > limit_h) AS overdue, "
+            "count(*) FILTER (WHERE opened_on = as_of) AS new_today, max(days_open) AS longest_open_days, "
+            "count(DISTINCT maintenance_unit) AS units FROM gold.camera_faults "
+            "WHERE closed_on IS NULL AND as_of = ? GROUP BY code ORDER BY overdue DESC, code", [day]).pl()
+    print(f"\nOpen camera faults on {day} by banner (gold.camera_faults; overdue: open past 24 h at key sites, "
+          "72 h elsewhere):")
+    _print(summary, "table")
+    print(f"Worklist for {day} (offline HTML; the open faults as CSV beside it): {page}")
 
 
 def _check_table(checks):
