@@ -84,19 +84,25 @@ image AS (
     WHERE facts.image_faults IS NOT NULL
 ),
 
-present AS (
-    SELECT *, NULL::VARCHAR AS gone FROM fixed_kinds WHERE faulty IS NOT NULL
+judged AS (
+    SELECT * FROM fixed_kinds WHERE faulty IS NOT NULL
     UNION ALL BY NAME
-    SELECT *, NULL::VARCHAR AS gone FROM image
+    SELECT * FROM image
+),
+
+faulty_kinds AS (  -- only a camera's kinds that were ever faulty need their days: most cameras never are
+    SELECT DISTINCT channel_id, kind FROM judged WHERE faulty
+    UNION
+    SELECT DISTINCT channel_id, 'removed' FROM absent
 ),
 
 observed AS (  -- on a day the camera is gone: removed is open, every other kind it had ends
-    SELECT * FROM present
+    SELECT *, NULL::VARCHAR AS gone FROM judged SEMI JOIN faulty_kinds USING (channel_id, kind)
     UNION ALL BY NAME
-    SELECT absent.date, absent.code, absent.channel_id, kinds.kind, kinds.kind = 'removed' AS faulty,
+    SELECT absent.date, absent.code, absent.channel_id, faulty_kinds.kind, faulty_kinds.kind = 'removed' AS faulty,
            'removed' AS gone
     FROM absent
-    JOIN (SELECT DISTINCT channel_id, kind FROM present) AS kinds USING (channel_id)
+    JOIN faulty_kinds USING (channel_id)
 ),
 
 islands AS (
