@@ -16,7 +16,7 @@ from xl_pipelines.partitions import BANNER_DAY, DAY, MONTH, dependency_mapping, 
 from xl_pipelines.resources import LakeResource, ReportsResource
 from xl_pipelines.sql_models import SqlModel, load_models, run_model
 
-PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH}
+PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH, (): None}  # (): all history
 MODELS = load_models()
 MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health, recordings, captures, outcomes)
                   for a in module.ASSETS for key in a.keys}
@@ -39,6 +39,9 @@ def missing_inputs(model: SqlModel, lake: Lake, keys: dict[str, str]) -> list[tu
     many days it covers), so it waits only for an input with nothing in the month (banner "all").
     """
     own = PARTITIONS[model.dimensions]
+    if own is None:  # a model of all history needs only that each input has something
+        return [(f"{layer}.{table}", "all") for layer, table in model.inputs
+                if not lake.table_path(layer, table).exists()]
     if own == MONTH:
         return [(f"{layer}.{table}", "all") for layer, table in model.inputs
                 if not _any_in_month(lake, layer, table, keys["month"])]
@@ -74,7 +77,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         check_specs=check_specs,
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
-        keys = partition_keys(context)
+        keys = partition_keys(context) if context.has_partition_key else {}  # {}: a model of all history
         missing = missing_inputs(model, lake.lake, keys)
         if missing:
             raise dg.Failure(f"{model.name} {' '.join(keys.values())} not built: missing "
@@ -97,3 +100,4 @@ DAY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("date",)]
 MONTH_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ("month",)]
 CASE_ASSISTANCE = next(a for a in MONTH_ASSETS if a.key == dg.AssetKey(["gold", "case_assistance_monthly"]))
 NETWORK_MONTH_ASSETS = [a for a in MONTH_ASSETS if a is not CASE_ASSISTANCE]
+HISTORY_ASSETS = [_model_asset(m) for m in MODELS if m.dimensions == ()]  # rebuilt from all days: fault episodes

@@ -20,7 +20,7 @@ NO_EXPORT = Harvest(pl.DataFrame(schema=cases.SCHEMA), pl.DataFrame(schema={
     "code": pl.String, "source": pl.String, "source_file": pl.String, "item": pl.Int64, "record_id": pl.String,
     "reason": pl.String, "detail": pl.String, "raw": pl.String}), read=0)
 REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case_assistance_monthly",
-                                                     "camera_monthly_health")]
+                                                     "camera_monthly_health", "fault_repairs")]
 
 
 @harvest_asset(

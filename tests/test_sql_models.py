@@ -62,7 +62,7 @@ def test_shipped_models_form_the_expected_chain():
 def test_partitions_must_be_a_known_kind(tmp_path):
     path = tmp_path / "m.sql"
     path.write_text("-- A model by week.\n-- partitions: week\nSELECT 1 FROM gold.x\n")
-    with pytest.raises(ValueError, match="partitions must be 'day, banner', 'day' or 'month', not week"):
+    with pytest.raises(ValueError, match="partitions must be 'day, banner', 'day', 'month' or 'none', not week"):
         parse_model(path)
 
 

@@ -115,6 +115,7 @@ def registry(catalog_items: pl.DataFrame, banner: Banner, previous: pl.DataFrame
             record_save_days="record_save_days",
             install_date=pl.col("install_time").str.slice(0, 10).str.to_date(strict=False),
             catalog_status="status", annotation_fault="annotation_fault",
+            management_unit="management_unit", owner="owner",
             first_seen="first_seen", last_seen="last_seen",
             removed_at=pl.when(pl.col("removed_at") > pl.col("last_seen")).then("removed_at"),
         )

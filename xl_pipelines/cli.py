@@ -150,6 +150,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worklist(args: argparse.Namespace) -> int:
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.worklist import write_worklist
+
+    settings = get_settings()
+    banner = _banners(args)[0] if args.banner else None
+    page, table = write_worklist(Lake(settings.lake_url), args.date or _yesterday(), settings.reports, banner)
+    print(page)
+    print(table)
+    return 0
+
+
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from xl_pipelines.lake import Lake
     from xl_pipelines.pseudonym import rotate_key
@@ -250,6 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if covered and covered[0] is not None:
         partial = f", a partial month: {covered[0]} of {covered[1]} days" if covered[0] < covered[1] else ""
         print(f"Leadership report for {month}{partial} (offline HTML, 中文/English): {report_path(settings.reports, month)}")
+    _print_open_faults(settings, end)
     print(f"DuckDB views (read-only for analysts): {settings.warehouse_path}")
     print('Try: xl sql "select * from gold.banner_daily_kpis order by date, code"   ·   make dev for the UI')
     return 0 if outcome.ok else 1
@@ -279,6 +292,27 @@ def _print_indicators(con, month: str, start: dt.date, end: dt.date):
           "denominators summed; a day waits for all nine):")
     _print(city, "table")
     return monthly
+
+
+def _print_open_faults(settings, day: dt.date) -> None:
+    """The governance team's view of the last day: open faults per banner, and where the worklist page is."""
+    from xl_pipelines.warehouse import connect_readonly
+    from xl_pipelines.worklist import worklist_path
+
+    page = worklist_path(settings.reports, day)
+    if not page.exists():
+        return
+    with connect_readonly(settings.warehouse_path) as con:
+        summary = con.execute(
+            "SELECT code, count(*) AS open_faults, count(*) FILTER (WHERE key_site) AS at_key_sites, "
+            "count(*) FILTER (WHERE days_open * 24 > limit_h) AS overdue, "
+            "count(*) FILTER (WHERE opened_on = as_of) AS new_today, max(days_open) AS longest_open_days, "
+            "count(DISTINCT maintenance_unit) AS units FROM gold.camera_faults "
+            "WHERE closed_on IS NULL AND as_of = ? GROUP BY code ORDER BY overdue DESC, code", [day]).pl()
+    print(f"\nOpen camera faults on {day} by banner (gold.camera_faults; overdue: open past 24 h at key sites, "
+          "72 h elsewhere):")
+    _print(summary, "table")
+    print(f"Worklist for {day} (offline HTML; the open faults as CSV beside it): {page}")
 
 
 def _check_table(checks):
@@ -331,6 +365,11 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write the monthly leadership report (HTML) from the gold tables")
     r.add_argument("--month", type=_month, required=True, help="e.g. 2026-11 (a month under way gives a partial report)")
     r.set_defaults(func=cmd_report)
+
+    w = sub.add_parser("worklist", help="write a day's worklist of camera faults (HTML) and its open faults (CSV)")
+    w.add_argument("--date", type=_date, help="the day (default: yesterday, local time)")
+    w.add_argument("--banner", help="one 6-digit banner code: its own page")
+    w.set_defaults(func=cmd_worklist)
 
     k = sub.add_parser("rotate-key", help="make XL_PSEUDONYM_KEY the lake's pseudonym key from now on "
                                           "(the current one in XL_PSEUDONYM_OLD_KEY)")

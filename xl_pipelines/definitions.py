@@ -6,7 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from assets import camera_health, captures, gold, outcomes, recordings, warehouse
+from assets import camera_health, captures, gold, outcomes, recordings, warehouse, worklist
 from quality import checks
 from xl_pipelines.dictionary import load_dictionary
 from xl_pipelines.partitions import BANNER, HARVEST_AT, banner_day_key
@@ -23,9 +23,10 @@ from xl_pipelines.settings import LOCAL_TZ
 BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *gold.BANNER_DAY_ASSETS]
 DAY_ASSETS = gold.DAY_ASSETS
 MONTH_ASSETS = [*outcomes.ASSETS, *gold.MONTH_ASSETS]
-LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS] for key in a.keys]
+HISTORY_ASSETS = gold.HISTORY_ASSETS
+LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS] for key in a.keys]
 WAREHOUSE = warehouse.build(LAKE_KEYS)
-SUITE_CHECKS = checks.suite_checks([*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS])
+SUITE_CHECKS = checks.suite_checks([*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS])
 HARVESTED = [key for key in LAKE_KEYS if checks.deadline(checks.table_name(key))]
 FRESHNESS = checks.freshness_check(HARVESTED)
 
@@ -40,6 +41,8 @@ registry_job = dg.define_asset_job(
                 "so that day has a previous registry to fall back on, as a running deployment has.")
 city_day_job = dg.define_asset_job("city_day", selection=DAY_ASSETS,
                                    description="City-wide rollups of one day over all nine banners.")
+faults_job = dg.define_asset_job("faults", selection=HISTORY_ASSETS,
+                                 description="The fault episodes and repair figures, rebuilt from every day harvested.")
 warehouse_job = dg.define_asset_job("warehouse", selection=WAREHOUSE,
                                     description="Refresh the DuckDB views and the quality report.")
 cases_job = dg.define_asset_job("cases", selection=[*outcomes.ASSETS, gold.CASE_ASSISTANCE],
@@ -92,11 +95,13 @@ def _with_columns(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 defs = dg.Definitions(
-    assets=dg.map_asset_specs(_with_columns, [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS]) + [
-        outcomes.leadership_report, *WAREHOUSE],
+    assets=dg.map_asset_specs(_with_columns, [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS]) + [
+        outcomes.leadership_report, worklist.worklist_page, *WAREHOUSE],
     asset_checks=[*SUITE_CHECKS, FRESHNESS],
-    jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job],
-    schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule],
+    jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job, faults_job,
+          worklist.worklist_job],
+    schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule, worklist.daily_worklist],
+    sensors=[worklist.notify],
     # all follow the environment at run time
     resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
                "pseudonyms": PseudonymResource(), "reports": ReportsResource(), "warehouse": WarehouseResource()},

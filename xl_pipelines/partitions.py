@@ -29,13 +29,14 @@ def banner_day_key(day: dt.date, banner: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "banner": banner})
 
 
-def reads_every_banner(downstream: dg.PartitionsDefinition, upstream: dg.PartitionsDefinition) -> bool:
+def reads_every_banner(downstream: dg.PartitionsDefinition | None, upstream: dg.PartitionsDefinition) -> bool:
     """Whether a partition of `downstream` reads every banner of an `upstream` input (a city day or a month
     over banner-days): a city day is built over all of them or waits (assets/gold.py missing_inputs)."""
-    return upstream == BANNER_DAY and downstream != BANNER_DAY
+    return upstream == BANNER_DAY and downstream not in (BANNER_DAY, None)
 
 
-def dependency_mapping(downstream: dg.PartitionsDefinition, upstream: dg.PartitionsDefinition) -> dg.PartitionMapping | None:
+def dependency_mapping(downstream: dg.PartitionsDefinition | None,
+                       upstream: dg.PartitionsDefinition) -> dg.PartitionMapping | None:
     """How a partition of `downstream` reads an `upstream` input: every banner of its day(s), else Dagster's
     default (the same partition, or the days of a month)."""
     return ALL_BANNERS_OF_DAY if reads_every_banner(downstream, upstream) else None

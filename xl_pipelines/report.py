@@ -20,6 +20,7 @@ from xl_pipelines.display import html_text
 from xl_pipelines.indicators import judged, load_indicators
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days
+from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import sql_literal, view_sql
 
@@ -44,6 +45,7 @@ class ReportData:
     history: pl.DataFrame  # gold.case_assistance_monthly of the months up to this one, per month (city sums)
     trend: pl.DataFrame  # gold.city_daily_kpis of the month's days
     worst: pl.DataFrame  # gold.camera_monthly_health, the WORST worst cameras
+    repairs: pl.DataFrame | None = None  # gold.fault_repairs of the month, by unit_rank (None: not built yet)
 
 
 def load(lake: Lake, month: str) -> ReportData:
@@ -71,7 +73,9 @@ def load(lake: Lake, month: str) -> ReportData:
         trend = (read("city_daily_kpis", where=span, order="date")
                  if lake.table_path("gold", "city_daily_kpis").exists() else pl.DataFrame(schema={"date": pl.Date}))
         worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
-    return ReportData(month, kpis, outcomes, history, trend, worst)
+        repairs = (read("fault_repairs", where=f"month = {sql_literal(month)}", order="unit_rank, code, maintenance_unit")
+                   if lake.exists("gold", "fault_repairs", {}) else None)
+    return ReportData(month, kpis, outcomes, history, trend, worst, repairs)
 
 
 def _pct(value: float | None) -> str:
@@ -194,6 +198,39 @@ def _worst_section(data: ReportData) -> str:
             f'<th>{_both("统计天数", "Days")}</th></tr>{rows}</table>')
 
 
+REPAIR_UNITS = 15  # maintenance units shown in the ranking
+REPAIR_FIGURES = (("opened", "新增故障", "opened", "n"), ("repaired", "已修复", "repaired", "n"),
+                  ("still_open", "未修复", "still open", "n"), ("overdue", "超时未修", "overdue", "n"),
+                  ("median_repair_h", "修复时长中位数(时)", "median repair, h", "n"),
+                  ("p90_repair_h", "90%修复时长(时)", "90th pct repair, h", "n"),
+                  ("within_limit_share", "按时修复率", "repaired in time", "pct"),
+                  ("longest_open_days", "最长未修(天)", "longest open, days", "n"))
+
+
+def _repair_section(data: ReportData) -> str:
+    """The maintenance units ranked by how fast they repair (gold.fault_repairs of the month)."""
+    if data.repairs is None or data.repairs.is_empty():
+        return ('<p class="warn">本月无故障修复数据 · No fault episodes for this month yet (gold.fault_repairs is built '
+                'from every day harvested).</p>')
+    limits = load_thresholds().limits
+    rows = []
+    for row in data.repairs.head(REPAIR_UNITS).iter_rows(named=True):
+        key = f"{row['code']}/{row['maintenance_unit']}"
+        cells = "".join(_cell("fault_repairs", key, c, _pct(row[c]) if kind == "pct" else
+                              "–" if row[c] is None else f"{row[c]:g}")
+                        for c, _, _, kind in REPAIR_FIGURES)
+        rows.append(f"<tr>{_cell('fault_repairs', key, 'unit_rank', str(row['unit_rank']))}"
+                    f"<td>{html_text(row['code'])}</td><td>{html_text(row['maintenance_unit'])}</td>{cells}</tr>")
+    head = "".join(f"<th>{_both(zh, en)}</th>" for _, zh, en, _ in REPAIR_FIGURES)
+    note = _both(f"共{data.repairs.height}个运维单位，按时修复率排名；时限：重点点位 {limits['repair_hours_key_site']:g} 小时，"
+                 f"其他 {limits['repair_hours']:g} 小时；故障按日判定，修复时长以整天计。",
+                 f"{data.repairs.height} maintenance units, ranked by the share repaired within the limit "
+                 f"({limits['repair_hours_key_site']:g} h at key sites, {limits['repair_hours']:g} h elsewhere); "
+                 "faults are judged by the day, so times to repair are whole days.")
+    return (f'<p class="sub">{note}</p><table><tr><th>{_both("排名", "Rank")}</th><th>{_both("旗县区", "Banner")}</th>'
+            f'<th>{_both("运维单位", "Maintenance unit")}</th>{head}</tr>{"".join(rows)}</table>')
+
+
 STYLE = """
 body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
 h1{font-size:24px;margin:0}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:28px}
@@ -217,6 +254,7 @@ def render(data: ReportData, generated: dt.datetime) -> str:
         ("二、网络指标与排名", "Network indicators against targets, and ranking", _ranking_section(data)),
         ("三、本月趋势", "Trends over the month", _trend_section(data)),
         (f"四、问题最多的{WORST}路摄像机", f"The {WORST} worst cameras of the city", _worst_section(data)),
+        ("五、故障修复与运维单位排名", "Faults repaired, and the maintenance units ranked", _repair_section(data)),
     ]
     body = "".join(f"<h2>{html_text(zh)} <span class='en'>{html_text(en)}</span></h2>{html}" for zh, en, html in sections)
     return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'

@@ -176,7 +176,7 @@ def materialize(
     exports = sorted(m for m, path in export_of.items() if os.path.lexists(path))  # a refused one is quarantined
     for month in sorted(export_of.keys() - set(exports)):
         say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
-    total = len(banner_days) + len(exports) + len(days) + len(months)
+    total = len(banner_days) + len(exports) + len(days) + 1 + len(months) + len(days)
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -201,9 +201,21 @@ def materialize(
             continue
         status = _run("city_day", instance, outcome, label, key)
         say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
-    for n, month in enumerate(months, start=len(done) + len(days) + 1):
+    began = time.perf_counter()  # the fault episodes span days: rebuilt once from every day harvested
+    history = [m for m in MODELS if m.dimensions == ()]
+    built_here = {f"gold.{model.name}" for model in history}
+    waiting = sorted({table for model in history for table, _ in missing_inputs(model, lake, {})} - built_here)
+    status = f"waiting for {', '.join(waiting)}" if waiting else _run("faults", instance, outcome, "faults")
+    say(f"[{len(done) + len(days) + 1}/{total}] {'faults':<18} {time.perf_counter() - began:5.1f}s {status}")
+    for n, month in enumerate(months, start=len(done) + len(days) + 2):
         began, label = time.perf_counter(), f"{month} month"
         status = _run("month", instance, outcome, label, month)
+        say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
+    for n, day in enumerate(days, start=total - len(days) + 1):  # each day's worklist, once its faults are built
+        began, label = time.perf_counter(), f"{day} worklist"
+        ready = not waiting and any(lake.exists("gold", "banner_daily_kpis", {"date": day.isoformat(), "banner": b})
+                                    for b in banners)
+        status = _run("worklist", instance, outcome, label, day.isoformat()) if ready else "nothing harvested"
         say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
     status = _run("warehouse", instance, outcome, "views and quality report")
     say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"

@@ -14,6 +14,8 @@ Figures are summed one way everywhere: a model gathers rows of gold.banner_daily
 `rate_of(figures, name)` (Σ numerator / Σ denominator), `change_of` (that − 1), `numerator_of`,
 `denominator_of` and `count_of` (Σ numerator) read one indicator from it. A model naming an indicator the
 registry lacks is refused when loaded.
+A model with `-- partitions: none` is one file, rebuilt from the whole history of its inputs each time (fault
+episodes span days and months), with no banner-day in scope.
 
 A banner-day model may also read a table as it stood on the same weekday a week before, as
 `<layer>_week_before.<table>` (e.g. `silver_week_before.captures`), beside the table itself; when that
@@ -59,7 +61,7 @@ class SqlModel:
     name: str
     sql: str
     description: str
-    dimensions: tuple[str, ...]  # ("date", "banner"), ("date",) or ("month",)
+    dimensions: tuple[str, ...]  # ("date", "banner"), ("date",), ("month",) or () (not partitioned)
     inputs: tuple[tuple[str, str], ...]  # (layer, table) pairs it reads from the lake
     checks: tuple[str, ...] = ()  # named checks on its result, e.g. ("alert_levels",)
     week_before: tuple[tuple[str, str], ...] = ()  # inputs also read as of the same weekday a week before
@@ -88,13 +90,15 @@ def parse_model(path: Path) -> SqlModel:
         if not line.startswith("--"):
             break
         if match := PARTITIONS_LINE.match(line.strip()):
-            dimensions = tuple("date" if d.strip() == "day" else d.strip() for d in match["dims"].split(","))
+            dimensions = tuple("date" if d.strip() == "day" else d.strip() for d in match["dims"].split(",")
+                               if d.strip() != "none")
         elif match := CHECKS_LINE.match(line.strip()):
             checks = tuple(c.strip() for c in match["checks"].split(","))
         else:
             description.append(line.removeprefix("--").strip())
-    if dimensions not in {("date", "banner"), ("date",), ("month",)}:
-        raise ValueError(f"{path.name}: partitions must be 'day, banner', 'day' or 'month', not {', '.join(dimensions)}")
+    if dimensions not in {("date", "banner"), ("date",), ("month",), ()}:
+        raise ValueError(f"{path.name}: partitions must be 'day, banner', 'day', 'month' or 'none', "
+                         f"not {', '.join(dimensions)}")
     if unknown := sorted({m["name"] for m in NAMED_INDICATOR.finditer(sql)} - set(load_indicators())):
         raise ValueError(f"{path.name}: no indicator {', '.join(unknown)} in quality/indicators.yaml")
     inputs, week_before = model_inputs(sql), model_inputs(sql, WEEK_BEFORE)
@@ -118,19 +122,23 @@ def _input_view(lake: Lake, layer: str, table: str, keys: dict[str, str]) -> str
 
 
 def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: BannerConfig) -> pl.DataFrame:
-    """Run one model for one partition (`keys`: {'date': …}, {'date': …, 'banner': …} or {'month': …})."""
+    """Run one model for one partition (`keys`: {'date': …}, {'date': …, 'banner': …}, {'month': …}, or {}
+    for a model not partitioned, which reads its inputs whole and has no banner-days in scope)."""
     codes = [keys["banner"]] if "banner" in keys else banners.codes
-    days = month_days(keys["month"]) if "month" in keys else [dt.date.fromisoformat(keys["date"])]
+    days = (month_days(keys["month"]) if "month" in keys else [dt.date.fromisoformat(keys["date"])] if keys
+            else [])
     scope = pl.DataFrame(
         [{"date": day, "code": b.code, "banner_name": b.name_en, "banner_name_zh": b.name_zh}
-         for day in days for b in banners.banners if b.code in codes]
+         for day in days for b in banners.banners if b.code in codes],
+        schema={"date": pl.Date, "code": pl.String, "banner_name": pl.String, "banner_name_zh": pl.String},
     )
     every = pl.DataFrame([{"code": b.code, "name_en": b.name_en, "name_zh": b.name_zh} for b in banners.banners])
     thresholds = load_thresholds()
     limits = pl.DataFrame([thresholds.limits])
-    earlier = {**keys, "date": (days[0] - dt.timedelta(days=7)).isoformat()}
+    week_ago = days[0] - dt.timedelta(days=7) if days else None  # none for a model of all history
+    earlier = {**keys, "date": str(week_ago)}
     available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
-    week_before = pl.DataFrame({"date": [days[0] - dt.timedelta(days=7)], "available": [available]})
+    week_before = pl.DataFrame({"date": [week_ago], "available": [available]}, schema={"date": pl.Date, "available": pl.Boolean})
     context = {"banner_days": scope, "banners": every, "limits": limits, "indicators": as_frame(),
                "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
     with lake.connect() as con:

@@ -25,11 +25,11 @@ from xl_pipelines.simulator.cases import months_back, write_cases
 from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
 from xl_pipelines.simulator.devicestatus import device_traits, write_device_status
-from xl_pipelines.simulator.faults import plan_day
+from xl_pipelines.simulator.faults import broken_cameras, plan_day
 from xl_pipelines.simulator.recordings import StoredCameras, recorded_runs, write_record_index, write_recordings
 from xl_pipelines.simulator.revisions import registry_on
 from xl_pipelines.simulator.seeding import stream
-from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES, POLLS_PER_DAY, VIDEO_LOST, day_states, write_polls
+from xl_pipelines.simulator.status import OFFLINE, ONLINE, POLL_MINUTES, POLLS_PER_DAY, VIDEO_LOST, day_states, write_polls
 
 DEFAULT_SEED = 20261124
 CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
@@ -70,6 +70,8 @@ def simulate(
             registry, revised, updates = registry_on(registered, day, seed)
             plan = plan_day(seed, day, code, index, len(city), POLLS_PER_DAY)
             states = day_states(stream(seed, "status", code, day), len(registry.channels), registry.platform.health)
+            broken = broken_cameras(seed, code, day, [c.management_unit for c in registry.channels])
+            states[:, broken.offline] = OFFLINE  # broken for days: offline all day, or (silent) recording nothing
             online_at_catalog = np.isin(states[CATALOG_POLL], (ONLINE, VIDEO_LOST))  # lost video: device still online
             catalog = _fresh(landing / "catalog" / day.isoformat() / code, "*.xml")
             counts.update(write_catalog(catalog, config, registry, day, plan, online_at_catalog,
@@ -80,7 +82,7 @@ def simulate(
                 _fresh(landing / "devicestatus" / day.isoformat() / code, "*.xml"), day, revised, states, plan,
                 stream(seed, "devicestatus", code, day), stream(seed, "clocks", code)))
             _, owner, _, record, _ = device_traits(revised, stream(seed, "clocks", code))
-            runs = recorded_runs(states, record[owner] == "ON")
+            runs = recorded_runs(states, (record[owner] == "ON") & ~broken.silent)
             counts.update(write_recordings(recordings, day, revised, stored[index], runs, plan,
                                            stream(seed, "recordings", code, day)))
             awake = np.isin(states[-1], (ONLINE, VIDEO_LOST))

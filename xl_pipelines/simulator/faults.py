@@ -1,16 +1,23 @@
-"""Which faults hit a banner-day: malformed input for the quarantine, and harvester outages.
+"""Which faults hit a banner-day: malformed input for the quarantine, harvester outages, and cameras broken for days.
 
 Each kind strikes about one banner-day in twenty at random (an hour of garbled export: one in fifty). On top
 of that, a schedule keyed by the calendar date forces every kind onto one banner on one date in seven, and an
 outage onto one banner on one date in three, so any 7 consecutive days (3 for outages) of the nine banners
 show each of them at least once. The plan depends only on seed, date and banner, never on which other days
 are simulated in the same run.
+
+Cameras also break and stay broken (`broken_cameras`): offline all day, or online but recording nothing,
+until their maintenance unit repairs them days later; each unit has its own pace, and a few faults are left
+for weeks, so the worklist and the repair figures have a story to tell.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+
+import numpy as np
 
 from xl_pipelines.simulator.seeding import stream
 
@@ -102,3 +109,42 @@ def _forced(seed: int, ordinal: int, kind: str, every: int, banners: int) -> int
     if ordinal % every != phase:
         return None
     return int(stream(seed, "forced", kind, ordinal).integers(banners))
+
+
+BREAK_CHANCE = 0.004  # a camera breaks on a given day (about one in 250): a few a day in each banner
+SILENT_SHARE = 0.35  # of those, the recording stops while the camera stays online; the rest go offline
+NEGLECTED_SHARE = 0.08  # left broken for two to six weeks, whoever maintains them
+UNIT_PACE = (1.0, 6.0)  # a maintenance unit's mean days to repair, drawn once per unit
+LONGEST_LIFE = 42  # days
+
+
+@dataclass(frozen=True)
+class Broken:
+    offline: np.ndarray  # per camera: broken, offline all day
+    silent: np.ndarray  # per camera: broken, online, recording nothing
+
+
+@functools.lru_cache(maxsize=4096)
+def unit_pace(seed: int, unit: str | None) -> float:
+    """The mean days a maintenance unit takes to repair a camera (the same for the whole run)."""
+    return float(stream(seed, "unit_pace", unit or "").uniform(*UNIT_PACE))
+
+
+def broken_cameras(seed: int, code: str, day: dt.date, units: list[str | None]) -> Broken:
+    """Which of the banner's cameras (their maintenance units, in registry order) are broken on `day`.
+
+    A camera that broke on an earlier day is still broken while its life lasts; each start day draws from its
+    own stream, so a day's answer never depends on which other days are simulated.
+    """
+    n = len(units)
+    pace = np.array([unit_pace(seed, unit) for unit in units])
+    offline, silent = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    for back in range(LONGEST_LIFE):
+        rng = stream(seed, "fault_lives", code, day - dt.timedelta(days=back))
+        breaks, quiet, neglected = (rng.random(n) < BREAK_CHANCE, rng.random(n) < SILENT_SHARE,
+                                    rng.random(n) < NEGLECTED_SHARE)
+        life = np.where(neglected, rng.integers(14, LONGEST_LIFE + 1, size=n), 1 + rng.poisson(pace - 1))
+        alive = breaks & (life > back)
+        offline |= alive & ~quiet
+        silent |= alive & quiet
+    return Broken(offline, silent & ~offline)
