@@ -173,10 +173,10 @@ def edge_map(frames: np.ndarray) -> np.ndarray:
 
 
 def similarity(edges: np.ndarray, reference: np.ndarray) -> float:
-    """Correlation of two edge maps' logarithms, 1 for the same view; NaN when their sizes differ."""
-    if edges.shape != reference.shape or edges.size < 2:
-        return float("nan")
+    """Correlation of two edge maps' logarithms, 1 for the same view; NaN when their sizes differ or one is flat."""
     a, b = np.log1p(edges), np.log1p(reference)
+    if a.shape != b.shape or a.size < 2 or not (a.std() and b.std()):
+        return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
 
