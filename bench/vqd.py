@@ -159,8 +159,8 @@ CASES = {  # kind → strengths
     "signal_loss": [(16, 16, 16), (0, 0, 190), (128, 128, 128)],
     "frozen": [None],
     "blur": [2.0, 3.5, 6.0],
-    "too_bright": [0.25, 0.15, 0.08],  # washed towards white: 255 − (255 − x) × strength
-    "too_dark": [0.2, 0.12, 0.06, "night"],  # exposure × strength; night: an infrared picture at 0.12
+    "too_bright": [0.3, 0.22, 0.15],  # washed towards white: 255 − (255 − x) × strength
+    "too_dark": [0.25, 0.16, 0.1, "night"],  # exposure × strength; night: an infrared picture at 0.12
     "greyscale": [1.0, 0.99, 0.98],
     "colour_cast": [(1.0, 0.8, 0.45), (0.55, 0.8, 1.15), (0.7, 1.05, 0.6)],
     "noise": [6.0, 10.0, 16.0],
