@@ -6,6 +6,7 @@ The sound picture is 144×256: a brightness ramp under 400 small rectangles of r
 
 import datetime as dt
 
+import av
 import numpy as np
 import polars as pl
 import pytest
@@ -201,3 +202,20 @@ def test_diagnose_samples_a_daytime_segment_and_judges_it_against_the_reference(
     assert second["scene"] == pytest.approx(1) and second["cast_shift"] == pytest.approx(0)
     assert second["image_faults"] == []
     assert np.asarray(second["edges"]).size > 0 and scene(0).shape == (48, 64, 3)
+
+
+def test_large_keyframes_are_scaled_to_the_working_width(tmp_path):
+    """A 1280×720 segment of two keyframes is read back 640×360; one that is not a video reads as nothing."""
+    path = tmp_path / "hd.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "1"}
+        for index in range(2):
+            frame = av.VideoFrame.from_ndarray(np.full((720, 1280, 3), 60 * index, dtype=np.uint8), format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    assert image_quality.keyframes(path).shape == (2, 360, 640, 3)
+    (tmp_path / "text.mp4").write_bytes(b"not a video")
+    assert image_quality.keyframes(tmp_path / "text.mp4").shape[0] == 0

@@ -6,9 +6,9 @@ expression over the frames; the faults are thresholds on the measures, set in qu
 `limits` (image_*), calibrated on real photographs (bench/vqd.py). A uniform picture (signal loss) has no
 other measurable property, so it is the only fault reported for it.
 
-Scene change compares the day's coarse edge map with the camera's reference: the edge map of its latest
-day before this one judged sound (no fault at all), within `image_reference_days`. The edge map is a
-GRID of cell averages of the luma gradient, normalised by its mean: far too coarse to show a face or a plate.
+Scene change and colour cast compare the day with the camera's reference: its latest day before this one
+judged sound (no fault at all), within `image_reference_days`: its coarse edge map (GRID cell averages of the
+luma gradient over their mean: far too coarse to show a face or a plate) and its daytime mean colour.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ FAULTS = ("signal_loss", "frozen", "blur", "too_bright", "too_dark", "greyscale"
           "stripes", "low_contrast", "occlusion", "scene_change")
 SAMPLED_FRAMES = 3
 WORK_WIDTH = 640
-GRID = (18, 32)  # rows × columns of cells: the edge map and the occlusion's cells
+GRID = (18, 32)  # rows × columns of cells: the edge map, the noise's, the occlusion's and the motion's cells
+NOISE_QUANTILE = 0.2  # noise: the flattest fifth of the cells
+STRIPS, STRIPE_BACKGROUND = 8, 2.0  # stripes: the strips a band must show in alike; its peak above its neighbourhood
+OCCLUSION_FLAT, OCCLUSION_DARK = 2.0, 35.0  # occlusion: a cell's brightness spread and mean below these
 MEASURES = ("luma", "contrast", "sharpness", "motion", "chroma", "cast", "noise", "stripes", "occlusion")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -41,10 +44,9 @@ def keyframes(path: Path, count: int = SAMPLED_FRAMES) -> np.ndarray:
             stream = container.streams.video[0]
             stream.codec_context.skip_frame = "NONKEY"
             for frame in container.decode(stream):
-                scale = min(1.0, WORK_WIDTH / frame.width)
-                frames.append(frame.to_ndarray(format="rgb24", width=round(frame.width * scale) // 2 * 2 or 2,
-                                               height=round(frame.height * scale) // 2 * 2 or 2)
-                              if scale < 1 else frame.to_ndarray(format="rgb24"))
+                height = max(2, round(frame.height * WORK_WIDTH / frame.width) // 2 * 2)
+                frames.append(frame.to_ndarray(format="rgb24", width=WORK_WIDTH, height=height)
+                              if frame.width > WORK_WIDTH else frame.to_ndarray(format="rgb24"))
                 if len(frames) == count:
                     break
     except (av.error.FFmpegError, IndexError, landing.Refused):  # no longer a regular file: not diagnosed
@@ -85,8 +87,6 @@ def _noise(y: np.ndarray) -> float:
     return float(np.quantile(mid, NOISE_QUANTILE)) if mid.size else 0.0
 
 
-NOISE_QUANTILE = 0.2
-
 
 def _stripes(y: np.ndarray) -> float:
     """Amplitude, in grey levels, of the strongest periodic band (period 4 px to a sixth of the frame) that
@@ -112,8 +112,6 @@ def _stripes(y: np.ndarray) -> float:
         found = max(found, float(np.minimum(*halves).max()))
     return found
 
-
-STRIPS, STRIPE_BACKGROUND = 8, 2.0
 
 
 def _tint(rgb: np.ndarray) -> np.ndarray:
@@ -156,8 +154,6 @@ def measure(frames: np.ndarray) -> dict[str, float]:
         "occlusion": float(flat_dark.mean()),
     }
 
-
-OCCLUSION_FLAT, OCCLUSION_DARK = 2.0, 35.0
 
 
 def edge_map(frames: np.ndarray) -> np.ndarray:
