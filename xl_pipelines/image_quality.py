@@ -115,9 +115,10 @@ def _stripes(y: np.ndarray) -> float:
 
 
 def _tint(rgb: np.ndarray) -> np.ndarray:
-    """Mean red − green and yellow − blue of RGB pixels (…, 3), per unit of their mean brightness."""
-    opponent = np.stack([rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]], axis=-1)
-    return opponent.reshape(-1, 2).mean(axis=0) / max(float((rgb @ LUMA).mean()), 8.0)
+    """Mean red − green and yellow − blue of RGB pixels (…, 3), per unit of their mean brightness (both are
+    linear, so taken from the mean colour)."""
+    r, g, b = rgb.reshape(-1, 3).mean(axis=0, dtype=np.float64)
+    return np.array([r - g, (r + g) / 2 - b]) / max(0.299 * r + 0.587 * g + 0.114 * b, 8.0)
 
 
 def measure(frames: np.ndarray) -> dict[str, float]:
