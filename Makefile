@@ -57,6 +57,9 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 bench: install
 	command -v ffprobe >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg)  # bench baseline only
+	test -f /usr/share/backgrounds/Wine_by_Jakkub_Mede.jpg -a -f /usr/share/backgrounds/Dragonfly_by_Bolly.jpg -a -d /usr/share/backgrounds/mate || ($(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y -q mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04)  # bench/vqd.py's photographs
+	test -d bench/photos/skimage || (mkdir -p bench/photos && cd bench/photos && apt-get download -q python3-skimage && dpkg -x python3-skimage_*.deb skimage)  # its sample photographs, unpacked only
 	$(PY) -m bench.run
 
 clean:

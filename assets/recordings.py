@@ -95,10 +95,11 @@ def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource,
 @dg.asset(key=DIAGNOSIS, deps=[RECORDING_FILES], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
 def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Video-quality diagnosis: a few keyframes decoded from one sound segment per camera, measured and
-    judged for signal loss, frozen picture, blur, too bright, too dark, greyscale and colour cast."""
-    keys = partition_keys(context)
-    diagnosis = image_quality.diagnose(lake.lake.read("bronze", "recording_files", keys), keys["banner"],
-                                       load_thresholds().limits)
+    judged for the twelve faults of image_quality.FAULTS; scene change and colour against the camera's own
+    earlier sound days (this table's earlier partitions)."""
+    keys, limits = partition_keys(context), load_thresholds().limits
+    diagnosis = image_quality.diagnose(lake.lake.read("bronze", "recording_files", keys), keys["banner"], limits,
+                                       image_quality.reference(lake.lake, keys, limits))
     faulty = diagnosis.filter(diagnosis["image_faults"].list.len() > 0).height
     return write_table(lake.lake, DIAGNOSIS, keys, diagnosis, diagnosed=diagnosis.height, faulty=faulty)
 

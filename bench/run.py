@@ -442,6 +442,8 @@ def main() -> None:
     captures = captures_bench(work)
     recordings = recordings_probe(work, args.probe_files, args.probe_sample)
     receiver = receiver_bench(work)
+    from bench import vqd  # video-quality diagnosis on real photographs
+    image_quality = vqd.run()
     slice_s = sum(s["seconds"] for s, _ in stages.values())
     floor_s = sum(f["seconds"] for _, f in stages.values() if f)
     result = {
@@ -466,6 +468,7 @@ def main() -> None:
     lines += ["", f"Whole slice {slice_s:.2f} s; floor (read landing + COPY to Parquet) {floor_s:.2f} s; "
               f"slice / floor = {result['slice_vs_floor']}.", "", *recordings_lines(recordings), *captures_lines(captures),
               *receiver_lines(receiver)]
+    lines += ["", *vqd.lines(image_quality)]
     (BENCH_DIR / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -11,7 +11,7 @@
 -- index (recording_source); gap_count: uncovered stretches longer than the gap tolerance;
 -- corrupt_segments: truncated, corrupt or unfinished files. retention_ok: the oldest recording kept is
 -- at least required_days old (cameras on storage only). image_faults: what the video-quality diagnosis
--- of a sampled segment found (null: not diagnosed). intact: online and recording at least the intact
+-- of a sampled segment found, of its twelve kinds (null: not diagnosed). intact: online and recording at least the intact
 -- shares of limits (90 %) with no image fault found.
 -- partitions: day, banner
 WITH spans AS (
@@ -120,7 +120,7 @@ SELECT
     health.retained_days,  -- Age in days of its oldest recording on storage as it stood when built (null: not on storage).
     health.required_days,  -- Days it must keep: max(30, 90 for class-one points, its declared RecordSaveDays).
     health.retention_ok,  -- retained_days ≥ required_days (null: not on storage).
-    health.image_faults,  -- Faults the video-quality diagnosis of a sampled segment found (empty: none; null: not diagnosed).
+    health.image_faults,  -- Faults the video-quality diagnosis of a sampled segment found, of signal_loss, frozen, blur, too_bright, too_dark, greyscale, colour_cast, noise, stripes, low_contrast, occlusion, scene_change (empty: none; null: not diagnosed).
     health.annotation_ok,  -- Point annotation (点位标注) correct: coordinates present, inside the banner; class fields filled.
     health.annotation_fault,  -- What is wrong: no_coordinates, outside_banner or class_one_fields (null: correct).
     coalesce(

@@ -16,6 +16,8 @@ SELECT
     sum(recorded_s) / nullif(sum(scheduled_s), 0) AS recording_completeness,  -- Σ recorded / Σ scheduled seconds
     sum(gap_count)::BIGINT AS gaps,  -- recording gaps beyond the tolerance
     count(*) FILTER (WHERE len(image_faults) > 0) AS image_fault_days,  -- days the image diagnosis found a fault
+    coalesce(list_sort(list_distinct(flatten(list(image_faults) FILTER (WHERE image_faults IS NOT NULL)))),
+             []::VARCHAR[]) AS image_fault_kinds,  -- the image fault kinds found on any of those days
     count(*) FILTER (WHERE intact) AS intact_days,  -- days the camera was intact
     row_number() OVER (
         ORDER BY sum(online_s) / nullif(sum(expected_s), 0) ASC NULLS FIRST,

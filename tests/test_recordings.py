@@ -21,11 +21,10 @@ from tests.conftest import (
     catalog_page,
     encode_segment,
     record_info,
-    scene,
     write_catalog,
     write_record_info,
 )
-from xl_pipelines import image_quality, recordings
+from xl_pipelines import recordings
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.quality import load_thresholds
@@ -154,42 +153,3 @@ def test_retention_and_completeness_reach_gold(recorded_day):
     kpis = recorded_day["gold.banner_daily_kpis"].row(0, named=True)
     assert kpis["recording_completeness"] == pytest.approx((8097 + 64796 + 0) / (3 * 86400))
     assert kpis["retention_compliance"] == 0.0
-
-
-@pytest.mark.parametrize("fault, picture", [
-    ("signal_loss", lambda i: np.full((48, 64, 3), 16, dtype=np.uint8)),
-    ("frozen", lambda i: scene(i, moving=False)),
-    ("blur", lambda i: smooth(scene(i))),
-    ("too_bright", lambda i: (215 + scene(i) * 0.15).astype(np.uint8)),
-    ("too_dark", lambda i: (scene(i) * 0.15).astype(np.uint8)),
-    ("greyscale", lambda i: np.repeat(scene(i).mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)),
-    ("colour_cast", lambda i: np.clip(scene(i) * [0.5, 0.6, 1.0] + [0, 0, 90], 0, 255).astype(np.uint8)),
-    (None, scene),
-])
-def test_each_image_fault_is_diagnosed_from_decoded_keyframes(tmp_path, fault, picture):
-    path = encode_segment(tmp_path / BANNER / A / DAY.isoformat() / "00-00-00.mp4", 600, picture=picture)
-    files = recordings.harvest_recording_files([path], BANNER, DAY, load_banners(), pl.Series([A]), TODAY).accepted
-    diagnosis = image_quality.diagnose(files, BANNER, LIMITS).row(0, named=True)
-    assert diagnosis["frames"] == 3
-    assert diagnosis["image_faults"] == ([fault] if fault else [])
-
-
-def smooth(image: np.ndarray) -> np.ndarray:
-    """A 9×9 box blur: edges smeared over 9 pixels."""
-    padded = np.pad(image.astype(np.float32), ((4, 4), (4, 4), (0, 0)), mode="edge")
-    return (sum(padded[y:y + 48, x:x + 64] for y in range(9) for x in range(9)) / 81).astype(np.uint8)
-
-
-def test_measures_on_hand_made_frames():
-    """Two 4×4 frames, left half black and right half white, the second shifted by one column."""
-    first = np.zeros((1, 4, 4, 3), dtype=np.uint8)
-    first[:, :, 2:] = 255
-    second = np.zeros_like(first)
-    second[:, :, 1:] = 255
-    m = image_quality.measure(np.concatenate([first, second]))
-    # luma: frame means 127.5 and 191.25 → 159.375; std per frame 127.5 and 110.42 → mean 118.96.
-    assert m["luma"] == pytest.approx(159.375, abs=0.01)
-    assert m["contrast"] == pytest.approx((127.5 + 255 * np.sqrt(3) / 4) / 2, abs=0.01)
-    assert m["motion"] == pytest.approx(255 / 4 / m["contrast"], abs=0.001)  # one column of four changed by 255
-    assert m["chroma"] == 0 and m["cast"] == 0  # grey: every channel equal
-    assert image_quality.faults(m, LIMITS) == ["greyscale"]
