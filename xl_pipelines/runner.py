@@ -2,7 +2,9 @@
 
 Banner-days are independent of each other, and of the months' case exports, so all of those run in parallel
 worker processes (one per core, at most WORKERS); each day's city rollup runs after, once its nine banners are
-in; then each month's statistics and leadership report.
+in; then each month's statistics and leadership report. The workers are forked from one server that imported
+the code location and Great Expectations once, and each keeps its instance: a banner-day pays for its data and
+its run, not for start-up (bench/profile.md).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import multiprocessing
 import os
 import shutil
 import socket
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,15 +33,47 @@ WORKERS = 4
 # One progress line per partition instead of step chatter: a failed step logs its traceback at ERROR, shown in
 # the Dagster UI (and summed up in the line), never on the terminal.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# What a worker imports before its first banner-day; the fork server imports it once for all of them.
+PRELOAD = ["xl_pipelines.definitions", "great_expectations"]
+_INSTANCES: dict[Path, dg.DagsterInstance] = {}
+_HELD: dict[str, sqlite3.Connection] = {}  # database file -> a connection kept open during a run
+
+
+def _history_without_waits(connection, _record) -> None:
+    """Dagster writes each of a run's ~300 events by opening its SQLite history, committing and closing: each
+    commit syncs the write-ahead log and each close of the last connection checkpoints it, ~20 ms of disk
+    waits an event (bench/profile.md). In WAL mode synchronous=NORMAL keeps the history consistent through any
+    crash (a power cut may lose a run's last events, never corrupt it; `recover` marks such a run failed), and a
+    connection held open for the run means Dagster's close is never the last one."""
+    if not isinstance(connection, sqlite3.Connection) or connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        return
+    connection.execute("PRAGMA synchronous=NORMAL")
+    path = connection.execute("PRAGMA database_list").fetchone()[2]
+    if path and path not in _HELD:
+        _HELD[path] = held = sqlite3.connect(path, check_same_thread=False)
+        held.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the log, which it then keeps open
+
+
+def _release_history() -> None:
+    """Close the held connections after a run: each history file is checkpointed once, not once an event."""
+    while _HELD:
+        _HELD.popitem()[1].close()
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance in $XL_HOME/dagster, configured by the repository's dagster.yaml.
+    """The persistent instance in $XL_HOME/dagster, configured by the repository's dagster.yaml; made once a
+    process.
 
     Creating the SQLite storages runs schema migrations, which two `xl` processes starting at once would race;
     an exclusive file lock lets the first create them and the second find them ready.
     """
     home = settings.dagster_home
+    if home in _INSTANCES and os.environ.get("DAGSTER_HOME") == str(home):
+        return _INSTANCES[home]
+    import sqlalchemy
+
+    if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _history_without_waits):
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _history_without_waits)
     home.mkdir(parents=True, exist_ok=True)
     with open(home / ".instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -49,6 +84,7 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
         instance = dg.DagsterInstance.get()
         # build the run, event-log and schedule storages (and their tables) before the lock is released
         instance.get_runs(limit=1), instance.event_log_storage, instance.all_instigator_state()
+    _INSTANCES[home] = instance
     return instance
 
 
@@ -110,8 +146,11 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     from quality.checks import table_name
     from xl_pipelines.definitions import defs
 
-    result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
+    try:
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
+    finally:
+        _release_history()
     stopped, empty = [], []
     warned = 0
     for evaluation in result.get_asset_check_evaluations():
@@ -133,6 +172,12 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
                     if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
         return f"FAILED: {failures[0] if failures else 'see the Dagster UI'}{missing}"
     return "ok" + notes + missing
+
+
+def _adopt(environment: dict[str, str]) -> None:
+    """A worker starts from the fork server's environment: take the caller's (XL_HOME, the key, …) instead."""
+    os.environ.clear()
+    os.environ.update(environment)
 
 
 def _banner_day(settings: Settings, day: dt.date, banner: str, job: str = "banner_day") -> tuple[str, float, Outcome]:
@@ -179,7 +224,9 @@ def materialize(
     total = len(banner_days) + len(exports) + len(days) + len(months)
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    server = multiprocessing.get_context("forkserver")
+    server.set_forkserver_preload(PRELOAD)
+    with ProcessPoolExecutor(workers, mp_context=server, initializer=_adopt, initargs=(dict(os.environ),)) as pool:
         if registry_from:
             began = time.perf_counter()
             for future in [pool.submit(_banner_day, settings, registry_from, b, "registry") for b in banners]:
