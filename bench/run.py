@@ -462,6 +462,8 @@ def main() -> None:
                      f"{f.get('peak_mib', '–')} | {row['ratio'] or '–'} |")
     lines += ["", f"Whole slice {slice_s:.2f} s; floor (read landing + COPY to Parquet) {floor_s:.2f} s; "
               f"slice / floor = {result['slice_vs_floor']}.", "", *recordings_lines(recordings), *captures_lines(captures)]
+    from bench.demo_scale import demo_scale  # issue 21: harvest vs simulate of a demo day; a city banner-day's overhead
+    lines += demo_scale(work, landing)
     (BENCH_DIR / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
