@@ -174,26 +174,26 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     return "ok" + notes + missing
 
 
-def _adopt(environment: dict[str, str]) -> None:
-    """A worker starts from the fork server's environment: take the caller's (XL_HOME, the key, …) instead."""
+def _adopt(environment: dict[str, str], folder: str) -> None:
+    """A worker starts from the fork server's environment and folder: take the caller's (XL_HOME, the key, a
+    relative XL_HOME's folder) instead."""
     os.environ.clear()
     os.environ.update(environment)
+    os.chdir(folder)
+
+
+def _in_worker(settings: Settings, job: str, label: str, key=None) -> tuple[str, float, Outcome]:
+    """One run in a worker process (which has the code location and GX loaded): its status line, seconds taken,
+    and what its checks said."""
+    began, outcome = time.perf_counter(), Outcome()
+    status = _run(job, instance_for(settings), outcome, label, key)
+    return status, time.perf_counter() - began, outcome
 
 
 def _banner_day(settings: Settings, day: dt.date, banner: str, job: str = "banner_day") -> tuple[str, float, Outcome]:
-    """One banner-day in a worker process: its status line, seconds taken, and what its checks said."""
     from xl_pipelines.partitions import banner_day_key
 
-    began, outcome = time.perf_counter(), Outcome()
-    status = _run(job, instance_for(settings), outcome, f"{day} {banner}", banner_day_key(day, banner))
-    return status, time.perf_counter() - began, outcome
-
-
-def _cases(settings: Settings, month: str) -> tuple[str, float, Outcome]:
-    """One month's case export and outcome statistics in a worker process."""
-    began, outcome = time.perf_counter(), Outcome()
-    status = _run("cases", instance_for(settings), outcome, f"{month} cases", month)
-    return status, time.perf_counter() - began, outcome
+    return _in_worker(settings, job, f"{day} {banner}", banner_day_key(day, banner))
 
 
 def materialize(
@@ -226,33 +226,40 @@ def materialize(
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
     server = multiprocessing.get_context("forkserver")
     server.set_forkserver_preload(PRELOAD)
-    with ProcessPoolExecutor(workers, mp_context=server, initializer=_adopt, initargs=(dict(os.environ),)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=server, initializer=_adopt,
+                             initargs=(dict(os.environ), os.getcwd())) as pool:
         if registry_from:
             began = time.perf_counter()
             for future in [pool.submit(_banner_day, settings, registry_from, b, "registry") for b in banners]:
                 outcome.add(future.result()[2])
             say(f"registries of {registry_from} (the day before) harvested in {time.perf_counter() - began:.1f}s")
         done = [(f"{day} {banner}", pool.submit(_banner_day, settings, day, banner)) for day, banner in banner_days]
-        done += [(f"{month} cases", pool.submit(_cases, settings, month)) for month in exports]
+        done += [(f"{month} cases", pool.submit(_in_worker, settings, "cases", f"{month} cases", month))
+                 for month in exports]
         for n, (label, future) in enumerate(done, start=1):
             status, seconds, part = future.result()
             outcome.add(part)
             say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
-    lake, config = Lake(settings.lake_url), load_banners()
-    city_models = [m for m in load_models() if m.dimensions == ("date",)]
-    for n, day in enumerate(days, start=len(done) + 1):
-        began, key, label = time.perf_counter(), day.isoformat(), f"{day} city"
-        waiting = sorted({code for model in city_models for _, code in missing_inputs(model, lake, {"date": key}, config)})
-        if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
-            say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
-            continue
-        status = _run("city_day", instance, outcome, label, key)
-        say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
-    for n, month in enumerate(months, start=len(done) + len(days) + 1):
-        began, label = time.perf_counter(), f"{month} month"
-        status = _run("month", instance, outcome, label, month)
-        say(f"[{n}/{total}] {label:<18} {time.perf_counter() - began:5.1f}s {status}")
-    status = _run("warehouse", instance, outcome, "views and quality report")
+        # the rollups run in a worker too: this process never loads the code location or GX
+        lake, config = Lake(settings.lake_url), load_banners()
+        city_models = [m for m in load_models() if m.dimensions == ("date",)]
+        for n, day in enumerate(days, start=len(done) + 1):
+            key, label = day.isoformat(), f"{day} city"
+            waiting = sorted({code for model in city_models
+                              for _, code in missing_inputs(model, lake, {"date": key}, config)})
+            if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
+                say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
+                continue
+            status, seconds, part = pool.submit(_in_worker, settings, "city_day", label, key).result()
+            outcome.add(part)
+            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
+        for n, month in enumerate(months, start=len(done) + len(days) + 1):
+            label = f"{month} month"
+            status, seconds, part = pool.submit(_in_worker, settings, "month", label, month).result()
+            outcome.add(part)
+            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
+        status, _, part = pool.submit(_in_worker, settings, "warehouse", "views and quality report").result()
+        outcome.add(part)
     say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"
         if status.startswith("ok") else f"views and quality report {status}")
     return outcome

@@ -1,6 +1,8 @@
-"""The runner's SQLite history writes: no sync wait an event in WAL mode, one checkpoint a run."""
+"""Machinery kept off the data's path: `xl` starts without Dagster or GX; the run history writes without waits."""
 
 import sqlite3
+import subprocess
+import sys
 
 import sqlalchemy
 from sqlalchemy.pool import NullPool
@@ -36,3 +38,10 @@ def test_a_wal_history_skips_sync_waits_and_is_checkpointed_once_at_release(tmp_
         if ours:
             sqlalchemy.event.remove(*target)
         runner._release_history()
+
+
+def test_the_command_line_starts_without_dagster_or_great_expectations():
+    probe = ("import sys, xl_pipelines.cli as cli; cli.parser().format_help(); "
+             "print(sorted(m for m in ('dagster', 'great_expectations', 'polars', 'duckdb') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
