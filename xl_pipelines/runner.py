@@ -34,7 +34,7 @@ WORKERS = 4
 # the Dagster UI (and summed up in the line), never on the terminal.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # What a worker imports before its first banner-day; the fork server imports it once for all of them.
-PRELOAD = ["xl_pipelines.definitions", "great_expectations"]
+PRELOAD = ["xl_pipelines.preload"]
 _INSTANCES: dict[Path, dg.DagsterInstance] = {}
 _HELD: dict[str, sqlite3.Connection] = {}  # database file -> a connection kept open during a run
 
