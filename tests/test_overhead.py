@@ -20,25 +20,28 @@ def test_a_wal_history_skips_sync_waits_and_is_checkpointed_once_at_release(tmp_
         sqlalchemy.event.listen(*target)
     try:
         synchronous = {}
-        for path in (wal, plain):  # as Dagster writes an event: an engine, a connection, a commit, closed
-            engine = sqlalchemy.create_engine(f"sqlite:///{path}", poolclass=NullPool)
-            with engine.connect() as connection, connection.begin():
-                connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS events (body TEXT)")
-                connection.exec_driver_sql("INSERT INTO events VALUES ('x')")
-                synchronous[path] = connection.exec_driver_sql("PRAGMA synchronous").scalar()
-            engine.dispose()
-        assert synchronous == {wal: 1, plain: 2}  # NORMAL in WAL mode; a rollback journal keeps FULL
-        assert list(runner._HELD) == [str(wal)]
-        assert (tmp_path / "wal.db-wal").exists()  # Dagster's close was not the last: no checkpoint yet
-        runner._release_history()
-        assert not runner._HELD and not (tmp_path / "wal.db-wal").exists()  # the last close checkpointed it
+        with runner._history_held():
+            for path in (wal, plain):  # as Dagster writes an event: an engine, a connection, a commit, closed
+                engine = sqlalchemy.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+                with engine.connect() as connection, connection.begin():
+                    connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS events (body TEXT)")
+                    connection.exec_driver_sql("INSERT INTO events VALUES ('x')")
+                    synchronous[path] = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+                engine.dispose()
+            assert synchronous == {wal: 1, plain: 2}  # NORMAL in WAL mode; a rollback journal keeps FULL
+            assert list(runner._HELD) == [str(wal)]
+            assert (tmp_path / "wal.db-wal").exists()  # Dagster's close was not the last: no checkpoint yet
+        assert runner._HELD is None and not (tmp_path / "wal.db-wal").exists()  # the last close checkpointed it
         with sqlite3.connect(wal) as connection:
             assert connection.execute("SELECT count(*) FROM events").fetchone() == (1,)
+        engine = sqlalchemy.create_engine(f"sqlite:///{wal}", poolclass=NullPool)
+        with engine.connect() as connection:  # outside a run nothing is held
+            assert connection.exec_driver_sql("SELECT count(*) FROM events").scalar() == 1
+        engine.dispose()
+        assert runner._HELD is None and not (tmp_path / "wal.db-wal").exists()
     finally:
         if ours:
             sqlalchemy.event.remove(*target)
-        runner._release_history()
-
 
 def test_the_command_line_starts_without_dagster_or_great_expectations():
     probe = ("import sys, xl_pipelines.cli as cli; cli.parser().format_help(); "

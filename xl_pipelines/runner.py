@@ -9,6 +9,7 @@ its run, not for start-up (bench/profile.md).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import multiprocessing
@@ -18,7 +19,7 @@ import socket
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,28 +37,36 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # What a worker imports before its first banner-day; the fork server imports it once for all of them.
 PRELOAD = ["xl_pipelines.preload"]
 _INSTANCES: dict[Path, dg.DagsterInstance] = {}
-_HELD: dict[str, sqlite3.Connection] = {}  # database file -> a connection kept open during a run
+_HELD: dict[str, sqlite3.Connection] | None = None  # during a run: database file -> a connection kept open
 
 
 def _history_without_waits(connection, _record) -> None:
     """Dagster writes each of a run's ~300 events by opening its SQLite history, committing and closing: each
     commit syncs the write-ahead log and each close of the last connection checkpoints it, ~20 ms of disk
     waits an event (bench/profile.md). In WAL mode synchronous=NORMAL keeps the history consistent through any
-    crash (a power cut may lose a run's last events, never corrupt it; `recover` marks such a run failed), and a
-    connection held open for the run means Dagster's close is never the last one."""
+    crash (a power cut may lose a run's last events, never corrupt it; `recover` marks such a run failed), and
+    during a run a connection held open per file means Dagster's close is never the last one."""
     if not isinstance(connection, sqlite3.Connection) or connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         return
     connection.execute("PRAGMA synchronous=NORMAL")
     path = connection.execute("PRAGMA database_list").fetchone()[2]
-    if path and path not in _HELD:
+    if _HELD is not None and path and path not in _HELD:
         _HELD[path] = held = sqlite3.connect(path, check_same_thread=False)
         held.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the log, which it then keeps open
 
 
-def _release_history() -> None:
-    """Close the held connections after a run: each history file is checkpointed once, not once an event."""
-    while _HELD:
-        _HELD.popitem()[1].close()
+@contextlib.contextmanager
+def _history_held() -> Iterator[None]:
+    """Hold the history files a run writes open while it runs; closed after it, each is checkpointed once, not
+    once an event."""
+    global _HELD
+    _HELD = {}
+    try:
+        yield
+    finally:
+        held, _HELD = _HELD, None
+        for connection in held.values():
+            connection.close()
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -146,11 +155,9 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     from quality.checks import table_name
     from xl_pipelines.definitions import defs
 
-    try:
+    with _history_held():
         result = defs.resolve_job_def(job_name).execute_in_process(
             partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
-    finally:
-        _release_history()
     stopped, empty = [], []
     warned = 0
     for evaluation in result.get_asset_check_evaluations():
