@@ -3,6 +3,7 @@
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import sqlalchemy
 from sqlalchemy.pool import NullPool
@@ -12,7 +13,7 @@ from xl_pipelines import runner
 
 def test_a_wal_history_skips_sync_waits_and_is_checkpointed_once_at_release(tmp_path):
     wal, plain = tmp_path / "wal.db", tmp_path / "plain.db"
-    with sqlite3.connect(wal) as connection:
+    with closing(sqlite3.connect(wal)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
     target = (sqlalchemy.engine.Engine, "connect", runner._history_without_waits)
     ours = not sqlalchemy.event.contains(*target)  # instance_for may have listened already in this process
@@ -32,7 +33,7 @@ def test_a_wal_history_skips_sync_waits_and_is_checkpointed_once_at_release(tmp_
             assert list(runner._HELD) == [str(wal)]
             assert (tmp_path / "wal.db-wal").exists()  # Dagster's close was not the last: no checkpoint yet
         assert runner._HELD is None and not (tmp_path / "wal.db-wal").exists()  # the last close checkpointed it
-        with sqlite3.connect(wal) as connection:
+        with closing(sqlite3.connect(wal)) as connection:
             assert connection.execute("SELECT count(*) FROM events").fetchone() == (1,)
         engine = sqlalchemy.create_engine(f"sqlite:///{wal}", poolclass=NullPool)
         with engine.connect() as connection:  # outside a run nothing is held
