@@ -469,6 +469,8 @@ def main() -> None:
               f"slice / floor = {result['slice_vs_floor']}.", "", *recordings_lines(recordings), *captures_lines(captures),
               *receiver_lines(receiver)]
     lines += ["", *vqd.lines(image_quality)]
+    from bench.demo_scale import demo_scale  # issue 21: harvest vs simulate of a demo day; a city banner-day's overhead
+    lines += demo_scale(work, landing)
     (BENCH_DIR / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
