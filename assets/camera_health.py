@@ -9,9 +9,10 @@ import polars as pl
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
+from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
-from xl_pipelines.resources import LakeResource, LandingResource
+from xl_pipelines.resources import ClockResource, LakeResource, LandingResource
 
 GROUP = "camera_health"
 _spec = functools.partial(harvested_spec, group=GROUP)
@@ -44,9 +45,12 @@ def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
     return lake.read("silver", "cameras", previous) if lake.exists("silver", "cameras", previous) else None
 
 
-def rejected_ids(lake: Lake, keys: dict[str, str]) -> pl.Series:
-    """The IDs whose catalog item was quarantined that day: their polls and answers are `camera_rejected`."""
-    return lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+def harvest_scope(lake: Lake, keys: dict[str, str], clock: ClockResource) -> HarvestScope:
+    """The banner-day as its harvests check it: the day's registry, the IDs whose catalog item was
+    quarantined (their records are `camera_rejected`), and the harvest's time."""
+    rejected = lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+    return HarvestScope.of(keys["banner"], dt.date.fromisoformat(keys["date"]), load_banners(),
+                           lake.read("silver", "cameras", keys), rejected, clock.time())
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
@@ -88,15 +92,12 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
                          "Online / Status / Encode / Record flags.", deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(DEVICE_STATUS_QUARANTINE, "DeviceStatus responses that were rejected, with file and reason."),
 )
-def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                          clock: ClockResource):
     keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
-    cameras = lake.lake.read("silver", "cameras", keys)
-    listing = landing.files("devicestatus", day, keys["banner"], "*.xml")
-    harvest = camera_health.harvest_device_status(listing.files, keys["banner"], day, load_banners(),
-                                                  camera_health.registered_devices(cameras),
-                                                  now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys),
-                                                  pairs=camera_health.device_pairs(cameras))
+    scope = harvest_scope(lake.lake, keys, clock)
+    listing = landing.files("devicestatus", scope.day, scope.code, "*.xml")
+    harvest = camera_health.harvest_device_status(listing.files, scope)
     yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest,
                              listing)
 
@@ -106,14 +107,12 @@ def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource,
           deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(POLLS_QUARANTINE, "Poll lines that were rejected (malformed, unknown camera, duplicate…), with reason."),
 )
-def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                        clock: ClockResource):
     keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
-    channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
-    rejected = rejected_ids(lake.lake, keys)
-    listing = landing.files("status", day, keys["banner"], "*.csv")
-    harvest = camera_health.harvest_status_polls(
-        listing.files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)
+    scope = harvest_scope(lake.lake, keys, clock)
+    listing = landing.files("status", scope.day, scope.code, "*.csv")
+    harvest = camera_health.harvest_status_polls(listing.files, scope)
     yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, "status_polls", harvest, listing)
 
 

@@ -1,17 +1,26 @@
-"""Test helpers that write native landing files by hand (independently of the simulator)."""
+"""Test helpers that write native landing files by hand (independently of the simulator), and run the
+banner-day's real assets on them."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fractions
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import dagster as dg
 import numpy as np
+import polars as pl
 import pytest
 
 from xl_pipelines.banners import load_banners
+from xl_pipelines.harvest_scope import HarvestScope
+from xl_pipelines.lake import Lake
+from xl_pipelines.partitions import HARVEST_AT, banner_day_key
+from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, PseudonymResource, RecordingsResource
 from xl_pipelines.settings import LOCAL_TZ
 
 DAY = dt.date(2026, 11, 20)
@@ -104,14 +113,52 @@ def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda ca
                         banner=banner)
 
 
+def harvested_at(day: dt.date) -> dt.datetime:
+    """When the nightly schedule harvests `day`: HARVEST_AT local, the day after."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), HARVEST_AT, LOCAL_TZ)
+
+
+def harvest_scope(channels=(), devices=(), pairs=(), rejected=(), day: dt.date = DAY, banner: str = BANNER,
+                  now: dt.datetime | None = None) -> HarvestScope:
+    """The scope a harvest function is called with, from lists of IDs; harvested the night after `day`."""
+    ids = {name: pl.Series(list(values), dtype=pl.String) for name, values in
+           {"channels": channels, "devices": devices, "pairs": pairs, "rejected": rejected}.items()}
+    return HarvestScope(banner, day, load_banners(), now or harvested_at(day), **ids)
+
+
+def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, storage: Path | None = None,
+                now: dt.datetime | None = None) -> dict[str, pl.DataFrame]:
+    """The banner-day materialised by the code location's own banner-day assets (with their harvest checks,
+    without the suites) from `landing` and recording `storage` (default: none) into `lake`; every table of
+    the banner-day read back from the lake, by name. `now` is the harvest's time (default: the nightly
+    schedule's). Needs XL_HOME and the key (`xl_home`, `private_home`)."""
+    from xl_pipelines.definitions import BANNER_DAY_ASSETS
+
+    now = now or harvested_at(day)
+    resources = {"lake": LakeResource(url=lake.url), "landing": LandingResource(root=str(landing)),
+                 "storage": RecordingsResource(root=str(storage or landing / "no-storage")),
+                 "pseudonyms": PseudonymResource(), "clock": ClockResource(now=now.isoformat())}
+    dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, banner), resources=resources)
+    keys = {"date": day.isoformat(), "banner": banner}
+    return {".".join(key.path): lake.read(*key.path, keys) for a in BANNER_DAY_ASSETS for key in a.keys}
+
+
+@contextlib.contextmanager
+def private_home(home: Path) -> Iterator[Path]:
+    """XL_HOME at `home` (its lake and landing zone under it) and the test key, for the block's duration."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XL_HOME", str(home))
+        env.delenv("XL_LAKE_URL", raising=False)
+        env.delenv("XL_LANDING", raising=False)
+        env.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
+        yield home
+
+
 @pytest.fixture
-def xl_home(tmp_path, monkeypatch) -> Path:
+def xl_home(tmp_path) -> Iterator[Path]:
     """A private XL_HOME so tests never touch the developer's lake."""
-    monkeypatch.setenv("XL_HOME", str(tmp_path / "xl"))
-    monkeypatch.delenv("XL_LAKE_URL", raising=False)
-    monkeypatch.delenv("XL_LANDING", raising=False)
-    monkeypatch.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
-    return tmp_path / "xl"
+    with private_home(tmp_path / "xl") as home:
+        yield home
 
 
 FRAME_EVERY_S, GOP = 20, 3  # test segments: one frame every 20 s, a keyframe every third frame
