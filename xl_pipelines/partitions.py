@@ -9,11 +9,11 @@ import warnings
 import dagster as dg
 
 from xl_pipelines.banners import load_banners
-from xl_pipelines.settings import get_settings
+from xl_pipelines.settings import LOCAL_TZ, get_settings
 
-DAY = dg.DailyPartitionsDefinition(start_date=get_settings().start_date.isoformat(), timezone="Asia/Shanghai")
+DAY = dg.DailyPartitionsDefinition(start_date=get_settings().start_date.isoformat(), timezone=str(LOCAL_TZ))
 MONTH = dg.MonthlyPartitionsDefinition(start_date=get_settings().start_date.strftime("%Y-%m"), fmt="%Y-%m",
-                                       timezone="Asia/Shanghai", end_offset=1)  # the month under way too (partial)
+                                       timezone=str(LOCAL_TZ), end_offset=1)  # the month under way too (partial)
 BANNER = dg.StaticPartitionsDefinition(load_banners().codes)
 HARVEST_AT = dt.time(2, 30)  # local time of the nightly harvest of yesterday
 BANNER_DAY = dg.MultiPartitionsDefinition({"date": DAY, "banner": BANNER})
