@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import fractions
 import json
-from collections.abc import Iterator
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -19,7 +22,7 @@ import pytest
 from xl_pipelines.banners import load_banners
 from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.lake import Lake
-from xl_pipelines.partitions import HARVEST_AT, banner_day_key
+from xl_pipelines.partitions import banner_day_key, harvest_time
 from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, PseudonymResource, RecordingsResource
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -113,17 +116,12 @@ def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda ca
                         banner=banner)
 
 
-def harvested_at(day: dt.date) -> dt.datetime:
-    """When the nightly schedule harvests `day`: HARVEST_AT local, the day after."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), HARVEST_AT, LOCAL_TZ)
-
-
 def harvest_scope(channels=(), devices=(), pairs=(), rejected=(), day: dt.date = DAY, banner: str = BANNER,
                   now: dt.datetime | None = None) -> HarvestScope:
     """The scope a harvest function is called with, from lists of IDs; harvested the night after `day`."""
     ids = {name: pl.Series(list(values), dtype=pl.String) for name, values in
            {"channels": channels, "devices": devices, "pairs": pairs, "rejected": rejected}.items()}
-    return HarvestScope(banner, day, load_banners(), now or harvested_at(day), **ids)
+    return HarvestScope(banner, day, load_banners(), now or harvest_time(day), **ids)
 
 
 def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, storage: Path | None = None,
@@ -134,7 +132,7 @@ def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BAN
     schedule's). Needs XL_HOME and the key (`xl_home`, `private_home`)."""
     from xl_pipelines.definitions import BANNER_DAY_ASSETS
 
-    now = now or harvested_at(day)
+    now = now or harvest_time(day)
     resources = {"lake": LakeResource(url=lake.url), "landing": LandingResource(root=str(landing)),
                  "storage": RecordingsResource(root=str(storage or landing / "no-storage")),
                  "pseudonyms": PseudonymResource(), "clock": ClockResource(now=now.isoformat())}
@@ -152,6 +150,22 @@ def private_home(home: Path) -> Iterator[Path]:
         env.delenv("XL_LANDING", raising=False)
         env.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
         yield home
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder `build` fills once per test session, by whichever xdist worker asks first (the others wait on a
+    file lock in the session's shared temporary folder), then only read."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, shared by the session's workers (each has its own popen-gwK/ in it)
+    folder, built = root / name, root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            built.touch()
+    return folder
 
 
 @pytest.fixture

@@ -24,6 +24,11 @@ with warnings.catch_warnings():
     ALL_BANNERS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
+def harvest_time(day: dt.date) -> dt.datetime:
+    """When the nightly schedule harvests `day`: HARVEST_AT local, the day after."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), HARVEST_AT, LOCAL_TZ)
+
+
 def banner_day_key(day: dt.date, banner: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "banner": banner})
 

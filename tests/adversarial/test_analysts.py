@@ -158,7 +158,7 @@ def _captures_run(key: str, monkeypatch) -> dg.ExecuteInProcessResult:
 
     monkeypatch.setenv("XL_PSEUDONYM_KEY", key)
     return dg.materialize([capture_harvest], partition_key=str(banner_day_key(DAY, BANNER)), raise_on_error=False,
-                          resources={k: defs.resources[k] for k in ("lake", "landing", "pseudonyms")},
+                          resources={k: defs.resources[k] for k in ("lake", "landing", "pseudonyms", "clock")},
                           instance=dg.DagsterInstance.ephemeral())
 
 
