@@ -186,7 +186,7 @@ def stage_gold(landing: Path, lake_url: str) -> int:
     from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS
     from xl_pipelines.resources import LakeResource
 
-    gold = [a for a in BANNER_DAY_ASSETS if a.key.path[0] == "gold"]
+    gold = [a for a in BANNER_DAY_ASSETS if all(key.path[0] == "gold" for key in a.keys)]
     materialise(gold, landing, lake_url)
     dg.materialize(DAY_ASSETS, partition_key=DAY.isoformat(), resources={"lake": LakeResource(url=lake_url)})
     return _rows(lake_url, [".".join(a.key.path) for a in gold])
