@@ -28,14 +28,14 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     key = pseudonyms.key_for(lake.lake)  # refused before anything is read if it is not the lake's key
     if is_development_key():
         context.log.info("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
-    scope = harvest_scope(lake.lake, partition_keys(context), clock)
+    keys = partition_keys(context)
+    scope = harvest_scope(lake.lake, keys, clock)
     post_logs = landing.files("viid", scope.day, scope.code, "*.jsonl")
     documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
     harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key)
     listing = post_logs + documents  # a refused file is named as the harvest names files: never a name off-contract
     listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))))
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, partition_keys(context), "captures", harvest,
-                             listing)
+    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing)
 
 
 ASSETS = [capture_harvest]
