@@ -2,6 +2,8 @@
 
 import datetime as dt
 import functools
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -12,6 +14,7 @@ from xl_pipelines.banners import load_banners
 from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
+from xl_pipelines.quarantine import Harvest
 from xl_pipelines.resources import ClockResource, LakeResource, LandingResource
 
 GROUP = "camera_health"
@@ -51,6 +54,16 @@ def harvest_scope(lake: Lake, keys: dict[str, str], clock: ClockResource) -> Har
     rejected = lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
     return HarvestScope.of(keys["banner"], dt.date.fromisoformat(keys["date"]), load_banners(),
                            lake.read("silver", "cameras", keys), rejected, clock.time())
+
+
+def harvest_landing(context: dg.AssetExecutionContext, lake: Lake, landing: LandingResource, clock: ClockResource,
+                    folder: str, pattern: str, harvest: Callable[[list[Path], HarvestScope], Harvest],
+                    tables: tuple[dg.AssetKey, dg.AssetKey], source: str):
+    """A banner-day's landing `folder` harvested against its scope, landed in the (bronze, quarantine) `tables`."""
+    keys = partition_keys(context)
+    scope = harvest_scope(lake, keys, clock)
+    listing = landing.files(folder, scope.day, scope.code, pattern)
+    yield from write_harvest(lake, *tables, keys, source, harvest(listing.files, scope), listing)
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
@@ -94,12 +107,9 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
 )
 def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                           clock: ClockResource):
-    keys = partition_keys(context)
-    scope = harvest_scope(lake.lake, keys, clock)
-    listing = landing.files("devicestatus", scope.day, scope.code, "*.xml")
-    harvest = camera_health.harvest_device_status(listing.files, scope)
-    yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest,
-                             listing)
+    yield from harvest_landing(context, lake.lake, landing, clock, "devicestatus", "*.xml",
+                               camera_health.harvest_device_status, (DEVICE_STATUS, DEVICE_STATUS_QUARANTINE),
+                               "device_status")
 
 
 @harvest_asset(
@@ -109,11 +119,8 @@ def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource,
 )
 def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                         clock: ClockResource):
-    keys = partition_keys(context)
-    scope = harvest_scope(lake.lake, keys, clock)
-    listing = landing.files("status", scope.day, scope.code, "*.csv")
-    harvest = camera_health.harvest_status_polls(listing.files, scope)
-    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, "status_polls", harvest, listing)
+    yield from harvest_landing(context, lake.lake, landing, clock, "status", "*.csv", camera_health.harvest_status_polls,
+                               (STATUS_POLLS, POLLS_QUARANTINE), "status_polls")
 
 
 @dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,

@@ -5,7 +5,7 @@ import functools
 
 import dagster as dg
 
-from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_scope
+from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_landing, harvest_scope
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
 from xl_pipelines import image_quality, recordings
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
@@ -45,11 +45,8 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
 )
 def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                          clock: ClockResource):
-    keys = partition_keys(context)
-    scope = harvest_scope(lake.lake, keys, clock)
-    listing = landing.files("recordinfo", scope.day, scope.code, "*.xml")
-    harvest = recordings.harvest_record_index(listing.files, scope)
-    yield from write_harvest(lake.lake, RECORD_INDEX, RECORD_INDEX_QUARANTINE, keys, "record_index", harvest, listing)
+    yield from harvest_landing(context, lake.lake, landing, clock, "recordinfo", "*.xml", recordings.harvest_record_index,
+                               (RECORD_INDEX, RECORD_INDEX_QUARANTINE), "record_index")
 
 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
