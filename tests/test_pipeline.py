@@ -128,12 +128,12 @@ def test_views_only_in_the_duckdb_file(home):
 
 
 def test_rematerialising_gives_identical_rows(home, tmp_path):
-    home = Path(shutil.copytree(home, tmp_path / "xl"))  # the shared day is only read
-    lake = Lake(str(home / "lake"))
+    copy = Path(shutil.copytree(home, tmp_path / "xl"))  # the shared day is only read (its landing zone too)
+    lake = Lake(str(copy / "lake"))
     keys = {"date": DAY.isoformat(), "banner": "150502"}
     before = {t: lake.read(*t.split("."), keys)
               for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
-    with private_home(home):
+    with private_home(copy):
         materialise(home / "landing", lake, banner="150502")  # the banner-day's assets again, in-process
     for table, frame in before.items():
         assert lake.read(*table.split("."), keys).equals(frame), table
