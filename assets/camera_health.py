@@ -2,6 +2,8 @@
 
 import datetime as dt
 import functools
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -9,9 +11,11 @@ import polars as pl
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
+from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
-from xl_pipelines.resources import LakeResource, LandingResource
+from xl_pipelines.quarantine import Harvest
+from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, ReportsResource
 
 GROUP = "camera_health"
 _spec = functools.partial(harvested_spec, group=GROUP)
@@ -31,11 +35,12 @@ DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
                          "(GB2312/GBK/UTF-8 XML), parsed."),
     _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
 )
-def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                    reports: ReportsResource):
     keys = partition_keys(context)
     listing = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
     harvest = camera_health.harvest_catalog(listing.files, keys["banner"], load_banners())
-    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing)
+    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing, reports)
 
 
 def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
@@ -44,9 +49,23 @@ def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
     return lake.read("silver", "cameras", previous) if lake.exists("silver", "cameras", previous) else None
 
 
-def rejected_ids(lake: Lake, keys: dict[str, str]) -> pl.Series:
-    """The IDs whose catalog item was quarantined that day: their polls and answers are `camera_rejected`."""
-    return lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+def harvest_scope(lake: Lake, keys: dict[str, str], clock: ClockResource) -> HarvestScope:
+    """The banner-day as its harvests check it: the day's registry, the IDs whose catalog item was
+    quarantined (their records are `camera_rejected`), and the harvest's time."""
+    rejected = lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
+    return HarvestScope.of(keys["banner"], dt.date.fromisoformat(keys["date"]), load_banners(),
+                           lake.read("silver", "cameras", keys), rejected, clock.time())
+
+
+def harvest_landing(context: dg.AssetExecutionContext, lake: Lake, landing: LandingResource, clock: ClockResource,
+                    reports: ReportsResource, folder: str, pattern: str,
+                    harvest: Callable[[list[Path], HarvestScope], Harvest],
+                    tables: tuple[dg.AssetKey, dg.AssetKey], source: str):
+    """A banner-day's landing `folder` harvested against its scope, landed in the (bronze, quarantine) `tables`."""
+    keys = partition_keys(context)
+    scope = harvest_scope(lake, keys, clock)
+    listing = landing.files(folder, scope.day, scope.code, pattern)
+    yield from write_harvest(lake, *tables, keys, source, harvest(listing.files, scope), listing, reports)
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
@@ -88,17 +107,11 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
                          "Online / Status / Encode / Record flags.", deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(DEVICE_STATUS_QUARANTINE, "DeviceStatus responses that were rejected, with file and reason."),
 )
-def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
-    keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
-    cameras = lake.lake.read("silver", "cameras", keys)
-    listing = landing.files("devicestatus", day, keys["banner"], "*.xml")
-    harvest = camera_health.harvest_device_status(listing.files, keys["banner"], day, load_banners(),
-                                                  camera_health.registered_devices(cameras),
-                                                  now=dt.datetime.now(dt.UTC), rejected=rejected_ids(lake.lake, keys),
-                                                  pairs=camera_health.device_pairs(cameras))
-    yield from write_harvest(lake.lake, DEVICE_STATUS, DEVICE_STATUS_QUARANTINE, keys, "device_status", harvest,
-                             listing)
+def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                          clock: ClockResource, reports: ReportsResource):
+    yield from harvest_landing(context, lake.lake, landing, clock, reports, "devicestatus", "*.xml",
+                               camera_health.harvest_device_status, (DEVICE_STATUS, DEVICE_STATUS_QUARANTINE),
+                               "device_status")
 
 
 @harvest_asset(
@@ -106,15 +119,10 @@ def device_status_harvest(context: dg.AssetExecutionContext, lake: LakeResource,
           deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(POLLS_QUARANTINE, "Poll lines that were rejected (malformed, unknown camera, duplicate…), with reason."),
 )
-def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
-    keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
-    channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
-    rejected = rejected_ids(lake.lake, keys)
-    listing = landing.files("status", day, keys["banner"], "*.csv")
-    harvest = camera_health.harvest_status_polls(
-        listing.files, keys["banner"], day, load_banners(), channels, now=dt.datetime.now(dt.UTC), rejected=rejected)
-    yield from write_harvest(lake.lake, STATUS_POLLS, POLLS_QUARANTINE, keys, "status_polls", harvest, listing)
+def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                        clock: ClockResource, reports: ReportsResource):
+    yield from harvest_landing(context, lake.lake, landing, clock, reports, "status", "*.csv", camera_health.harvest_status_polls,
+                               (STATUS_POLLS, POLLS_QUARANTINE), "status_polls")
 
 
 @dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,

@@ -1,18 +1,15 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → pseudonymised captures."""
 
-import datetime as dt
-
 import dagster as dg
 import polars as pl
 
-from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
+from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_scope
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from xl_pipelines import captures
-from xl_pipelines.banners import load_banners
 from xl_pipelines.landing import Listing
 from xl_pipelines.partitions import partition_keys
 from xl_pipelines.pseudonym import is_development_key
-from xl_pipelines.resources import LakeResource, LandingResource, PseudonymResource
+from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, PseudonymResource, ReportsResource
 
 GROUP = "captures"
 CAPTURES = dg.AssetKey(["silver", "captures"])
@@ -27,21 +24,18 @@ CAPTURES_QUARANTINE = dg.AssetKey(["quarantine", "captures"])
                                         "re-sent…), with file, line and reason, never the line itself.", GROUP),
 )
 def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
-                    pseudonyms: PseudonymResource):
+                    pseudonyms: PseudonymResource, clock: ClockResource, reports: ReportsResource):
     key = pseudonyms.key_for(lake.lake)  # refused before anything is read if it is not the lake's key
-    keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
     if is_development_key():
         context.log.info("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
-    post_logs = landing.files("viid", day, keys["banner"], "*.jsonl")
-    documents = landing.files("onvif", day, keys["banner"], "*/*.xml")
-    harvest = captures.harvest_captures(
-        post_logs.files, documents.files,
-        keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
-        now=dt.datetime.now(dt.UTC), key=key, rejected=rejected_ids(lake.lake, keys))
+    keys = partition_keys(context)
+    scope = harvest_scope(lake.lake, keys, clock)
+    post_logs = landing.files("viid", scope.day, scope.code, "*.jsonl")
+    documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
+    harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key)
     listing = post_logs + documents  # a refused file is named as the harvest names files: never a name off-contract
     listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))))
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing)
+    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing, reports)
 
 
 ASSETS = [capture_harvest]

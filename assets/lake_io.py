@@ -41,10 +41,9 @@ def with_refused(harvest: Harvest, listing: Listing, source: str) -> Harvest:
 
 
 def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
-                  harvest: Harvest, listing: Listing, reports: ReportsResource | None = None):
+                  harvest: Harvest, listing: Listing, reports: ReportsResource):
     """Land a harvest (and the files its listing refused): accepted rows in bronze, rejected rows in quarantine,
-    then check what landed, keeping the checks' results through `reports` (the asset's resource; the
-    environment's when not given)."""
+    then check what landed, keeping the checks' results through `reports` (the asset's resource)."""
     harvest = with_refused(harvest, listing, source)
     counted = harvest.quarantined.group_by("reason").len().sort("reason")
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
@@ -53,5 +52,5 @@ def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys
     rejected = (harvest.quarantined if "code" in harvest.quarantined.columns  # a city-wide source names its own
                 else harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all()))
     yield write_table(lake, quarantine, keys, rejected, **counts, reasons=dg.MetadataValue.json(reasons))
-    yield from checks.harvest_checks(lake, reports or ReportsResource(), bronze, quarantine, keys, source,
+    yield from checks.harvest_checks(lake, reports, bronze, quarantine, keys, source,
                                      harvest.read, reasons)

@@ -31,14 +31,15 @@ REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case
                                      "bad time, re-exported…), with file, line and reason.", GROUP),
     partitions_def=MONTH,
 )
-def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
+def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                 reports: ReportsResource):
     keys = partition_keys(context)
     listing = landing.case_files(keys["month"])
     if not listing.files and not listing.refused.height:
         raise dg.Failure(f"no case export for {keys['month']}: {landing.case_export(keys['month'])} has not arrived")
     harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=dt.datetime.now(dt.UTC))
                if listing.files else NO_EXPORT)  # refused: the listing's one record is all there is
-    yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing)
+    yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing, reports)
 
 
 @dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],

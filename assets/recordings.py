@@ -5,14 +5,12 @@ import functools
 
 import dagster as dg
 
-from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, rejected_ids
+from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_landing, harvest_scope
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
-from xl_pipelines import camera_health, image_quality, recordings
-from xl_pipelines.banners import load_banners
+from xl_pipelines import image_quality, recordings
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
 from xl_pipelines.quality import load_thresholds
-from xl_pipelines.resources import LakeResource, LandingResource, RecordingsResource
-from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, RecordingsResource, ReportsResource
 
 GROUP = "recordings"
 _spec = functools.partial(harvested_spec, group=GROUP)
@@ -25,24 +23,19 @@ COVERAGE = dg.AssetKey(["silver", "recording_coverage"])
 DIAGNOSIS = dg.AssetKey(["silver", "image_diagnosis"])
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(LOCAL_TZ).date()
-
-
 @harvest_asset(
     _spec(RECORDING_FILES, "One row per recording segment file of the day, probed packet by packet without "
                            "decoding: packet span, keyframes, corrupt packets, problem (truncated, corrupt, "
                            "unfinished).", deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(RECORDINGS_QUARANTINE, "Segment files that cannot be placed (bad name, unknown camera), with reason."),
 )
-def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource):
+def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource,
+                           clock: ClockResource, reports: ReportsResource):
     keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
-    listing = recordings.segment_files(storage.path, keys["banner"], day)
-    harvest = recordings.harvest_recording_files(
-        listing.files, keys["banner"], day, load_banners(), lake.lake.read("silver", "cameras", keys)["channel_id"],
-        today=_today(), rejected=rejected_ids(lake.lake, keys), tolerance_s=load_thresholds().limits["gap_tolerance_s"])
-    yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing)
+    scope = harvest_scope(lake.lake, keys, clock)
+    listing = recordings.segment_files(storage.path, scope.code, scope.day)
+    harvest = recordings.harvest_recording_files(listing.files, scope, load_thresholds().limits["gap_tolerance_s"])
+    yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing, reports)
 
 
 @harvest_asset(
@@ -50,15 +43,10 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
                         "that answered with none: one row without times).", deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(RECORD_INDEX_QUARANTINE, "RecordInfo pages and items that were rejected, with file, item and reason."),
 )
-def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource):
-    keys = partition_keys(context)
-    day = dt.date.fromisoformat(keys["date"])
-    cameras = lake.lake.read("silver", "cameras", keys)
-    listing = landing.files("recordinfo", day, keys["banner"], "*.xml")
-    harvest = recordings.harvest_record_index(
-        listing.files, keys["banner"], day, load_banners(), cameras["channel_id"], now=dt.datetime.now(dt.UTC),
-        rejected=rejected_ids(lake.lake, keys), pairs=camera_health.device_pairs(cameras))
-    yield from write_harvest(lake.lake, RECORD_INDEX, RECORD_INDEX_QUARANTINE, keys, "record_index", harvest, listing)
+def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
+                         clock: ClockResource, reports: ReportsResource):
+    yield from harvest_landing(context, lake.lake, landing, clock, reports, "recordinfo", "*.xml",
+                               recordings.harvest_record_index, (RECORD_INDEX, RECORD_INDEX_QUARANTINE), "record_index")
 
 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
@@ -78,15 +66,15 @@ def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
 
 
 @dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
-def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource,
-                       storage: RecordingsResource) -> dg.MaterializeResult:
+def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource,
+                       clock: ClockResource) -> dg.MaterializeResult:
     """Per registered camera: seconds recorded of the 7×24 schedule (from its files when storage holds
     them, else from its device's index), gaps, problem segments, and retention as storage stands today."""
     keys = partition_keys(context)
     coverage = recordings.recording_coverage(
         lake.lake.read("silver", "recording_segments", keys), lake.lake.read("bronze", "record_index", keys)["channel_id"],
         lake.lake.read("silver", "cameras", keys),
-        recordings.stored_channels(storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), _today(),
+        recordings.stored_channels(storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), clock.today(),
         load_thresholds().limits)
     return write_table(lake.lake, COVERAGE, keys, coverage,
                        measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))

@@ -1,6 +1,8 @@
 """Benchmark the camera-health slice on one simulated city-day (default 30,000 cameras).
 
-Each stage runs in a fresh process so its peak memory (max RSS) is its own. The floor reads the same
+Each stage materialises the pipeline's own assets (one in-process Dagster run per banner, as the nightly
+schedule runs them, with the checks each harvest makes as it lands; Dagster's cost per run included) in a
+fresh process, so its peak memory (max RSS) is its own. The floor reads the same
 landing bytes with the fastest plain reader (Polars for CSV, lxml for XML: catalog pages and the hourly
 DeviceStatus responses, one file each) and writes the same number of
 rows with DuckDB `COPY … TO parquet`; ratio = stage time / floor time. Results: bench/results.{json,md}.
@@ -23,6 +25,7 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
+import os
 import platform
 import resource
 import shutil
@@ -57,120 +60,96 @@ def measure(fn, *args) -> dict:
     return {"seconds": round(seconds, 3), "rows": rows, "rows_per_s": round(rows / seconds), "peak_mib": round(peak)}
 
 
-def _keys(banner: str) -> dict[str, str]:
-    return {"date": DAY.isoformat(), "banner": banner}
-
-
 def _files(landing: Path, source: str, banner: str, pattern: str) -> list[Path]:
-    """The files the pipeline's own landing resource would hand to the harvest."""
+    """The files the pipeline's own landing resource would hand to the harvest (the floors read the same)."""
     from xl_pipelines.resources import LandingResource
 
     return LandingResource(root=str(landing)).files(source, DAY, banner, pattern).files
 
 
+def materialise(selection: list, landing: Path, lake_url: str, day: dt.date = DAY, codes: list[str] | None = None) -> None:
+    """The pipeline's own assets (`selection`, with the checks each harvest makes as it lands; the suites are
+    not run) for `day` in each banner (or `codes`), with the resources the code location gives them and the
+    clock of the nightly schedule that harvests `day`. XL_HOME and the key come from the environment (main)."""
+    import dagster as dg
+
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.definitions import BANNER_DAY_ASSETS
+    from xl_pipelines.partitions import banner_day_key, harvest_time
+    from xl_pipelines.resources import (
+        ClockResource,
+        LakeResource,
+        LandingResource,
+        PseudonymResource,
+        RecordingsResource,
+        ReportsResource,
+    )
+
+    resources = {"lake": LakeResource(url=lake_url), "landing": LandingResource(root=str(landing)),
+                 "storage": RecordingsResource(root=str(landing.parent / "recordings")),
+                 "pseudonyms": PseudonymResource(), "clock": ClockResource(now=harvest_time(day).isoformat()),
+                 "reports": ReportsResource()}
+    for code in codes or load_banners().codes:
+        dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, code), resources=resources,
+                       selection=selection)
+
+
+def _rows(lake_url: str, tables: list[str], codes: list[str] | None = None) -> int:
+    """Rows the banner-days hold in `tables` (layer.table): a harvest's bronze + quarantine rows are the records it read."""
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.lake import Lake
+
+    lake = Lake(lake_url)
+    return sum(lake.count(*table.split("."), {"date": DAY.isoformat(), "banner": code})
+               for code in codes or load_banners().codes for table in tables)
+
+
+def stage_registry_before(landing: Path, lake_url: str) -> int:
+    """Not timed: the registry of the day before, which a running deployment has (the first day falls back on it)."""
+    from assets import camera_health
+
+    materialise([camera_health.catalog_harvest, camera_health.cameras], landing, lake_url, DAY - dt.timedelta(days=1))
+    return 0
+
+
 def stage_catalog(landing: Path, lake_url: str) -> int:
-    from xl_pipelines import camera_health
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
+    from assets import camera_health
 
-    lake, banners, rows = Lake(lake_url), load_banners(), 0
-    for code in banners.codes:
-        harvest = camera_health.harvest_catalog(_files(landing, "catalog", code, "*.xml"), code, banners)
-        lake.write("bronze", "catalog_items", _keys(code), harvest.accepted)
-        lake.write("quarantine", "catalog", _keys(code), harvest.quarantined)
-        lake.write("silver", "cameras", _keys(code), camera_health.registry(harvest.accepted, banners.by_code(code)))
-        rows += harvest.read
-    return rows
-
-
-def _stage_after_catalog(landing: Path, lake_url: str, source: str, pattern: str, table: str, harvest) -> int:
-    """Harvest `source` per banner against the registry the catalog stage wrote; bronze and quarantine `table`.
-
-    `harvest(files, code, banners, cameras, now, rejected)` is the pipeline's own harvest function.
-    """
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
-
-    lake, banners, rows = Lake(lake_url), load_banners(), 0
-    now = dt.datetime.now(dt.UTC)
-    for code in banners.codes:
-        cameras = lake.read("silver", "cameras", _keys(code))
-        rejected = lake.read("quarantine", "catalog", _keys(code))["record_id"].drop_nulls()
-        result = harvest(_files(landing, source, code, pattern), code, banners, cameras, now, rejected)
-        lake.write("bronze", table, _keys(code), result.accepted)
-        lake.write("quarantine", table, _keys(code), result.quarantined)
-        rows += result.read
-    return rows
+    materialise([camera_health.catalog_harvest, camera_health.cameras, camera_health.camera_changes], landing, lake_url)
+    return _rows(lake_url, ["bronze.catalog_items", "quarantine.catalog"])
 
 
 def stage_polls(landing: Path, lake_url: str) -> int:
-    from xl_pipelines import camera_health
+    from assets import camera_health
 
-    def harvest(files, code, banners, cameras, now, rejected):
-        return camera_health.harvest_status_polls(files, code, DAY, banners, cameras["channel_id"], now, rejected)
-
-    return _stage_after_catalog(landing, lake_url, "status", "*.csv", "status_polls", harvest)
+    materialise([camera_health.status_poll_harvest], landing, lake_url)
+    return _rows(lake_url, ["bronze.status_polls", "quarantine.status_polls"])
 
 
 def stage_device_status(landing: Path, lake_url: str) -> int:
-    from xl_pipelines import camera_health
+    from assets import camera_health
 
-    def harvest(files, code, banners, cameras, now, rejected):
-        devices = camera_health.registered_devices(cameras)
-        return camera_health.harvest_device_status(files, code, DAY, banners, devices, now, rejected,
-                                                   camera_health.device_pairs(cameras))
-
-    return _stage_after_catalog(landing, lake_url, "devicestatus", "*.xml", "device_status", harvest)
+    materialise([camera_health.device_status_harvest], landing, lake_url)
+    return _rows(lake_url, ["bronze.device_status", "quarantine.device_status"])
 
 
 def stage_recordings(landing: Path, lake_url: str) -> int:
     """The recordings slice per banner: segment files probed, RecordInfo harvested, reconciled, covered,
-    diagnosed (the steps of assets/recordings.py). Rows: files read + index rows read."""
-    from xl_pipelines import camera_health, image_quality, recordings
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
-    from xl_pipelines.quality import load_thresholds
+    diagnosed (assets/recordings.py). Rows: files read + index rows read."""
+    from assets import recordings
 
-    lake, banners, limits, rows = Lake(lake_url), load_banners(), load_thresholds().limits, 0
-    storage, now = landing.parent / "recordings", dt.datetime.now(dt.UTC)
-    for code in banners.codes:
-        keys = _keys(code)
-        cameras = lake.read("silver", "cameras", keys)
-        rejected = lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls()
-        files = recordings.harvest_recording_files(recordings.segment_files(storage, code, DAY).files, code, DAY, banners,
-                                                   cameras["channel_id"], now.date(), rejected, limits["gap_tolerance_s"])
-        index = recordings.harvest_record_index(_files(landing, "recordinfo", code, "*.xml"), code, DAY, banners,
-                                                cameras["channel_id"], now, rejected, camera_health.device_pairs(cameras))
-        stored = recordings.stored_channels(storage, code)
-        segments = recordings.recording_segments(files.accepted, index.accepted, stored["channel_id"], code,
-                                                 limits["gap_tolerance_s"])
-        coverage = recordings.recording_coverage(segments, index.accepted["channel_id"], cameras, stored, DAY,
-                                                 now.date(), limits)
-        for table, frame in (("recording_segments", segments), ("recording_coverage", coverage),
-                             ("image_diagnosis", image_quality.diagnose(files.accepted, code, limits))):
-            lake.write("silver", table, keys, frame)
-        rows += files.read + index.read
-    return rows
+    materialise(recordings.ASSETS, landing, lake_url)
+    return _rows(lake_url, ["bronze.recording_files", "quarantine.recordings", "bronze.record_index",
+                            "quarantine.record_index"])
 
 
 def stage_captures(landing: Path, lake_url: str, codes: list[str] | None = None) -> int:
     """GA/T 1400 POST logs and ONVIF documents per banner (all, or `codes`), a batch of hour files at a time
-    (assets/captures.py's steps). Rows: capture records read."""
-    from xl_pipelines import captures
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
+    (assets/captures.py). Rows: capture records read."""
+    from assets import captures
 
-    lake, banners, rows = Lake(lake_url), load_banners(), 0
-    for code in codes or banners.codes:
-        keys = _keys(code)
-        harvest = captures.harvest_captures(
-            _files(landing, "viid", code, "*.jsonl"), _files(landing, "onvif", code, "*/*.xml"), code, DAY, banners,
-            lake.read("silver", "cameras", keys)["channel_id"], dt.datetime.now(dt.UTC), BENCH_KEY,
-            lake.read("quarantine", "catalog", keys)["record_id"].drop_nulls())
-        lake.write("silver", "captures", keys, harvest.accepted)
-        lake.write("quarantine", "captures", keys, harvest.quarantined)
-        rows += harvest.read
-    return rows
+    materialise(captures.ASSETS, landing, lake_url, codes=codes)
+    return _rows(lake_url, ["silver.captures", "quarantine.captures"], codes)
 
 
 def floor_captures(landing: Path, out: Path, codes: list[str] | None = None) -> int:
@@ -203,36 +182,25 @@ def floor_captures(landing: Path, out: Path, codes: list[str] | None = None) -> 
     return rows
 
 
-def stage_intervals(lake_url: str) -> int:
-    from xl_pipelines import camera_health
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
+def stage_intervals(landing: Path, lake_url: str) -> int:
+    from assets import camera_health
 
-    lake, rows = Lake(lake_url), 0
-    for code in load_banners().codes:
-        polls = lake.read("bronze", "status_polls", _keys(code))
-        channels = lake.read("silver", "cameras", _keys(code))["channel_id"]
-        intervals = camera_health.status_intervals(polls, channels, code, DAY)
-        lake.write("silver", "status_intervals", _keys(code), intervals)
-        rows += polls.height
-    return rows
+    materialise([camera_health.status_intervals], landing, lake_url)
+    return _rows(lake_url, ["bronze.status_polls"])
 
 
-def stage_gold(lake_url: str) -> int:
-    from xl_pipelines.banners import load_banners
-    from xl_pipelines.lake import Lake
-    from xl_pipelines.sql_models import load_models, run_model
+def stage_gold(landing: Path, lake_url: str) -> int:
+    """Every gold model of the banner-days, then the city day once its nine banners are in."""
+    import dagster as dg
 
-    lake, banners, rows = Lake(lake_url), load_banners(), 0
-    models = {m.name: m for m in load_models()}
-    for code in banners.codes:
-        for name in ("camera_daily_health", "banner_daily_indicators", "banner_daily_kpis"):
-            frame = run_model(models[name], lake, _keys(code), banners)
-            lake.write("gold", name, _keys(code), frame)
-            rows += frame.height
-    city = run_model(models["city_daily_kpis"], lake, {"date": DAY.isoformat()}, banners)
-    lake.write("gold", "city_daily_kpis", {"date": DAY.isoformat()}, city)
-    return rows
+    from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS
+    from xl_pipelines.resources import LakeResource, ReportsResource
+
+    gold = [a for a in BANNER_DAY_ASSETS if all(key.path[0] == "gold" for key in a.keys)]
+    materialise(gold, landing, lake_url)
+    dg.materialize(DAY_ASSETS, partition_key=DAY.isoformat(), resources={"lake": LakeResource(url=lake_url),
+                                                                        "reports": ReportsResource()})
+    return _rows(lake_url, [".".join(a.key.path) for a in gold])
 
 
 def _copy_out(frame, target: Path) -> None:
@@ -286,13 +254,20 @@ def floor_polls(landing: Path, out: Path) -> int:
     return rows
 
 
-def simulate_city(landing: Path, cameras: int) -> int:
+def simulate_city(landing: Path, cameras: int, day: dt.date = DAY, captures_per_camera: int = CAPTURES_PER_CAMERA) -> int:
     from xl_pipelines.simulator import simulate
 
-    counts = simulate(landing, landing.parent / "recordings", [DAY], cameras=cameras,
-                      captures_per_camera=CAPTURES_PER_CAMERA)
-    (landing.parent / "simulated.json").write_text(json.dumps(counts))
+    counts = simulate(landing, landing.parent / "recordings", [day], cameras=cameras,
+                      captures_per_camera=captures_per_camera)
+    if day == DAY:
+        (landing.parent / "simulated.json").write_text(json.dumps(counts))
     return counts["status_rows"]
+
+
+def _environment(work: Path) -> None:
+    """XL_HOME (the quality report of the checks) and the key, inherited by every stage's process."""
+    os.environ["XL_HOME"] = str(work / "home")
+    os.environ["XL_PSEUDONYM_KEY"] = BENCH_KEY.decode()
 
 
 def make_segments(root: Path, files: int) -> list[Path]:
@@ -383,6 +358,7 @@ def captures_bench(work: Path) -> dict:
 
 def captures_alone(work: Path, cameras: int) -> dict:
     """`--only captures`: on the landing of the last run (or a new one), after the registry it checks against."""
+    _environment(work)
     if not (work / "simulated.json").exists():
         shutil.rmtree(work, ignore_errors=True)
         print(f"simulating one city-day with {cameras:,} cameras …", flush=True)
@@ -428,18 +404,21 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     landing, lake_url, floor_out = work / "landing", str(work / "lake"), work / "floor"
     floor_out.mkdir(parents=True)
-    print(f"simulating one city-day with {args.cameras:,} cameras …", flush=True)
+    _environment(work)
+    print(f"simulating one city-day with {args.cameras:,} cameras (and the day before's catalogs) …", flush=True)
+    measure(simulate_city, landing, args.cameras, DAY - dt.timedelta(days=1), 0)
+    measure(stage_registry_before, landing, lake_url)
     sim = measure(simulate_city, landing, args.cameras)
     stages = {
         "catalog": (measure(stage_catalog, landing, lake_url), measure(floor_catalog, landing, floor_out)),
         "status_polls": (measure(stage_polls, landing, lake_url), measure(floor_polls, landing, floor_out)),
         "device_status": (measure(stage_device_status, landing, lake_url),
                           measure(floor_device_status, landing, floor_out)),
-        "status_intervals": (measure(stage_intervals, lake_url), None),
+        "status_intervals": (measure(stage_intervals, landing, lake_url), None),
         "recordings": (measure(stage_recordings, landing, lake_url), None),
-        "gold_sql_models": (measure(stage_gold, lake_url), None),
     }
-    captures = captures_bench(work)
+    captures = captures_bench(work)  # before gold, whose capture models read silver.captures
+    stages["gold_sql_models"] = (measure(stage_gold, landing, lake_url), None)
     recordings = recordings_probe(work, args.probe_files, args.probe_sample)
     receiver = receiver_bench(work)
     from bench import vqd  # video-quality diagnosis on real photographs

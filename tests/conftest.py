@@ -1,17 +1,36 @@
-"""Test helpers that write native landing files by hand (independently of the simulator)."""
+"""Test helpers that write native landing files by hand (independently of the simulator), and run the
+banner-day's real assets on them."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import fractions
 import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
+import dagster as dg
 import numpy as np
+import polars as pl
 import pytest
 
 from xl_pipelines.banners import load_banners
+from xl_pipelines.harvest_scope import HarvestScope
+from xl_pipelines.lake import Lake
+from xl_pipelines.partitions import banner_day_key, harvest_time
+from xl_pipelines.resources import (
+    ClockResource,
+    LakeResource,
+    LandingResource,
+    PseudonymResource,
+    RecordingsResource,
+    ReportsResource,
+)
 from xl_pipelines.settings import LOCAL_TZ
 
 DAY = dt.date(2026, 11, 20)
@@ -104,14 +123,63 @@ def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda ca
                         banner=banner)
 
 
+def harvest_scope(channels=(), devices=(), pairs=(), rejected=(), day: dt.date = DAY, banner: str = BANNER,
+                  now: dt.datetime | None = None) -> HarvestScope:
+    """The scope a harvest function is called with, from lists of IDs; harvested the night after `day`."""
+    ids = {name: pl.Series(list(values), dtype=pl.String) for name, values in
+           {"channels": channels, "devices": devices, "pairs": pairs, "rejected": rejected}.items()}
+    return HarvestScope(banner, day, load_banners(), now or harvest_time(day), **ids)
+
+
+def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, storage: Path | None = None,
+                now: dt.datetime | None = None) -> dict[str, pl.DataFrame]:
+    """The banner-day materialised by the code location's own banner-day assets (with their harvest checks,
+    without the suites) from `landing` and recording `storage` (default: none) into `lake`; every table of
+    the banner-day read back from the lake, by name. `now` is the harvest's time (default: the nightly
+    schedule's). Needs XL_HOME and the key (`xl_home`, `private_home`)."""
+    from xl_pipelines.definitions import BANNER_DAY_ASSETS
+
+    now = now or harvest_time(day)
+    resources = {"lake": LakeResource(url=lake.url), "landing": LandingResource(root=str(landing)),
+                 "storage": RecordingsResource(root=str(storage or landing / "no-storage")),
+                 "pseudonyms": PseudonymResource(), "clock": ClockResource(now=now.isoformat()), "reports": ReportsResource()}
+    dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, banner), resources=resources)
+    keys = {"date": day.isoformat(), "banner": banner}
+    return {".".join(key.path): lake.read(*key.path, keys) for a in BANNER_DAY_ASSETS for key in a.keys}
+
+
+@contextlib.contextmanager
+def private_home(home: Path) -> Iterator[Path]:
+    """XL_HOME at `home` (its lake and landing zone under it) and the test key, for the block's duration."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XL_HOME", str(home))
+        env.delenv("XL_LAKE_URL", raising=False)
+        env.delenv("XL_LANDING", raising=False)
+        env.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
+        yield home
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder `build` fills once per test session, by whichever xdist worker asks first (the others wait on a
+    file lock in the session's shared temporary folder), then only read."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, shared by the session's workers (each has its own popen-gwK/ in it)
+    folder, built = root / name, root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            built.touch()
+    return folder
+
+
 @pytest.fixture
-def xl_home(tmp_path, monkeypatch) -> Path:
+def xl_home(tmp_path) -> Iterator[Path]:
     """A private XL_HOME so tests never touch the developer's lake."""
-    monkeypatch.setenv("XL_HOME", str(tmp_path / "xl"))
-    monkeypatch.delenv("XL_LAKE_URL", raising=False)
-    monkeypatch.delenv("XL_LANDING", raising=False)
-    monkeypatch.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
-    return tmp_path / "xl"
+    with private_home(tmp_path / "xl") as home:
+        yield home
 
 
 FRAME_EVERY_S, GOP = 20, 3  # test segments: one frame every 20 s, a keyframe every third frame

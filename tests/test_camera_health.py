@@ -7,7 +7,6 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tests.chain import NOW, refine
 from tests.conftest import (
     BANNER,
     DAY,
@@ -16,6 +15,9 @@ from tests.conftest import (
     catalog_notify,
     catalog_page,
     device_status,
+    harvest_scope,
+    materialise,
+    private_home,
     write_catalog,
     write_device_status,
 )
@@ -42,8 +44,9 @@ def by_camera(frame: pl.DataFrame, column: str) -> dict:
     return dict(zip(frame["channel_id"], frame[column], strict=True))
 
 
-@pytest.fixture
-def clocks(tmp_path):
+@pytest.fixture(scope="module")
+def clocks(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("clocks")
     landing = tmp_path / "landing"
     nvr_item = f"<Item><DeviceID>{NVR}</DeviceID><Name>NVR</Name><Status>ON</Status></Item>"
     items = [catalog_item(c) for c in (A, B, C, D, E, F, H)] + [nvr_item, catalog_item(G, extra=f"<ParentID>{NVR}</ParentID>")]
@@ -54,7 +57,8 @@ def clocks(tmp_path):
         answer(F, at(10), None),  # answered ERROR, without DeviceTime
         answer(NVR, at(10, 0, 5), -5),  # H never answers
     ])
-    return refine(landing, Lake(str(tmp_path / "lake")))
+    with private_home(tmp_path / "xl"):
+        return materialise(landing, Lake(str(tmp_path / "lake")))
 
 
 def test_clock_skew_is_device_time_minus_receive_time_median_of_the_day(clocks):
@@ -94,8 +98,7 @@ def test_device_status_each_kind_of_bad_input(tmp_path):
     ])
     (landing / "devicestatus" / DAY.isoformat() / BANNER / "status.xml").write_bytes(good)  # 15 bad name
     files.append(landing / "devicestatus" / DAY.isoformat() / BANNER / "status.xml")
-    harvest = camera_health.harvest_device_status(files, BANNER, DAY, load_banners(), pl.Series([A, B, C]), NOW,
-                                                  rejected=pl.Series([D]))
+    harvest = camera_health.harvest_device_status(files, harvest_scope(devices=[A, B, C], rejected=[D]))
     by_file = dict(zip(harvest.quarantined["source_file"], harvest.quarantined["reason"], strict=True))
     assert [by_file.get(str(f)) for f in files] == [
         None, "malformed_xml", "wrong_encoding", "not_device_status", "device_mismatch", "unknown_device",
@@ -105,7 +108,7 @@ def test_device_status_each_kind_of_bad_input(tmp_path):
     assert harvest.accepted["clock_skew_s"].to_list() == [3]
 
 
-def test_each_annotation_fault(tmp_path):
+def test_each_annotation_fault(xl_home, tmp_path):
     landing = tmp_path / "landing"
     class_one = "<PointType>1</PointType><InstallTime>2019-05-01T00:00:00</InstallTime><RecordSaveDays>90</RecordSaveDays>"
     p = [camera_id(n) for n in range(1, 9)]
@@ -121,7 +124,7 @@ def test_each_annotation_fault(tmp_path):
         catalog_item(p[7], lon="43.62", lat="122.25"),                    # swapped: quarantined
         f"<Item><DeviceID>{nvr}</DeviceID><Name>NVR</Name><Longitude>0</Longitude><Latitude>0</Latitude></Item>",
     ])])
-    tables = refine(landing, Lake(str(tmp_path / "lake")))
+    tables = materialise(landing, Lake(str(tmp_path / "lake")))
     faults = by_camera(tables["silver.cameras"], "annotation_fault")
     assert faults == {p[0]: None, p[1]: "no_coordinates", p[2]: "outside_banner", p[3]: "class_one_fields",
                       p[4]: None, p[5]: None}
@@ -135,7 +138,7 @@ def test_each_annotation_fault(tmp_path):
     assert kpis["annotation_accuracy"] == pytest.approx(3 / 8)
 
 
-def test_a_camera_moved_mid_week_is_reported_where_it_was_each_day(tmp_path):
+def test_a_camera_moved_mid_week_is_reported_where_it_was_each_day(xl_home, tmp_path):
     landing, lake = tmp_path / "landing", Lake(str(tmp_path / "lake"))
     first, second, third = (DAY - dt.timedelta(days=2), DAY - dt.timedelta(days=1), DAY)
     write_catalog(landing, [catalog_page([catalog_item(A, lon="122.25", lat="43.62"), catalog_item(B)])], day=first)
@@ -145,7 +148,7 @@ def test_a_camera_moved_mid_week_is_reported_where_it_was_each_day(tmp_path):
         catalog_notify([moved]))
     write_catalog(landing, [catalog_page([catalog_item(A, lon="122.30", lat="43.70"),
                                           catalog_item(B, name="科尔沁区胜利路")])], day=third)
-    days = {day: refine(landing, lake, day=day) for day in (first, second, third)}
+    days = {day: materialise(landing, lake, day=day) for day in (first, second, third)}
 
     where = {day: by_camera(t["gold.camera_daily_health"], "longitude")[A] for day, t in days.items()}
     assert where == {first: 122.25, second: 122.30, third: 122.30}
@@ -198,14 +201,14 @@ def test_alert_levels(figures, passed, text):
     assert text in verdict.description
 
 
-def test_a_catalog_missing_a_page_is_reported_incomplete_and_the_previous_day_fills_in(tmp_path):
+def test_a_catalog_missing_a_page_is_reported_incomplete_and_the_previous_day_fills_in(xl_home, tmp_path):
     landing, lake = tmp_path / "landing", Lake(str(tmp_path / "lake"))
     yesterday = DAY - dt.timedelta(days=1)
     write_catalog(landing, [catalog_page([catalog_item(A), catalog_item(B)], sn=5, sum_num=3),
                             catalog_page([catalog_item(C)], sn=5, sum_num=3)], day=yesterday)
     write_catalog(landing, [catalog_page([catalog_item(A, name="科尔沁区和平路"), catalog_item(B)], sn=6, sum_num=3)])
-    refine(landing, lake, day=yesterday)  # complete: A, B, C
-    today = refine(landing, lake)  # page 2 of SN 6, with C, never arrived
+    materialise(landing, lake, day=yesterday)  # complete: A, B, C
+    today = materialise(landing, lake)  # page 2 of SN 6, with C, never arrived
     assert not today["bronze.catalog_items"]["catalog_complete"].any()
     assert today["silver.cameras"]["channel_id"].to_list() == [A, B, C]
     assert by_camera(today["silver.cameras"], "name")[A] == "科尔沁区和平路"  # what arrived today wins

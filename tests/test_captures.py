@@ -12,7 +12,6 @@ import hmac
 import polars as pl
 import pytest
 
-from tests.chain import NOW, refine
 from tests.conftest import (
     BANNER,
     DAY,
@@ -21,8 +20,11 @@ from tests.conftest import (
     capture,
     catalog_item,
     catalog_page,
+    harvest_scope,
+    materialise,
     onvif_document,
     post,
+    private_home,
     write_catalog,
     write_onvif,
     write_post_logs,
@@ -56,8 +58,8 @@ def t(clock: str) -> dt.datetime:
 PLATE, PLATE_SPELT_APART, ID_NUMBER, NAME = "蒙G12345", "蒙G·12345", "150502199001011234", "张三丰"
 
 
-@pytest.fixture
-def day_tables(tmp_path):
+@pytest.fixture(scope="module")
+def day_tables(tmp_path_factory):
     """Camera A (vehicles, GA/T 1400), shot → received:
       1  08:00:00 → 08:01:00  delay 60 s: timely (the boundary)
       2  08:10:00 → 08:11:01  delay 61 s: late
@@ -72,6 +74,7 @@ def day_tables(tmp_path):
     = 00:00:05 local today, received 00:00:08, with a vehicle (plate) and a human. E: no capture function.
     The week before: A sent 12, B 2, C 4 captures; D none.
     """
+    tmp_path = tmp_path_factory.mktemp("captures")
     landing = tmp_path / "landing"
     lake = Lake(str(tmp_path / "lake"))
     for day in (WEEK_BEFORE, DAY):
@@ -81,7 +84,8 @@ def day_tables(tmp_path):
         capture("motor_vehicle", C, at(WEEK_BEFORE, "08:00:00"), n) for n in range(4)]),
         post(at(WEEK_BEFORE, "08:00:30"), "face", [capture("face", B, at(WEEK_BEFORE, "08:00:00"), n) for n in range(2)])]},
         day=WEEK_BEFORE)
-    refine(landing, lake, WEEK_BEFORE)
+    with private_home(tmp_path / "xl"):
+        materialise(landing, lake, WEEK_BEFORE)
     one = capture("motor_vehicle", A, t("08:00:00"), 1, PlateNo=PLATE)
     write_post_logs(landing, {
         8: [post(t("08:01:00"), "motor_vehicle", [one]),
@@ -98,7 +102,8 @@ def day_tables(tmp_path):
     })
     write_onvif(landing, D, t("00:00:08"), onvif_document([
         ("2026-11-19T16:00:05Z", [("17", "Vehicle", PLATE), ("18", "Human", None)])]))
-    return refine(landing, lake), landing, lake
+    with private_home(tmp_path / "xl"):
+        return materialise(landing, lake), landing, lake
 
 
 def test_each_capture_lands_once_with_its_delay_and_reason(day_tables):
@@ -157,9 +162,9 @@ def test_road_traffic_counts_distinct_vehicles_per_hour(day_tables):
     assert traffic.select("hour", "vehicles").rows() == [(t("08:00:00"), 4), (t("09:00:00"), 1)]
 
 
-def test_without_last_weeks_data_volume_change_is_unknown_not_zero(day_tables, tmp_path):
+def test_without_last_weeks_data_volume_change_is_unknown_not_zero(day_tables, xl_home, tmp_path):
     _, landing, _ = day_tables
-    alone = refine(landing, Lake(str(tmp_path / "fresh-lake")))
+    alone = materialise(landing, Lake(str(tmp_path / "fresh-lake")))
     daily = alone["gold.capture_daily"]
     assert daily["captures_week_before"].null_count() == daily.height
     assert daily["volume_alarm"].null_count() == daily.height
@@ -186,7 +191,7 @@ BAD_LINES = {
     "unknown_path": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)]).replace("/VIID/Faces", "/VIID/Cats"),
     "bad_envelope": post(t("08:00:05"), "face", []),
     "bad_received_at": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)]).replace("+08:00", ""),
-    "outside_day": post(t("08:00:05") + dt.timedelta(days=1), "face", [capture("face", A, t("08:00:00"), 1)]),
+    "outside_day": post(t("08:00:05") - dt.timedelta(days=1), "face", [capture("face", A, t("08:00:00"), 1)]),
     "bad_device_id": post(t("08:00:05"), "face", [capture("face", "12345", t("08:00:00"), 1)]),
     "wrong_banner": post(t("08:00:05"), "face", [capture("face", camera_id(1, prefix="15052300"), t("08:00:00"), 1)]),
     "bad_object_id": post(t("08:00:05"), "face", [{"FaceID": "short", "DeviceID": A, "ShotTime": "20261120080000"}]),
@@ -198,7 +203,7 @@ BAD_LINES = {
 def test_a_bad_line_is_quarantined_with_its_reason_and_the_rest_lands(tmp_path, reason):
     good = post(t("09:00:05"), "face", [capture("face", A, t("09:00:00"), 9)])
     files = write_post_logs(tmp_path, {8: [good, BAD_LINES[reason], good.replace("09:00:05+", "09:00:06+")]})
-    harvest = harvest_captures(files, [], BANNER, DAY, load_banners(), pl.Series([A]), NOW, TEST_KEY.encode())
+    harvest = harvest_captures(files, [], harvest_scope(channels=[A]), TEST_KEY.encode())
     assert harvest.quarantined.select("item", "reason").rows() == [(2, reason), (3, "duplicate")]
     assert harvest.accepted.height == 1 and harvest.read == 3
 
@@ -206,7 +211,7 @@ def test_a_bad_line_is_quarantined_with_its_reason_and_the_rest_lands(tmp_path, 
 def test_a_broken_onvif_document_is_one_quarantined_record(tmp_path):
     good = onvif_document([("2026-11-20T01:00:00Z", [("1", "Vehicle", None), ("2", "Animal", None)])])
     files = [write_onvif(tmp_path, D, t("09:00:01"), good), write_onvif(tmp_path, D, t("09:00:02"), good[:-40])]
-    harvest = harvest_captures([], files, BANNER, DAY, load_banners(), pl.Series([D]), NOW, TEST_KEY.encode())
+    harvest = harvest_captures([], files, harvest_scope(channels=[D]), TEST_KEY.encode())
     assert sorted(harvest.quarantined["reason"].to_list()) == ["malformed_xml", "unknown_class"]
     assert harvest.accepted["shot_at"].to_list() == [t("09:00:00")] and harvest.read == 3
 
@@ -228,8 +233,8 @@ def test_the_simulators_rejected_posts_carry_personal_data_and_the_quarantine_no
     onvif.mkdir(parents=True)
     every_fault = DayPlan(frozenset(CAPTURE_FAULTS), range(0))
     write_captures(viid, onvif, DAY, registry, capture_cameras(registry, 3), 40, every_fault, 3)
-    harvest = harvest_captures(sorted(viid.glob("*.jsonl")), sorted(onvif.glob("*/*.xml")), registry.banner.code, DAY,
-                               load_banners(), pl.Series([c.device_id for c in registry.channels]), NOW, TEST_KEY.encode())
+    scope = harvest_scope(channels=[c.device_id for c in registry.channels], banner=registry.banner.code)
+    harvest = harvest_captures(sorted(viid.glob("*.jsonl")), sorted(onvif.glob("*/*.xml")), scope, TEST_KEY.encode())
     line_level = harvest.quarantined.filter(pl.col("reason").is_in(["unknown_path", "bad_envelope", "wrong_encoding",
                                                                     "malformed_line", "no_device_id"]))
     wanted = set(line_level.select("source_file", "item").rows())

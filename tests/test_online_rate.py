@@ -5,8 +5,17 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from tests.chain import refine
-from tests.conftest import BANNER, POLL_TIMES, camera_id, catalog_item, catalog_page, write_catalog, write_polls
+from tests.conftest import (
+    BANNER,
+    POLL_TIMES,
+    camera_id,
+    catalog_item,
+    catalog_page,
+    materialise,
+    private_home,
+    write_catalog,
+    write_polls,
+)
 from xl_pipelines.lake import Lake
 
 A, B, C, D, E, F, G, H = (camera_id(n) for n in range(1, 9))
@@ -34,8 +43,9 @@ def state_at(camera: str, t: dt.time) -> str | None:
     return "ON"
 
 
-@pytest.fixture
-def lake_with_day(tmp_path):
+@pytest.fixture(scope="module")
+def lake_with_day(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("online_rate")
     landing = tmp_path / "landing"
     cameras = [A, B, C, D, E, F, G, H]
     write_catalog(landing, [catalog_page([catalog_item(c) for c in cameras])])
@@ -43,7 +53,8 @@ def lake_with_day(tmp_path):
         t: [(c, s) for c in cameras if (s := state_at(c, t.time())) is not None]
         for t in POLL_TIMES if not (OUTAGE[0] <= t.time() <= OUTAGE[1])
     })
-    tables = refine(landing, Lake(str(tmp_path / "lake")))
+    with private_home(tmp_path / "xl"):
+        tables = materialise(landing, Lake(str(tmp_path / "lake")))
     assert tables["quarantine.status_polls"].height == 0
     return tables["gold.camera_daily_health"], tables["gold.banner_daily_kpis"], tables["silver.status_intervals"]
 

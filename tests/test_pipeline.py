@@ -2,12 +2,26 @@
 
 import datetime as dt
 import json
+import shutil
 from collections import Counter
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from tests.conftest import DAY, TEST_KEY, camera_id, capture, land_banner, onvif_document, post, write_onvif, write_post_logs
+from tests.conftest import (
+    DAY,
+    built_once,
+    camera_id,
+    capture,
+    land_banner,
+    materialise,
+    onvif_document,
+    post,
+    private_home,
+    write_onvif,
+    write_post_logs,
+)
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
@@ -58,17 +72,18 @@ def land_cases(landing):
                 DAY, seed=5)
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    root = tmp_path_factory.mktemp("xl")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XL_HOME", str(root))
-        mp.delenv("XL_LAKE_URL", raising=False)
-        mp.delenv("XL_LANDING", raising=False)
-        mp.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
+def build_home(root):
+    with private_home(root):
         land(root / "landing")
         land_cases(root / "landing")
         assert materialize([DAY], list(BANNERS), get_settings(), say=lambda _: None).ok
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """The nine banners' day, materialised once per test session (whichever worker comes first), then only read."""
+    root = built_once(tmp_path_factory, "nine_banners", build_home)
+    with private_home(root):
         yield root
 
 
@@ -112,16 +127,17 @@ def test_views_only_in_the_duckdb_file(home):
     assert kinds["table_type"].to_list() == ["VIEW"]
 
 
-def test_rematerialising_gives_identical_rows(home, monkeypatch):
-    monkeypatch.setenv("XL_HOME", str(home))
-    lake = Lake(str(home / "lake"))
+def test_rematerialising_gives_identical_rows(home, tmp_path):
+    copy = Path(shutil.copytree(home, tmp_path / "xl"))  # the shared day is only read (its landing zone too)
+    lake = Lake(str(copy / "lake"))
     keys = {"date": DAY.isoformat(), "banner": "150502"}
     before = {t: lake.read(*t.split("."), keys)
               for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
-    assert materialize([DAY], ["150502"], get_settings(), say=lambda _: None).ok
+    with private_home(copy):
+        materialise(home / "landing", lake, banner="150502")  # the banner-day's assets again, in-process
     for table, frame in before.items():
         assert lake.read(*table.split("."), keys).equals(frame), table
-    assert query(home, "select count(*) n from silver.cameras")["n"].item() == 27
+    assert sum(lake.count("silver", "cameras", {"date": DAY.isoformat(), "banner": code}) for code in BANNERS) == 27
 
 
 def _texts(home):

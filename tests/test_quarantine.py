@@ -4,7 +4,7 @@ import datetime as dt
 
 import polars as pl
 
-from tests.conftest import BANNER, DAY, camera_id, catalog_item, catalog_page, write_catalog
+from tests.conftest import BANNER, DAY, camera_id, catalog_item, catalog_page, harvest_scope, write_catalog
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
 from xl_pipelines.settings import LOCAL_TZ
@@ -106,8 +106,7 @@ def test_poll_lines_each_kind_of_fault(tmp_path):
     ]
     (folder / "0805.csv").write_text("\n".join(lines))
     harvest = camera_health.harvest_status_polls(
-        [folder / "0805.csv"], BANNER, DAY, load_banners(), pl.Series(GOOD), now=NOW,
-        rejected=pl.Series([camera_id(98)]))
+        [folder / "0805.csv"], harvest_scope(channels=GOOD, rejected=[camera_id(98)], now=NOW))
 
     assert reasons(harvest.quarantined) == {
         3: "bad_timestamp", 4: "unknown_status", 5: "bad_device_id", 6: "unknown_unit", 7: "unknown_channel",

@@ -17,14 +17,13 @@ import polars as pl
 import pytest
 from lxml import etree
 
-from tests.chain import NOW
-from tests.conftest import BANNER, DAY, TEST_KEY, camera_id
-from xl_pipelines.banners import load_banners
+from tests.conftest import DAY, TEST_KEY, camera_id, harvest_scope
 from xl_pipelines.captures import harvest_captures
 from xl_pipelines.settings import LOCAL_TZ
 
 REAL = Path(__file__).parent / "fixtures" / "real"
 A, B, C, D, E, F = (camera_id(n) for n in range(1, 7))  # A vehicles, B faces, C persons, D non-motor, E/F ONVIF
+SCOPE = harvest_scope(channels=[A, B, C, D, E, F])
 
 
 def h(value: str) -> str:
@@ -37,8 +36,8 @@ def t(clock: str) -> dt.datetime:
 
 def harvest(standard: str, name: str):
     root = REAL / standard / name
-    return harvest_captures(sorted(root.glob("viid/*/*/*.jsonl")), sorted(root.glob("onvif/*/*/*/*.xml")), BANNER, DAY,
-                            load_banners(), pl.Series([A, B, C, D, E, F]), NOW, TEST_KEY.encode())
+    return harvest_captures(sorted(root.glob("viid/*/*/*.jsonl")), sorted(root.glob("onvif/*/*/*/*.xml")), SCOPE,
+                            TEST_KEY.encode())
 
 
 def rows(frame: pl.DataFrame, *columns: str) -> list[tuple]:
@@ -151,8 +150,7 @@ def test_all_fixtures_at_once_lose_nothing():
     """One harvest of every fixture together (the bisection and the per-kind explode see mixed files)."""
     posts = sorted(REAL.glob("gat1400/*/viid/*/*/*.jsonl"))
     docs = sorted(REAL.glob("onvif/*/onvif/*/*/*/*.xml"))
-    got = harvest_captures(posts, docs, BANNER, DAY, load_banners(), pl.Series([A, B, C, D, E, F]), NOW,
-                           TEST_KEY.encode())
+    got = harvest_captures(posts, docs, SCOPE, TEST_KEY.encode())
     expected_accepted = sum(len(v) for v in ACCEPTED.values())
     expected_quarantined = sum(len(v) for v in QUARANTINED.values())
     duplicates = got.quarantined.filter(pl.col("reason") == "duplicate").height

@@ -10,9 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.chain import refine
+from tests.conftest import materialise
 from xl_pipelines import camera_health, recordings
 from xl_pipelines.banners import load_banners
+from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.lake import Lake
 from xl_pipelines.parsers import gb28181
 from xl_pipelines.settings import LOCAL_TZ
@@ -54,16 +55,18 @@ def cameras(catalog):
 
 
 @pytest.fixture(scope="module")
-def device_status(landing, cameras):
-    return camera_health.harvest_device_status(
-        files(landing, "devicestatus"), BANNER, DAY, load_banners(), camera_health.registered_devices(cameras), NOW,
-        pairs=camera_health.device_pairs(cameras))
+def scope(cameras):
+    return HarvestScope.of(BANNER, DAY, load_banners(), cameras, pl.Series(dtype=pl.String), NOW)
 
 
 @pytest.fixture(scope="module")
-def record_index(landing, cameras):
-    return recordings.harvest_record_index(files(landing, "recordinfo"), BANNER, DAY, load_banners(),
-                                           cameras["channel_id"], NOW, pairs=camera_health.device_pairs(cameras))
+def device_status(landing, scope):
+    return camera_health.harvest_device_status(files(landing, "devicestatus"), scope)
+
+
+@pytest.fixture(scope="module")
+def record_index(landing, scope):
+    return recordings.harvest_record_index(files(landing, "recordinfo"), scope)
 
 
 def responses(catalog) -> pl.DataFrame:
@@ -286,10 +289,10 @@ def test_every_record_read_is_accepted_or_quarantined(catalog, device_status, re
         Path(landed[0]).parents[3], "devicestatus"))
 
 
-def test_the_field_answers_reach_the_clock_indicators(landing, tmp_path):
-    """Through the banner-day chain: a channel without answers of its own takes the skew its NVR reported
+def test_the_field_answers_reach_the_clock_indicators(landing, xl_home, tmp_path):
+    """Through the banner-day's assets: a channel without answers of its own takes the skew its NVR reported
     for it (CH11), and clock accuracy counts the eight devices that answered with a time."""
-    tables = refine(landing, Lake(str(tmp_path / "lake")))
+    tables = materialise(landing, Lake(str(tmp_path / "lake")))
     health = tables["gold.camera_daily_health"]
     assert dict(zip(health["channel_id"], health["clock_skew_s"], strict=True)) == {
         CH11: -4, CH12: 9, IPC[21]: 7, IPC[22]: 2, IPC[23]: 3, IPC[24]: 30, IPC[25]: None, IPC[26]: -28800,

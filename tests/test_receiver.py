@@ -22,6 +22,7 @@ import httpx
 import polars as pl
 import pytest
 
+from tests.conftest import harvest_scope
 from xl_pipelines.parsers import gat1400
 from xl_pipelines.receiver_online import online_seconds, read_keepalives
 from xl_pipelines.settings import LOCAL_TZ
@@ -407,9 +408,9 @@ def test_a_simulated_day_posted_via_the_receiver_lands_the_same_captures(replay,
     assert posted == written and not (tmp_path / "unused").exists()
 
     def harvest(folder: Path):
-        return harvest_captures(sorted(folder.glob("*.jsonl")), [], code, day, load_banners(),
-                                pl.Series([c.device_id for c in registry.channels]),
-                                dt.datetime(2026, 11, 25, tzinfo=dt.UTC), b"a test key, sixteen characters or more")
+        scope = harvest_scope(channels=[c.device_id for c in registry.channels], day=day, banner=code,
+                              now=dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+        return harvest_captures(sorted(folder.glob("*.jsonl")), [], scope, b"a test key, sixteen characters or more")
 
     a, b = harvest(direct), harvest(replay.landing / "viid" / str(day) / code)
     columns = [c for c in a.accepted.columns if c not in ("source_file", "item", "position")]

@@ -12,7 +12,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.chain import TODAY, refine
 from tests.conftest import (
     BANNER,
     DAY,
@@ -20,14 +19,17 @@ from tests.conftest import (
     catalog_item,
     catalog_page,
     encode_segment,
+    harvest_scope,
+    materialise,
+    private_home,
     record_info,
     write_catalog,
     write_record_info,
 )
 from xl_pipelines import recordings
-from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.quality import load_thresholds
+from xl_pipelines.settings import LOCAL_TZ
 
 LIMITS = load_thresholds().limits
 
@@ -81,12 +83,13 @@ def test_files_that_cannot_be_placed_are_quarantined_and_a_dot_file_is_a_crash_o
     encode_segment(day_folder / "1am.mp4", 600)
     encode_segment(tmp_path / BANNER / stranger / DAY.isoformat() / "00-00-00.mp4", 600)
     files = recordings.segment_files(tmp_path, BANNER, DAY).files
-    harvest = recordings.harvest_recording_files(files, BANNER, DAY, load_banners(), pl.Series([good]), TODAY)
+    harvest = recordings.harvest_recording_files(files, harvest_scope(channels=[good]))  # the night after
     assert harvest.read == 4 == harvest.accepted.height + harvest.quarantined.height
     assert dict(zip(harvest.quarantined["record_id"], harvest.quarantined["reason"])) == {
         good: "bad_file_name", stranger: "unknown_channel"}
     assert harvest.accepted["problem"].to_list() == [None, "unfinished"]
-    still_writing = recordings.harvest_recording_files(files, BANNER, DAY, load_banners(), pl.Series([good]), DAY)
+    noon = dt.datetime.combine(DAY, dt.time(12), LOCAL_TZ)
+    still_writing = recordings.harvest_recording_files(files, harvest_scope(channels=[good], now=noon))
     assert still_writing.read == 3 and still_writing.accepted["problem"].to_list() == [None]
 
 
@@ -97,8 +100,8 @@ def at(clock: str) -> str:
     return f"{DAY.isoformat()}T{clock}"
 
 
-@pytest.fixture
-def recorded_day(tmp_path):
+@pytest.fixture(scope="module")
+def recorded_day(tmp_path_factory):
     """Camera A on storage (files), B and C only in their devices' index, D neither.
 
     A's files: 00:00 (3600 s), 01:00:03 (600 s), 01:05:00 (600 s, overlapping), 03:00 cut before its index,
@@ -109,6 +112,7 @@ def recorded_day(tmp_path):
     B's index: 00:00–06:00, 06:00:04–12:00, 18:00–24:00 → 21600 + 21596 + 21600 = 64796 s, one gap (6 h).
     C answers with an empty list: 0 s recorded, the whole day one gap.
     """
+    tmp_path = tmp_path_factory.mktemp("recordings")
     landing, storage = tmp_path / "landing", tmp_path / "storage"
     write_catalog(landing, [catalog_page([
         catalog_item(A, info="<PointType>1</PointType><RecordSaveDays>45</RecordSaveDays>"),
@@ -125,7 +129,8 @@ def recorded_day(tmp_path):
                         (at("18:00:00"), f"{(DAY + dt.timedelta(days=1)).isoformat()}T00:00:00")]),
         record_info(C, []),
     ])
-    return refine(landing, Lake(str(tmp_path / "lake")), storage=storage)
+    with private_home(tmp_path / "xl"):
+        return materialise(landing, Lake(str(tmp_path / "lake")), storage=storage)
 
 
 def test_completeness_gaps_and_disagreements_per_camera(recorded_day):

@@ -47,8 +47,8 @@ def lake(tmp_path) -> Lake:
     ]
     lake.write("silver", "cameras", KEYS, cameras)
     lake.write("silver", "status_intervals", KEYS, pl.DataFrame(
-        intervals, schema={"channel_id": pl.String, "state": pl.String, "start_at": pl.Datetime("us", "Asia/Shanghai"),
-                           "end_at": pl.Datetime("us", "Asia/Shanghai")}, orient="row"))
+        intervals, schema={"channel_id": pl.String, "state": pl.String, "start_at": pl.Datetime("us", str(LOCAL_TZ)),
+                           "end_at": pl.Datetime("us", str(LOCAL_TZ))}, orient="row"))
     return lake
 
 

@@ -132,14 +132,15 @@ def test_a_backfill_in_any_order_converges_to_the_same_table(tmp_path):
     write_story(in_order, range(7))
     expected = faults(in_order)
     from assets.gold import HISTORY_ASSETS
-    from xl_pipelines.resources import LakeResource
+    from xl_pipelines.resources import LakeResource, ReportsResource
 
     asset = next(a for a in HISTORY_ASSETS if a.key == dg.AssetKey(["gold", "camera_faults"]))
     for step, n in enumerate([4, 1, 6, 0, 3, 2, 5]):
         write_story(shuffled, [n])
         if step not in (2, 6):
             continue
-        assert dg.materialize([asset], resources={"lake": LakeResource(url=shuffled.url)}).success
+        reports = ReportsResource(root=str(tmp_path / "reports"))
+        assert dg.materialize([asset], resources={"lake": LakeResource(url=shuffled.url), "reports": reports}).success
         if step == 2:  # 10-30, 11-02 and 11-04 so far: A offline 10-30 (10-31, 11-01 not in yet), sound 11-02,
             # offline 11-04; once 11-03 arrives, the second episode opens a day earlier (another fault_id)
             partial = shuffled.read("gold", "camera_faults", {}).filter(channel_id=A, kind="offline")

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from xl_pipelines.banners import Banner, BannerConfig
+from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.parsers import gb28181, status_polls
 from xl_pipelines.quarantine import Harvest, first_failure, per_distinct, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
@@ -192,35 +193,21 @@ def _status_events(catalog_items: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(before=pl.col("after").shift().over("channel_id"))
 
 
-def harvest_status_polls(
-    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime,
-    rejected: pl.Series | None = None,
-) -> Harvest:
-    """Poll CSV lines → one row per channel per poll; bad lines, unknown cameras and duplicates set aside.
-
-    `channels` are the registered cameras; `rejected` the IDs whose catalog item was quarantined that day.
-    """
-    start, end = day_bounds(day)
+def harvest_status_polls(files: list[Path], scope: HarvestScope) -> Harvest:
+    """Poll CSV lines → one row per channel per poll; bad lines, unknown cameras and duplicates set aside."""
     lines = status_polls.read_poll_lines(files)
     rows = status_polls.split_fields(lines)
-    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
-    rows = per_distinct(rows, "channel_id", id_reason=first_failure(gb28181.id_rules("channel_id", banner, banners)),
-                        registered=pl.col("channel_id").is_in(channels.implode()),
-                        rejected=pl.col("channel_id").is_in(rejected.implode()))
+    rows = per_distinct(rows, "channel_id", id_reason=first_failure(scope.id_rules("channel_id")),
+                        registration_reason=first_failure(scope.registration_rules("channel_id", "unknown_channel")))
     at = pl.col("polled_at")
     rows = per_distinct(rows, "polled_at_raw", polled_at=status_polls.polled_at(pl.col("polled_at_raw")))
-    rows = per_distinct(rows.with_columns(time_reason=first_failure([
-        ("bad_timestamp", at.is_null()),
-        ("future_timestamp", at > now.astimezone(LOCAL_TZ)),
-        ("outside_day", (at < start) | (at >= end)),
-    ])), "status_raw", state=gb28181.status_state(pl.col("status_raw")))
+    rows = per_distinct(rows.with_columns(time_reason=first_failure([("bad_timestamp", at.is_null()),
+                                                                     *scope.time_rules(at)])),
+                        "status_raw", state=gb28181.status_state(pl.col("status_raw")))
     # The rules in order: line shape, then the ID, time and status checks made once per distinct value.
     rows = rows.with_columns(reason=pl.when(pl.col("fields") != 3).then(pl.lit("malformed_line")).otherwise(
-        pl.coalesce("id_reason", "time_reason", first_failure([
-            ("unknown_status", pl.col("state").is_null()),
-            ("camera_rejected", ~pl.col("registered") & pl.col("rejected")),
-            ("unknown_channel", ~pl.col("registered")),
-        ]))))
+        pl.coalesce("id_reason", "time_reason", first_failure([("unknown_status", pl.col("state").is_null())]),
+                    "registration_reason")))
     clean = pl.col("reason").is_null()
     duplicate = clean & ~pl.struct("channel_id", "polled_at", clean).is_first_distinct()
     rows = rows.with_columns(reason=pl.when(duplicate).then(pl.lit("duplicate")).otherwise("reason"))
@@ -231,13 +218,8 @@ def harvest_status_polls(
     accepted, quarantined = split_by_reason(rows, "status_polls", record_id=pl.when(~malformed).then("channel_id"),
                                             detail=detail.otherwise(None))
     accepted = accepted.select(  # in file and line order: deterministic without a sort of millions of rows
-        "channel_id", pl.lit(banner).alias("code"), "polled_at", "status_raw", "state", "source_file", "item")
+        "channel_id", pl.lit(scope.code).alias("code"), "polled_at", "status_raw", "state", "source_file", "item")
     return Harvest(accepted, quarantined, read=lines.height)
-
-
-def registered_devices(cameras: pl.DataFrame) -> pl.Series:
-    """The IDs a DeviceStatus response may come from: each channel and the device it is recorded through."""
-    return pl.concat([cameras["channel_id"], cameras["device_id"]]).unique().sort()
 
 
 # Each flag's words (any case) meaning yes, then no: the standard's pair first, then the spellings devices
@@ -247,30 +229,17 @@ FLAG_WORDS = {"result": (("OK",), ("ERROR",)), "online": (("ONLINE", "ON", "OK")
               "encode": (("ON",), ("OFF",)), "record": (("ON",), ("OFF",))}
 
 
-def device_pairs(cameras: pl.DataFrame) -> pl.Series:
-    """`channel/device` for each channel recorded through another device (an NVR)."""
-    return cameras.filter(pl.col("channel_id") != pl.col("device_id")).select(
-        pl.concat_str("channel_id", "device_id", separator="/")).to_series().unique().sort()
-
-
-def harvest_device_status(
-    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, devices: pl.Series, now: dt.datetime,
-    rejected: pl.Series | None = None, pairs: pl.Series | None = None,
-) -> Harvest:
+def harvest_device_status(files: list[Path], scope: HarvestScope) -> Harvest:
     """DeviceStatus responses → one row per response with the device's clock skew and its flags.
 
     clock_skew_s = DeviceTime − the harvester's receive time (from the file name): positive when the
-    device's clock is ahead. `devices` are the registered devices (IP cameras, NVRs and their channels);
-    `rejected` the IDs whose catalog item was quarantined that day; `pairs` the channel/device pairs
-    (`device_pairs`). An answer that names another device than the one asked is that device's answer when
-    the two are a channel and the NVR it is recorded through (an NVR answering for its channel with its own
-    ID, a channel answering for its NVR); any other is `device_mismatch`. A response without DeviceTime
-    (a device answering ERROR) lands with no skew.
+    device's clock is ahead. Registered here are the scope's `devices` (IP cameras, NVRs and their channels).
+    An answer that names another device than the one asked is that device's answer when the two are a
+    channel and the NVR it is recorded through (`pairs`: an NVR answering for its channel with its own ID, a
+    channel answering for its NVR); any other is `device_mismatch`. A response without DeviceTime (a device
+    answering ERROR) lands with no skew.
     """
-    start, end = day_bounds(day)
-    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
-    pairs = pl.Series(dtype=pl.String) if pairs is None else pairs
-    registered = pl.col("device_id").is_in(devices.implode())
+    pairs = scope.pairs.implode()
     # DeviceTime read once per distinct text: a city-day's 0.6 M answers fall in 86,400 seconds
     docs = per_distinct(gb28181.device_status_frame(files), "device_time_raw",
                         device_time=gb28181.device_time(pl.col("device_time_raw")))
@@ -278,17 +247,15 @@ def harvest_device_status(
     said = {c: pl.col(c).str.to_uppercase() for c in FLAG_WORDS}
     words = [pl.col(c).is_not_null() & ~said[c].is_in([*yes, *no]) for c, (yes, no) in FLAG_WORDS.items()]
     other = pl.col("device_id") != pl.col("file_device_id")
-    related = (pl.concat_str("device_id", "file_device_id", separator="/").is_in(pairs.implode())
-               | pl.concat_str("file_device_id", "device_id", separator="/").is_in(pairs.implode()))
+    related = (pl.concat_str("device_id", "file_device_id", separator="/").is_in(pairs)
+               | pl.concat_str("file_device_id", "device_id", separator="/").is_in(pairs))
     rules = [
-        *gb28181.id_rules("device_id", banner, banners),
+        *scope.id_rules("device_id"),
         ("device_mismatch", other & ~related),
-        ("future_timestamp", received > now.astimezone(LOCAL_TZ)),
-        ("outside_day", (received < start) | (received >= end)),
+        *scope.time_rules(received),
         ("bad_device_time", pl.col("device_time_raw").is_not_null() & device_time.is_null()),
         ("unknown_value", pl.any_horizontal(words)),
-        ("camera_rejected", ~registered & pl.col("device_id").is_in(rejected.implode())),
-        ("unknown_device", ~registered),
+        *scope.registration_rules("device_id", "unknown_device", scope.devices),
         # The same answer filed twice (a re-sent reply): same device, SN and DeviceTime.
         ("duplicate", pl.int_range(pl.len()).over(["device_id", "sn", "device_time_raw"]) > 0),
     ]
@@ -297,7 +264,7 @@ def harvest_device_status(
                                             detail=pl.col("page_error"))
     on = {c: said[c].is_in(yes) for c, (yes, _) in FLAG_WORDS.items()}
     accepted = accepted.select(
-        "device_id", pl.lit(banner).alias("code"), received.alias("received_at"), device_time.alias("device_time"),
+        "device_id", pl.lit(scope.code).alias("code"), received.alias("received_at"), device_time.alias("device_time"),
         (device_time - received).dt.total_seconds().alias("clock_skew_s"),
         on["result"].alias("result_ok"), on["online"].alias("online"), on["status_raw"].alias("status_ok"),
         on["encode"].alias("encode_on"), on["record"].alias("record_on"), "sn", "source_file",

@@ -10,18 +10,16 @@ the line itself nor any value a sender wrote (an unknown path is named only when
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
 
-from xl_pipelines.banners import BannerConfig
-from xl_pipelines.parsers import gat1400, gb28181, onvif
+from xl_pipelines.harvest_scope import HarvestScope
+from xl_pipelines.parsers import gat1400, onvif
 from xl_pipelines.pseudonym import plate_key, pseudonymise
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
-from xl_pipelines.settings import LOCAL_TZ, day_bounds
 
 PERSONAL_KINDS = ("face", "person")  # their capture IDs lead to a face or body image: pseudonymised
 CAPTURE_COLUMNS = (  # silver.captures, in order
@@ -46,20 +44,15 @@ BATCH_BYTES = 64 * 2**20
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
 
 
-def checked(objects: pl.DataFrame, banner: str, day: dt.date, banners: BannerConfig, cameras: pl.Series,
-            rejected: pl.Series, now: dt.datetime, key: bytes) -> pl.DataFrame:
+def checked(objects: pl.DataFrame, scope: HarvestScope, key: bytes) -> pl.DataFrame:
     """A batch of objects with `reason` (every rule but duplicate) and personal data replaced by pseudonyms."""
-    start, end = day_bounds(day)
-    registered = cameras.implode()
     gat = pl.col("source") == "gat1400"
     rules = [
         ("bad_received_at", pl.col("received_at").is_null()),
-        ("future_timestamp", pl.col("received_at") > now.astimezone(LOCAL_TZ)),
-        ("outside_day", (pl.col("received_at") < start) | (pl.col("received_at") >= end)),
+        *scope.time_rules(pl.col("received_at")),
         ("no_device_id", pl.col("device_id").fill_null("").str.strip_chars() == ""),
-        *gb28181.id_rules("device_id", banner, banners),
-        ("camera_rejected", ~pl.col("device_id").is_in(registered) & pl.col("device_id").is_in(rejected.implode())),
-        ("unknown_device", ~pl.col("device_id").is_in(registered)),
+        *scope.id_rules("device_id"),
+        *scope.registration_rules("device_id", "unknown_device"),
         ("bad_object_id", pl.col("object_id").is_null() | pl.when(gat).then(~pl.col("object_id").str.contains(
             r"^\d{48}$")).otherwise(~pl.col("object_id").str.contains(r"^(\d{1,10}|event-\d+)$"))),
         ("unknown_class", pl.col("kind").is_null()),
@@ -107,21 +100,16 @@ def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
         yield batch
 
 
-def harvest_captures(
-    post_logs: Iterable[Path], documents: list[Path], banner: str, day: dt.date, banners: BannerConfig,
-    cameras: pl.Series, now: dt.datetime, key: bytes, rejected: pl.Series | None = None,
-) -> Harvest:
+def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes) -> Harvest:
     """The banner-day's captures: accepted ones as `silver.captures` rows, the rest quarantined.
 
     A POST line that does not decode, names an unknown path or carries no objects is one record; otherwise
     every object is one. A re-send of the same capture (DOMAIN.md's key) is quarantined as `duplicate`, the
     first received kept.
     """
-    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
     objects = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
-    frame = pl.concat([checked(part, banner, day, banners, cameras, rejected, now, key) for part in objects],
-                      how="vertical_relaxed")
+    frame = pl.concat([checked(part, scope, key) for part in objects], how="vertical_relaxed")
     seen = pl.when(pl.col("reason").is_null()).then(~pl.struct(*KEY).is_first_distinct())
     frame = frame.with_columns(
         reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),
@@ -132,7 +120,7 @@ def harvest_captures(
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
     accepted, quarantined = split_by_reason(frame, "captures", record_id=camera, detail=pl.col("line_detail"))
     accepted = accepted.select(
-        "capture_id", "device_id", pl.lit(banner).alias("code"), "kind", "source", "shot_at", "received_at",
+        "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
         (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
         *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):],
     )

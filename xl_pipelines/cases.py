@@ -22,10 +22,10 @@ COLUMNS = ("case_id", "opened_at", "code", "category", "video_assisted", "camera
 CATEGORIES = ("criminal", "administrative", "traffic_accident", "missing_person", "assistance")
 COUNTS = ("suspects_caught", "accident_replays", "missing_found")
 FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-SCHEMA = {"case_id": pl.String, "opened_at": pl.Datetime("us", "Asia/Shanghai"), "code": pl.String,
+SCHEMA = {"case_id": pl.String, "opened_at": pl.Datetime("us", str(LOCAL_TZ)), "code": pl.String,
           "category": pl.String, "video_assisted": pl.Boolean, "cameras": pl.List(pl.String),
           "suspects_caught": pl.Int64, "accident_replays": pl.Int64, "missing_found": pl.Int64,
-          "closed_at": pl.Datetime("us", "Asia/Shanghai"), "source_file": pl.String}
+          "closed_at": pl.Datetime("us", str(LOCAL_TZ)), "source_file": pl.String}
 
 
 def read_lines(path: Path) -> pl.DataFrame:
@@ -40,7 +40,7 @@ def read_lines(path: Path) -> pl.DataFrame:
 
 def _timestamp(raw: pl.Expr) -> pl.Expr:
     """ISO-8601 with an offset or Z (the export's own form), in local time; null when it is anything else."""
-    return (raw.str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone="Asia/Shanghai")
+    return (raw.str.replace(r"Z$", "+00:00").str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone=str(LOCAL_TZ))
             .dt.cast_time_unit("us"))
 
 

@@ -11,6 +11,7 @@ from quality import checks
 from xl_pipelines.dictionary import load_dictionary
 from xl_pipelines.partitions import BANNER, HARVEST_AT, banner_day_key
 from xl_pipelines.resources import (
+    ClockResource,
     LakeResource,
     LandingResource,
     PseudonymResource,
@@ -53,7 +54,12 @@ freshness_job = dg.define_asset_job("freshness", selection=dg.AssetSelection.che
                                     description="Did yesterday's harvest of every banner land by its deadline?")
 
 
-@dg.schedule(job=banner_day_job, cron_schedule=f"{HARVEST_AT.minute} {HARVEST_AT.hour} * * *", execution_timezone="Asia/Shanghai")
+# Schedules and the automation sensor run as soon as `make dev` (or a deployed daemon) loads the code location.
+RUNNING = dg.DefaultScheduleStatus.RUNNING
+
+
+@dg.schedule(job=banner_day_job, cron_schedule=f"{HARVEST_AT.minute} {HARVEST_AT.hour} * * *",
+             execution_timezone=str(LOCAL_TZ), default_status=RUNNING)
 def daily_harvest(context: dg.ScheduleEvaluationContext):
     """Every night at 02:30 local: harvest yesterday for all nine banners (city rollups follow by automation)."""
     yesterday = context.scheduled_execution_time.astimezone(LOCAL_TZ).date() - dt.timedelta(days=1)
@@ -69,18 +75,26 @@ def _last_month(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 
 monthly_cases = dg.ScheduleDefinition(
     name="monthly_cases", job=cases_job, cron_schedule="0 4 1 * *", execution_timezone=str(LOCAL_TZ),
-    execution_fn=_last_month, description="On the 1st at 04:00 local: last month's case export and outcomes.")
+    execution_fn=_last_month, description="On the 1st at 04:00 local: last month's case export and outcomes.",
+    default_status=RUNNING)
 monthly_report = dg.ScheduleDefinition(
     name="monthly_report", job=month_job, cron_schedule="0 7 1 * *", execution_timezone=str(LOCAL_TZ),
     execution_fn=_last_month, description="On the 1st at 07:00 local, after the harvest deadline of the month's last "
-                                          "day: last month's statistics and leadership report.")
+                                          "day: last month's statistics and leadership report.",
+    default_status=RUNNING)
 
 
 LATEST_DEADLINE = max(checks.deadline(checks.table_name(key)) for key in HARVESTED)
 freshness_schedule = dg.ScheduleDefinition(
     name="freshness_at_deadline", job=freshness_job, execution_timezone=str(LOCAL_TZ),
     cron_schedule=f"{LATEST_DEADLINE.minute} {LATEST_DEADLINE.hour} * * *",
-    description="At the harvest deadline (thresholds.yaml freshness): which banners' yesterday is missing.")
+    description="At the harvest deadline (thresholds.yaml freshness): which banners' yesterday is missing.",
+    default_status=RUNNING)
+# The city day and the warehouse follow the lake by their automation conditions: evaluated by this sensor.
+automation = dg.AutomationConditionSensorDefinition(
+    "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Materialise what the automation conditions ask for: a city day once its nine banners are in, "
+                "the DuckDB views and the quality report after every lake change.")
 
 DOCUMENTED = {t.qualified: t for t in load_dictionary()}
 
@@ -101,8 +115,9 @@ defs = dg.Definitions(
     jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job, faults_job,
           worklist.worklist_job],
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule, worklist.daily_worklist],
-    sensors=[worklist.notify],
+    sensors=[automation, worklist.notify],
     # all follow the environment at run time
     resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
-               "pseudonyms": PseudonymResource(), "reports": ReportsResource(), "warehouse": WarehouseResource()},
+               "pseudonyms": PseudonymResource(), "reports": ReportsResource(), "warehouse": WarehouseResource(),
+               "clock": ClockResource()},
 )

@@ -9,11 +9,11 @@ import warnings
 import dagster as dg
 
 from xl_pipelines.banners import load_banners
-from xl_pipelines.settings import get_settings
+from xl_pipelines.settings import LOCAL_TZ, get_settings
 
-DAY = dg.DailyPartitionsDefinition(start_date=get_settings().start_date.isoformat(), timezone="Asia/Shanghai")
+DAY = dg.DailyPartitionsDefinition(start_date=get_settings().start_date.isoformat(), timezone=str(LOCAL_TZ))
 MONTH = dg.MonthlyPartitionsDefinition(start_date=get_settings().start_date.strftime("%Y-%m"), fmt="%Y-%m",
-                                       timezone="Asia/Shanghai", end_offset=1)  # the month under way too (partial)
+                                       timezone=str(LOCAL_TZ), end_offset=1)  # the month under way too (partial)
 BANNER = dg.StaticPartitionsDefinition(load_banners().codes)
 HARVEST_AT = dt.time(2, 30)  # local time of the nightly harvest of yesterday
 BANNER_DAY = dg.MultiPartitionsDefinition({"date": DAY, "banner": BANNER})
@@ -23,6 +23,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     ALL_BANNERS_OF_DAY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 LAKE_KEY = {"date": DAY, "month": MONTH}  # the lake path's key of each single-dimension partitioning
+
+
+def harvest_time(day: dt.date) -> dt.datetime:
+    """When the nightly schedule harvests `day`: HARVEST_AT local, the day after."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), HARVEST_AT, LOCAL_TZ)
 
 
 def banner_day_key(day: dt.date, banner: str) -> dg.MultiPartitionKey:

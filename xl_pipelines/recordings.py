@@ -17,7 +17,7 @@ import av
 import polars as pl
 
 from xl_pipelines import landing
-from xl_pipelines.banners import BannerConfig
+from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.parsers import gb28181
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
@@ -134,29 +134,25 @@ def stored_channels(root: Path, code: str) -> pl.DataFrame:
     return frame.with_columns(pl.col("oldest_day").str.to_date(strict=False))
 
 
-def harvest_recording_files(
-    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, today: dt.date,
-    rejected: pl.Series | None = None, tolerance_s: float = 5.0,
-) -> Harvest:
+def harvest_recording_files(files: list[Path], scope: HarvestScope, tolerance_s: float = 5.0) -> Harvest:
     """Segment files → one row per file, probed. Files the pipeline cannot place (a name that is not
     HH-MM-SS.mp4/.ts, a folder that is no registered camera of the banner) are quarantined.
 
-    A dot-file of `today` is still being written and is left alone (not read); one of a past day is
-    `unfinished`. A file's own problems are recording facts, not bad input: they land with the file.
+    A dot-file of the scope's `today` is still being written and is left alone (not read); one of a past day
+    is `unfinished`. A file's own problems are recording facts, not bad input: they land with the file.
     """
-    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
     listed = pl.DataFrame({"source_file": [str(p) for p in files],
                            "channel_id": [p.parent.parent.name for p in files],
                            "file_name": [p.name for p in files]}, schema={c: pl.String for c in
                                                                           ("source_file", "channel_id", "file_name")})
     name = pl.col("file_name").str.extract_groups(SEGMENT_NAME)
-    listed = listed.with_columns(name=name).unnest("name").filter(~((pl.col("dot") == ".").fill_null(False) & (day >= today)))
+    listed = listed.with_columns(name=name).unnest("name").filter(
+        ~((pl.col("dot") == ".").fill_null(False) & (scope.day >= scope.today)))
     read = listed.height
     listed = listed.with_columns(item=pl.lit(0, pl.Int64), raw=pl.col("file_name"), reason=first_failure([
         ("bad_file_name", pl.col("clock").is_null()),
-        *gb28181.id_rules("channel_id", banner, banners),
-        ("camera_rejected", ~pl.col("channel_id").is_in(channels.implode()) & pl.col("channel_id").is_in(rejected.implode())),
-        ("unknown_channel", ~pl.col("channel_id").is_in(channels.implode())),
+        *scope.id_rules("channel_id"),
+        *scope.registration_rules("channel_id", "unknown_channel"),
     ]))
     detail = pl.when(pl.col("reason") == "bad_file_name").then(pl.lit("file name is not HH-MM-SS.mp4 or HH-MM-SS.ts"))
     accepted, quarantined = split_by_reason(listed, "recordings", record_id=pl.col("channel_id"), detail=detail)
@@ -164,12 +160,10 @@ def harvest_recording_files(
     probes = [dict.fromkeys(PROBE_SCHEMA) | {"problem": "unfinished", "detail": "dot-file left from a past day: a crash"}
               if dot else probe(Path(path), tolerance_s)
               for path, dot in zip(accepted["source_file"], unfinished, strict=True)]
-    start, _ = day_bounds(day)
     accepted = pl.concat([accepted, pl.DataFrame(probes, schema=PROBE_SCHEMA)], how="horizontal").select(
-        "channel_id", pl.lit(banner).alias("code"), pl.col("source_file").alias("path"),
+        "channel_id", pl.lit(scope.code).alias("code"), pl.col("source_file").alias("path"),
         pl.col("ext").alias("container"),
-        (pl.lit(start) + pl.duration(hours=pl.col("h").cast(pl.Int64), minutes=pl.col("m").cast(pl.Int64),
-                                     seconds=pl.col("s").cast(pl.Int64))).alias("start_at"),
+        gb28181.local_time(pl.lit(f"{scope.day} ") + pl.col("clock"), "%Y-%m-%d %H-%M-%S").alias("start_at"),
         *PROBE_SCHEMA,
     ).sort("channel_id", "start_at", "path")
     return Harvest(accepted, quarantined.sort("source_file"), read=read)
@@ -178,34 +172,26 @@ def harvest_recording_files(
 RECORD_TYPES = ("time", "alarm", "manual", "all")
 
 
-def harvest_record_index(
-    files: list[Path], banner: str, day: dt.date, banners: BannerConfig, channels: pl.Series, now: dt.datetime,
-    rejected: pl.Series | None = None, pairs: pl.Series | None = None,
-) -> Harvest:
+def harvest_record_index(files: list[Path], scope: HarvestScope) -> Harvest:
     """RecordInfo pages → one row per recording the device lists (a response listing none: one row with no
     times, so "answered, nothing recorded" is not mistaken for "did not answer").
 
-    An entry naming the NVR that records the queried channel (`pairs`, `camera_health.device_pairs`) is
+    An entry naming the NVR that records the queried channel (the scope's `pairs`) is
     that channel's recording: the NVR answered for it with its own ID. Times are read as
     `gb28181.device_time` reads them (T or a space, offset honoured).
     """
-    start, end = day_bounds(day)
-    rejected = pl.Series(dtype=pl.String) if rejected is None else rejected
-    pairs = pl.Series(dtype=pl.String) if pairs is None else pairs
     docs = gb28181.record_info_frame(files)
-    nvr_for_channel = pl.concat_str("queried_id", "device_id", separator="/").is_in(pairs.implode())
+    nvr_for_channel = pl.concat_str("queried_id", "device_id", separator="/").is_in(scope.pairs.implode())
     docs = docs.with_columns(device_id=pl.when(nvr_for_channel).then("queried_id").otherwise("device_id"))
     begins, ends = gb28181.device_time(pl.col("start_raw")), gb28181.device_time(pl.col("end_raw"))
     listed = pl.col("start_raw").is_not_null() | pl.col("end_raw").is_not_null()
     rules = [
-        *gb28181.id_rules("device_id", banner, banners),
+        *scope.id_rules("device_id"),
         ("bad_time", listed & (begins.is_null() | ends.is_null() | (ends < begins))),
         ("too_long", listed & ((ends - begins).dt.total_seconds() > MAX_SPAN_S)),
-        ("future_timestamp", listed & (ends > now.astimezone(LOCAL_TZ))),
-        ("outside_day", listed & ((ends <= start) | (begins >= end))),
+        *((reason, listed & rule) for reason, rule in scope.time_rules(ends, begins)),
         ("unknown_value", pl.col("type").is_not_null() & ~pl.col("type").str.to_lowercase().is_in(RECORD_TYPES)),
-        ("camera_rejected", ~pl.col("device_id").is_in(channels.implode()) & pl.col("device_id").is_in(rejected.implode())),
-        ("unknown_channel", ~pl.col("device_id").is_in(channels.implode())),
+        *scope.registration_rules("device_id", "unknown_channel"),
         ("duplicate", pl.int_range(pl.len()).over(pl.col("device_id"), begins, ends) > 0),
     ]
     docs = docs.with_columns(
@@ -215,7 +201,7 @@ def harvest_record_index(
     accepted, quarantined = split_by_reason(docs, "record_index", record_id=pl.col("device_id"), detail=pl.coalesce(
         "page_error", pl.when(pl.col("reason") == "too_long").then(lasts)))
     accepted = accepted.select(
-        pl.col("device_id").alias("channel_id"), pl.lit(banner).alias("code"),
+        pl.col("device_id").alias("channel_id"), pl.lit(scope.code).alias("code"),
         begins.alias("start_at"), ends.alias("end_at"),
         (ends - begins).dt.total_seconds().cast(pl.Float64).alias("duration_s"),
         pl.col("type").str.to_lowercase().alias("record_type"), "file_path",

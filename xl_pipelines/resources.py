@@ -13,7 +13,7 @@ from xl_pipelines import landing, quality_report, report
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
 from xl_pipelines.quality import Verdict
-from xl_pipelines.settings import ConfigError, get_settings
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
 from xl_pipelines.warehouse import refresh_views
 
 
@@ -60,6 +60,19 @@ class RecordingsResource(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(os.path.abspath(self.root or get_settings().recordings))
+
+
+class ClockResource(dg.ConfigurableResource):
+    """The harvest's time: nothing a harvest reads may lie after it, and recording storage is judged as it
+    stands on its local day. The wall clock; `now` (ISO 8601 with an offset) fixes it, to replay a night."""
+
+    now: str = ""
+
+    def time(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.now) if self.now else dt.datetime.now(dt.UTC)
+
+    def today(self) -> dt.date:
+        return self.time().astimezone(LOCAL_TZ).date()
 
 
 class PseudonymResource(dg.ConfigurableResource):

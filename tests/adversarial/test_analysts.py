@@ -158,7 +158,7 @@ def _captures_run(key: str, monkeypatch) -> dg.ExecuteInProcessResult:
 
     monkeypatch.setenv("XL_PSEUDONYM_KEY", key)
     return dg.materialize([capture_harvest], partition_key=str(banner_day_key(DAY, BANNER)), raise_on_error=False,
-                          resources={k: defs.resources[k] for k in ("lake", "landing", "pseudonyms")},
+                          resources={k: defs.resources[k] for k in ("lake", "landing", "pseudonyms", "clock", "reports")},
                           instance=dg.DagsterInstance.ephemeral())
 
 
@@ -169,7 +169,7 @@ def test_a_run_with_another_key_is_refused_by_xl_and_by_the_asset(xl_home, monke
     lake = Lake(get_settings().lake_url)
     channel = camera_id(1)
     keys = {"date": DAY.isoformat(), "banner": BANNER}
-    lake.write("silver", "cameras", keys, pl.DataFrame({"channel_id": [channel]}))
+    lake.write("silver", "cameras", keys, pl.DataFrame({"channel_id": [channel], "device_id": [channel]}))  # an IP camera
     lake.write("quarantine", "catalog", keys, pl.DataFrame({"record_id": []}, schema={"record_id": pl.String}))
     shot = dt.datetime.combine(DAY, dt.time(8), LOCAL_TZ)
     write_post_logs(xl_home / "landing", {8: [post(shot, "motor_vehicle", [capture("motor_vehicle", channel, shot, 1,

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import polars as pl
-
-from tests.chain import NOW
-from tests.conftest import BANNER, DAY, POLL_TIMES, camera_id, write_landing
+from tests.conftest import POLL_TIMES, camera_id, harvest_scope, write_landing
 from xl_pipelines.banners import load_banners
 from xl_pipelines.camera_health import harvest_status_polls
 from xl_pipelines.cases import harvest_cases
@@ -29,7 +26,7 @@ def test_a_poll_line_with_extra_fields_keeps_no_text_of_it(tmp_path):
     text = (f"channel_id,polled_at,status\n{A},{at},ON\n{A},{at},ON,{PLATE} {NAME}\n"
             f"{ID_NUMBER} {NAME}\n{A},{at},OFF\n").encode()
     files = write_landing(tmp_path, "status", {"0000.csv": text})
-    harvest = harvest_status_polls(files, BANNER, DAY, load_banners(), pl.Series([A]), NOW)
+    harvest = harvest_status_polls(files, harvest_scope(channels=[A]))
     assert harvest.read == 4 == harvest.accepted.height + harvest.quarantined.height
     rows = harvest.quarantined.sort("item").select("item", "record_id", "reason", "detail", "raw").rows()
     assert rows == [(3, None, "malformed_line", "4 fields, expected 3", None),

@@ -1,14 +1,10 @@
 """One camera's fault is that camera's problem: a segment whose video timescale lies (its packets span 91 hours)
 and a device listing a 36-hour recording are counted against their camera and stop no banner-day."""
 
-import datetime as dt
 from pathlib import Path
 
-import polars as pl
-
-from tests.conftest import DAY, camera_id, encode_segment, land_banner, record_info, write_record_info
+from tests.conftest import DAY, camera_id, encode_segment, harvest_scope, land_banner, record_info, write_record_info
 from xl_pipelines import recordings
-from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.runner import materialize
 from xl_pipelines.settings import get_settings
@@ -41,8 +37,7 @@ def test_a_segment_spanning_more_than_a_day_is_corrupt_and_covers_nothing(tmp_pa
 def test_a_recording_listed_for_36_hours_is_quarantined_as_too_long(tmp_path):
     pages = write_record_info(tmp_path, [record_info(LISTER, [("2026-11-20T00:00:00", "2026-11-21T12:00:00"),
                                                               ("2026-11-20T01:00:00", "2026-11-20T02:00:00")])])
-    harvest = recordings.harvest_record_index(pages, BANNER, DAY, load_banners(), pl.Series([LISTER]),
-                                              now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    harvest = recordings.harvest_record_index(pages, harvest_scope(channels=[LISTER]))
     assert harvest.read == 2 and harvest.accepted["duration_s"].to_list() == [3600.0]
     bad = harvest.quarantined.row(0, named=True)
     assert (bad["reason"], bad["record_id"], bad["detail"]) == ("too_long", LISTER, "lasts 36.0 h")

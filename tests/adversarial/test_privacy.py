@@ -14,9 +14,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.chain import NOW
-from tests.conftest import BANNER, DAY, TEST_KEY, camera_id, capture, onvif_document, post, write_onvif, write_post_logs
-from xl_pipelines.banners import load_banners
+from tests.conftest import (
+    DAY,
+    TEST_KEY,
+    camera_id,
+    capture,
+    harvest_scope,
+    onvif_document,
+    post,
+    write_onvif,
+    write_post_logs,
+)
 from xl_pipelines.captures import harvest_captures
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -26,7 +34,7 @@ AT = dt.datetime.combine(DAY, dt.time(8), LOCAL_TZ)
 
 
 def _harvest(posts: list[Path], documents: list[Path] = ()) -> tuple[str, pl.DataFrame, pl.DataFrame]:
-    got = harvest_captures(posts, list(documents), BANNER, DAY, load_banners(), pl.Series([A]), NOW, TEST_KEY.encode())
+    got = harvest_captures(posts, list(documents), harvest_scope(channels=[A]), TEST_KEY.encode())
     assert got.read == got.accepted.height + got.quarantined.height
     return got.quarantined.write_ndjson() + got.accepted.write_ndjson(), got.accepted, got.quarantined
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from xl_pipelines import landing
+from xl_pipelines.settings import LOCAL_TZ
 
 HEADER = "channel_id,polled_at,status"
 
@@ -37,6 +38,6 @@ def split_fields(lines: pl.DataFrame) -> pl.DataFrame:
 
 def polled_at(raw: pl.Expr) -> pl.Expr:
     """ISO-8601 with offset, or without one taken as local time; null when unparsable."""
-    with_offset = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone="Asia/Shanghai")
-    local = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False).dt.replace_time_zone("Asia/Shanghai")
+    with_offset = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone=str(LOCAL_TZ))
+    local = raw.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False).dt.replace_time_zone(str(LOCAL_TZ))
     return pl.coalesce(with_offset, local).dt.cast_time_unit("us")
