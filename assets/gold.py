@@ -9,7 +9,7 @@ import dagster as dg
 from assets import camera_health, captures, outcomes, recordings
 from assets.lake_io import write_table
 from quality import checks
-from xl_pipelines import indicators, quality
+from xl_pipelines import gates, indicators
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER_DAY, DAY, MONTH, dependency_mapping, partition_keys, reads_every_banner
@@ -89,7 +89,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
         yield write_table(lake.lake, key, keys, frame, **figures)
         if check_specs:
-            verdict = quality.alert_levels(figures, indicators.alerts())
+            verdict = gates.alert_levels(figures, indicators.alerts())
             yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
 
     return _asset

@@ -8,8 +8,8 @@ import dagster as dg
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_landing, harvest_scope
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
 from xl_pipelines import image_quality, recordings
+from xl_pipelines.gates import load_thresholds
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, RecordingsResource, ReportsResource
 
 GROUP = "recordings"
@@ -29,11 +29,11 @@ DIAGNOSIS = dg.AssetKey(["silver", "image_diagnosis"])
                            "unfinished).", deps=[CAMERAS, CATALOG_QUARANTINE]),
     _spec(RECORDINGS_QUARANTINE, "Segment files that cannot be placed (bad name, unknown camera), with reason."),
 )
-def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource,
+def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource, recording_storage: RecordingsResource,
                            clock: ClockResource, reports: ReportsResource):
     keys = partition_keys(context)
     scope = harvest_scope(lake.lake, keys, clock)
-    listing = recordings.segment_files(storage.path, scope.code, scope.day)
+    listing = recordings.segment_files(recording_storage.path, scope.code, scope.day)
     harvest = recordings.harvest_recording_files(listing.files, scope, load_thresholds().limits["gap_tolerance_s"])
     yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing, reports)
 
@@ -52,13 +52,13 @@ def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
           kinds={"parquet"})
 def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
-                       storage: RecordingsResource) -> dg.MaterializeResult:
+                       recording_storage: RecordingsResource) -> dg.MaterializeResult:
     """Both stories of the day's recordings, files and device index, matched: each file's problem, index
     entries with no file (missing_file), files the index lacks (missing_index), lengths that disagree."""
     keys = partition_keys(context)
     segments = recordings.recording_segments(
         lake.lake.read("bronze", "recording_files", keys), lake.lake.read("bronze", "record_index", keys),
-        recordings.stored_channels(storage.path, keys["banner"])["channel_id"], keys["banner"],
+        recordings.stored_channels(recording_storage.path, keys["banner"])["channel_id"], keys["banner"],
         load_thresholds().limits["gap_tolerance_s"])
     counted = segments.group_by("problem").len().drop_nulls().sort("problem")
     return write_table(lake.lake, SEGMENTS, keys, segments,
@@ -66,7 +66,7 @@ def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
 
 
 @dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
-def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, storage: RecordingsResource,
+def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, recording_storage: RecordingsResource,
                        clock: ClockResource) -> dg.MaterializeResult:
     """Per registered camera: seconds recorded of the 7×24 schedule (from its files when storage holds
     them, else from its device's index), gaps, problem segments, and retention as storage stands today."""
@@ -74,7 +74,7 @@ def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, st
     coverage = recordings.recording_coverage(
         lake.lake.read("silver", "recording_segments", keys), lake.lake.read("bronze", "record_index", keys)["channel_id"],
         lake.lake.read("silver", "cameras", keys),
-        recordings.stored_channels(storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), clock.today(),
+        recordings.stored_channels(recording_storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), clock.today(),
         load_thresholds().limits)
     return write_table(lake.lake, COVERAGE, keys, coverage,
                        measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))

@@ -86,7 +86,7 @@ def materialise(selection: list, landing: Path, lake_url: str, day: dt.date = DA
     )
 
     resources = {"lake": LakeResource(url=lake_url), "landing": LandingResource(root=str(landing)),
-                 "storage": RecordingsResource(root=str(landing.parent / "recordings")),
+                 "recording_storage": RecordingsResource(root=str(landing.parent / "recordings")),
                  "pseudonyms": PseudonymResource(), "clock": ClockResource(now=harvest_time(day).isoformat()),
                  "reports": ReportsResource()}
     for code in codes or load_banners().codes:

@@ -23,7 +23,7 @@ import av
 import numpy as np
 
 from xl_pipelines import image_quality
-from xl_pipelines.quality import load_thresholds
+from xl_pipelines.gates import load_thresholds
 
 WORK = Path(__file__).parent / "work"
 SKIMAGE = Path(__file__).parent / "photos/skimage/usr/lib/python3/dist-packages/skimage/data"

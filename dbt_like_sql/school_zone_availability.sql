@@ -46,7 +46,7 @@ per_camera AS (
         members.zone_id,
         members.channel_id,
         coalesce(sum(school_hours.seconds) FILTER (WHERE school_hours.state = 'online'), 0) AS online_s,
-        coalesce(sum(school_hours.seconds), 0) AS observed_s
+        coalesce(sum(school_hours.seconds), 0) AS expected_s
     FROM members
     LEFT JOIN school_hours USING (channel_id)
     GROUP BY ALL
@@ -60,10 +60,10 @@ SELECT
     zones.name_en,  -- the school's name (English)
     isodow(zones.date) <= 5 AS school_day,  -- Monday to Friday
     count(per_camera.channel_id) AS cameras,  -- registered cameras within the zone's radius
-    coalesce(sum(per_camera.observed_s), 0)::BIGINT AS observed_s,  -- school-hours seconds observed by the polls, over the zone's cameras
+    coalesce(sum(per_camera.expected_s), 0)::BIGINT AS expected_s,  -- school-hours seconds observed by the polls, over the zone's cameras
     coalesce(sum(per_camera.online_s), 0)::BIGINT AS online_s,  -- of which online
-    sum(per_camera.online_s) / nullif(sum(per_camera.observed_s), 0) AS availability,  -- online_s / observed_s (null: no camera, or nothing observed)
-    count(*) FILTER (WHERE per_camera.observed_s > 0 AND per_camera.online_s = per_camera.observed_s)
+    sum(per_camera.online_s) / nullif(sum(per_camera.expected_s), 0) AS availability,  -- online_s / expected_s (null: no camera, or nothing observed)
+    count(*) FILTER (WHERE per_camera.expected_s > 0 AND per_camera.online_s = per_camera.expected_s)
         AS cameras_always_online  -- cameras online throughout the school hours observed
 FROM zones
 LEFT JOIN per_camera USING (zone_id)

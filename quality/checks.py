@@ -16,13 +16,13 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from xl_pipelines import quality
+from xl_pipelines import gates
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import BANNER, HARVEST_AT, partition_keys
 from xl_pipelines.resources import LakeResource, ReportsResource
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
-SEVERITY = {quality.ERROR: dg.AssetCheckSeverity.ERROR, quality.WARN: dg.AssetCheckSeverity.WARN}
+SEVERITY = {gates.ERROR: dg.AssetCheckSeverity.ERROR, gates.WARN: dg.AssetCheckSeverity.WARN}
 FRESHNESS_CHECK = "yesterday_on_time"
 
 
@@ -31,7 +31,7 @@ def table_name(key: dg.AssetKey) -> str:
 
 
 def check_result(reports: ReportsResource, key: dg.AssetKey, check: str, keys: dict[str, str],
-                 verdict: quality.Verdict, blocking: bool, details: dict | None = None,
+                 verdict: gates.Verdict, blocking: bool, details: dict | None = None,
                  metadata: dict | None = None) -> dg.AssetCheckResult:
     """The Dagster result of a check, once `reports` has kept it for the quality report."""
     reports.keep_check(table_name(key), check, keys, verdict, blocking, details)
@@ -64,17 +64,17 @@ def suite_checks(assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefini
     by_key = {key: a for a in assets for key in a.keys}
     blocking = feeds_gold(assets)
     checks = []
-    for table in quality.suite_tables():
+    for table in gates.suite_tables():
         key = dg.AssetKey(table.split("."))
         if key not in by_key:
-            raise ConfigError(f"{quality.suite_path(table)}: there is no table {table} to check")
+            raise ConfigError(f"{gates.suite_path(table)}: there is no table {table} to check")
         checks.append(_suite_check(key, by_key[key].partitions_def, key in blocking))
     return checks
 
 
 def _suite_check(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, blocking: bool) -> dg.AssetChecksDefinition:
     table = table_name(key)
-    suite = quality.load_suite(table)
+    suite = gates.load_suite(table)
     with warnings.catch_warnings():  # partitioned asset checks are a preview feature of Dagster 1.13 (pinned)
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return _partitioned_suite_check(key, table, suite, partitions_def, blocking)
@@ -87,10 +87,10 @@ def _partitioned_suite_check(key: dg.AssetKey, table: str, suite: dict, partitio
                                 f"{', blocking' if blocking else ', warnings only'}): {suite['meta']['notes']}")
     def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource, reports: ReportsResource) -> dg.AssetCheckResult:
         keys = partition_keys(context)
-        result = quality.validate(lake.lake.read(*key.path, keys), suite)
-        severity = result.severity if blocking else quality.WARN
+        result = gates.validate(lake.lake.read(*key.path, keys), suite)
+        severity = result.severity if blocking else gates.WARN
         failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
-        verdict = quality.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
+        verdict = gates.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
                                   f"{result.evaluated} expectations met" + (f"; failed: {failed}" if failed else ""))
         return check_result(reports, key, "expectations", keys, verdict, blocking, details=result.as_dict(), metadata={
             "evaluated": result.evaluated, "failed": len(result.failures),
@@ -100,7 +100,7 @@ def _partitioned_suite_check(key: dg.AssetKey, table: str, suite: dict, partitio
     return _check
 
 
-def _failure_table(result: quality.SuiteResult) -> str:
+def _failure_table(result: gates.SuiteResult) -> str:
     lines = ["| expectation | column | severity | unexpected | sample values |", "|---|---|---|---|---|"]
     for f in result.failures:
         count = f"{f.unexpected} of {f.elements}" if f.unexpected is not None else (f.observed or "")
@@ -132,11 +132,11 @@ def harvest_checks(lake: Lake, reports: ReportsResource, bronze: dg.AssetKey, qu
     """Both harvest checks of one partition, from what the lake now holds."""
     counts = {"read": read, "accepted": lake.count(*bronze.path, keys),
               "quarantined": lake.count(*quarantine.path, keys)}
-    yield check_result(reports, bronze, "reconciled", keys, quality.reconciliation(**counts), True, counts, counts)
-    yield check_result(reports, bronze, "landed", keys, quality.landed(source, keys, read), False, {"source": source})
-    levels = quality.load_thresholds().quarantine[source]
+    yield check_result(reports, bronze, "reconciled", keys, gates.reconciliation(**counts), True, counts, counts)
+    yield check_result(reports, bronze, "landed", keys, gates.landed(source, keys, read), False, {"source": source})
+    levels = gates.load_thresholds().quarantine[source]
     counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
-    verdict = quality.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])
+    verdict = gates.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])
     yield check_result(reports, bronze, "rejected_share", keys, verdict, True, {**counts, "source": source, "reasons": reasons},
                        {**counts, "counted": counted, "share": counted / read if read else 0.0,
                         "warn": levels["warn"], "block": levels["block"], "min_count": levels["min_count"],
@@ -148,7 +148,7 @@ def harvest_checks(lake: Lake, reports: ReportsResource, bronze: dg.AssetKey, qu
 
 def deadline(table: str) -> dt.time | None:
     """By when (local) yesterday's partition of `table` must exist, if thresholds.yaml says."""
-    text = quality.load_thresholds().freshness.get(table)
+    text = gates.load_thresholds().freshness.get(table)
     try:
         return None if text is None else dt.time.fromisoformat(text)
     except ValueError:
@@ -175,10 +175,10 @@ def freshness_check(keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
         now = dt.datetime.now(LOCAL_TZ)
         for key in keys:
             due = deadline(table_name(key))
-            day = quality.due_day(now, due)
+            day = gates.due_day(now, due)
             banners = BANNER.get_partition_keys()
             missing = [b for b in banners if not lake.lake.exists(*key.path, {"date": day.isoformat(), "banner": b})]
-            verdict = quality.Verdict(not missing, quality.WARN,
+            verdict = gates.Verdict(not missing, gates.WARN,
                                       f"{day}: {len(banners) - len(missing)} of {len(banners)} banners landed by "
                                       f"{due:%H:%M}" + (f"; missing {', '.join(missing)}" if missing else ""))
             yield check_result(reports, key, FRESHNESS_CHECK, {"date": day.isoformat()}, verdict, False,

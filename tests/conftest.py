@@ -141,7 +141,7 @@ def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BAN
 
     now = now or harvest_time(day)
     resources = {"lake": LakeResource(url=lake.url), "landing": LandingResource(root=str(landing)),
-                 "storage": RecordingsResource(root=str(storage or landing / "no-storage")),
+                 "recording_storage": RecordingsResource(root=str(storage or landing / "no-storage")),
                  "pseudonyms": PseudonymResource(), "clock": ClockResource(now=now.isoformat()), "reports": ReportsResource()}
     dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, banner), resources=resources)
     keys = {"date": day.isoformat(), "banner": banner}

@@ -20,7 +20,7 @@ from tests.conftest import (
     write_device_status,
     write_polls,
 )
-from xl_pipelines import quality
+from xl_pipelines import gates
 from xl_pipelines.banners import load_banners
 from xl_pipelines.cli import main
 from xl_pipelines.lake import Lake
@@ -43,33 +43,33 @@ KEYS = {"date": DAY.isoformat(), "banner": BANNER}
     (1000, 4, True, "WARN"),    # 0.4 %: under warn
 ])
 def test_the_share_blocks_only_from_the_minimum_count(read, counted, passed, severity):
-    verdict = quality.rejected_share(read, counted, warn=0.03, block=0.10, min_count=5)
+    verdict = gates.rejected_share(read, counted, warn=0.03, block=0.10, min_count=5)
     assert (verdict.passed, verdict.severity) == (passed, severity)
     assert f"{counted} of {read} records rejected" in verdict.description and "from 5 records" in verdict.description
 
 
 def test_every_source_has_a_minimum_count_and_a_broken_one_is_one_clear_error(tmp_path):
-    levels = quality.load_thresholds().quarantine
+    levels = gates.load_thresholds().quarantine
     assert {source: level["min_count"] for source, level in levels.items() if level["min_count"] != 5} == {"cases": 1}
     path = tmp_path / "thresholds.yaml"
     for bad in ("", "min_count: 0, ", "min_count: 2.5, ", "min_count: five, "):
         path.write_text("indicators: {}\nquarantine:\n  catalog: {warn: 0.03, block: 0.1, " + bad +
                         "not_counted: []}\nfreshness: {}\nlimits: {}\n")
         with pytest.raises(ConfigError, match="quarantine.catalog.min_count must be a whole number >= 1"):
-            quality.load_thresholds(path)
+            gates.load_thresholds(path)
 
 
 def test_an_empty_folder_says_which_and_what_goes_unmeasured():
     keys = {"date": "2026-11-20", "banner": "150502"}
-    empty = quality.landed("status_polls", keys, 0)
+    empty = gates.landed("status_polls", keys, 0)
     assert (empty.passed, empty.severity) == (False, "WARN")
     assert empty.description == "status/2026-11-20/150502 empty: online rate unmeasured"
-    assert quality.landed("captures", keys, 0).description == (
+    assert gates.landed("captures", keys, 0).description == (
         "viid/2026-11-20/150502 and onvif/2026-11-20/150502 empty: capture figures unmeasured")
-    assert quality.landed("recordings", keys, 0).description.startswith("recordings 150502/*/2026-11-20 empty")
-    assert quality.landed("cases", {"month": "2026-11"}, 0).description.startswith("cases/2026-11.csv empty")
-    assert quality.landed("status_polls", keys, 864).passed
-    assert set(quality.LANDING) == set(quality.load_thresholds().quarantine)  # every harvested source says it
+    assert gates.landed("recordings", keys, 0).description.startswith("recordings 150502/*/2026-11-20 empty")
+    assert gates.landed("cases", {"month": "2026-11"}, 0).description.startswith("cases/2026-11.csv empty")
+    assert gates.landed("status_polls", keys, 864).passed
+    assert set(gates.LANDING) == set(gates.load_thresholds().quarantine)  # every harvested source says it
 
 
 # --- in Dagster, on hand-written landing files --------------------------------------------------------------

@@ -21,7 +21,7 @@ from tests.conftest import (
     write_catalog,
     write_device_status,
 )
-from xl_pipelines import camera_health, indicators, quality
+from xl_pipelines import camera_health, gates, indicators
 from xl_pipelines.banners import load_banners
 from xl_pipelines.lake import Lake
 from xl_pipelines.settings import LOCAL_TZ
@@ -196,8 +196,8 @@ def test_notifications_add_delete_and_report_status(tmp_path):
     ({"online_rate": None, "cameras": 3.0}, True, "0 indicators"),  # nothing measured; cameras is no indicator
 ])
 def test_alert_levels(figures, passed, text):
-    verdict = quality.alert_levels(figures, indicators.alerts())
-    assert (verdict.passed, verdict.severity) == (passed, quality.WARN)
+    verdict = gates.alert_levels(figures, indicators.alerts())
+    assert (verdict.passed, verdict.severity) == (passed, gates.WARN)
     assert text in verdict.description
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import BANNER, DAY, camera_id, encode_segment, scene
 from xl_pipelines import image_quality, report
+from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ
 
 LIMITS = load_thresholds().limits

@@ -9,7 +9,7 @@ import pytest
 
 from quality import checks
 from tests.conftest import DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, land_banner, write_catalog
-from xl_pipelines import quality
+from xl_pipelines import gates
 from xl_pipelines.banners import load_banners
 from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, defs
 from xl_pipelines.lake import Lake
@@ -41,21 +41,21 @@ def run(banners=(BANNER,)):
     (11, False, "ERROR"),                      # above block
 ])
 def test_rejected_share_levels(quarantined, passed, severity):
-    verdict = quality.rejected_share(100, quarantined, warn=0.03, block=0.10, min_count=5)
+    verdict = gates.rejected_share(100, quarantined, warn=0.03, block=0.10, min_count=5)
     assert (verdict.passed, verdict.severity) == (passed, severity)
     assert f"{quarantined} of 100" in verdict.description
 
 
 def test_reconciliation_names_what_is_unaccounted():
-    assert quality.reconciliation(10, 7, 3).passed
-    lost = quality.reconciliation(10, 6, 3)
+    assert gates.reconciliation(10, 7, 3).passed
+    lost = gates.reconciliation(10, 6, 3)
     assert not lost.passed and lost.severity == "ERROR" and "+1 unaccounted" in lost.description
 
 
 def test_due_day_follows_the_deadline():
     six = dt.time(6, 0)
-    assert quality.due_day(dt.datetime(2026, 11, 24, 5, 59, tzinfo=LOCAL_TZ), six) == dt.date(2026, 11, 22)
-    assert quality.due_day(dt.datetime(2026, 11, 24, 6, 0, tzinfo=LOCAL_TZ), six) == dt.date(2026, 11, 23)
+    assert gates.due_day(dt.datetime(2026, 11, 24, 5, 59, tzinfo=LOCAL_TZ), six) == dt.date(2026, 11, 22)
+    assert gates.due_day(dt.datetime(2026, 11, 24, 6, 0, tzinfo=LOCAL_TZ), six) == dt.date(2026, 11, 23)
 
 
 def test_a_suite_names_each_failed_expectation_with_counts_and_samples():
@@ -63,7 +63,7 @@ def test_a_suite_names_each_failed_expectation_with_counts_and_samples():
         "channel_id": [CAMERAS[0], CAMERAS[0], "123"], "code": [BANNER] * 3,
         "polled_at": [POLL_TIMES[0], POLL_TIMES[0], POLL_TIMES[1]], "status_raw": ["ON", "ON", "ON"],
         "state": ["online", "online", "sleeping"], "source_file": ["a.csv"] * 3, "item": [1, 2, 3]})
-    result = quality.validate(polls, quality.load_suite("bronze.status_polls"))
+    result = gates.validate(polls, gates.load_suite("bronze.status_polls"))
     failed = {(f.expectation, f.column): f for f in result.failures}
     assert set(failed) == {
         ("expect_compound_columns_to_be_unique", "channel_id,polled_at"),   # rows 1 and 2
@@ -80,14 +80,14 @@ def test_a_suite_names_each_failed_expectation_with_counts_and_samples():
 
 
 def test_a_missing_column_is_a_failure_not_a_crash():
-    result = quality.validate(pl.DataFrame({"channel_id": [CAMERAS[0]]}), quality.load_suite("silver.status_intervals"))
+    result = gates.validate(pl.DataFrame({"channel_id": [CAMERAS[0]]}), gates.load_suite("silver.status_intervals"))
     assert not result.passed
     assert any("does not exist" in (f.observed or "") for f in result.failures)
 
 
 def test_every_suite_loads_and_only_tables_feeding_gold_block():
     suites = {k.asset_key.to_user_string() for k in defs.resolve_asset_graph().asset_check_keys if k.name == "expectations"}
-    assert suites == {t.replace(".", "/") for t in quality.suite_tables()}
+    assert suites == {t.replace(".", "/") for t in gates.suite_tables()}
     blocking = {key.to_user_string() for key in checks.feeds_gold([*BANNER_DAY_ASSETS, *DAY_ASSETS])}
     assert {"bronze/catalog_items", "bronze/status_polls", "bronze/device_status", "silver/cameras",
             "silver/status_intervals", "gold/camera_daily_health",
@@ -101,12 +101,12 @@ def test_a_broken_thresholds_file_is_one_clear_error(tmp_path):
     path = tmp_path / "thresholds.yaml"
     path.write_text("indicators: {}\nquarantine:\n  catalog: {warn: 0.5, block: 0.1}\nfreshness: {}\nlimits: {}\n")
     with pytest.raises(ConfigError, match="warn <= block"):
-        quality.load_thresholds(path)
+        gates.load_thresholds(path)
     path.write_text("indicators: {}\nquarantine: {}\nfreshness: {}\nlimits: {clock_skew_s: sixty}\n")
     with pytest.raises(ConfigError, match="clock_skew_s must be a number"):
-        quality.load_thresholds(path)
+        gates.load_thresholds(path)
     with pytest.raises(ConfigError, match="cannot read"):
-        quality.load_thresholds(tmp_path / "missing.yaml")
+        gates.load_thresholds(tmp_path / "missing.yaml")
 
 
 # --- in Dagster, on hand-written landing files --------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_the_city_day_waits_for_all_nine_banners(xl_home):
 
 def test_freshness_names_the_banners_missing_at_the_deadline(xl_home):
     lake = Lake(str(xl_home / "lake"))
-    due = quality.due_day(dt.datetime.now(LOCAL_TZ), checks.deadline("bronze.status_polls"))
+    due = gates.due_day(dt.datetime.now(LOCAL_TZ), checks.deadline("bronze.status_polls"))
     for code in ["150502", "150521", "150522", "150523", "150524", "150525", "150526", "150571"]:  # not 150581
         lake.write("bronze", "status_polls", {"date": due.isoformat(), "banner": code}, pl.DataFrame({"x": [1]}))
     outcome = check_freshness(get_settings())
@@ -242,8 +242,8 @@ def test_the_report_shows_the_latest_results_offline(xl_home):
 
 
 def test_every_quarantine_suite_allows_exactly_the_reasons_the_yaml_explains():
-    for source, reasons in quality.quarantine_reasons().items():
-        suite = quality.load_suite(f"quarantine.{source}")
+    for source, reasons in gates.quarantine_reasons().items():
+        suite = gates.load_suite(f"quarantine.{source}")
         allowed = [e["kwargs"]["value_set"] for e in suite["expectations"] if e["kwargs"].get("column") == "reason"
                    and "value_set" in e["kwargs"]]
         assert allowed == [list(reasons)], source

@@ -27,8 +27,8 @@ from tests.conftest import (
     write_record_info,
 )
 from xl_pipelines import recordings
+from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ
 
 LIMITS = load_thresholds().limits

@@ -59,11 +59,11 @@ def test_availability_at_school_hours_per_zone(lake):
     one, two = rows["S150502-01"], rows["S150502-02"]
     # zone 1: C1 and C2. Windows 07:00–08:30 and 16:00–18:00 = 12,600 s a camera.
     # C1 online 07:00–08:00 and 16:30–18:00 = 3,600 + 5,400 s; C2 online throughout.
-    assert (one["cameras"], one["observed_s"], one["online_s"]) == (2, 25_200, 9_000 + 12_600)
+    assert (one["cameras"], one["expected_s"], one["online_s"]) == (2, 25_200, 9_000 + 12_600)
     assert one["availability"] == pytest.approx(21_600 / 25_200)
     assert one["cameras_always_online"] == 1
     # zone 2: C4, not observed 07:30–08:00: 1,800 + 1,800 + 7,200 s observed, all online
-    assert (two["cameras"], two["observed_s"], two["online_s"], two["availability"]) == (1, 10_800, 10_800, 1.0)
+    assert (two["cameras"], two["expected_s"], two["online_s"], two["availability"]) == (1, 10_800, 10_800, 1.0)
     assert one["school_day"] is True and one["date"] == DAY and one["name_en"] == "Tongliao No. 1 Middle School"
 
 
@@ -77,7 +77,7 @@ def test_a_zone_without_cameras_has_no_availability_not_zero(lake, tmp_path, mon
         frame = run_model(parse_model(MODELS_DIR / "school_zone_availability.sql"), lake, KEYS, load_banners())
     finally:
         load_school_zones.cache_clear()
-    assert frame.select("zone_id", "cameras", "observed_s", "availability").rows() == [("Z", 0, 0, None)]
+    assert frame.select("zone_id", "cameras", "expected_s", "availability").rows() == [("Z", 0, 0, None)]
 
 
 @pytest.mark.parametrize("zones", [

@@ -226,7 +226,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "GROUP BY ROLLUP (code) ORDER BY grouping(code), code").pl()
         schools = con.sql(
             "SELECT zone_id, any_value(name_en) AS school, any_value(cameras) AS cameras, "
-            "round(sum(online_s) / nullif(sum(observed_s), 0), 4) AS availability "
+            "round(sum(online_s) / nullif(sum(expected_s), 0), 4) AS availability "
             "FROM gold.school_zone_availability WHERE school_day GROUP BY zone_id ORDER BY zone_id").pl()
         problems = con.sql(
             "SELECT source, problem, count(*) AS segments FROM silver.recording_segments "

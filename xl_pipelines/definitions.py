@@ -117,7 +117,7 @@ defs = dg.Definitions(
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule, worklist.daily_worklist],
     sensors=[automation, worklist.notify],
     # all follow the environment at run time
-    resources={"lake": LakeResource(), "landing": LandingResource(), "storage": RecordingsResource(),
+    resources={"lake": LakeResource(), "landing": LandingResource(), "recording_storage": RecordingsResource(),
                "pseudonyms": PseudonymResource(), "reports": ReportsResource(), "warehouse": WarehouseResource(),
                "clock": ClockResource()},
 )

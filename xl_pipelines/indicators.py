@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from xl_pipelines.quality import QUALITY_DIR
+from xl_pipelines.gates import QUALITY_DIR
 from xl_pipelines.settings import ConfigError
 
 UNITS = ("rate", "change", "count")

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import polars as pl
 import yaml
 
-from xl_pipelines.quality import QUALITY_DIR
+from xl_pipelines.gates import QUALITY_DIR
 from xl_pipelines.settings import ConfigError
 
 # Leading bytes of the compressed formats a reader (Polars, libxml2, FFmpeg) might inflate behind our back.

@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from xl_pipelines.display import html_text
+from xl_pipelines.gates import quarantine_reasons
 from xl_pipelines.lake import replace_text
-from xl_pipelines.quality import quarantine_reasons
 
 STATUS = {"passed": "pass", "WARN": "warn", "ERROR": "error"}
 

@@ -8,7 +8,7 @@ outage of the receiver (or of the whole banner's network), left out of every dev
 harvester outage is for the polls. Lines that do not read are quarantined with a reason, as a torn last line
 after a crash is.
 
-Left for the asset that will land this (not wired yet): `online_s / observed_s` per capture device and the
+Left for the asset that will land this (not wired yet): `online_s / expected_s` per capture device and the
 banner's sums, beside the polls' online rate.
 """
 
@@ -49,7 +49,7 @@ def read_keepalives(paths: list[Path]) -> Harvest:
 
 
 def online_seconds(events: pl.DataFrame, day: dt.date, devices: pl.Series | None = None) -> pl.DataFrame:
-    """Per device of the day's events (and of `devices`, heard or not): `keepalives`, `online_s`, `observed_s`."""
+    """Per device of the day's events (and of `devices`, heard or not): `keepalives`, `online_s`, `expected_s`."""
     start, end = day_bounds(day)
     lapse = pl.duration(seconds=LAPSE_S)
     events = events.filter((pl.col("at") >= start) & (pl.col("at") < end)).sort("device_id", "at")
@@ -58,7 +58,7 @@ def online_seconds(events: pl.DataFrame, day: dt.date, devices: pl.Series | None
     # union of [at, at + lapse) over the banner: a new stretch starts where the one before it had ended
     heard = heard.with_columns(reach=pl.col("until").cum_max().shift(1))
     heard = heard.with_columns(stretch=(pl.col("reach").is_null() | (pl.col("at") > pl.col("reach"))).cum_sum())
-    observed_s = heard.group_by("stretch").agg(pl.col("until").max() - pl.col("at").min()).select(
+    expected_s = heard.group_by("stretch").agg(pl.col("until").max() - pl.col("at").min()).select(
         pl.col("until").dt.total_microseconds().sum() / 1e6).item() if heard.height else 0.0
     spans = events.with_columns(stop=pl.min_horizontal(
         pl.col("at").shift(-1).over("device_id").fill_null(pl.lit(end)), pl.col("at") + lapse, pl.lit(end)))
@@ -70,5 +70,5 @@ def online_seconds(events: pl.DataFrame, day: dt.date, devices: pl.Series | None
         per_device = pl.DataFrame({"device_id": devices.unique()}).join(per_device, on="device_id", how="full",
                                                                           coalesce=True)
     return per_device.with_columns(pl.col("keepalives").fill_null(0).cast(pl.Int64),
-                                   pl.col("online_s").fill_null(0.0), observed_s=pl.lit(float(observed_s))
+                                   pl.col("online_s").fill_null(0.0), expected_s=pl.lit(float(expected_s))
                                    ).sort("device_id")

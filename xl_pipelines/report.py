@@ -17,10 +17,10 @@ import polars as pl
 
 from xl_pipelines.charts import bar_chart, line_chart
 from xl_pipelines.display import html_text
+from xl_pipelines.gates import load_thresholds
 from xl_pipelines.indicators import judged, load_indicators
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import sql_literal, view_sql
 

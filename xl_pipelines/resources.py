@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 
 from xl_pipelines import landing, quality_report, report
+from xl_pipelines.gates import Verdict
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
-from xl_pipelines.quality import Verdict
 from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
 from xl_pipelines.warehouse import refresh_views
 

@@ -34,10 +34,10 @@ import sqlglot
 from sqlglot import exp
 
 from xl_pipelines.banners import BannerConfig
+from xl_pipelines.gates import load_thresholds
 from xl_pipelines.indicators import as_frame, load_indicators
 from xl_pipelines.lake import LAYERS, Lake
 from xl_pipelines.partitions import month_days
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.school_zones import school_hours, school_zones
 from xl_pipelines.settings import LOCAL_TZ
 from xl_pipelines.warehouse import sql_literal, view_sql

@@ -20,8 +20,8 @@ from xl_pipelines.analyst_sql import csv_text
 from xl_pipelines.banners import load_banners
 from xl_pipelines.charts import line_chart
 from xl_pipelines.display import html_text
+from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake, replace_text
-from xl_pipelines.quality import load_thresholds
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import sql_literal, view_sql
 
