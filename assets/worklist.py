@@ -28,7 +28,7 @@ worklist_job = dg.define_asset_job("worklist", selection=[worklist_page],
 
 
 @dg.schedule(job=worklist_job, cron_schedule=f"{WORKLIST_AT.minute} {WORKLIST_AT.hour} * * *",
-             execution_timezone=str(LOCAL_TZ))
+             execution_timezone=str(LOCAL_TZ), default_status=dg.DefaultScheduleStatus.RUNNING)
 def daily_worklist(context: dg.ScheduleEvaluationContext):
     """Every morning at 07:00 local: yesterday's worklist, for the governance team's first look."""
     yesterday = context.scheduled_execution_time.astimezone(LOCAL_TZ).date() - dt.timedelta(days=1)

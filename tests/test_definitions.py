@@ -61,15 +61,17 @@ def test_two_materialize_processes_at_once_do_not_collide(tmp_path):
 
 
 def test_schedules_and_the_automation_sensor_run_as_soon_as_the_code_location_loads():
-    """`make dev` harvests on schedule with nothing toggled in the UI: every schedule and the one sensor start
-    RUNNING, and the sensor evaluates every asset that has an automation condition."""
+    """`make dev` harvests on schedule with nothing toggled in the UI: every schedule and both sensors (automation,
+    notifications) start RUNNING, and the automation sensor evaluates every asset that has an automation condition."""
     repository = defs.get_repository_def()
     schedules = {s.name: s.default_status for s in repository.schedule_defs}
-    assert schedules == dict.fromkeys(["daily_harvest", "monthly_cases", "monthly_report", "freshness_at_deadline"],
-                                      dg.DefaultScheduleStatus.RUNNING)
-    [sensor] = repository.sensor_defs
+    assert schedules == dict.fromkeys(["daily_harvest", "monthly_cases", "monthly_report", "freshness_at_deadline",
+                                       "daily_worklist"], dg.DefaultScheduleStatus.RUNNING)
+    sensors = {s.name: s for s in repository.sensor_defs}
+    assert sorted(sensors) == ["automation", "notify"]
+    assert {s.default_status for s in sensors.values()} == {dg.DefaultSensorStatus.RUNNING}
+    sensor = sensors["automation"]
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     graph = repository.asset_graph
     automated = {key for key in graph.get_all_asset_keys() if graph.get(key).automation_condition is not None}
     assert automated and automated <= sensor.asset_selection.resolve(graph)
