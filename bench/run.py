@@ -76,19 +76,9 @@ def materialise(selection: list, landing: Path, lake_url: str, day: dt.date = DA
     from xl_pipelines.banners import load_banners
     from xl_pipelines.definitions import BANNER_DAY_ASSETS
     from xl_pipelines.partitions import banner_day_key, harvest_time
-    from xl_pipelines.resources import (
-        ClockResource,
-        LakeResource,
-        LandingResource,
-        PseudonymResource,
-        RecordingsResource,
-        ReportsResource,
-    )
+    from xl_pipelines.resources import replay_resources
 
-    resources = {"lake": LakeResource(url=lake_url), "landing": LandingResource(root=str(landing)),
-                 "recording_storage": RecordingsResource(root=str(landing.parent / "recordings")),
-                 "pseudonyms": PseudonymResource(), "clock": ClockResource(now=harvest_time(day).isoformat()),
-                 "reports": ReportsResource()}
+    resources = replay_resources(lake_url, landing, landing.parent / "recordings", harvest_time(day))
     for code in codes or load_banners().codes:
         dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, code), resources=resources,
                        selection=selection)

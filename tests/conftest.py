@@ -23,14 +23,7 @@ from xl_pipelines.banners import load_banners
 from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import banner_day_key, harvest_time
-from xl_pipelines.resources import (
-    ClockResource,
-    LakeResource,
-    LandingResource,
-    PseudonymResource,
-    RecordingsResource,
-    ReportsResource,
-)
+from xl_pipelines.resources import replay_resources
 from xl_pipelines.settings import LOCAL_TZ
 
 DAY = dt.date(2026, 11, 20)
@@ -140,9 +133,7 @@ def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BAN
     from xl_pipelines.definitions import BANNER_DAY_ASSETS
 
     now = now or harvest_time(day)
-    resources = {"lake": LakeResource(url=lake.url), "landing": LandingResource(root=str(landing)),
-                 "recording_storage": RecordingsResource(root=str(storage or landing / "no-storage")),
-                 "pseudonyms": PseudonymResource(), "clock": ClockResource(now=now.isoformat()), "reports": ReportsResource()}
+    resources = replay_resources(lake.url, landing, storage or landing / "no-storage", now)
     dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, banner), resources=resources)
     keys = {"date": day.isoformat(), "banner": banner}
     return {".".join(key.path): lake.read(*key.path, keys) for a in BANNER_DAY_ASSETS for key in a.keys}
@@ -274,3 +265,18 @@ def write_onvif(landing: Path, channel: str, received: dt.datetime, document: by
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{received:%Y%m%dT%H%M%S}.xml").write_bytes(document)
     return folder / f"{received:%Y%m%dT%H%M%S}.xml"
+
+
+def screenshot(page: Path, folder: Path, width: int, height: int) -> np.ndarray:
+    """`page` drawn by Debian's Chromium, headless, with the network off (a proxy that does not exist): its pixels
+    (height × width × RGB, int), read back from the PNG with PyAV."""
+    import subprocess
+
+    png = folder / "screenshot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                    "--disable-background-networking", "--disable-component-update", "--disable-quic",
+                    f"--user-data-dir={folder / 'profile'}", "--hide-scrollbars", f"--window-size={width},{height}",
+                    "--proxy-server=127.0.0.1:9", f"--screenshot={png}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    with av.open(str(png)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)

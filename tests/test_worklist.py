@@ -252,21 +252,11 @@ def test_xl_worklist_says_one_line_for_a_day_not_harvested(story_lake, tmp_path,
 def test_the_worklist_renders_in_a_real_browser(story_lake, tmp_path):
     """Headless Chromium, network off, draws the page: ink, the red of overdue and key-site cells, the blue of the
     30-day lines."""
-    import subprocess
-
-    import av
-
+    from tests.conftest import screenshot
     from xl_pipelines.worklist import write_worklist
 
     page, _ = write_worklist(story_lake, day(5), tmp_path)
-    png = tmp_path / "worklist.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                    "--disable-background-networking", "--disable-component-update", "--disable-quic",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1200,1800",
-                    "--proxy-server=127.0.0.1:9", f"--screenshot={png}", page.as_uri()],
-                   check=True, capture_output=True, timeout=120)
-    with av.open(str(png)) as container:
-        pixels = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(int)
+    pixels = screenshot(page, tmp_path, 1200, 1800)
     assert pixels.shape == (1800, 1200, 3)
     assert (pixels.sum(axis=2) < 600).mean() > 0.01
     red = (pixels[..., 0] > pixels[..., 1] + 40) & (pixels[..., 0] > pixels[..., 2] + 40)

@@ -66,3 +66,14 @@ def visible_expr(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 def visible_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` as printed for people: every text value `visible`, column names too."""
     return frame.select(visible_expr(pl.col(name), dtype).alias(visible(name)) for name, dtype in frame.schema.items())
+
+
+def html_page(title: str, style: str, heading: str, intro: str, sections: list[tuple[str, str, str]], sources: str,
+              generated) -> str:
+    """One self-contained offline page (the leadership report, the worklist): a heading, `intro` (HTML), then
+    each (Chinese title, English title, HTML) section, and a footer naming when and from which tables."""
+    body = "".join(f"<h2>{html_text(zh)} <span class='en'>{html_text(en)}</span></h2>{part}" for zh, en, part in sections)
+    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html_text(title)}</title>'
+            f"<style>{style}</style></head><body><h1>{html_text(heading)}</h1>{intro}{body}"
+            f'<p class="sub">生成于 {generated:%Y-%m-%d %H:%M} · Generated {generated.isoformat(timespec="minutes")} '
+            f"by xl from {html_text(sources)}.</p></body></html>")

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from xl_pipelines.charts import bar_chart, line_chart
-from xl_pipelines.display import html_text
+from xl_pipelines.display import html_page, html_text
 from xl_pipelines.gates import load_thresholds
 from xl_pipelines.indicators import judged, load_indicators
 from xl_pipelines.lake import Lake, replace_text
@@ -265,15 +265,12 @@ def render(data: ReportData, generated: dt.datetime) -> str:
         (f"四、问题最多的{WORST}路摄像机", f"The {WORST} worst cameras of the city", _worst_section(data)),
         ("五、故障修复与运维单位排名", "Faults repaired, and the maintenance units ranked", _repair_section(data)),
     ]
-    body = "".join(f"<h2>{html_text(zh)} <span class='en'>{html_text(en)}</span></h2>{html}" for zh, en, html in sections)
-    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<title>通辽市雪亮工程月报 {data.month} · Tongliao Sharp Eyes monthly report</title><style>{STYLE}</style></head>'
-            f'<body><h1>通辽市雪亮工程视频监控网络月报 · {year}年{int(month)}月</h1>'
-            f'<p class="sub">Tongliao Sharp Eyes video network — monthly report for leadership, {data.month}</p>'
-            f'<p class="{"warn" if partial else "sub"}">{html_text(coverage)}</p>{body}'
-            f'<p class="sub">生成于 {generated:%Y-%m-%d %H:%M} · Generated {generated.isoformat(timespec="minutes")} '
-            f'by xl from the gold tables; figures as in gold.banner_monthly_kpis, gold.case_assistance_monthly, '
-            f'gold.city_daily_kpis and gold.camera_monthly_health.</p></body></html>')
+    intro = (f'<p class="sub">Tongliao Sharp Eyes video network — monthly report for leadership, {data.month}</p>'
+             f'<p class="{"warn" if partial else "sub"}">{html_text(coverage)}</p>')
+    return html_page(f"通辽市雪亮工程月报 {data.month} · Tongliao Sharp Eyes monthly report", STYLE,
+                     f"通辽市雪亮工程视频监控网络月报 · {year}年{int(month)}月", intro, sections,
+                     "the gold tables; figures as in gold.banner_monthly_kpis, gold.case_assistance_monthly, "
+                     "gold.city_daily_kpis and gold.camera_monthly_health", generated)
 
 
 def report_path(reports: Path, month: str) -> Path:

@@ -124,3 +124,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def refresh(self, lake: Lake) -> list[str]:
         """Rebuild the views over every lake table; the view names."""
         return refresh_views(lake, self.path)
+
+
+def replay_resources(lake_url: str, landing: Path, recording_storage: Path, now: dt.datetime) -> dict:
+    """The code location's resources over given folders, on a fixed clock: a night replayed (tests, the bench).
+    XL_HOME (the reports) and the key come from the environment, as in a run."""
+    return {"lake": LakeResource(url=lake_url), "landing": LandingResource(root=str(landing)),
+            "recording_storage": RecordingsResource(root=str(recording_storage)), "pseudonyms": PseudonymResource(),
+            "clock": ClockResource(now=now.isoformat()), "reports": ReportsResource()}

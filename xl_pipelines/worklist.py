@@ -19,7 +19,7 @@ import polars as pl
 from xl_pipelines.analyst_sql import csv_text
 from xl_pipelines.banners import load_banners
 from xl_pipelines.charts import line_chart
-from xl_pipelines.display import html_text
+from xl_pipelines.display import html_page, html_text
 from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
@@ -260,15 +260,12 @@ def render(worklist: Worklist, generated: dt.datetime) -> str:
         (f"五、近{TREND_DAYS}天在线率与录像完整率", f"Online rate and recording completeness, last {TREND_DAYS} days",
          _trend_section(worklist)),
     ]
-    body = "".join(f"<h2>{html_text(zh)} <span class='en'>{html_text(en)}</span></h2>{html}" for zh, en, html in sections)
-    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f"<title>运维工单 {worklist.day}{scope} · Daily worklist</title><style>{STYLE}</style></head>"
-            f"<body><h1>通辽市雪亮工程 每日运维工单 · {worklist.day}{html_text(scope)}</h1>"
-            f'<p class="sub">Tongliao Sharp Eyes: the daily worklist of camera faults, as they stood at the end of '
-            f"{worklist.day}; the open faults are also in the CSV beside this page.</p>{missing}"
-            f'<table class="summary"><tr>{cards}</tr></table>{body}'
-            f'<p class="sub">生成于 {generated:%Y-%m-%d %H:%M} · Generated {generated.isoformat(timespec="minutes")} '
-            "by xl from gold.camera_faults, gold.camera_daily_health and gold.banner_daily_kpis.</p></body></html>")
+    intro = (f'<p class="sub">Tongliao Sharp Eyes: the daily worklist of camera faults, as they stood at the end of '
+             f"{worklist.day}; the open faults are also in the CSV beside this page.</p>{missing}"
+             f'<table class="summary"><tr>{cards}</tr></table>')
+    return html_page(f"运维工单 {worklist.day}{scope} · Daily worklist", STYLE,
+                     f"通辽市雪亮工程 每日运维工单 · {worklist.day}{scope}", intro, sections,
+                     "gold.camera_faults, gold.camera_daily_health and gold.banner_daily_kpis", generated)
 
 
 def worklist_path(reports: Path, day: dt.date, banner: str | None = None) -> Path:
