@@ -296,6 +296,7 @@ def _print_indicators(con, month: str, start: dt.date, end: dt.date):
 
 def _print_open_faults(settings, day: dt.date) -> None:
     """The governance team's view of the last day: open faults per banner, and where the worklist page is."""
+    from xl_pipelines.gates import load_thresholds
     from xl_pipelines.warehouse import connect_readonly
     from xl_pipelines.worklist import worklist_path
 
@@ -303,14 +304,15 @@ def _print_open_faults(settings, day: dt.date) -> None:
     if not page.exists():
         return
     with connect_readonly(settings.warehouse_path) as con:
-        summary = con.execute(
+        summary = con.sql(
             "SELECT code, count(*) AS open_faults, count(*) FILTER (WHERE key_site) AS at_key_sites, "
             "count(*) FILTER (WHERE days_open * 24 > limit_h) AS overdue, "
             "count(*) FILTER (WHERE opened_on = as_of) AS new_today, max(days_open) AS longest_open_days, "
             "count(DISTINCT maintenance_unit) AS units FROM gold.camera_faults "
-            "WHERE closed_on IS NULL AND as_of = ? GROUP BY code ORDER BY overdue DESC, code", [day]).pl()
-    print(f"\nOpen camera faults on {day} by banner (gold.camera_faults; overdue: open past 24 h at key sites, "
-          "72 h elsewhere):")
+            "WHERE closed_on IS NULL AND as_of = $day GROUP BY code ORDER BY overdue DESC, code", params={"day": day}).pl()
+    limits = load_thresholds().limits
+    print(f"\nOpen camera faults on {day} by banner (gold.camera_faults; overdue: open past "
+          f"{limits['repair_hours_key_site']:g} h at key sites, {limits['repair_hours']:g} h elsewhere):")
     _print(summary, "table")
     print(f"Worklist for {day} (offline HTML; the open faults as CSV beside it): {page}")
 
