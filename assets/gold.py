@@ -22,12 +22,14 @@ MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health
                   for a in module.ASSETS for key in a.keys}
 
 
-def partitions_of(layer: str, table: str) -> dg.PartitionsDefinition:
-    """The partitions definition of the asset that makes `layer.table` (a model's own for gold)."""
-    made = {("gold", m.name): PARTITIONS[m.dimensions] for m in MODELS} | MADE_BY_PYTHON
-    if (layer, table) not in made:
+MADE = {("gold", m.name): PARTITIONS[m.dimensions] for m in MODELS} | MADE_BY_PYTHON
+
+
+def partitions_of(layer: str, table: str) -> dg.PartitionsDefinition | None:
+    """The partitions definition of the asset that makes `layer.table` (a model's own for gold; None: all history)."""
+    if (layer, table) not in MADE:
         raise ValueError(f"no asset makes {layer}.{table}, which a model in dbt_like_sql/ reads")
-    return made[layer, table]
+    return MADE[layer, table]
 
 
 def missing_inputs(model: SqlModel, lake: Lake, keys: dict[str, str]) -> list[tuple[str, str]]:
@@ -52,8 +54,10 @@ def missing_inputs(model: SqlModel, lake: Lake, keys: dict[str, str]) -> list[tu
 
 
 def _any_in_month(lake: Lake, layer: str, table: str, month: str) -> bool:
-    """Whether `layer.table` holds the month itself (a month table) or any day of it."""
-    pattern = f"month={month}/*.parquet" if partitions_of(layer, table) == MONTH else f"date={month}-*"
+    """Whether `layer.table` holds the month itself (a month table), any day of it, or (a table of all history)
+    anything."""
+    partitions = partitions_of(layer, table)
+    pattern = "*.parquet" if partitions is None else f"month={month}/*.parquet" if partitions == MONTH else f"date={month}-*"
     return next(iter(lake.table_path(layer, table).glob(pattern)), None) is not None
 
 

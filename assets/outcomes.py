@@ -1,6 +1,5 @@
 """Outcomes, per month: the police case export → silver.cases, and the leadership report over the month's gold."""
 
-import datetime as dt
 
 import dagster as dg
 import polars as pl
@@ -10,7 +9,7 @@ from xl_pipelines import cases
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import MONTH, partition_keys
 from xl_pipelines.quarantine import Harvest
-from xl_pipelines.resources import LakeResource, LandingResource, ReportsResource
+from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, ReportsResource
 
 GROUP = "outcomes"
 CASES = dg.AssetKey(["silver", "cases"])
@@ -32,12 +31,12 @@ REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case
     partitions_def=MONTH,
 )
 def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
-                 reports: ReportsResource):
+                 reports: ReportsResource, clock: ClockResource):
     keys = partition_keys(context)
     listing = landing.case_files(keys["month"])
     if not listing.files and not listing.refused.height:
         raise dg.Failure(f"no case export for {keys['month']}: {landing.case_export(keys['month'])} has not arrived")
-    harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=dt.datetime.now(dt.UTC))
+    harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=clock.time())
                if listing.files else NO_EXPORT)  # refused: the listing's one record is all there is
     yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing, reports)
 

@@ -23,8 +23,14 @@ import polars as pl
 from xl_pipelines import landing
 from xl_pipelines.lake import Lake
 
-FAULTS = ("signal_loss", "frozen", "blur", "too_bright", "too_dark", "greyscale", "colour_cast", "noise",
-          "stripes", "low_contrast", "occlusion", "scene_change")
+FAULT_NAMES = {  # the twelve kinds, as the platforms name them (report, worklist)
+    "signal_loss": ("信号丢失", "signal loss"), "frozen": ("画面冻结", "frozen"), "blur": ("图像模糊", "blur"),
+    "too_bright": ("画面过亮", "too bright"), "too_dark": ("画面过暗", "too dark"),
+    "greyscale": ("黑白图像", "greyscale"), "colour_cast": ("偏色", "colour cast"), "noise": ("噪声", "noise"),
+    "stripes": ("条纹干扰", "stripes"), "low_contrast": ("对比度低", "low contrast"), "occlusion": ("遮挡", "occlusion"),
+    "scene_change": ("场景变更", "scene change"),
+}
+FAULTS = tuple(FAULT_NAMES)
 SAMPLED_FRAMES = 3
 WORK_WIDTH = 640
 GRID = (18, 32)  # rows × columns of cells: the edge map, the noise's, the occlusion's and the motion's cells
@@ -282,9 +288,11 @@ def reference(lake: Lake, keys: dict[str, str], limits: dict[str, float]) -> pl.
     image_reference_days before the partition's day, those materialised when this one is built (so a day
     materialised before its predecessors is judged without them; materialise in order, or again)."""
     day = dt.date.fromisoformat(keys["date"])
+    first = day - dt.timedelta(days=int(limits["image_reference_days"]))
+    kept = {dt.date.fromisoformat(path.parent.parent.name.removeprefix("date=")) for path in
+            lake.table_path("silver", "image_diagnosis").glob(f"date=*/banner={keys['banner']}/*.parquet")}  # one listing
     earlier = [lake.read("silver", "image_diagnosis", {**keys, "date": when.isoformat()}).with_columns(date=pl.lit(when))
-               for when in (day - dt.timedelta(days=n) for n in range(1, int(limits["image_reference_days"]) + 1))
-               if lake.exists("silver", "image_diagnosis", {**keys, "date": when.isoformat()})]
+               for when in sorted(kept) if first <= when < day]
     earlier = [frame for frame in earlier if "edges" in frame.columns]  # written before references were kept
     return references(pl.concat(earlier, how="diagonal_relaxed") if earlier else pl.DataFrame(
         schema={**DIAGNOSIS_SCHEMA, "date": pl.Date}))

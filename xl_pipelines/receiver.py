@@ -42,24 +42,19 @@ from pathlib import Path
 import yaml
 
 from xl_pipelines.banners import BannerConfig, load_banners
+from xl_pipelines.parsers.viid_routes import NOTIFICATIONS, PATHS
 from xl_pipelines.receiver_log import HourKey, LandingLog
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
 # route → (kind, list envelope, object list, object ID field): what the harvest reads (parsers/gat1400.py)
-CAPTURES = {
-    "/VIID/MotorVehicles": ("motor_vehicle", "MotorVehicleListObject", "MotorVehicleObject", "MotorVehicleID"),
-    "/VIID/Faces": ("face", "FaceListObject", "FaceObject", "FaceID"),
-    "/VIID/Persons": ("person", "PersonListObject", "PersonObject", "PersonID"),
-    "/VIID/NonMotorVehicles": ("non_motor", "NonMotorVehicleListObject", "NonMotorVehicleObject", "NonMotorVehicleID"),
-    "/VIID/SubscribeNotifications": ("notification", "SubscribeNotificationListObject", "SubscribeNotificationObject",
-                                     "NotificationID"),
-}
+CAPTURES = {**PATHS, NOTIFICATIONS: ("notification", "SubscribeNotificationListObject", "SubscribeNotificationObject",
+                                      "NotificationID")}
 MEDIA = {  # logged, never harvested as captures; their Data is stripped like any other
     "/VIID/Images": ("image", "ImageListObject", "Image", "ImageID"),
     "/VIID/VideoSlices": ("video_slice", "VideoSliceListObject", "VideoSlice", "VideoID"),
     "/VIID/Files": ("file", "FileListObject", "File", "FileID"),
 }
-NOTICE_LISTS = tuple(f"{listed}List" for _, _, listed, _ in list(CAPTURES.values())[:4])
+NOTICE_LISTS = tuple(f"{listed}List" for _, _, listed, _ in PATHS.values())
 # GA/T 1400.4's response status codes (应答状态代码)
 OK, OTHER_ERROR, DEVICE_BUSY, INVALID_OPERATION, INVALID_JSON_FORMAT, INVALID_JSON_CONTENT = 0, 1, 2, 4, 7, 8
 STATUS_STRINGS = {OK: "OK", OTHER_ERROR: "Other Error", DEVICE_BUSY: "Device Busy", INVALID_OPERATION: "Invalid Operation",

@@ -18,6 +18,7 @@ import polars as pl
 from xl_pipelines.charts import bar_chart, line_chart
 from xl_pipelines.display import html_page, html_text
 from xl_pipelines.gates import load_thresholds
+from xl_pipelines.image_quality import FAULT_NAMES
 from xl_pipelines.indicators import judged, load_indicators
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days
@@ -32,13 +33,6 @@ OUTCOMES = (
     ("missing_persons_found", "找回走失人员", "missing persons found"),
     ("assistance_served", "便民服务", "assistance served"),
 )
-IMAGE_FAULTS = {  # the video-quality diagnosis' twelve kinds (image_quality.FAULTS), as the platforms name them
-    "signal_loss": ("信号丢失", "signal loss"), "frozen": ("画面冻结", "frozen"), "blur": ("图像模糊", "blur"),
-    "too_bright": ("画面过亮", "too bright"), "too_dark": ("画面过暗", "too dark"),
-    "greyscale": ("黑白图像", "greyscale"), "colour_cast": ("偏色", "colour cast"), "noise": ("噪声", "noise"),
-    "stripes": ("条纹干扰", "stripes"), "low_contrast": ("对比度低", "low contrast"), "occlusion": ("遮挡", "occlusion"),
-    "scene_change": ("场景变更", "scene change"),
-}
 TRENDS = ("online_rate", "recording_completeness", "intact_rate")  # the city's days, from the registry's labels
 WORST = 10
 HISTORY = 12  # months of outcomes in the trend
@@ -197,7 +191,7 @@ def _worst_section(data: ReportData) -> str:
         f"{_cell('camera_monthly_health', row['channel_id'], 'online_rate', _pct(row['online_rate']))}"
         f"{_cell('camera_monthly_health', row['channel_id'], 'recording_completeness', _pct(row['recording_completeness']))}"
         f"{_cell('camera_monthly_health', row['channel_id'], 'image_fault_days', _int(row['image_fault_days']))}"
-        f"<td>{'<br>'.join(_both(*IMAGE_FAULTS[kind]) for kind in row['image_fault_kinds'])}</td>"
+        f"<td>{'<br>'.join(_both(*FAULT_NAMES[kind]) for kind in row['image_fault_kinds'])}</td>"
         f"{_cell('camera_monthly_health', row['channel_id'], 'days', _int(row['days']))}</tr>"
         for row in data.worst.iter_rows(named=True))
     return (f'<table><tr><th>#</th><th>{_both("旗县区", "Banner")}</th><th>{_both("编码", "Camera ID")}</th>'

@@ -21,6 +21,7 @@ from xl_pipelines.banners import load_banners
 from xl_pipelines.charts import line_chart
 from xl_pipelines.display import html_page, html_text
 from xl_pipelines.gates import load_thresholds
+from xl_pipelines.image_quality import FAULT_NAMES
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import sql_literal, view_sql
@@ -119,7 +120,8 @@ def _both(zh: str, en: str) -> str:
 
 def _kind(kind: str, detail: str | None) -> str:
     if kind.startswith("image_"):
-        return _both("图像故障", f"image: {kind.removeprefix('image_')}")
+        zh, en = FAULT_NAMES.get(kind.removeprefix("image_"), ("图像故障", kind))
+        return _both(f"图像故障：{zh}", f"image: {en}")
     zh, en = KINDS.get(kind, (kind, kind))
     return _both(zh, en + (f": {detail}" if detail and kind == "annotation" else ""))
 

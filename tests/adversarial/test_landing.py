@@ -186,12 +186,14 @@ def test_a_linked_folder_leading_outside_is_one_record_and_never_entered(hostile
     assert leaked(hostile["home"], SECRET) == []
 
 
-def test_a_dangling_link_is_quarantined(hostile):
-    assert_refused(hostile, "record_index", "dangling", "symlink")
-
-
-def test_a_fifo_is_quarantined_without_blocking_the_harvest(hostile):
-    assert_refused(hostile, "status_polls", "fifo", "not_regular_file")
+@pytest.mark.parametrize("source, name, reason", [
+    ("record_index", "dangling", "symlink"),  # a dangling link
+    ("status_polls", "fifo", "not_regular_file"),  # a FIFO, without blocking the harvest
+    ("catalog", "folder_named_xml", "not_regular_file"),  # a folder named like a file
+    ("recordings", "linked_segment", "symlink"),  # a linked segment in recording storage is not probed
+])
+def test_what_is_not_a_regular_file_below_its_root_is_quarantined(hostile, source, name, reason):
+    assert_refused(hostile, source, name, reason)
 
 
 def test_gzip_under_a_csv_name_is_not_inflated(hostile):
@@ -215,14 +217,6 @@ def test_a_file_over_its_folders_limit_is_not_read(hostile):
     assert_refused(hostile, "device_status", "oversize", "too_large")
     detail = quarantined(hostile, "device_status").filter(pl.col("reason") == "too_large")["detail"].item()
     assert detail == "16,777,217 bytes, over this source's limit of 16,777,216 (landing_max_mb in quality/thresholds.yaml)"
-
-
-def test_a_folder_named_like_a_file_is_quarantined(hostile):
-    assert_refused(hostile, "catalog", "folder_named_xml", "not_regular_file")
-
-
-def test_a_linked_segment_in_recording_storage_is_not_probed(hostile):
-    assert_refused(hostile, "recordings", "linked_segment", "symlink")
 
 
 def test_a_linked_day_folder_in_recording_storage_is_one_record(hostile):

@@ -24,16 +24,9 @@ import polars as pl
 
 from xl_pipelines import landing
 from xl_pipelines.parsers.gb28181 import local_time
+from xl_pipelines.parsers.viid_routes import NOTIFICATIONS, PATHS
 from xl_pipelines.settings import LOCAL_TZ
 
-# path → (kind, list envelope, object list, object ID field)
-PATHS = {
-    "/VIID/MotorVehicles": ("motor_vehicle", "MotorVehicleListObject", "MotorVehicleObject", "MotorVehicleID"),
-    "/VIID/Faces": ("face", "FaceListObject", "FaceObject", "FaceID"),
-    "/VIID/Persons": ("person", "PersonListObject", "PersonObject", "PersonID"),
-    "/VIID/NonMotorVehicles": ("non_motor", "NonMotorVehicleListObject", "NonMotorVehicleObject", "NonMotorVehicleID"),
-}
-NOTIFICATIONS = "/VIID/SubscribeNotifications"  # a platform's cascade: {SubscribeNotificationListObject: …}
 KINDS = tuple(kind for kind, *_ in PATHS.values())
 # Routes GA/T 1400 defines that carry no captures: named in a quarantine detail. Any other path is withheld
 # there, since a sender can put anything in it (a query string with a plate, a name).
