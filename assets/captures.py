@@ -30,12 +30,13 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
         context.log.info("pseudonyms made with the public DEVELOPMENT key: fine for the demo, never for real data")
     keys = partition_keys(context)
     scope = harvest_scope(lake.lake, keys, clock)
-    post_logs = landing.files("viid", scope.day, scope.code, "*.jsonl")
+    post_logs, unfinished = scope.finished(landing.files("viid", scope.day, scope.code, "*.jsonl"))
     documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
     harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key)
     listing = post_logs + documents  # a refused file is named as the harvest names files: never a name off-contract
     listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))))
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing, reports)
+    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing, reports,
+                             unfinished)
 
 
 ASSETS = [capture_harvest]

@@ -6,7 +6,7 @@ line) and the asset that makes the input (a harvest, a refinement, or another mo
 
 import dagster as dg
 
-from assets import camera_health, captures, outcomes, recordings
+from assets import camera_health, captures, outcomes, receiver, recordings
 from assets.lake_io import write_table
 from quality import checks
 from xl_pipelines import gates, indicators
@@ -18,7 +18,7 @@ from xl_pipelines.sql_models import SqlModel, load_models, run_model
 
 PARTITIONS = {("date", "banner"): BANNER_DAY, ("date",): DAY, ("month",): MONTH, (): None}  # (): all history
 MODELS = load_models()
-MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health, recordings, captures, outcomes)
+MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health, recordings, captures, receiver, outcomes)
                   for a in module.ASSETS for key in a.keys}
 
 

@@ -1,5 +1,7 @@
 """The few lines every lake-writing asset shares: write a partition, describe it in metadata."""
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
@@ -41,9 +43,10 @@ def with_refused(harvest: Harvest, listing: Listing, source: str) -> Harvest:
 
 
 def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys: dict[str, str], source: str,
-                  harvest: Harvest, listing: Listing, reports: ReportsResource):
+                  harvest: Harvest, listing: Listing, reports: ReportsResource, unfinished: list[Path] = ()):
     """Land a harvest (and the files its listing refused): accepted rows in bronze, rejected rows in quarantine,
-    then check what landed, keeping the checks' results through `reports` (the asset's resource)."""
+    then check what landed, keeping the checks' results through `reports` (the asset's resource). `unfinished`:
+    hour files left for the next run (HarvestScope.finished), named by the `landed` check."""
     harvest = with_refused(harvest, listing, source)
     counted = harvest.quarantined.group_by("reason").len().sort("reason")
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
@@ -53,4 +56,4 @@ def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys
                 else harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all()))
     yield write_table(lake, quarantine, keys, rejected, **counts, reasons=dg.MetadataValue.json(reasons))
     yield from checks.harvest_checks(lake, reports, bronze, quarantine, keys, source,
-                                     harvest.read, reasons)
+                                     harvest.read, reasons, [path.name for path in unfinished])

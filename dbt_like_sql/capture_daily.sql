@@ -7,7 +7,8 @@
 -- capture_uniqueness: captures / (captures + resent); id_time_mismatches: GA/T 1400 captures whose
 -- object ID carries another time than ShotTime. volume_change: captures / captures on the same weekday
 -- a week before − 1 (null without that day's data); beyond ±volume_change (50 %) it is a sudden rise or
--- drop (volume_alarm).
+-- drop (volume_alarm). online_s / expected_s / online_rate: the capture device's online time from its
+-- keepalives to xl receive (silver.keepalive_intervals), by the polls' rule; null without keepalives.
 -- partitions: day, banner
 WITH registered AS (
     SELECT channel_id AS device_id, function_type
@@ -46,6 +47,15 @@ week_before AS (
     GROUP BY device_id
 ),
 
+kept_alive AS (
+    SELECT
+        channel_id AS device_id,
+        coalesce(sum(date_diff('second', start_at, end_at)) FILTER (WHERE state = 'online'), 0)::BIGINT AS online_s,
+        sum(date_diff('second', start_at, end_at))::BIGINT AS expected_s
+    FROM silver.keepalive_intervals
+    GROUP BY channel_id
+),
+
 devices AS (
     SELECT device_id FROM registered
     UNION
@@ -71,7 +81,9 @@ per_device AS (
         coalesce(counted.non_motor_vehicles, 0) AS non_motor_vehicles,
         counted.median_delay_s,
         counted.last_received_at,
-        CASE WHEN earlier.available THEN coalesce(week_before.captures, 0) END AS captures_week_before
+        CASE WHEN earlier.available THEN coalesce(week_before.captures, 0) END AS captures_week_before,
+        kept_alive.online_s,
+        kept_alive.expected_s
     FROM devices
     CROSS JOIN context.banner_days AS scope
     CROSS JOIN context.week_before AS earlier
@@ -79,6 +91,7 @@ per_device AS (
     LEFT JOIN counted ON counted.device_id = devices.device_id
     LEFT JOIN resent ON resent.device_id = devices.device_id
     LEFT JOIN week_before ON week_before.device_id = devices.device_id
+    LEFT JOIN kept_alive ON kept_alive.device_id = devices.device_id
 )
 
 SELECT
@@ -100,6 +113,9 @@ SELECT
     per_device.median_delay_s,  -- Median seconds from shot time to receipt.
     per_device.last_received_at,  -- When its last capture of the day was received.
     per_device.captures_week_before,  -- Its captures on the same weekday a week before (null: that day not materialised).
+    per_device.online_s,  -- Seconds online that day by its keepalives to xl receive (a round of 3 min is a poll; null: no keepalives).
+    per_device.expected_s,  -- Seconds observed: rounds in which the receiver heard the banner, a round holding at most 10 min.
+    per_device.online_s / nullif(per_device.expected_s, 0) AS online_rate,  -- online rate (在线率) of the capture device: online_s / expected_s (null: not observed).
     captures > 0 AS active,  -- Sent at least one capture that day.
     timely_captures / nullif(captures, 0) AS upload_timeliness,  -- upload timeliness (上传及时率): timely_captures / captures.
     clock_ok_captures / nullif(captures, 0) AS capture_clock_accuracy,  -- capture clock accuracy: clock_ok_captures / captures.

@@ -128,12 +128,18 @@ def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 
 
 def harvest_checks(lake: Lake, reports: ReportsResource, bronze: dg.AssetKey, quarantine: dg.AssetKey,
-                   keys: dict[str, str], source: str, read: int, reasons: dict[str, int]) -> Iterator[dg.AssetCheckResult]:
-    """Both harvest checks of one partition, from what the lake now holds."""
+                   keys: dict[str, str], source: str, read: int, reasons: dict[str, int],
+                   unfinished: list[str] = ()) -> Iterator[dg.AssetCheckResult]:
+    """Both harvest checks of one partition, from what the lake now holds; `landed` warns of `unfinished` files
+    (hour files still being written, left for the next run)."""
     counts = {"read": read, "accepted": lake.count(*bronze.path, keys),
               "quarantined": lake.count(*quarantine.path, keys)}
     yield check_result(reports, bronze, "reconciled", keys, gates.reconciliation(**counts), True, counts, counts)
-    yield check_result(reports, bronze, "landed", keys, gates.landed(source, keys, read), False, {"source": source})
+    landed = gates.landed(source, keys, read)
+    if unfinished:
+        landed = gates.Verdict(False, gates.WARN, f"{landed.description}; {', '.join(unfinished)} still being "
+                                                  "written (the receiver's current hour): read the next run")
+    yield check_result(reports, bronze, "landed", keys, landed, False, {"source": source})
     levels = gates.load_thresholds().quarantine[source]
     counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
     verdict = gates.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])

@@ -23,8 +23,9 @@ import polars as pl
 import pytest
 
 from tests.conftest import harvest_scope
+from xl_pipelines.camera_health import status_intervals
 from xl_pipelines.parsers import gat1400
-from xl_pipelines.receiver_online import online_seconds, read_keepalives
+from xl_pipelines.receiver_harvest import harvest_keepalives, keepalive_polls, reconcile
 from xl_pipelines.settings import LOCAL_TZ
 
 CAMERA, PASSWORD = "15050200001320000001", "s3cret-camera"  # Horqin (150502)
@@ -160,7 +161,8 @@ def test_registration_by_digest_then_keepalive_captures_and_unregister(guarded):
                       headers=me).status_code == 401
 
     now = dt.datetime.now(LOCAL_TZ)
-    logged = read_keepalives(sorted((guarded.landing / "viid_keepalive").glob("*/150502/*.jsonl")))
+    logged = harvest_keepalives(sorted((guarded.landing / "viid_keepalive").glob("*/150502/*.jsonl")), harvest_scope(
+        channels=[CAMERA], day=now.date(), now=now + dt.timedelta(minutes=1)))
     assert logged.accepted["event"].to_list() == ["register", "register", "keepalive", "unregister"]
     assert logged.accepted["device_id"].unique().to_list() == [CAMERA] and logged.read == 4
     captured = [f for f in (guarded.landing / "viid").rglob("*.jsonl")]
@@ -333,6 +335,12 @@ def test_crash_loses_nothing_acknowledged_and_a_torn_line_is_read_alone(tmp_path
     torn = frame.filter(pl.col("line_reason").is_not_null())
     assert torn["line_reason"].to_list()[-1:] == ["malformed_line"]  # the torn line: one quarantined record
     assert torn.height <= 2  # at most the kill's own torn line besides
+    # the counts kept beside the file: at least what the clients saw answered (an answer may be lost in the
+    # kill), at most what the log holds (lines written before the kill, never answered); the restart's 1 too
+    from xl_pipelines.receiver_log import read_acked
+
+    counted = read_acked(hour_file.with_suffix(".acked"))["objects"]
+    assert len(acknowledged) + 1 <= counted <= read.len()
 
 
 def test_disk_nearly_full_is_503_not_a_silent_loss(tmp_path):
@@ -432,38 +440,130 @@ def test_posting_via_a_receiver_that_is_not_there_is_one_line():
         post_via(f"http://127.0.0.1:{_free_port()}", [line], CAMERA)
 
 
-def _events(*rows: tuple[str, str, str]) -> pl.DataFrame:
-    return pl.DataFrame({"at": [dt.datetime.fromisoformat(f"2026-11-20T{t}+08:00") for t, _, _ in rows],
-                         "device_id": [d for _, d, _ in rows], "event": [e for _, _, e in rows]},
-                        schema={"at": pl.Datetime("us", "Asia/Shanghai"), "device_id": pl.String, "event": pl.String})
+B_CAMERA, C_CAMERA = "15050200001320000002", "15050200001320000003"
 
 
-def test_keepalives_become_online_seconds_by_the_polls_rule():
-    a, b, c = CAMERA, "15050200001320000002", "15050200001320000003"
-    events = _events(("10:00:00", a, "keepalive"), ("10:00:30", b, "register"), ("10:01:00", a, "keepalive"),
-                     ("10:01:00", b, "unregister"), ("10:02:00", a, "keepalive"))
-    online = online_seconds(events, dt.date(2026, 11, 20), pl.Series([a, b, c]))
-    # a: 60 + 60 + 180 (the last keepalive lapses after 3 min); b: 30 until it unregisters; c: never heard.
-    # heard from: [10:00, 10:05) = 300 s
-    assert online.rows() == [(a, 3, 300.0, 300.0), (b, 1, 30.0, 300.0), (c, 0, 0.0, 300.0)]
-
-    # nobody heard 10:03–10:05 and 10:08–10:10: out of observed; a is offline 10:05–10:08 while b is heard
-    gap = _events(("10:00:00", a, "keepalive"), ("10:05:00", b, "keepalive"), ("10:10:00", a, "keepalive"))
-    assert online_seconds(gap, dt.date(2026, 11, 20)).rows() == [(a, 2, 360.0, 540.0), (b, 1, 180.0, 540.0)]
-    late = _events(("23:59:00", a, "keepalive"))  # clipped at midnight
-    assert online_seconds(late, dt.date(2026, 11, 20)).rows() == [(a, 1, 60.0, 60.0)]
+def _keepalive(at: str, device: str, event: str = "keepalive") -> str:
+    return json.dumps({"received_at": at, "device_id": device, "event": event})
 
 
-def test_keepalive_lines_that_do_not_read_are_quarantined(tmp_path):
+def test_keepalives_become_online_seconds_by_the_polls_rule(tmp_path):
+    a, b, c = CAMERA, B_CAMERA, C_CAMERA
     log = tmp_path / "10.jsonl"
-    log.write_bytes(f'{{"received_at": "2026-11-20T10:00:00.000+08:00", "device_id": "{CAMERA}", "event": "keepalive"}}\n'
-                    f'{{"received_at": "2026-11-20T10:01:00", "device_id": "{CAMERA}", "event": "keepalive"}}\n'
-                    f'{{"received_at": "2026-11-20T10:02:00.000+08:00", "device_id": "{CAMERA}", "event": "reboot"}}\n'
-                    '{"received_at": "2026-11-20T10:03:00.000+08:00", "device_id": "1505'.encode())  # torn by a crash
-    harvest = read_keepalives([log])
-    assert harvest.read == 4 and harvest.accepted.height == 1
+    rows = [_keepalive(f"2026-11-20T10:0{m}:10.000+08:00", a) for m in range(6)] + [
+        _keepalive("2026-11-20T10:00:40.000+08:00", b, "register"),
+        _keepalive("2026-11-20T10:04:00.000+08:00", b, "unregister"),
+        _keepalive("2026-11-20T10:21:30.000+08:00", a),
+        _keepalive("2026-11-20T10:00:10.000+08:00", a),  # written twice
+        _keepalive("2026-11-20T10:01:00", a),  # no offset
+        _keepalive("2026-11-20T10:02:00.000+08:00", a, "reboot"),
+        _keepalive("2026-11-21T00:00:00.000+08:00", a),  # the next day
+        _keepalive("2026-11-20T10:02:00.000+08:00", OTHER_CAMERA),  # Naiman's, in Horqin's folder
+        _keepalive("2026-11-20T10:02:00.000+08:00", "15050200001320000099"),  # in no catalog
+        '{"received_at": "2026-11-20T10:03:00.000+08:00", "device_id": "1505',  # torn by a crash
+    ]
+    log.write_text("\n".join(rows), encoding="utf-8")
+    scope = harvest_scope(channels=[a, b, c])
+    harvest = harvest_keepalives([log], scope)
+    assert harvest.read == 16 and harvest.accepted.height == 9
     assert harvest.quarantined.select("item", "reason").rows() == [
-        (2, "bad_received_at"), (3, "unknown_event"), (4, "malformed_line")]
+        (10, "duplicate"), (11, "bad_received_at"), (12, "unknown_event"), (13, "outside_day"),
+        (14, "wrong_banner"), (15, "unknown_device"), (16, "malformed_line")]
+    assert harvest.quarantined["raw"].null_count() == 7  # a DeviceID may be anything: never copied
+
+    # Rounds of 3 min heard: 10:00 (a, b), 10:03 (a; b's last word an unregister), 10:21 (a). Each holds until
+    # the next round heard, at most 10 min: 10:00–10:03 (180 s), 10:03–10:13 (600 s), 10:21–10:31 (600 s);
+    # nobody heard 10:13–10:21 and after 10:31: left out. a online throughout (1380 s), b only in the first
+    # round (180 s), c never heard (offline, 0 s).
+    polls = keepalive_polls(harvest.accepted)
+    intervals = status_intervals(polls, pl.Series([a, b, c]), "150502", dt.date(2026, 11, 20))
+    seconds = intervals.with_columns(s=(pl.col("end_at") - pl.col("start_at")).dt.total_seconds()).group_by(
+        "channel_id").agg(online=pl.col("s").filter(pl.col("state") == "online").sum(), expected=pl.col("s").sum())
+    assert sorted(seconds.rows()) == [(a, 1380, 1380), (b, 180, 1380), (c, 0, 1380)]
+
+
+def test_the_current_hour_is_left_for_the_next_run():
+    from xl_pipelines.landing import Listing
+
+    folder = Path("/landing/viid/2026-11-20/150502")
+    listing = Listing([folder / f"{h:02d}.jsonl" for h in (8, 9, 10)] + [folder / "notes.jsonl"])
+
+    def unfinished(now: str) -> list[str]:
+        kept, left = harvest_scope(now=dt.datetime.fromisoformat(now)).finished(listing)
+        assert sorted(kept.files + left) == sorted(listing.files)
+        return [p.name for p in left]
+
+    assert unfinished("2026-11-20T10:30:00+08:00") == ["10.jsonl"]
+    # 09 closes 5 s after its hour: a POST received at 09:59:59.9 may still be written at 10:00:00.1
+    assert unfinished("2026-11-20T10:00:03+08:00") == ["09.jsonl", "10.jsonl"]
+    assert unfinished("2026-11-20T10:00:06+08:00") == ["10.jsonl"]
+    assert unfinished("2026-11-21T02:30:00+08:00") == []  # the nightly run: the day is over
+
+
+def _sidecar(log: Path, *batches: tuple[int, int, int]) -> Path:
+    path = log.with_suffix(".acked")
+    path.write_text("".join(json.dumps({"posts": p, "objects": o, "without_objects": w}) + "\n"
+                            for p, o, w in batches) + '{"posts": 3, "obj', encoding="utf-8")  # a torn last batch
+    return path
+
+
+def test_acknowledged_objects_reconciled_with_the_harvest(tmp_path):
+    ten, eleven, twelve = (tmp_path / f"{h}.jsonl" for h in (10, 11, 12))
+    sidecars = [_sidecar(ten, (2, 15, 0), (1, 0, 1)), _sidecar(eleven, (4, 40, 0))]  # 10: 15 + 1 = 16; 11: 40
+    read = pl.DataFrame({"source_file": [str(ten), str(eleven), str(twelve)], "records": [16, 40, 7]})
+    verdict, table = reconcile([ten, eleven, twelve], sidecars, read)
+    assert verdict.passed and "2 hour files: 56 records acknowledged = 56 read" in verdict.description
+    assert "1 hour files not written by xl receive" in verdict.description  # 12 has no counts: not reconciled
+
+    short = read.with_columns(records=pl.when(pl.col("source_file") == str(eleven)).then(38).otherwise("records"))
+    verdict, _ = reconcile([ten, eleven, twelve], sidecars, short)
+    assert (verdict.passed, verdict.severity) == (False, "ERROR") and "11.jsonl acknowledged 40, read 38" in verdict.description
+    # an hour file the harvest never read (refused, or gone) with objects acknowledged into it
+    verdict, table = reconcile([ten], sidecars, read.filter(pl.col("source_file") == str(ten)))
+    assert not verdict.passed and "11.jsonl acknowledged 40, read 0" in verdict.description
+    more = read.with_columns(records=pl.when(pl.col("source_file") == str(ten)).then(17).otherwise("records"))
+    verdict, _ = reconcile([ten, eleven, twelve], sidecars, more)
+    assert (verdict.passed, verdict.severity) == (False, "WARN") and "10.jsonl acknowledged 16, read 17" in verdict.description
+
+
+def test_a_replayed_digest_is_refused_as_stale(guarded):
+    register = {"RegisterObject": {"DeviceID": CAMERA}}
+    challenge = httpx.post(guarded.url + "/VIID/System/Register", json=register).headers["www-authenticate"]
+    nonce = challenge.split('nonce="')[1].split('"')[0]
+    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = md5(f"{CAMERA}:tongliao:{PASSWORD}"), md5("POST:/VIID/System/Register")
+
+    def authorization(nc: str) -> dict[str, str]:
+        response = md5(f"{ha1}:{nonce}:{nc}:77aa11:auth:{ha2}")
+        return {"Authorization": f'Digest username="{CAMERA}", realm="tongliao", nonce="{nonce}", '
+                                 f'uri="/VIID/System/Register", qop=auth, nc={nc}, cnonce="77aa11", response="{response}"'}
+
+    before = guarded.metric('xl_receiver_auth_refused_total{reason="replayed_nonce"}')
+    assert httpx.post(guarded.url + "/VIID/System/Register", json=register, headers=authorization("00000001")).status_code == 200
+    replayed = httpx.post(guarded.url + "/VIID/System/Register", json=register, headers=authorization("00000001"))
+    assert replayed.status_code == 401 and "stale=true" in replayed.headers["www-authenticate"]
+    assert guarded.metric('xl_receiver_auth_refused_total{reason="replayed_nonce"}') == before + 1
+    # the same nonce with the next count is the client's own next request
+    assert httpx.post(guarded.url + "/VIID/System/Register", json=register, headers=authorization("00000002")).status_code == 200
+
+
+def test_an_expired_nonce_is_stale():
+    import hmac
+
+    from xl_pipelines.receiver import Digest
+
+    digest = Digest("xl", {CAMERA: PASSWORD})
+    md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = md5(f"{CAMERA}:xl:{PASSWORD}"), md5("POST:/VIID/System/Register")
+
+    def header(expiry: int) -> str:  # a nonce this receiver signed, expiring at `expiry`
+        signed = hmac.new(digest.key, str(expiry).encode(), "sha256").hexdigest()
+        nonce = base64.b64encode(f"{expiry}:{signed}".encode()).decode()
+        return (f'Digest username="{CAMERA}", realm="xl", nonce="{nonce}", uri="/VIID/System/Register", qop=auth, '
+                f'nc=00000001, cnonce="c", response="{md5(f"{ha1}:{nonce}:00000001:c:auth:{ha2}")}"')
+
+    assert digest.verify(header(int(time.time()) + 60), "POST") == (CAMERA, "")
+    assert digest.verify(header(int(time.time()) - 1), "POST") == (None, "stale_nonce")
 
 
 def test_an_hour_file_asked_for_by_many_requests_at_once_is_opened_once(tmp_path):

@@ -6,7 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from assets import camera_health, captures, gold, outcomes, recordings, warehouse, worklist
+from assets import camera_health, captures, gold, outcomes, receiver, recordings, warehouse, worklist
 from quality import checks
 from xl_pipelines.dictionary import load_dictionary
 from xl_pipelines.partitions import BANNER, HARVEST_AT, banner_day_key
@@ -21,7 +21,8 @@ from xl_pipelines.resources import (
 )
 from xl_pipelines.settings import LOCAL_TZ
 
-BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *gold.BANNER_DAY_ASSETS]
+BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *receiver.ASSETS,
+                     *gold.BANNER_DAY_ASSETS]
 DAY_ASSETS = gold.DAY_ASSETS
 MONTH_ASSETS = [*outcomes.ASSETS, *gold.MONTH_ASSETS]
 HISTORY_ASSETS = gold.HISTORY_ASSETS
@@ -111,7 +112,7 @@ def _with_columns(spec: dg.AssetSpec) -> dg.AssetSpec:
 defs = dg.Definitions(
     assets=dg.map_asset_specs(_with_columns, [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS]) + [
         outcomes.leadership_report, worklist.worklist_page, *WAREHOUSE],
-    asset_checks=[*SUITE_CHECKS, FRESHNESS],
+    asset_checks=[*SUITE_CHECKS, FRESHNESS, *receiver.CHECKS],
     jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job, faults_job,
           worklist.worklist_job],
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule, worklist.daily_worklist],

@@ -229,6 +229,7 @@ LANDING = {
     "record_index": ("recordinfo/{date}/{banner}", "recording completeness from storage alone"),
     "recordings": ("recordings {banner}/*/{date}", "recording completeness from the devices' index alone"),
     "captures": ("viid/{date}/{banner} and onvif/{date}/{banner}", "capture figures unmeasured"),
+    "keepalives": ("viid_keepalive/{date}/{banner}", "capture devices' online rate unmeasured"),
     "cases": ("cases/{month}.csv", "case outcomes unmeasured"),
 }
 

@@ -8,13 +8,19 @@ catalog item was quarantined is `camera_rejected`, any other stranger unknown).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
 from xl_pipelines.banners import BannerConfig
+from xl_pipelines.landing import Listing
 from xl_pipelines.parsers import gb28181
+from xl_pipelines.receiver_log import CLOSE_AFTER_S
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
+
+HOUR_FILE = re.compile(r"^(\d{2})\.jsonl$")  # the receiver's logs: one file per local receive hour
 
 
 def _no_ids() -> pl.Series:
@@ -74,3 +80,16 @@ class HarvestScope:
         registered means among `channels` unless said."""
         known = pl.col(column).is_in((self.channels if registered is None else registered).implode())
         return [("camera_rejected", ~known & pl.col(column).is_in(self.rejected.implode())), (unknown, ~known)]
+
+    def finished(self, listing: Listing) -> tuple[Listing, list[Path]]:
+        """The listing without the receiver's hour files still being written (their hour not yet over, or just
+        over and not yet closed, at the harvest's time): those are read by the next run, and returned to say so."""
+        start, _ = day_bounds(self.day)
+        now = self.now.timestamp()
+
+        def open_(path: Path) -> bool:
+            hour = HOUR_FILE.match(path.name)
+            return hour is not None and (start + dt.timedelta(hours=int(hour[1]) + 1)).timestamp() + CLOSE_AFTER_S > now
+
+        unfinished = [path for path in listing.files if open_(path)]
+        return Listing([p for p in listing.files if p not in unfinished], listing.refused), unfinished

@@ -2,8 +2,9 @@
 library) push their captures to; it writes the landing zone's capture logs the harvest reads.
 
 The device side of GA/T 1400.4 over HTTP: `POST /VIID/System/Register` with HTTP Digest (RFC 7616: MD5,
-qop=auth; the nonce is the expiry time signed with a per-process key, so no nonce table), then every request
-names its device in the `User-Identify` header; `Keepalive`, `UnRegister`, `GET /VIID/System/Time` (this
+qop=auth; the nonce is the expiry time signed with a per-process key, and the counts a nonce was used with are
+kept till it expires, so a replayed request is refused), then every request names its device in the
+`User-Identify` header; `Keepalive`, `UnRegister`, `GET /VIID/System/Time` (this
 clock: what capture clock accuracy is measured against). Captures (`/VIID/MotorVehicles`, `/VIID/Faces`,
 `/VIID/Persons`, `/VIID/NonMotorVehicles`, `/VIID/SubscribeNotifications`) are answered with a
 `ResponseStatusListObject`, one status per object, after the POST's line is fsynced (receiver_log.py):
@@ -130,10 +131,13 @@ def _md5(text: str) -> str:
 
 
 class Digest:
-    """HTTP Digest (RFC 7616, MD5, qop=auth) with stateless nonces: `<expiry>:<HMAC of it>`."""
+    """HTTP Digest (RFC 7616, MD5, qop=auth) with signed nonces, `<expiry>:<HMAC of it>`: any this process made
+    is known without a table; only the nonce counts (nc) already used are kept, until their nonce expires, so
+    a captured Authorization header cannot be replayed."""
 
     def __init__(self, realm: str, passwords: dict[str, str]):
         self.realm, self.passwords, self.key = realm, passwords, secrets.token_bytes(32)
+        self.used: dict[str, tuple[int, set[str]]] = {}  # nonce → (its expiry, the nc values it was used with)
 
     def challenge(self, stale: bool = False) -> str:
         expiry = str(int(time.time()) + NONCE_S)
@@ -142,7 +146,8 @@ class Digest:
                 f'algorithm=MD5{", stale=true" if stale else ""}')
 
     def verify(self, header: str, method: str) -> tuple[str | None, str]:
-        """(the authenticated user, "") or (None, why: no_credentials, unknown_device, stale_nonce, wrong_password)."""
+        """(the authenticated user, "") or (None, why: no_credentials, unknown_device, stale_nonce, wrong_password,
+        replayed_nonce: a nonce and nc that already authenticated a request)."""
         if not header.lower().startswith("digest "):
             return None, "no_credentials"
         fields = dict((k.lower(), v.strip('"')) for k, v in re.findall(r'(\w+)=("[^"]*"|[^,\s]+)', header[7:]))
@@ -162,6 +167,13 @@ class Digest:
             if fields.get("qop") == "auth" else _md5(f"{ha1}:{fields['nonce']}:{ha2}")
         if fields.get("realm") != self.realm or not hmac.compare_digest(expected, fields.get("response", "")):
             return None, "wrong_password"
+        now = time.time()
+        if len(self.used) > 1024:  # forget the nonces that expired (they are refused as stale anyway)
+            self.used = {n: entry for n, entry in self.used.items() if entry[0] >= now}
+        _, counts = self.used.setdefault(fields["nonce"], (int(expiry), set()))
+        if fields.get("nc", "") in counts:
+            return None, "replayed_nonce"
+        counts.add(fields.get("nc", ""))
         return user, ""
 
 
@@ -316,7 +328,7 @@ class Receiver:
                 self.metrics.add("xl_receiver_rejected_total", reason="unknown_unit")
                 await self._quarantine(at, full_path, "unknown_unit", None, line=line)
             else:
-                await self.log.append(HourKey(folder, at.date(), code, at.hour), line)
+                await self.log.append(HourKey(folder, at.date(), code, at.hour), line, len(objects))
         except OSError:
             self.metrics.add("xl_receiver_rejected_total", reason="write_failed")
             return await self._answer(send, 503, path, DEVICE_BUSY, at, retry=True)
@@ -339,7 +351,7 @@ class Receiver:
                     if why != "no_credentials":
                         self.metrics.add("xl_receiver_auth_refused_total", reason=why)
                     return await self._answer(send, 401, path, INVALID_OPERATION, at, challenge=True,
-                                              stale=why == "stale_nonce")
+                                              stale=why in ("stale_nonce", "replayed_nonce"))
                 self.registered.add(user)  # the device that proved its password, whatever the body says
                 device = user
         elif name in ("Keepalive", "UnRegister"):

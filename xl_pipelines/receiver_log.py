@@ -7,12 +7,18 @@ that was acknowledged (one sync serves hundreds of POSTs under load). A file tha
 line torn by a crash) gets one before the next batch, so the torn bytes stay a line of their own (the harvest
 quarantines it as `malformed_line`) and the next acknowledged line is whole. A batch that cannot be written
 whole (a full disk) is cut back off the file and its waiters get the error.
+
+What was acknowledged is kept beside each capture hour file, for the harvest's reconciliation: `<HH>.acked`, one
+line per batch `{"posts", "objects", "without_objects"}`, written and synced after the batch's lines and before
+their answers (so a crash can leave lines it does not count, which were never acknowledged, but never counts a
+line that is not on disk).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable
@@ -21,6 +27,7 @@ from pathlib import Path
 
 from xl_pipelines.settings import LOCAL_TZ
 
+COUNTED = "viid"  # the capture logs, whose acknowledged objects the harvest reconciles
 CLOSE_AFTER_S = 5.0  # an hour file is closed this long after its hour ended (late waiters still get in)
 
 
@@ -35,9 +42,31 @@ class HourKey:
         parts = [self.folder, self.day.isoformat(), *([self.code] if self.code else [])]
         return root.joinpath(*parts, f"{self.hour:02d}.jsonl")
 
+    def counts_path(self, root: Path) -> Path:
+        return acked_path(self.path(root))
+
     def ends_at(self) -> float:
         start = dt.datetime.combine(self.day, dt.time(self.hour), LOCAL_TZ)
         return (start + dt.timedelta(hours=1)).timestamp()
+
+
+def acked_path(log: Path) -> Path:
+    """The counts of what was acknowledged into the hour file `log` (`<HH>.jsonl` → `<HH>.acked`)."""
+    return log.with_suffix(".acked")
+
+
+def read_acked(path: Path) -> dict[str, int]:
+    """The sums of an `.acked` file's batches (a line torn by a crash was never acknowledged: not counted)."""
+    sums = {"posts": 0, "objects": 0, "without_objects": 0}
+    for line in path.read_bytes().splitlines():
+        try:
+            batch = json.loads(line)
+            counts = {name: int(batch[name]) for name in sums}
+        except (ValueError, KeyError, TypeError):
+            continue
+        for name, value in counts.items():
+            sums[name] += value
+    return sums
 
 
 def _open_for_append(path: Path) -> int:
@@ -62,7 +91,8 @@ class HourFile:
 
     key: HourKey
     fd: int
-    pending: list[tuple[bytes, asyncio.Future]] = field(default_factory=list)
+    counts_fd: int | None = None  # the `.acked` file of a capture log
+    pending: list[tuple[bytes, asyncio.Future, int | None]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
     closing: bool = False
@@ -77,15 +107,16 @@ class LandingLog:
         self.opening: dict[HourKey, asyncio.Future] = {}
         self.observe = observe
 
-    async def append(self, key: HourKey, line: bytes) -> None:
-        """Append one line (ending in a newline); returns once it is fsynced, raises OSError if it is not."""
+    async def append(self, key: HourKey, line: bytes, objects: int | None = None) -> None:
+        """Append one line (ending in a newline); returns once it is fsynced, raises OSError if it is not.
+        `objects`: the captured objects the line holds, counted in the hour's `.acked` file (capture logs)."""
         while (file := self.files.get(key)) is None:
             opening = self.opening.get(key)
             if opening is None:
                 opening = self.opening[key] = asyncio.ensure_future(self._open(key))
             await asyncio.shield(opening)  # once it is done the file is registered and the opening forgotten
         done = asyncio.get_running_loop().create_future()
-        file.pending.append((line, done))
+        file.pending.append((line, done, objects))
         file.wake.set()
         await done
 
@@ -93,7 +124,9 @@ class LandingLog:
         """Open the hour file once, however many requests ask for it at once (the hour's first second)."""
         try:
             fd = await asyncio.to_thread(_open_for_append, key.path(self.root))
-            file = self.files[key] = HourFile(key, fd)
+            counts_fd = await asyncio.to_thread(_open_for_append, key.counts_path(self.root)) \
+                if key.folder == COUNTED else None
+            file = self.files[key] = HourFile(key, fd, counts_fd)
             file.task = asyncio.create_task(self._writer(file))
         finally:
             del self.opening[key]
@@ -104,22 +137,25 @@ class LandingLog:
             file.wake.clear()
             batch, file.pending = file.pending, []
             if batch:
-                data = b"".join(line for line, _ in batch)
+                data = b"".join(line for line, _, _ in batch)
+                counts = _counts(batch) if file.counts_fd is not None else b""
                 began = time.perf_counter()
                 try:
-                    await asyncio.to_thread(_write_durably, file.fd, data)
+                    await asyncio.to_thread(_write_batch, file.fd, data, file.counts_fd, counts)
                 except OSError as exc:
-                    for _, done in batch:
+                    for _, done, _ in batch:
                         if not done.done():
                             done.set_exception(exc)
                     continue
                 self.observe(time.perf_counter() - began, len(batch))
-                for _, done in batch:
+                for _, done, _ in batch:
                     if not done.done():
                         done.set_result(None)
             if file.closing and not file.pending:
                 del self.files[file.key]
                 os.close(file.fd)
+                if file.counts_fd is not None:
+                    os.close(file.counts_fd)
                 return
 
     def close_finished(self, now: float) -> None:
@@ -135,6 +171,19 @@ class LandingLog:
             file.closing = True
             file.wake.set()
         await asyncio.gather(*(f.task for f in list(self.files.values()) if f.task))
+
+
+def _counts(batch: list[tuple[bytes, asyncio.Future, int | None]]) -> bytes:
+    objects = [n or 0 for _, _, n in batch]
+    return json.dumps({"posts": len(batch), "objects": sum(objects),
+                       "without_objects": objects.count(0)}).encode() + b"\n"
+
+
+def _write_batch(fd: int, data: bytes, counts_fd: int | None, counts: bytes) -> None:
+    """The batch's lines made durable, then (a capture log) its counts: one thread hop for both."""
+    _write_durably(fd, data)
+    if counts_fd is not None:
+        _write_durably(counts_fd, counts)
 
 
 def _write_durably(fd: int, data: bytes) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from xl_pipelines.banners import load_banners
-from xl_pipelines.simulator.captures import capture_cameras, write_captures
+from xl_pipelines.simulator.captures import capture_cameras, write_captures, write_keepalives
 from xl_pipelines.simulator.cases import months_back, write_cases
 from xl_pipelines.simulator.catalog import write_catalog, write_notifications
 from xl_pipelines.simulator.city import build_city
@@ -35,7 +35,7 @@ DEFAULT_SEED = 20261124
 CATALOG_POLL = 2 * 60 // POLL_MINUTES  # the 02:00 poll: the state cameras report to the nightly catalog query
 COUNTS = ("catalog_pages", "catalog_items", "catalog_notifications", "status_files", "status_rows",
           "device_status_files", "recording_files", "record_index_pages", "capture_objects", "capture_posts",
-          "onvif_documents", "case_files", "case_rows")
+          "onvif_documents", "keepalives", "case_files", "case_rows")
 CASE_MONTHS = 12  # months of case export written, ending with the last day's month: a year of outcomes
 DEMO_CAPTURES = 300  # a checkpoint's mean captures a day in the demo (a real one sends thousands: see bench/)
 
@@ -95,6 +95,9 @@ def simulate(
                 _fresh(landing / "viid" / day.isoformat() / code, "*.jsonl"),
                 _fresh(landing / "onvif" / day.isoformat() / code, "*/*.xml"), day, revised, checkpoints[index],
                 captures_per_camera, plan, seed, via))
+            counts.update(write_keepalives(
+                _fresh(landing / "viid_keepalive" / day.isoformat() / code, "*.jsonl"), day, registry,
+                checkpoints[index], states, (ONLINE, VIDEO_LOST), POLL_MINUTES * 60, stream(seed, "keepalives", code, day)))
             written = write_polls(
                 _fresh(landing / "status" / day.isoformat() / code, "*.csv"), day,
                 [c.device_id for c in registry.channels], states, registry.platform.online_word, plan,

@@ -343,3 +343,36 @@ def write_captures(viid: Path, onvif: Path, day: dt.date, registry: BannerRegist
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{received}.xml").write_text(xml, encoding="utf-8")
     return {"capture_objects": captures.height, "capture_posts": written, "onvif_documents": docs.height}
+
+
+KEEPALIVE_S = 60  # GA/T 1400's default keepalive interval
+
+
+def write_keepalives(folder: Path, day: dt.date, registry: BannerRegistry, cameras: pl.DataFrame, states: np.ndarray,
+                     online: tuple[int, ...], poll_s: int, rng: np.random.Generator) -> dict[str, int]:
+    """The keepalive logs `xl receive` would have written for the banner's GA/T 1400 capture cameras
+    (`<HH>.jsonl` under `folder`): one keepalive a minute at the camera's own second while the status matrix
+    says it is up (`online` states; `states` is polls × the registry's channels), a register after each time
+    it was down."""
+    index = {c.device_id: i for i, c in enumerate(registry.channels)}
+    pushing = cameras.filter(~pl.col("onvif") & pl.col("device_id").is_in(list(index)))["device_id"].to_list()
+    if not pushing:
+        return {"keepalives": 0}
+    columns = np.array([index[d] for d in pushing])
+    phase = rng.uniform(0, KEEPALIVE_S, len(pushing))
+    at = phase[None, :] + KEEPALIVE_S * np.arange(86_400 // KEEPALIVE_S)[:, None]  # minutes × cameras
+    up = np.isin(states[(at // poll_s).astype(int), columns[None, :]], online)
+    came_back = up & ~np.vstack([up[:1], up[:-1]])
+    alive = np.nonzero(up.ravel())[0]
+    start = dt.datetime.combine(day, dt.time())
+    lines = pl.DataFrame({
+        "at": pl.Series(at.ravel()[alive] * 1e6).cast(pl.Int64).cast(pl.Duration("us")) + start,
+        "device_id": np.array(pushing)[alive % len(pushing)],
+        "event": np.where(came_back.ravel()[alive], "register", "keepalive"),
+    }).sort("at")
+    lines = lines.with_columns(hour=pl.col("at").dt.hour(), line=pl.format(
+        '{"received_at": "{}", "device_id": "{}", "event": "{}"}',
+        pl.col("at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f+08:00"), "device_id", "event"))
+    for (hour,), rows in lines.group_by("hour", maintain_order=True):
+        (folder / f"{hour:02d}.jsonl").write_text("\n".join(rows["line"]) + "\n", encoding="utf-8")
+    return {"keepalives": lines.height}
