@@ -546,3 +546,35 @@ def test_capture_faults_appear_where_planned_and_captures_follow_the_catalog(lan
             if post["path"] == "/VIID/MotorVehicles":
                 for obj in post["body"]["MotorVehicleListObject"]["MotorVehicleObject"]:
                     assert obj.get("DeviceID") is None or registered.get(obj["DeviceID"], "03") == "03"
+
+
+def test_gat1400_capture_cameras_keep_alive_every_minute_while_up(landing):
+    """Keepalives as `xl receive` writes them, for the GA/T 1400 capture cameras only: while a camera is up a
+    whole 5-minute poll it keeps alive 5 times (once a minute, at its own second), down it sends nothing, and it
+    registers again after each time it was down; every line reads with the harvest's own reader."""
+    from tests.conftest import harvest_scope
+    from xl_pipelines.receiver_harvest import harvest_keepalives
+    from xl_pipelines.simulator.captures import capture_cameras
+
+    city = build_city(BANNERS, CAMERAS, DEFAULT_SEED)
+    day = DAYS[1]
+    for registered in city:
+        code = registered.banner.code
+        files = sorted((landing / "viid_keepalive" / day.isoformat() / code).glob("*.jsonl"))
+        cameras = capture_cameras(registered, DEFAULT_SEED)
+        pushing = set(cameras.filter(~cameras["onvif"])["device_id"]) & {c.device_id for c in registered.channels}
+        _, revised, _ = registry_on(registered, day, DEFAULT_SEED)
+        harvest = harvest_keepalives(files, harvest_scope(channels=[c.device_id for c in revised.channels], day=day,
+                                                          banner=code))
+        assert harvest.quarantined.height == 0 and harvest.read == harvest.accepted.height
+        heard = harvest.accepted
+        assert set(heard["device_id"]) <= pushing
+        for device in set(heard["device_id"]):
+            times = heard.filter(heard["device_id"] == device).sort("received_at")
+            seconds = [(t.hour * 3600 + t.minute * 60 + t.second) for t in times["received_at"]]
+            per_poll = Counter(s // 300 for s in seconds)
+            assert set(per_poll.values()) == {5}, (code, device)
+            assert len({s % 60 for s in seconds}) == 1  # its own second, every minute
+            restarts = [s for prev, s in zip([None, *seconds], seconds, strict=False) if prev is not None and s - prev > 60]
+            assert times["event"].to_list().count("register") == len(restarts)
+    assert sum(len(p.read_bytes().splitlines()) for p in landing.glob("viid_keepalive/*/*/*.jsonl")) > 1000

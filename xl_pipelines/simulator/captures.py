@@ -370,9 +370,9 @@ def write_keepalives(folder: Path, day: dt.date, registry: BannerRegistry, camer
         "device_id": np.array(pushing)[alive % len(pushing)],
         "event": np.where(came_back.ravel()[alive], "register", "keepalive"),
     }).sort("at")
-    lines = lines.with_columns(hour=pl.col("at").dt.hour(), line=pl.format(
-        '{"received_at": "{}", "device_id": "{}", "event": "{}"}',
-        pl.col("at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f+08:00"), "device_id", "event"))
+    lines = lines.with_columns(hour=pl.col("at").dt.hour(), line=pl.concat_str(
+        pl.lit('{"received_at": "'), pl.col("at").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f+08:00"),
+        pl.lit('", "device_id": "'), "device_id", pl.lit('", "event": "'), "event", pl.lit('"}')))
     for (hour,), rows in lines.group_by("hour", maintain_order=True):
         (folder / f"{hour:02d}.jsonl").write_text("\n".join(rows["line"]) + "\n", encoding="utf-8")
     return {"keepalives": lines.height}
