@@ -587,3 +587,66 @@ def test_an_hour_file_asked_for_by_many_requests_at_once_is_opened_once(tmp_path
     assert not spinning.is_alive()
     lines = (tmp_path / "viid" / "2026-11-20" / "150502" / "10.jsonl").read_bytes().splitlines()
     assert sorted(json.loads(line)["n"] for line in lines) == list(range(300))
+
+
+def test_a_day_through_the_receiver_is_reconciled_and_gives_capture_devices_an_online_rate(xl_home):
+    """Keepalives and captures posted to the real server, the banner-day harvested by the code location's own
+    assets: the capture devices' online seconds in gold.capture_daily, worked out by hand, and the check
+    `acknowledged` passing, then failing with the hour file named once a line is lost from it."""
+    import dagster as dg
+
+    from assets import camera_health, captures, gold, receiver
+    from tests.conftest import DAY, catalog_item, catalog_page, write_catalog
+    from xl_pipelines.lake import Lake
+    from xl_pipelines.partitions import banner_day_key, harvest_time
+    from xl_pipelines.resources import replay_resources
+
+    checkpoint = "<PointType>2</PointType><FunctionType>03</FunctionType><RecordSaveDays>30</RecordSaveDays>"
+    write_catalog(xl_home / "landing", [catalog_page([catalog_item(c, info=checkpoint) for c in (CAMERA, B_CAMERA)])])
+    server = Server(xl_home, "--replay")
+    try:
+        def at(clock: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(f"2026-11-20T{clock}+08:00")
+
+        def system(route: str, device: str, clock: str) -> None:
+            assert _post(server, f"/VIID/System/{route}", {f"{route}Object": {"DeviceID": device}}, at(clock),
+                         **{"User-Identify": device}).status_code == 200
+
+        for minute in range(30):  # a: a keepalive every minute 10:00–10:29
+            system("Keepalive", CAMERA, f"10:{minute:02d}:10")
+        system("Register", B_CAMERA, "10:00:40")  # b: registers, keeps alive twice, then falls silent
+        system("Keepalive", B_CAMERA, "10:01:40")
+        system("Keepalive", B_CAMERA, "10:02:40")
+        for serial in range(3):  # 3 POSTs of 2 vehicles from a, then 1 vehicle from b: 7 objects acknowledged
+            objects = [_vehicle(serial * 2 + i, shot="20261120101500") for i in range(2)]
+            assert _post(server, "/VIID/MotorVehicles", {"MotorVehicleListObject": {"MotorVehicleObject": objects}},
+                         at("10:15:30")).status_code == 200
+        assert _post(server, "/VIID/MotorVehicles", {"MotorVehicleListObject": {"MotorVehicleObject": [
+            _vehicle(7, B_CAMERA, shot="20261120101500")]}}, at("10:15:40")).status_code == 200
+    finally:
+        server.stop()
+
+    lake = Lake(str(xl_home / "lake"))
+    resources = replay_resources(lake.url, xl_home / "landing", xl_home / "no-storage", harvest_time(DAY))
+    daily = next(a for a in gold.BANNER_DAY_ASSETS if a.key.path[-1] == "capture_daily")
+    harvests = [camera_health.catalog_harvest, camera_health.cameras, captures.capture_harvest, *receiver.ASSETS]
+    key = banner_day_key(DAY, "150502")
+
+    def acknowledged(assets) -> dg.AssetCheckEvaluation:
+        result = dg.materialize([*assets, *receiver.CHECKS], partition_key=key, resources=resources,
+                                raise_on_error=False)
+        return next(e for e in result.get_asset_check_evaluations() if e.check_name == "acknowledged")
+
+    check = acknowledged([*harvests, daily])
+    assert check.passed and "1 hour files: 7 records acknowledged = 7 read" in check.description
+    # Rounds of 3 min heard 10:00 … 10:27 (ten), each holding until the next, the last 10 min: 9 × 180 + 600 =
+    # 2220 s observed. a is heard in every round; b only in the first (180 s), then counts as offline.
+    rows = lake.read("gold", "capture_daily", {"date": str(DAY), "banner": "150502"}).sort("device_id")
+    assert rows.select("device_id", "online_s", "expected_s", "online_rate").rows() == [
+        (CAMERA, 2220, 2220, 1.0), (B_CAMERA, 180, 2220, 180 / 2220)]
+
+    log = xl_home / "landing" / "viid" / "2026-11-20" / "150502" / "10.jsonl"
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))  # b's POST lost from the log
+    check = acknowledged([captures.capture_harvest])
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "10.jsonl acknowledged 7, read 6" in check.description
