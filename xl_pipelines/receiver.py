@@ -27,6 +27,7 @@ import asyncio
 import base64
 import codecs
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -40,6 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import yaml
 
 from xl_pipelines.banners import BannerConfig, load_banners
@@ -187,12 +189,31 @@ def status(url: str, code: int, at: dt.datetime, object_id: str = "") -> dict:
 
 
 def status_list(url: str, ids: list[str], at: dt.datetime) -> bytes:
-    """`{"ResponseStatusListObject": …}`, one OK per object ID: the same JSON as `status` for each, built as
-    text (a POST's answer is on the hot path)."""
-    head = json.dumps({"RequestURL": url, "StatusCode": OK, "StatusString": STATUS_STRINGS[OK]})[:-1] + ', "Id": '
-    tail = f', "LocalTime": "{_local_time(at)}"}}'
-    items = ", ".join(head + json.dumps(i, ensure_ascii=False) + tail for i in ids)
-    return ('{"ResponseStatusListObject": {"ResponseStatusObject": [' + items + "]}}").encode()
+    """`{"ResponseStatusListObject": …}`, one OK per object ID."""
+    local = _local_time(at)
+    return orjson.dumps({"ResponseStatusListObject": {"ResponseStatusObject": [
+        {"RequestURL": url, "StatusCode": OK, "StatusString": STATUS_STRINGS[OK], "Id": i, "LocalTime": local}
+        for i in ids]}})
+
+
+def parse(body: bytes, charset: str) -> tuple[object, bool]:
+    """The body's JSON value, and whether orjson read it (then orjson writes it back as faithfully). What orjson
+    refuses but JSON allows (integers beyond 64 bits, lone surrogates) is read by the standard library, which
+    raises ValueError for what is no JSON (UnicodeDecodeError included) or has stray bytes."""
+    if charset == "utf-8":
+        data = body[3:] if body.startswith(codecs.BOM_UTF8) else body
+        try:
+            return orjson.loads(data), True
+        except orjson.JSONDecodeError:
+            text = data.decode()
+    else:
+        text = body.decode(charset).removeprefix("\ufeff")
+    return json.loads(text), False
+
+
+def encode(value, fast: bool) -> bytes:
+    """The value as compact UTF-8 JSON (by orjson when it read it, else as the standard library read it)."""
+    return orjson.dumps(value) if fast else json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def strip_images(value, removed: list[int]):
@@ -249,6 +270,7 @@ class Receiver:
     def __init__(self, options: Options, banners: BannerConfig | None = None):
         self.options = options
         self.banners = banners or load_banners()
+        self.unit_of = functools.lru_cache(maxsize=2**16)(self.banners.unit_of)  # a device's unit, once
         self.metrics = Metrics()
         self.log = LandingLog(options.landing, self.metrics.observe)
         self.digest = Digest(options.realm, options.devices)
@@ -291,7 +313,7 @@ class Receiver:
         full_path = path + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
         charset = _charset(headers)
         try:
-            parsed = json.loads(body.decode(charset).removeprefix("\ufeff"))  # strict: no stray bytes pass
+            parsed, fast = parse(body, charset)
             if not isinstance(parsed, dict):
                 raise ValueError("not a JSON object")
         except ValueError:  # UnicodeDecodeError and JSONDecodeError too
@@ -305,23 +327,23 @@ class Receiver:
         if path.startswith("/VIID/System/"):
             return await self._system(send, path, headers, parsed, at)
         verbatim = charset == "utf-8" and b"\n" not in body and b"\r" not in body and not body.startswith(codecs.BOM_UTF8)
-        return await self._objects(send, path, full_path, route, parsed, body, verbatim, at, user)
+        return await self._objects(send, path, full_path, route, parsed, fast, body, verbatim, at, user)
 
-    async def _objects(self, send, path, full_path, route, parsed, body, verbatim, at, user):
+    async def _objects(self, send, path, full_path, route, parsed, fast, body, verbatim, at, user):
         kind, envelope, listed, id_field = route
         objects = objects_of(parsed, envelope, listed)
         removed: list[int] = []
         if b'"Data"' in body:
             parsed = strip_images(parsed, removed)
         if removed or not verbatim:  # the same JSON on one line, in UTF-8
-            body = json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
+            body = encode(parsed, fast)
         if removed:
             self.metrics.add("xl_receiver_images_stripped_total", len(removed))
             self.metrics.add("xl_receiver_image_bytes_stripped_total", sum(removed))
         device = device_of(objects) or user
-        code = self.banners.unit_of(device) if device else None
+        code = self.unit_of(device) if device else None
         line = (b'{"received_at":"' + at.isoformat(timespec="milliseconds").encode() + b'","path":'
-                + json.dumps(full_path, ensure_ascii=False).encode() + b',"body":' + body + b"}\n")
+                + orjson.dumps(full_path) + b',"body":' + body + b"}\n")
         folder = "viid" if path in CAPTURES else "viid_media"
         try:
             if code is None:
@@ -362,7 +384,7 @@ class Receiver:
                 self.registered.discard(device)
         else:
             return await self._answer(send, 404, path, INVALID_OPERATION, at)
-        code = self.banners.unit_of(device)
+        code = self.unit_of(device)
         if code is not None:
             line = json.dumps({"received_at": at.isoformat(timespec="milliseconds"), "device_id": device,
                                "event": name.lower()}, ensure_ascii=False).encode() + b"\n"
@@ -447,7 +469,7 @@ JSON = b"application/json;charset=UTF-8"
 
 
 async def _json(send, http: int, payload: dict, extra: list | None = None):
-    await _send(send, http, json.dumps(payload, ensure_ascii=False).encode(), JSON, extra)
+    await _send(send, http, orjson.dumps(payload), JSON, extra)
 
 
 async def _send(send, http: int, data: bytes, content_type: bytes, extra: list | None = None):
