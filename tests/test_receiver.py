@@ -528,8 +528,10 @@ def test_acknowledged_objects_reconciled_with_the_harvest(tmp_path):
 
 def test_a_replayed_digest_is_refused_as_stale(guarded):
     register = {"RegisterObject": {"DeviceID": CAMERA}}
-    challenge = httpx.post(guarded.url + "/VIID/System/Register", json=register).headers["www-authenticate"]
-    nonce = challenge.split('nonce="')[1].split('"')[0]
+    challenges = [httpx.post(guarded.url + "/VIID/System/Register", json=register).headers["www-authenticate"]
+                  for _ in range(2)]  # in the same second: two devices asking at once never share a nonce
+    nonce, other = (challenge.split('nonce="')[1].split('"')[0] for challenge in challenges)
+    assert nonce != other
     md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
     ha1, ha2 = md5(f"{CAMERA}:tongliao:{PASSWORD}"), md5("POST:/VIID/System/Register")
 
@@ -557,8 +559,8 @@ def test_an_expired_nonce_is_stale():
     ha1, ha2 = md5(f"{CAMERA}:xl:{PASSWORD}"), md5("POST:/VIID/System/Register")
 
     def header(expiry: int) -> str:  # a nonce this receiver signed, expiring at `expiry`
-        signed = hmac.new(digest.key, str(expiry).encode(), "sha256").hexdigest()
-        nonce = base64.b64encode(f"{expiry}:{signed}".encode()).decode()
+        signed = f"{expiry}.5eed"
+        nonce = base64.b64encode(f"{signed}:{hmac.new(digest.key, signed.encode(), 'sha256').hexdigest()}".encode()).decode()
         return (f'Digest username="{CAMERA}", realm="xl", nonce="{nonce}", uri="/VIID/System/Register", qop=auth, '
                 f'nc=00000001, cnonce="c", response="{md5(f"{ha1}:{nonce}:00000001:c:auth:{ha2}")}"')
 

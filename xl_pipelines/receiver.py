@@ -133,17 +133,20 @@ def _md5(text: str) -> str:
 
 
 class Digest:
-    """HTTP Digest (RFC 7616, MD5, qop=auth) with signed nonces, `<expiry>:<HMAC of it>`: any this process made
-    is known without a table; only the nonce counts (nc) already used are kept, until their nonce expires, so
-    a captured Authorization header cannot be replayed."""
+    """HTTP Digest (RFC 7616, MD5, qop=auth) with signed nonces, `<expiry>.<random>:<HMAC of them>`: any nonce
+    this process made is known without a table; only the counts (nc) each was used with are kept, until it
+    expires, so a captured Authorization header cannot be replayed."""
 
     def __init__(self, realm: str, passwords: dict[str, str]):
         self.realm, self.passwords, self.key = realm, passwords, secrets.token_bytes(32)
         self.used: dict[str, tuple[int, set[str]]] = {}  # nonce → (its expiry, the nc values it was used with)
 
+    def sign(self, text: str) -> str:
+        return hmac.new(self.key, text.encode(), "sha256").hexdigest()
+
     def challenge(self, stale: bool = False) -> str:
-        expiry = str(int(time.time()) + NONCE_S)
-        nonce = base64.b64encode(f"{expiry}:{hmac.new(self.key, expiry.encode(), 'sha256').hexdigest()}".encode()).decode()
+        signed = f"{int(time.time()) + NONCE_S}.{secrets.token_hex(8)}"  # unique: two devices never share one
+        nonce = base64.b64encode(f"{signed}:{self.sign(signed)}".encode()).decode()
         return (f'Digest realm="{self.realm}", qop="auth", nonce="{nonce}", opaque="{_md5(self.realm)}", '
                 f'algorithm=MD5{", stale=true" if stale else ""}')
 
@@ -157,11 +160,11 @@ class Digest:
         if user not in self.passwords:
             return None, "unknown_device"
         try:
-            expiry, signature = base64.b64decode(fields.get("nonce", ""), validate=True).decode().split(":")
+            signed, signature = base64.b64decode(fields.get("nonce", ""), validate=True).decode().split(":")
+            expiry = int(signed.split(".")[0])
         except ValueError:
             return None, "stale_nonce"
-        if not hmac.compare_digest(signature, hmac.new(self.key, expiry.encode(), "sha256").hexdigest()) or \
-                int(expiry) < time.time():
+        if not hmac.compare_digest(signature, self.sign(signed)) or expiry < time.time():
             return None, "stale_nonce"
         ha1 = _md5(f"{user}:{fields.get('realm', '')}:{self.passwords[user]}")
         ha2 = _md5(f"{method}:{fields.get('uri', '')}")
@@ -172,7 +175,7 @@ class Digest:
         now = time.time()
         if len(self.used) > 1024:  # forget the nonces that expired (they are refused as stale anyway)
             self.used = {n: entry for n, entry in self.used.items() if entry[0] >= now}
-        _, counts = self.used.setdefault(fields["nonce"], (int(expiry), set()))
+        _, counts = self.used.setdefault(fields["nonce"], (expiry, set()))
         if fields.get("nc", "") in counts:
             return None, "replayed_nonce"
         counts.add(fields.get("nc", ""))
