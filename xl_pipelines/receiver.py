@@ -89,7 +89,7 @@ class Metrics:
     fsync_sum: float = 0.0
 
     def add(self, name: str, value: float = 1, **labels: str) -> None:
-        self.counts[(name, tuple(sorted(labels.items())))] += value
+        self.counts[(name, tuple(sorted(labels.items())) if labels else ())] += value
 
     def observe(self, seconds: float, lines: int) -> None:
         index = next((i for i, bound in enumerate(FSYNC_BUCKETS) if seconds <= bound), len(FSYNC_BUCKETS))
@@ -262,7 +262,12 @@ def device_of(objects: list) -> str | None:
 
 
 def _charset(headers: dict[bytes, bytes]) -> str:
-    found = re.search(rb"charset=\"?([\w-]+)", headers.get(b"content-type", b""), re.I)
+    return _charset_of(headers.get(b"content-type", b""))
+
+
+@functools.lru_cache(maxsize=256)  # a handful of Content-Type spellings, each read once
+def _charset_of(content_type: bytes) -> str:
+    found = re.search(rb"charset=\"?([\w-]+)", content_type, re.I)
     name = found.group(1).decode().lower() if found else "utf-8"
     return "gb18030" if name in ("gbk", "gb2312", "gb18030", "cp936") else "utf-8"
 
