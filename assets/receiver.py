@@ -41,10 +41,12 @@ def keepalive_harvest(context: dg.AssetExecutionContext, lake: LakeResource, lan
           kinds={"parquet"})
 def keepalive_intervals(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Each capture camera's day as runs of online / offline from its keepalives, by the polls' rule (a round of
-    keepalives is a poll); stretches in which the receiver heard no device of the banner are left out."""
+    keepalives is a poll), for the capture cameras heard that day; stretches in which the receiver heard no
+    device of the banner are left out."""
     keys = partition_keys(context)
-    polls = receiver_harvest.keepalive_polls(lake.lake.read("bronze", "keepalives", keys))
-    devices = receiver_harvest.capture_devices(lake.lake.read("silver", "cameras", keys))
+    keepalives = lake.lake.read("bronze", "keepalives", keys)
+    polls = receiver_harvest.keepalive_polls(keepalives)
+    devices = receiver_harvest.capture_devices(lake.lake.read("silver", "cameras", keys), keepalives)
     intervals = camera_health.status_intervals(polls, devices, keys["banner"], dt.date.fromisoformat(keys["date"]))
     return write_table(lake.lake, KEEPALIVE_INTERVALS, keys, intervals, rounds=polls["polled_at"].n_unique())
 

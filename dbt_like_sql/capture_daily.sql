@@ -8,7 +8,7 @@
 -- object ID carries another time than ShotTime. volume_change: captures / captures on the same weekday
 -- a week before − 1 (null without that day's data); beyond ±volume_change (50 %) it is a sudden rise or
 -- drop (volume_alarm). online_s / expected_s / online_rate: the capture device's online time from its
--- keepalives to xl receive (silver.keepalive_intervals), by the polls' rule; null without keepalives.
+-- keepalives to xl receive (silver.keepalive_intervals), by the polls' rule; null when it sent none that day.
 -- partitions: day, banner
 WITH registered AS (
     SELECT channel_id AS device_id, function_type

@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import harvest_scope
 from xl_pipelines.camera_health import status_intervals
 from xl_pipelines.parsers import gat1400
-from xl_pipelines.receiver_harvest import harvest_keepalives, keepalive_polls, reconcile
+from xl_pipelines.receiver_harvest import capture_devices, harvest_keepalives, keepalive_polls, reconcile
 from xl_pipelines.settings import LOCAL_TZ
 
 CAMERA, PASSWORD = "15050200001320000001", "s3cret-camera"  # Horqin (150502)
@@ -480,6 +480,9 @@ def test_keepalives_become_online_seconds_by_the_polls_rule(tmp_path):
     seconds = intervals.with_columns(s=(pl.col("end_at") - pl.col("start_at")).dt.total_seconds()).group_by(
         "channel_id").agg(online=pl.col("s").filter(pl.col("state") == "online").sum(), expected=pl.col("s").sum())
     assert sorted(seconds.rows()) == [(a, 1380, 1380), (b, 180, 1380), (c, 0, 1380)]
+    # measured: the registry's capture cameras heard that day (c, never heard, is left to the polls)
+    registry = pl.DataFrame({"channel_id": [a, b, c, OTHER_CAMERA], "function_type": ["03", "01", "03", None]})
+    assert capture_devices(registry, harvest.accepted).to_list() == [a, b]
 
 
 def test_the_current_hour_is_left_for_the_next_run():

@@ -58,9 +58,13 @@ def harvest_keepalives(paths: list[Path], scope: HarvestScope) -> Harvest:
     return Harvest(accepted, quarantined, frame.height)
 
 
-def capture_devices(cameras: pl.DataFrame) -> pl.Series:
-    """The registry's capture cameras (a capture FunctionType): the devices expected to keep alive."""
-    return cameras.filter(pl.col("function_type").is_in(CAPTURE_FUNCTIONS))["channel_id"]
+def capture_devices(cameras: pl.DataFrame, keepalives: pl.DataFrame) -> pl.Series:
+    """The registry's capture cameras (a capture FunctionType) heard that day: those measured. One never heard is
+    not counted offline: it may push through a lower-level view library or ONVIF, or be down, which the polls'
+    online rate and capture activity already show."""
+    heard = keepalives["device_id"].unique().implode()
+    return cameras.filter(pl.col("function_type").is_in(CAPTURE_FUNCTIONS) & pl.col("channel_id").is_in(heard)
+                          )["channel_id"].sort()
 
 
 def keepalive_polls(keepalives: pl.DataFrame) -> pl.DataFrame:
