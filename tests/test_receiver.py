@@ -632,15 +632,17 @@ def test_a_day_through_the_receiver_is_reconciled_and_gives_capture_devices_an_o
         server.stop()
 
     lake = Lake(str(xl_home / "lake"))
-    resources = replay_resources(lake.url, xl_home / "landing", xl_home / "no-storage", harvest_time(DAY))
     daily = next(a for a in gold.BANNER_DAY_ASSETS if a.key.path[-1] == "capture_daily")
     harvests = [camera_health.catalog_harvest, camera_health.cameras, captures.capture_harvest, *receiver.ASSETS]
     key = banner_day_key(DAY, "150502")
 
+    def evaluations(assets, now: dt.datetime | None = None) -> dict[str, dg.AssetCheckEvaluation]:
+        result = dg.materialize([*assets, *receiver.CHECKS], partition_key=key, raise_on_error=False, resources=(
+            replay_resources(lake.url, xl_home / "landing", xl_home / "no-storage", now or harvest_time(DAY))))
+        return {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == captures.CAPTURES}
+
     def acknowledged(assets) -> dg.AssetCheckEvaluation:
-        result = dg.materialize([*assets, *receiver.CHECKS], partition_key=key, resources=resources,
-                                raise_on_error=False)
-        return next(e for e in result.get_asset_check_evaluations() if e.check_name == "acknowledged")
+        return evaluations(assets)["acknowledged"]
 
     check = acknowledged([*harvests, daily])
     assert check.passed and "1 hour files: 7 records acknowledged = 7 read" in check.description
@@ -649,6 +651,12 @@ def test_a_day_through_the_receiver_is_reconciled_and_gives_capture_devices_an_o
     rows = lake.read("gold", "capture_daily", {"date": str(DAY), "banner": "150502"}).sort("device_id")
     assert rows.select("device_id", "online_s", "expected_s", "online_rate").rows() == [
         (CAMERA, 2220, 2220, 1.0), (B_CAMERA, 180, 2220, 180 / 2220)]
+
+    # harvested at 10:40 that day, the 10 o'clock file is still being written: left for the next run, and said
+    early = evaluations([captures.capture_harvest], dt.datetime(2026, 11, 20, 10, 40, tzinfo=LOCAL_TZ))
+    assert not early["landed"].passed and "10.jsonl still being written" in early["landed"].description
+    assert early["acknowledged"].passed and early["acknowledged"].description.startswith("0 hour files")
+    assert lake.count("silver", "captures", {"date": str(DAY), "banner": "150502"}) == 0
 
     log = xl_home / "landing" / "viid" / "2026-11-20" / "150502" / "10.jsonl"
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:-1]))  # b's POST lost from the log
