@@ -41,7 +41,8 @@ def test_shipped_models_form_the_expected_chain():
         ("bronze", "device_status"), ("gold", "camera_daily_health"), ("gold", "capture_daily"), ("quarantine", "catalog"),
         ("silver", "cameras"))
     assert models["banner_daily_kpis"].inputs == (("gold", "banner_daily_indicators"),)
-    assert models["capture_daily"].inputs == (("quarantine", "captures"), ("silver", "cameras"), ("silver", "captures"))
+    assert models["capture_daily"].inputs == (("quarantine", "captures"), ("silver", "cameras"), ("silver", "captures"),
+                                              ("silver", "keepalive_intervals"))
     assert models["capture_daily"].week_before == (("silver", "captures"),)
     assert models["road_traffic_hourly"].inputs == (("silver", "captures"),)
     assert models["camera_daily_health"].inputs == (

@@ -92,7 +92,7 @@ def simulate(
                 _fresh(landing / "recordinfo" / day.isoformat() / code, "*.xml"), day, revised, runs,
                 answering[owner], stored[index], plan, stream(seed, "recordinfo", code, day)))
             counts.update(write_captures(
-                _fresh(landing / "viid" / day.isoformat() / code, "*.jsonl"),
+                _fresh(_fresh(landing / "viid" / day.isoformat() / code, "*.jsonl"), "*.acked"),  # a receiver's counts too
                 _fresh(landing / "onvif" / day.isoformat() / code, "*/*.xml"), day, revised, checkpoints[index],
                 captures_per_camera, plan, seed, via))
             counts.update(write_keepalives(
