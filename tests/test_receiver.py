@@ -424,6 +424,12 @@ def test_a_simulated_day_posted_via_the_receiver_lands_the_same_captures(replay,
     columns = [c for c in a.accepted.columns if c not in ("source_file", "item", "position")]
     assert a.accepted.height > 200
     assert a.accepted.select(columns).sort(columns).equals(b.accepted.select(columns).sort(columns))
+    # what the receiver acknowledged into each hour file is what the harvest read from it, every fault included
+    received = replay.landing / "viid" / str(day) / code
+    read = pl.concat([b.accepted.select("source_file"), b.quarantined.select("source_file")]).group_by(
+        "source_file").agg(records=pl.len())
+    verdict, table = reconcile(sorted(received.glob("*.jsonl")), sorted(received.glob("*.acked")), read)
+    assert verdict.passed and table.height == len(list(received.glob("*.jsonl"))), verdict.description
     reasons_a, reasons_b = Counter(a.quarantined["reason"]), Counter(b.quarantined["reason"])
     assert reasons_a - reasons_b == Counter({"malformed_line": 1, "wrong_encoding": 1}) and not reasons_b - reasons_a
     refused = [q for f in (replay.landing / "viid_quarantine" / str(day)).glob("*.jsonl") for q in _lines(f)]
