@@ -16,6 +16,7 @@ from xl_pipelines import image_quality
 from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake
 from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.simulator import recordings as simulated
 
 LIMITS = load_thresholds().limits
 H, W = 144, 256
@@ -219,3 +220,33 @@ def test_large_keyframes_are_scaled_to_the_working_width(tmp_path):
     assert image_quality.keyframes(path).shape == (2, 360, 640, 3)
     (tmp_path / "text.mp4").write_bytes(b"not a video")
     assert image_quality.keyframes(tmp_path / "text.mp4").shape[0] == 0
+
+
+def test_the_simulators_pictures_show_each_kind_as_the_diagnosis_sees_it(tmp_path):
+    """The simulator's segments (degradations.py at its STRENGTH, encoded as the media server writes them)
+    are diagnosed as their own fault and nothing else; the camera's sound picture is the reference only
+    for the faults that come after sound days (a colour cast, a turned view)."""
+    def shots(fault):
+        path = tmp_path / f"{fault}.mp4"
+        path.write_bytes(simulated.segment_bytes(1800, "mp4", fault))
+        return image_quality.keyframes(path)
+
+    sound = shots(None)
+    day = image_quality.measure(sound)
+    reference = {"reference_edges": image_quality.edge_map(sound), "day_luma": day["luma"], "day_tint": day["tint"]}
+    found = {}
+    for fault in (None, *image_quality.FAULTS):
+        pictures = shots(fault)
+        measures = image_quality.measure(pictures)
+        measures |= image_quality.compare(measures, image_quality.edge_map(pictures),
+                                          reference if fault in simulated.ONSET_FAULTS + (None,) else {})
+        found[fault] = image_quality.faults(measures, LIMITS)
+    assert found == {fault: [fault] if fault else [] for fault in (None, *image_quality.FAULTS)}
+
+
+def test_a_turned_view_or_a_colour_cast_comes_on_thursday_and_is_put_right_on_monday():
+    wednesday, thursday, sunday, monday = (dt.date(2026, 11, day) for day in (25, 26, 29, 30))
+    assert [simulated.shown("scene_change", day) for day in (wednesday, thursday, sunday, monday)] == [
+        None, "scene_change", "scene_change", None]
+    assert simulated.shown("colour_cast", wednesday) is None and simulated.shown("colour_cast", thursday) == "colour_cast"
+    assert simulated.shown("blur", monday) == "blur" and simulated.shown(None, thursday) is None
