@@ -144,7 +144,7 @@ def run(verbose: bool = False) -> dict:
         still = framing(photo)
         reference_frames = image_quality.keyframes(encode(folder / "reference.mp4", frames(still, rng)))
         day = image_quality.measure(reference_frames)
-        reference = {"reference_edges": image_quality.edge_map(reference_frames), "day_luma": day["luma"],
+        reference = {"reference_edges": day["edges"], "day_luma": day["luma"],
                      "day_tint": day["tint"]}
         for kind, strengths in CASES.items():
             for strength in strengths:
@@ -163,7 +163,7 @@ def judged(clip: Path, reference: dict, limits: dict, night: bool) -> list[str]:
     """What the diagnosis finds in a clip: the pipeline's decoder, measures and faults."""
     shots = image_quality.keyframes(clip)
     measures = image_quality.measure(shots)
-    measures |= image_quality.compare(measures, image_quality.edge_map(shots), reference)
+    measures |= image_quality.compare(measures, reference)
     return image_quality.faults(measures, limits, night, reference["day_luma"])
 
 

