@@ -251,3 +251,19 @@ def test_a_turned_view_or_a_colour_cast_comes_on_thursday_and_is_put_right_on_mo
         None, "scene_change", "scene_change", None]
     assert simulated.shown("colour_cast", wednesday) is None and simulated.shown("colour_cast", thursday) == "colour_cast"
     assert simulated.shown("blur", monday) == "blur" and simulated.shown(None, thursday) is None
+
+
+def test_a_band_on_one_side_of_the_picture_is_texture_not_interference():
+    """The same 10-level band of period 12 px: across the whole width it is stripes, over the left half only
+    (a fence, a row of windows) the right half's strips do not show it, so it is not."""
+    cols = np.arange(W)[None, :, None]
+    assert diagnosed(frames(lambda image: image + 10 * np.sin(2 * np.pi * ROWS / 12) * (cols < W // 2))) == []
+    assert diagnosed(frames(lambda image: image + 10 * np.sin(2 * np.pi * ROWS / 12))) == ["stripes"]
+
+
+def test_bands_keep_blur_from_being_judged():
+    """Bands are smooth brightness steps a re-blur keeps, so a striped picture reads soft: only stripes."""
+    sound = image_quality.measure(frames()) | {"scene": 1.0, "cast_shift": 0.0}
+    soft = sound | {"sharpness": LIMITS["image_blur_sharpness"] - 0.1}
+    assert image_quality.faults(soft, LIMITS) == ["blur"]
+    assert image_quality.faults(soft | {"stripes": LIMITS["image_stripes"] + 1}, LIMITS) == ["stripes"]
