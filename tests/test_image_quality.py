@@ -16,6 +16,7 @@ from xl_pipelines import image_quality
 from xl_pipelines.gates import load_thresholds
 from xl_pipelines.lake import Lake
 from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.simulator import degradations
 from xl_pipelines.simulator import recordings as simulated
 
 LIMITS = load_thresholds().limits
@@ -267,3 +268,15 @@ def test_bands_keep_blur_from_being_judged():
     soft = sound | {"sharpness": LIMITS["image_blur_sharpness"] - 0.1}
     assert image_quality.faults(soft, LIMITS) == ["blur"]
     assert image_quality.faults(soft | {"stripes": LIMITS["image_stripes"] + 1}, LIMITS) == ["stripes"]
+
+
+def test_the_degradations_do_what_their_names_say():
+    """Hand-worked: a flat grey 100 stays 100 under blur; washing towards white keeps 0.2 of the distance to
+    255 (100 → 224); a 10-level band of period 4 down the rows reads 0, +10, 0, −10; the occluder covers about
+    its share of the frame (a quarter ellipse from the corner)."""
+    flat, rng = np.full((36, 64, 3), 100.0, dtype=np.float32), np.random.default_rng(0)
+    assert np.allclose(degradations.DEGRADE["blur"](flat, 2.0, rng), 100)
+    assert np.allclose(degradations.DEGRADE["too_bright"](flat, 0.2, rng), 224)
+    assert np.allclose(degradations.DEGRADE["stripes"](flat, (0, 10, 4), rng)[:4, 0, 0], [100, 110, 100, 90], atol=1e-4)
+    for share in (0.25, 0.4):
+        assert degradations.occluder((360, 640), share).mean() == pytest.approx(share, abs=0.03)

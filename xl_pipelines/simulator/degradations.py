@@ -39,13 +39,14 @@ def stripes(image: np.ndarray, axis: int, amplitude: float, period: float) -> np
 
 
 def occluder(shape: tuple[int, ...], share: float) -> np.ndarray:
-    """A dark out-of-focus object close to the lens from the lower left, covering about `share` of the
-    frame: a mask (1 covered) with a soft edge, (h, w, 1)."""
+    """A dark out-of-focus object close to the lens from the lower left, covering `share` of the frame (up to
+    about 0.45; a larger one is cut by the top edge): a mask (1 covered), a quarter ellipse π/4 · rx · ry of
+    the frame with a soft edge, (h, w, 1)."""
     h, w = shape[:2]
     rows, cols = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
-    radius = np.sqrt(share * 4 / np.pi * w / h) * 0.5  # quarter ellipse from the corner, area ≈ share
+    radius = np.sqrt(share * 4 / np.pi * h / w)  # rx = radius of the width, ry = radius · w / h of the height
     distance = np.hypot((1 - rows) * h / w, cols) / radius
-    return np.clip((1.1 - distance) * 10, 0, 1)[..., None].astype(np.float32)
+    return np.clip((1.05 - distance) * 10, 0, 1)[..., None].astype(np.float32)
 
 
 def occlusion(image: np.ndarray, share: float) -> np.ndarray:
@@ -83,7 +84,7 @@ DEGRADE = {  # kind → (picture, strength, rng) → picture; strength as the be
     "low_contrast": lambda image, kept, rng: image * kept + 150 * (1 - kept),  # haze: spread × kept, towards 150
     "occlusion": lambda image, share, rng: occlusion(image, share),
 }
-STRENGTH = {  # the simulator's one strength per kind: a middle one of the bench's
+STRENGTH = {  # the simulator's one strength per kind, within the bench's range (bands of 8 px: its picture is 90 rows)
     "signal_loss": (16, 16, 16), "blur": 3.5, "too_bright": 0.22, "too_dark": 0.16, "greyscale": 1.0,
     "colour_cast": (1.0, 0.8, 0.45), "noise": 10.0, "stripes": (0, 12, 8), "low_contrast": 0.2, "occlusion": 0.4,
     "scene_change": (0.3, 0.1, 8.0),  # view(): moved by 0.3 of the width, 0.1 of the height, turned 8°
