@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import fractions
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from xl_pipelines import image_quality
 from xl_pipelines.gates import load_thresholds
+from xl_pipelines.simulator import degradations
 
 WORK = Path(__file__).parent / "work"
 SKIMAGE = Path(__file__).parent / "photos/skimage/usr/lib/python3/dist-packages/skimage/data"
@@ -49,22 +51,12 @@ def load(path: Path) -> np.ndarray:
     return frame.to_ndarray(format="rgb24", width=width, height=height).astype(np.float32)
 
 
-def view(photo: np.ndarray, dx: float = 0, dy: float = 0, angle: float = 0) -> np.ndarray:
-    """The camera's framing: VIEW-shaped (16:9, COVER of the photo's width) around the photo's centre moved by
-    (dx, dy) of the framing's size and turned by `angle` degrees; bilinear sampling, whole-array."""
+def framing(photo: np.ndarray, dx: float = 0, dy: float = 0, angle: float = 0) -> np.ndarray:
+    """The camera's framing of a photograph: VIEW-shaped (16:9, COVER of the photo's width) around its centre,
+    moved by (dx, dy) of the framing's size and turned by `angle` degrees (degradations.view)."""
     h, w = photo.shape[:2]
     vw = min(VIEW[1], int(w * COVER)) // 2 * 2
-    vh = min(VIEW[0], vw * 9 // 16, h) // 2 * 2
-    rows, cols = np.mgrid[0:vh, 0:vw].astype(np.float32)
-    rows, cols = rows - vh / 2, cols - vw / 2
-    turn = np.deg2rad(angle)
-    y = h / 2 + dy * vh + rows * np.cos(turn) + cols * np.sin(turn)
-    x = w / 2 + dx * vw - rows * np.sin(turn) + cols * np.cos(turn)
-    y, x = np.clip(y, 0, h - 1.001), np.clip(x, 0, w - 1.001)
-    y0, x0 = y.astype(int), x.astype(int)
-    fy, fx = (y - y0)[..., None], (x - x0)[..., None]
-    return ((photo[y0, x0] * (1 - fx) + photo[y0, x0 + 1] * fx) * (1 - fy)
-            + (photo[y0 + 1, x0] * (1 - fx) + photo[y0 + 1, x0 + 1] * fx) * fy)
+    return degradations.view(photo, (min(VIEW[0], vw * 9 // 16, h) // 2 * 2, vw), dx, dy, angle)
 
 
 def frames(still: np.ndarray, rng: np.random.Generator, count: int = 3) -> list[np.ndarray]:
@@ -85,36 +77,11 @@ def frames(still: np.ndarray, rng: np.random.Generator, count: int = 3) -> list[
 SENSOR = np.random.default_rng(0).normal(0, 1.5, (*VIEW, 3)).astype(np.float32)
 
 
-def gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur, separable, edges repeated."""
-    radius = int(3 * sigma)
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
-    for axis in (0, 1):
-        pad = [(0, 0)] * 3
-        pad[axis] = (radius, radius)
-        padded = np.pad(image, pad, mode="edge")
-        image = sum(k * np.take(padded, range(i, i + image.shape[axis]), axis=axis) for i, k in enumerate(kernel))
-    return image
-
-
-def occluder(shape: tuple[int, ...], share: float) -> np.ndarray:
-    """A dark out-of-focus object close to the lens from the lower left, covering about `share` of the
-    frame: a mask (1 covered) with a soft edge."""
-    h, w = shape[:2]
-    rows, cols = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
-    radius = np.sqrt(share * 4 / np.pi * w / h) * 0.5  # quarter ellipse from the corner, area ≈ share
-    distance = np.hypot((1 - rows) * h / w, cols) / radius
-    return np.clip((1.1 - distance) * 10, 0, 1)[..., None]
-
-
 def degraded(kind: str, strength, still: np.ndarray, photo: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """The three frames of a clip showing `kind` at `strength` (the sound kinds: none)."""
     if kind == "scene_change":
-        dx, dy, angle = strength
-        return frames(view(photo, dx, dy, angle), rng)
+        return frames(framing(photo, *strength), rng)
     shots = frames(still, rng)
-    luma = lambda image: (image @ image_quality.LUMA)[..., None]  # noqa: E731
     match kind:
         case "sound":
             return shots
@@ -122,35 +89,12 @@ def degraded(kind: str, strength, still: np.ndarray, photo: np.ndarray, rng: np.
             return [image * 0.7 for image in shots]
         case "sound_night" | "too_dark" if kind == "sound_night" or strength == "night":
             gain = 0.6 if kind == "sound_night" else 0.12
-            return [np.repeat(luma(image) * gain, 3, axis=2) + SENSOR[:image.shape[0], :image.shape[1], :1]
+            return [np.repeat(degradations.luma(image) * gain, 3, axis=2) + SENSOR[:image.shape[0], :image.shape[1], :1]
                     for image in shots]
-        case "signal_loss":
-            return [np.broadcast_to(np.array(strength, dtype=np.float32), still.shape)] * 3
         case "frozen":
             return [shots[0]] * 3
-        case "blur":
-            return [gaussian(image, strength) for image in shots]
-        case "too_bright":
-            return [255 - (255 - image) * strength for image in shots]
-        case "too_dark":
-            return [image * strength for image in shots]
-        case "greyscale":
-            return [luma(image) * strength + image * (1 - strength) for image in shots]
-        case "colour_cast":
-            return [image * np.array(strength, dtype=np.float32) for image in shots]
-        case "noise":
-            return [image + rng.normal(0, strength, image.shape) for image in shots]
-        case "stripes":
-            axis, amplitude, period = strength
-            h, w = still.shape[:2]
-            wave = amplitude * np.sin(2 * np.pi * np.arange(h if axis == 0 else w) / period)
-            wave = wave[:, None, None] if axis == 0 else wave[None, :, None]
-            return [image + wave for image in shots]
-        case "low_contrast":
-            return [image * strength + 150 * (1 - strength) for image in shots]
-        case "occlusion":
-            mask = occluder(still.shape, strength)
-            return [image * (1 - mask) + (18 + 6 * mask) * mask for image in shots]
+        case _ if kind in degradations.DEGRADE:
+            return [degradations.DEGRADE[kind](image, strength, rng) for image in shots]
     raise ValueError(kind)
 
 
@@ -194,38 +138,39 @@ def run(verbose: bool = False) -> dict:
         raise SystemExit(f"bench vqd: photographs missing (make bench installs them): {', '.join(missing)}")
     folder = WORK / "vqd"
     folder.mkdir(parents=True, exist_ok=True)
-    results, spent = [], 0.0
+    results, spent, waited = [], 0.0, 0.0
     for number, path in enumerate(PHOTOS):
         rng = np.random.default_rng(number)
         photo = load(path)
-        still = view(photo)
+        still = framing(photo)
         reference_frames = image_quality.keyframes(encode(folder / "reference.mp4", frames(still, rng)))
         day = image_quality.measure(reference_frames)
-        reference = {"reference_edges": image_quality.edge_map(reference_frames), "day_luma": day["luma"],
+        reference = {"reference_edges": day["edges"], "day_luma": day["luma"],
                      "day_tint": day["tint"]}
         for kind, strengths in CASES.items():
             for strength in strengths:
                 clip = encode(folder / "clip.mp4", degraded(kind, strength, still, photo, rng))
                 night = kind == "sound_night" or strength == "night"
-                started = time.process_time()  # CPU time: the machine may be shared
+                started, wall = time.process_time(), time.perf_counter()  # CPU time too: the machine may be shared
                 found = judged(clip, reference, limits, night)
-                spent += time.process_time() - started
+                spent, waited = spent + time.process_time() - started, waited + time.perf_counter() - wall
                 results.append((path.stem, kind, strength, found))
                 if verbose and found != ([] if kind in SOUND else [kind]):
                     print(f"  {path.stem[:24]:24} {kind:13} {strength!s:22} → {found}")
-    return summary(results, spent)
+    return summary(results, spent, waited)
 
 
 def judged(clip: Path, reference: dict, limits: dict, night: bool) -> list[str]:
     """What the diagnosis finds in a clip: the pipeline's decoder, measures and faults."""
     shots = image_quality.keyframes(clip)
     measures = image_quality.measure(shots)
-    measures |= image_quality.compare(measures, image_quality.edge_map(shots), reference)
+    measures |= image_quality.compare(measures, reference)
     return image_quality.faults(measures, limits, night, reference["day_luma"])
 
 
-def summary(results: list[tuple], spent: float) -> dict:
-    """Per kind: clips, precision, recall; the sound clips' false-alarm rate; ms per camera."""
+def summary(results: list[tuple], spent: float, waited: float) -> dict:
+    """Per kind: clips, precision, recall; the sound clips' false-alarm rate; ms per camera, CPU and wall, and
+    the load average it ran under."""
     kinds = {}
     for kind in image_quality.FAULTS:
         truth = np.array([label == kind for _, label, _, _ in results])
@@ -236,13 +181,16 @@ def summary(results: list[tuple], spent: float) -> dict:
     sound = [found for _, label, _, found in results if label in SOUND]
     return {"photos": len(PHOTOS), "clips": len(results), "kinds": kinds, "sound": len(sound),
             "false_alarm_rate": sum(bool(found) for found in sound) / max(len(sound), 1),
-            "ms_per_camera": spent * 1000 / max(len(results), 1)}
+            "ms_per_camera": spent * 1000 / max(len(results), 1), "wall_ms_per_camera": waited * 1000 / max(len(results), 1),
+            "load_average": os.getloadavg()[0]}
 
 
 def lines(result: dict) -> list[str]:
     """The results as markdown (bench/results.md's section; `python -m bench.vqd` prints it)."""
     out = [f"## Video-quality diagnosis: {result['clips']} clips from {result['photos']} real photographs", "",
-           f"{result['ms_per_camera']:.1f} ms of CPU per camera (decode 3 keyframes, measure, judge); false alarms on "
+           f"{result['ms_per_camera']:.1f} ms of CPU per camera (decode 3 keyframes, measure, judge; "
+           f"{result['wall_ms_per_camera']:.1f} ms wall at load average {result['load_average']:.1f} on "
+           f"{os.cpu_count()} cores); false alarms on "
            f"{result['sound']} sound clips (as they are, dimmer, infrared at night): {result['false_alarm_rate']:.1%}.",
            "", "| kind | clips | flagged | precision | recall |", "|---|---:|---:|---:|---:|"]
     out += [f"| {kind} | {k['clips']} | {k['flagged']} | {k['precision']:.2f} | {k['recall']:.2f} |"

@@ -95,29 +95,29 @@ def _noise(y: np.ndarray) -> float:
 
 
 def _stripes(y: np.ndarray) -> float:
-    """Amplitude, in grey levels, of the strongest periodic band (period 4 px to a sixth of the frame) that
-    shows alike across the whole frame: the brightness profile of each of STRIPS strips, averaged as complex
-    spectra (content differs from strip to strip and cancels, interference adds up), in both halves of the
-    frame; the band's peak above STRIPE_BACKGROUND × its neighbourhood's median, the weaker half's. Bands
-    across rows, then across columns; Hann-windowed, the spectrum interpolated 4× so a peak between bins
-    keeps its height."""
+    """Amplitude, in grey levels, of the strongest periodic band (period 4 px to a quarter of the frame) that
+    shows alike across the whole frame: the brightness profile of each of STRIPS strips along the band,
+    Hann-windowed, their spectra (interpolated 4× so a peak between bins keeps its height) averaged as
+    complex numbers (content differs from strip to strip and cancels, interference adds up) over each half
+    of the strips; the band's peak above STRIPE_BACKGROUND × its neighbourhood's median, the weaker half's
+    (a periodic texture on one side of the picture is not interference). Bands across rows, then across
+    columns; each profile runs the frame's full length, so wide bands still make several periods."""
     found = 0.0
     for image in (y, y.T):  # horizontal bands: row profiles of vertical strips; then vertical bands
+        n = image.shape[0]
+        if n < 48:
+            return 0.0
+        window = np.hanning(n).astype(np.float32)
+        profiles = np.stack([part.mean(axis=1) for part in np.array_split(image, STRIPS, axis=1)])
+        spectra = np.fft.rfft((profiles - profiles.mean(axis=1, keepdims=True)) * window, n=4 * n, axis=1)
         halves = []
-        for half in np.array_split(image, 2, axis=0):
-            n = half.shape[0]
-            if n < 24:
-                return 0.0
-            window = np.hanning(n).astype(np.float32)
-            profiles = np.stack([part.mean(axis=1) for part in np.array_split(half, STRIPS, axis=1)])
-            spectra = np.fft.rfft((profiles - profiles.mean(axis=1, keepdims=True)) * window, n=4 * n, axis=1)
-            amplitude = np.abs(spectra.mean(axis=0)) * 2 / window.sum()
+        for half in np.array_split(spectra, 2, axis=0):
+            amplitude = np.abs(half.mean(axis=0)) * 2 / window.sum()
             padded = np.pad(amplitude, (24, 24), mode="edge")
             background = np.median(np.lib.stride_tricks.sliding_window_view(padded, 49), axis=1)
-            halves.append((amplitude - STRIPE_BACKGROUND * background)[4 * 3:4 * (n // 4 + 1)])
+            halves.append((amplitude - STRIPE_BACKGROUND * background)[4 * 4:4 * (n // 4 + 1)])
         found = max(found, float(np.minimum(*halves).max()))
     return found
-
 
 
 def _tint(rgb: np.ndarray) -> np.ndarray:
@@ -138,13 +138,15 @@ def measure(frames: np.ndarray) -> dict[str, float]:
     per unit of their brightness (a cast tints even grey things; a warm scene's greys stay grey); tint: the
     mean colour's lean, compared with the camera's own (see faults); noise: grey levels of noise in the
     flattest cells; stripes: grey levels of a band repeated across the whole frame; occlusion: share of
-    cells flat and dark.
+    cells flat and dark; edges: the first frame's edge map (edge_map()).
     """
-    y = frames.astype(np.float32) @ LUMA
-    rgb, first = frames[0].astype(np.float32), y[0]
-    pixels = rgb.reshape(-1, 3)
-    chroma = pixels.max(axis=1) - pixels.min(axis=1)
-    greyest = pixels[np.argpartition(chroma, len(chroma) // 10)[:max(1, len(chroma) // 10)]]
+    y = frames.astype(np.float32) @ LUMA  # the one colour conversion; luma planes serve every other measure
+    first = y[0]
+    rgb = frames[0, ::2, ::2].astype(np.float32)  # colour averages: every other pixel each way is plenty
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    chroma = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    pixels, tenth = rgb.reshape(-1, 3), max(1, chroma.size // 10)
+    greyest = pixels[np.argpartition(chroma.ravel(), tenth - 1)[:tenth]]
     cells = _cells(first)
     flat_dark = (cells.std(axis=2) < OCCLUSION_FLAT) & (cells.mean(axis=2) < OCCLUSION_DARK)
     moved = np.abs(np.diff(np.stack([_cells(frame).mean(axis=2) for frame in y]), axis=0))
@@ -155,19 +157,18 @@ def measure(frames: np.ndarray) -> dict[str, float]:
         "motion": float(moved.max()) if len(y) > 1 else float("nan"),
         "chroma": float(chroma.mean()),
         "cast": float(np.hypot(*_tint(greyest))),
-        "tint": _tint(rgb).tolist(),
+        "tint": _tint(pixels).tolist(),
         "noise": _noise(first),
         "stripes": _stripes(first),
         "occlusion": float(flat_dark.mean()),
+        "edges": edge_map(first),
     }
 
 
-
-def edge_map(frames: np.ndarray) -> np.ndarray:
-    """The scene's coarse structure: the first frame's luma averaged over 2×2 pixels (so noise and encoding
+def edge_map(y: np.ndarray) -> np.ndarray:
+    """The scene's coarse structure: a frame's luma (h, w) averaged over 2×2 pixels (so noise and encoding
     touch it less), its gradient averaged per GRID cell and divided by its mean (so lighting and contrast
     cancel), flattened; float32."""
-    y = frames[0].astype(np.float32) @ LUMA
     h, w = y.shape[0] // 2 * 2, y.shape[1] // 2 * 2
     y = y[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
     gradient = np.abs(np.diff(y, axis=0))[:, :-1] + np.abs(np.diff(y, axis=1))[:-1, :]
@@ -183,18 +184,19 @@ def similarity(edges: np.ndarray, reference: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def compare(measures: dict, edges: np.ndarray, reference: dict) -> dict:
+def compare(measures: dict, reference: dict) -> dict:
     """The measures against the camera's reference (see references()): scene, the similarity of today's
     edge map to the reference's; cast_shift, how far the mean colour's lean moved from the reference's
     daytime one. NaN where there is no reference."""
     earlier, tint = reference.get("reference_edges"), reference.get("day_tint")
-    return {"scene": similarity(edges, np.asarray(earlier, dtype=np.float32)) if earlier is not None else np.nan,
+    return {"scene": similarity(measures["edges"], np.asarray(earlier, dtype=np.float32)) if earlier is not None else np.nan,
             "cast_shift": float(np.hypot(*(np.asarray(measures["tint"]) - tint))) if tint is not None else np.nan}
 
 
 def faults(measures: dict, limits: dict[str, float], night: bool = False, day_luma: float | None = None) -> list[str]:
     """The faults the measures show, in FAULTS order. Signal loss alone when the picture is uniform. A fault
-    that hides what another measure looks at stops it being judged: in a picture too dark or too bright,
+    that hides what another measure looks at stops it being judged: blur not in a striped picture (bands
+    are smooth steps a re-blur keeps); in a picture too dark or too bright,
     noise, low contrast, greyscale, occlusion, scene change and colour cast are not judged (nor frozen in one
     too dark); greyscale not at low contrast; scene change not in a blurred, noisy, low-contrast or occluded
     picture; colour cast only in a picture otherwise showing its scene in colour, against the camera's own
@@ -210,13 +212,13 @@ def faults(measures: dict, limits: dict[str, float], night: bool = False, day_lu
     exposed = not (dark or bright)
     found = {
         "frozen": not dark and m["motion"] < limits["image_frozen_motion"],  # nan (one frame): not judged
-        "blur": m["sharpness"] < limits["image_blur_sharpness"],
         "too_bright": bright,
         "too_dark": dark,
         "noise": exposed and m["noise"] > limits["image_noise"],
         "stripes": m["stripes"] > limits["image_stripes"],
         "low_contrast": exposed and m["contrast"] < limits["image_low_contrast"] * m["luma"],
     }
+    found["blur"] = not found["stripes"] and m["sharpness"] < limits["image_blur_sharpness"]
     found["greyscale"] = (not night and exposed and not found["low_contrast"]
                           and m["chroma"] < limits["image_greyscale_chroma"])
     found["occlusion"] = exposed and m["occlusion"] > limits["image_occlusion_share"]
@@ -274,10 +276,10 @@ def diagnose(files: pl.DataFrame, code: str, limits: dict[str, float],
         row = {"channel_id": channel, "code": code, "path": path, "frames": len(frames), "night": night}
         if len(frames):
             ref = known.get(channel, {})
-            measures, edges = measure(frames), edge_map(frames)
-            compared = compare(measures, edges, ref)
+            measures = measure(frames)
+            compared = compare(measures, ref)
             row |= {**measures, **{k: None if np.isnan(v) else v for k, v in compared.items()},
-                    "edges": edges.tolist(),
+                    "edges": measures["edges"].tolist(),
                     "image_faults": faults(measures | compared, limits, night, ref.get("day_luma"))}
         rows.append(row)
     return pl.DataFrame(rows, schema=DIAGNOSIS_SCHEMA)

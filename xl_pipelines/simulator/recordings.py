@@ -6,10 +6,13 @@ the camera recorded, as `<channel>/<date>/HH-MM-SS.mp4` (ZLMediaKit's layout); a
 write MPEG-TS. Only a share of the cameras are recorded on the media server the harvester reads (at least
 two per banner); every device answers the nightly RecordInfo query for each channel, from its own index.
 
-Segments are tiny (64×48, one frame every 20 s, a keyframe a minute) and made once per (length,
+Segments are small (160×90, one frame every 20 s, a keyframe every ten minutes) and made once per (length,
 container, picture): every camera-hour of the same kind is a copy of the same bytes. A camera with an
-image fault shows it all week. Storage keeps each camera's recordings for a number of days (some keep
-fewer than they must): the oldest day still kept holds its first segment, and older days are deleted.
+image fault (one of the twelve kinds, made by degradations.py as the benchmark makes them) shows it every
+day, except the two the diagnosis sees only against the camera's own earlier sound days: a colour cast and
+a turned view (scene change) come each Thursday and are put right each Monday. Storage keeps each camera's
+recordings for a number of days (some keep fewer than they must): the oldest day still kept holds its first
+segment, and older days are deleted.
 """
 
 from __future__ import annotations
@@ -24,45 +27,52 @@ from pathlib import Path
 import av
 import numpy as np
 
+from xl_pipelines.image_quality import FAULTS
 from xl_pipelines.simulator.city import BannerRegistry
+from xl_pipelines.simulator.degradations import DEGRADE, STRENGTH, view
 from xl_pipelines.simulator.faults import DayPlan
 from xl_pipelines.simulator.status import ONLINE, POLL_MINUTES
 
-WIDTH, HEIGHT, BLOCK = 64, 48, 8
-FRAME_INTERVAL_S, GOP_FRAMES = 20, 3
+WIDTH, HEIGHT, BLOCK = 160, 90, 8
+FRAME_INTERVAL_S, GOP_FRAMES = 20, 30
 STORED_SHARE, STORED_MIN = 0.04, 2  # cameras recorded on the harvested media server: 4 %, at least 2 a banner
 TS_SHARE = 0.1  # of those, written as MPEG-TS
 SHORT_RETENTION = 0.15  # storage keeps less than the camera must
 IMAGE_FAULT_SHARE = 0.03  # cameras with a lasting image fault, beyond one of each kind …
 GUARANTEED_FAULTS_FROM = 14  # … in a banner with at least this many cameras on storage
-IMAGE_FAULTS = ("signal_loss", "frozen", "blur", "too_bright", "too_dark", "greyscale", "colour_cast")
+ONSET_FAULTS, ONSET_WEEKDAY = ("colour_cast", "scene_change"), 3  # shown from Thursdays, put right on Mondays
 WINDOWS_PER_HOUR = 60 // POLL_MINUTES
 INDEX_PAGE_ITEMS = 20
 
 
-def picture(fault: str | None, frame: int) -> np.ndarray:
-    """Frame `frame` of a camera's picture: 8×8 blocks of colour with a white block moving across, changed
-    as the fault says."""
+@functools.cache
+def world() -> np.ndarray:
+    """The scene every camera looks at, larger than its framing (so a turned camera sees more of it): a
+    brightness ramp under small rectangles of random colours and sizes: sharp, colourful, textured
+    everywhere, nothing periodic."""
     rng = np.random.default_rng(7)
-    blocks = rng.integers(40, 216, (HEIGHT // BLOCK, WIDTH // BLOCK, 3))
-    image = np.kron(blocks, np.ones((BLOCK, BLOCK, 1))).astype(np.float32)
-    if fault != "frozen":
-        x = frame * BLOCK % WIDTH
-        image[2 * BLOCK:3 * BLOCK, x:x + BLOCK] = 255
-    if fault == "signal_loss":
-        image[:] = 16
-    elif fault == "blur":
-        padded = np.pad(image, ((3, 3), (3, 3), (0, 0)), mode="edge")
-        image = sum(padded[dy:dy + HEIGHT, dx:dx + WIDTH] for dy in range(7) for dx in range(7)) / 49
-    elif fault == "too_bright":
-        image = 200 + image * 0.25
-    elif fault == "too_dark":
-        image = image * 0.25
-    elif fault == "greyscale":
-        image = np.repeat(image @ np.array([0.299, 0.587, 0.114], dtype=np.float32), 3).reshape(image.shape)
-    elif fault == "colour_cast":
-        image = image * np.array([0.6, 0.7, 1.0], dtype=np.float32) + np.array([0, 10, 80], dtype=np.float32)
-    return np.clip(image, 0, 255).astype(np.uint8)
+    h, w = round(HEIGHT * 1.6), round(WIDTH * 1.6)
+    image = np.broadcast_to(np.linspace(50, 190, w, dtype=np.float32)[None, :, None], (h, w, 3)).copy()
+    for _ in range(h * w // 150):
+        y, x = rng.integers(0, h - 2), rng.integers(0, w - 2)
+        image[y:y + rng.integers(3, 16), x:x + rng.integers(3, 16)] = rng.integers(30, 226, 3)
+    return image
+
+
+def picture(fault: str | None, frame: int) -> np.ndarray:
+    """Frame `frame` of a camera's picture: its framing of the world (another one after a scene change), a
+    white block stepping across it once a minute (standing still when frozen), degraded as the fault says
+    (degradations.py, at its STRENGTH; noise in the same pattern every frame, so it costs few bytes)."""
+    return _picture(fault, 0 if fault == "frozen" else frame // 3 % ((WIDTH - BLOCK) // BLOCK))
+
+
+@functools.cache
+def _picture(fault: str | None, step: int) -> np.ndarray:
+    image = view(world(), (HEIGHT, WIDTH), *(STRENGTH[fault] if fault == "scene_change" else ()))
+    image[HEIGHT // 3:HEIGHT // 3 + BLOCK, step * BLOCK:(step + 1) * BLOCK] = 255
+    if fault in DEGRADE:
+        image = DEGRADE[fault](image, STRENGTH[fault], np.random.default_rng(0))
+    return np.clip(image, 0, 255).round().astype(np.uint8)
 
 
 @functools.cache
@@ -78,7 +88,7 @@ def segment_bytes(seconds: int, container: str = "mp4", fault: str | None = None
             if video:
                 stream = out.add_stream("libx264", rate=fractions.Fraction(1, FRAME_INTERVAL_S))
                 stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-                stream.options = {"preset": "ultrafast", "crf": "28", "g": str(GOP_FRAMES), "bf": "0"}
+                stream.options = {"preset": "ultrafast", "crf": "23", "g": str(GOP_FRAMES), "bf": "0"}
                 for index in range(seconds // FRAME_INTERVAL_S):
                     frame = av.VideoFrame.from_ndarray(picture(fault, index), format="rgb24")
                     frame.pts, frame.time_base = index, fractions.Fraction(FRAME_INTERVAL_S)
@@ -107,15 +117,21 @@ class StoredCameras:
         faults = np.full(k, None, dtype=object)
         order = lasting.permutation(k)
         if k >= GUARANTEED_FAULTS_FROM:  # a banner with enough stored cameras shows every fault kind
-            faults[order[:len(IMAGE_FAULTS)]] = IMAGE_FAULTS
+            faults[order[:len(FAULTS)]] = FAULTS
         extra = (lasting.random(k) < IMAGE_FAULT_SHARE) & np.array([f is None for f in faults], dtype=bool)
-        faults[extra] = lasting.choice(IMAGE_FAULTS, size=k)[extra]
+        faults[extra] = lasting.choice(FAULTS, size=k)[extra]
         self.fault = faults
         channels = [registry.channels[i] for i in self.index]
         required = np.array([max(30, 90 if c.point_type == 1 else 0, c.record_save_days or 0) for c in channels],
                             dtype=int)
         short = lasting.random(k) < SHORT_RETENTION
         self.depth = np.where(short, np.maximum(15, required * 2 // 3), required + lasting.integers(0, 20, k))
+
+
+def shown(fault: str | None, day: dt.date) -> str | None:
+    """The image fault a camera's picture shows on `day`: its own, but a colour cast or a turned view only
+    from Thursday to Sunday (so the diagnosis has the camera's earlier sound days to compare with)."""
+    return None if fault in ONSET_FAULTS and day.weekday() < ONSET_WEEKDAY else fault
 
 
 def recorded_runs(states: np.ndarray, record_on: np.ndarray) -> list[list[tuple[int, int]]]:
@@ -153,9 +169,10 @@ def write_recordings(root: Path, day: dt.date, registry: BannerRegistry, stored:
         channel = registry.channels[camera].device_id
         folder = root / registry.banner.code / channel / day.isoformat()
         container = str(stored.container[k])
+        fault = shown(stored.fault[k], day)
         for window, windows in runs[camera]:
             path = folder / _name(window, container)
-            files[path] = segment_bytes(windows * POLL_MINUTES * 60, container, stored.fault[k])
+            files[path] = segment_bytes(windows * POLL_MINUTES * 60, container, fault)
             if windows == WINDOWS_PER_HOUR and container == "mp4":
                 full_hours.append(path)
         _keep_days(root / registry.banner.code / channel, day, int(stored.depth[k]), container)
