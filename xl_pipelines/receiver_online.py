@@ -25,7 +25,7 @@ from xl_pipelines.settings import day_bounds
 
 LAPSE_S = 180
 EVENTS = ("register", "keepalive", "unregister")
-EVENT = pl.Struct({"received_at": pl.String, "device_id": pl.String, "event": pl.String})
+EVENT = {"received_at": "VARCHAR", "device_id": "VARCHAR", "event": "VARCHAR"}  # DuckDB's JSON structure
 
 
 def read_keepalives(paths: list[Path]) -> Harvest:
@@ -33,13 +33,12 @@ def read_keepalives(paths: list[Path]) -> Harvest:
     `malformed_line`, one without a readable offset time `bad_received_at`, an event the receiver does not write
     `unknown_event`."""
     frame = pl.concat([gat1400.lines(p) for p in paths]) if paths else pl.DataFrame(schema=gat1400.LINES_SCHEMA)
-    frame = gat1400._decoded(frame, EVENT) if frame.height else frame.with_columns(
-        post=pl.lit(None, EVENT), undecodable=pl.lit(False))
+    frame = gat1400.decoded(frame, EVENT)
     frame = frame.with_columns(at=gat1400.received_at(pl.col("post").struct.field("received_at")),
                                device_id=pl.col("post").struct.field("device_id"),
                                event=pl.col("post").struct.field("event"))
     frame = frame.with_columns(first_failure([
-        ("malformed_line", pl.col("undecodable") | pl.col("post").is_null()),
+        ("malformed_line", pl.col("post").is_null()),
         ("bad_received_at", pl.col("at").is_null()),
         ("unknown_event", ~pl.col("event").is_in(EVENTS).fill_null(False)),
     ]))
