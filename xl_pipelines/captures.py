@@ -17,9 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from xl_pipelines.harvest_scope import HarvestScope
+from xl_pipelines.landing import Listing, refused_rows
 from xl_pipelines.parsers import gat1400, onvif
 from xl_pipelines.pseudonym import plate_key, pseudonymise
-from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
+from xl_pipelines.quarantine import Harvest, first_failure, per_distinct, split_by_reason
 
 PERSONAL_KINDS = ("face", "person")  # their capture IDs lead to a face or body image: pseudonymised
 CAPTURE_COLUMNS = (  # silver.captures, in order
@@ -100,12 +101,14 @@ def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
         yield batch
 
 
-def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes) -> Harvest:
+def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes,
+                     refused: Listing | None = None) -> Harvest:
     """The banner-day's captures: accepted ones as `silver.captures` rows, the rest quarantined.
 
     A POST line that does not decode, names an unknown path or carries no objects is one record; otherwise
     every object is one. A re-send of the same capture (DOMAIN.md's key) is quarantined as `duplicate`, the
-    first received kept.
+    first received kept. The files the landing `refused` are quarantined one record each. Every file is named
+    as `shown_file` allows, here and nowhere else.
     """
     objects = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
@@ -113,15 +116,20 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
     seen = pl.when(pl.col("reason").is_null()).then(~pl.struct(*KEY).is_first_distinct())
     frame = frame.with_columns(
         reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),
-        line_detail=pl.coalesce("line_detail", pl.when(seen).then(pl.lit(RESENT))))
-    frame = frame.with_columns(raw=pl.lit(None, pl.String),  # the line may hold personal data: it stays in landing
-                               source_file=shown_file(pl.col("source_file")))
+        line_detail=pl.coalesce("line_detail", pl.when(seen).then(pl.lit(RESENT))),
+        raw=pl.lit(None, pl.String))  # the line may hold personal data: it stays in landing
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
     accepted, quarantined = split_by_reason(frame, "captures", record_id=camera, detail=pl.col("line_detail"))
-    accepted = accepted.select(
+    read = frame.height
+    del frame  # the day's rows are held once more only as the accepted and the quarantined ones
+    if refused is not None and refused.refused.height:
+        quarantined = pl.concat([quarantined, refused_rows(refused, "captures", quarantined.schema)])
+        read += refused.refused.height
+    accepted = per_distinct(accepted, "source_file", shown=shown_file(pl.col("source_file"))).select(
         "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
         (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
-        *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):],
-    )
-    return Harvest(accepted, quarantined, read=frame.height)
+        *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):CAPTURE_COLUMNS.index("source_file")],
+        pl.col("shown").alias("source_file"), "item", "position")
+    quarantined = quarantined.with_columns(source_file=shown_file(pl.col("source_file")))
+    return Harvest(accepted, quarantined, read=read)
