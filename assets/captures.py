@@ -1,7 +1,6 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → pseudonymised captures."""
 
 import dagster as dg
-import polars as pl
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_scope
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
@@ -32,10 +31,8 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     scope = harvest_scope(lake.lake, keys, clock)
     post_logs, unfinished = scope.finished(landing.files("viid", scope.day, scope.code, "*.jsonl"))
     documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
-    harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key)
-    listing = post_logs + documents  # a refused file is named as the harvest names files: never a name off-contract
-    listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))))
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing, reports,
+    harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key, post_logs + documents)
+    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, Listing(), reports,
                              unfinished)
 
 

@@ -214,3 +214,17 @@ def test_a_catalog_missing_a_page_is_reported_incomplete_and_the_previous_day_fi
     assert by_camera(today["silver.cameras"], "name")[A] == "科尔沁区和平路"  # what arrived today wins
     # C was not removed: only A's new name is a change
     assert today["silver.camera_changes"].select("channel_id", "attribute").rows() == [(A, "name")]
+
+
+def test_poll_files_read_in_one_scan_keep_each_files_line_numbers(tmp_path):
+    """Files joined for one CSV scan still give every line its own file and number: CRLF endings, a blank
+    line, a last line without a newline, an empty file and a header only on the first line of a file."""
+    from xl_pipelines.parsers import status_polls
+
+    (tmp_path / "a.csv").write_bytes(b"channel_id,polled_at,status\r\nL1\r\n\r\nL3")
+    (tmp_path / "b.csv").write_bytes(b"")
+    (tmp_path / "c.csv").write_bytes(b"X1\nchannel_id,polled_at,status\n")
+    lines = status_polls.read_poll_lines([tmp_path / n for n in ("c.csv", "b.csv", "a.csv")])
+    a, c = str(tmp_path / "a.csv"), str(tmp_path / "c.csv")
+    assert lines.select("source_file", "item", "raw").rows() == [
+        (a, 2, "L1"), (a, 4, "L3"), (c, 1, "X1"), (c, 2, "channel_id,polled_at,status")]

@@ -1,6 +1,7 @@
 """Quality gates: suites as checks, blocking before gold, reconciliation, rejected share, freshness, report."""
 
 import datetime as dt
+import hashlib
 import json
 
 import dagster as dg
@@ -77,6 +78,18 @@ def test_a_suite_names_each_failed_expectation_with_counts_and_samples():
     assert failed[("expect_column_values_to_be_in_set", "state")].sample == ["sleeping"]
     assert failed[("expect_column_unique_value_count_to_be_between", "polled_at")].severity == "WARN"
     assert result.severity == "ERROR"
+
+
+def test_a_suites_configurations_are_reused_by_name_and_version_only():
+    """Built once per suite name and version (its file's digest): another version of the same suite is built
+    anew, never served the first one's expectations."""
+    suite = gates.load_suite("silver.status_intervals")
+    assert suite["version"] == hashlib.sha256(gates.suite_path("silver.status_intervals").read_bytes()).hexdigest()[:16]
+    frame = pl.DataFrame({"channel_id": [CAMERAS[0]]})
+    trimmed = {**suite, "expectations": suite["expectations"][:1], "version": "trimmed"}
+    assert gates.validate(frame, suite).evaluated == len(suite["expectations"]) > 1
+    assert gates.validate(frame, trimmed).evaluated == 1
+    assert gates.validate(frame, suite).evaluated == len(suite["expectations"])
 
 
 def test_a_missing_column_is_a_failure_not_a_crash():

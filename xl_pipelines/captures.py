@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from xl_pipelines.harvest_scope import HarvestScope
+from xl_pipelines.landing import Listing, refused_rows
 from xl_pipelines.parsers import gat1400, onvif
 from xl_pipelines.pseudonym import plate_key, pseudonymise
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
@@ -100,28 +101,47 @@ def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
         yield batch
 
 
-def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes) -> Harvest:
+def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes,
+                     refused: Listing | None = None) -> Harvest:
     """The banner-day's captures: accepted ones as `silver.captures` rows, the rest quarantined.
 
     A POST line that does not decode, names an unknown path or carries no objects is one record; otherwise
     every object is one. A re-send of the same capture (DOMAIN.md's key) is quarantined as `duplicate`, the
-    first received kept.
+    first received kept. The files the landing `refused` are quarantined one record each. Every file is named
+    as `shown_file` allows, here and nowhere else.
     """
     objects = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
-    frame = pl.concat([checked(part, scope, key) for part in objects], how="vertical_relaxed")
-    seen = pl.when(pl.col("reason").is_null()).then(~pl.struct(*KEY).is_first_distinct())
-    frame = frame.with_columns(
-        reason=pl.coalesce("reason", pl.when(seen).then(pl.lit("duplicate"))),
-        line_detail=pl.coalesce("line_detail", pl.when(seen).then(pl.lit(RESENT))))
-    frame = frame.with_columns(raw=pl.lit(None, pl.String),  # the line may hold personal data: it stays in landing
-                               source_file=shown_file(pl.col("source_file")))
+    parts = [checked(part, scope, key) for part in objects]
+    # A re-send is judged over the whole day, from the key columns alone; each batch is then split and let go,
+    # so the day's rows are never held twice (once checked, once again as accepted and quarantined rows).
+    keys = pl.concat([part.select(*KEY, "reason") for part in parts], how="vertical_relaxed")
+    resent = keys.select(pl.col("reason").is_null() & ~pl.struct(*KEY).is_first_distinct()).to_series()
+    del keys
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
-    accepted, quarantined = split_by_reason(frame, "captures", record_id=camera, detail=pl.col("line_detail"))
-    accepted = accepted.select(
-        "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
-        (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
-        *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):],
-    )
-    return Harvest(accepted, quarantined, read=frame.height)
+    accepted, quarantined, read = [], [], 0
+    for index in range(len(parts)):
+        part, parts[index] = parts[index], None
+        seen = resent.slice(read, part.height)
+        read += part.height
+        part = _named(part.with_columns(
+            reason=pl.when(seen).then(pl.lit("duplicate")).otherwise("reason"),
+            line_detail=pl.when(seen).then(pl.lit(RESENT)).otherwise("line_detail"),
+            raw=pl.lit(None, pl.String)))  # the line may hold personal data: it stays in landing
+        good, bad = split_by_reason(part, "captures", record_id=camera, detail=pl.col("line_detail"))
+        accepted.append(good.select(
+            "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
+            (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
+            *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):]))
+        quarantined.append(bad)
+    if refused is not None and refused.refused.height:
+        quarantined.append(_named(refused_rows(refused, "captures", quarantined[0].schema)))
+        read += refused.refused.height
+    return Harvest(pl.concat(accepted, how="vertical_relaxed"), pl.concat(quarantined, how="vertical_relaxed"), read)
+
+
+def _named(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with each `source_file` as `shown_file` names it, worked out once per distinct file."""
+    files = frame.select(pl.col("source_file").unique()).with_columns(shown=shown_file(pl.col("source_file")))
+    return frame.with_columns(pl.col("source_file").replace_strict(files["source_file"], files["shown"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import warnings
@@ -68,8 +69,10 @@ def suite_tables() -> list[str]:
 
 @functools.cache
 def load_suite(table: str) -> dict:
+    """The suite file, with its `version`: the digest of its text (what the GX configurations are cached by)."""
     try:
-        return json.loads(suite_path(table).read_text(encoding="utf-8"))
+        text = suite_path(table).read_text(encoding="utf-8")
+        return {**json.loads(text), "version": hashlib.sha256(text.encode()).hexdigest()[:16]}
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{suite_path(table)}: cannot read the suite ({exc})") from None
 
@@ -128,12 +131,17 @@ def _expectation_suite(name: str, configurations: list):
     return gx.ExpectationSuite(name=name, expectations=[c.to_domain_obj() for c in configurations])
 
 
-@functools.cache
-def _suite_configurations(text: str) -> list:
-    """A suite file's expectations as GX configurations, built once per process (the file is data, `text` its JSON)."""
+_CONFIGURATIONS: dict[tuple[str, str], list] = {}  # (suite name, version) → its GX configurations
+
+
+def _suite_configurations(suite: dict) -> list:
+    """A suite's expectations as GX configurations, built once per process and version of the suite."""
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    return [ExpectationConfiguration(**e) for e in json.loads(text)["expectations"]]
+    key = (suite["name"], suite["version"])
+    if key not in _CONFIGURATIONS:
+        _CONFIGURATIONS[key] = [ExpectationConfiguration(**e) for e in suite["expectations"]]
+    return _CONFIGURATIONS[key]
 
 
 def _run_suite(batch, name: str, configurations: list, result_format: dict):
@@ -149,7 +157,7 @@ def validate(frame: pl.DataFrame, suite: dict) -> SuiteResult:
     those that failed are run again to count and sample what they found, so a clean partition pays for no lists.
     """
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    judged = _run_suite(batch, suite["name"], _suite_configurations(json.dumps(suite)), {"result_format": "BOOLEAN_ONLY"})
+    judged = _run_suite(batch, suite["name"], _suite_configurations(suite), {"result_format": "BOOLEAN_ONLY"})
     failed = [r.expectation_config for r in judged if not r.success]
     described = _run_suite(batch, suite["name"], failed, {"result_format": "SUMMARY",
                                                           "partial_unexpected_count": SAMPLE_VALUES}) if failed else []

@@ -137,7 +137,7 @@ def pseudonymise(frame: pl.DataFrame, columns: list[str], key: bytes) -> pl.Data
     """Replace each column's values by their pseudonyms (hex); null stays null.
 
     HMAC-SHA256 written as DuckDB's vectorised SHA-256 over the padded keys, once per distinct value of
-    all the columns together (the same value gets the same pseudonym in every column), then joined back.
+    all the columns together (the same value gets the same pseudonym in every column), then looked up.
     """
     inner, outer = _pads(key)
     distinct = pl.concat([frame.get_column(c).alias("value") for c in columns]).drop_nulls().unique().to_frame()
@@ -146,11 +146,9 @@ def pseudonymise(frame: pl.DataFrame, columns: list[str], key: bytes) -> pl.Data
         mapping = con.sql(
             f"SELECT value, left(sha256($outer || unhex(sha256($inner || encode(value)))), {PSEUDONYM_CHARS}) "
             "AS pseudonym FROM distinct_values", params={"inner": inner, "outer": outer}).pl()
-    for column in columns:
-        named = mapping.rename({"value": column, "pseudonym": f"{column}__pseudonym"})
-        frame = frame.join(named, on=column, how="left", maintain_order="left").with_columns(
-            pl.col(f"{column}__pseudonym").alias(column)).drop(f"{column}__pseudonym")
-    return frame
+    # each column looked up in the mapping alone (a join would copy every other column of the frame too)
+    return frame.with_columns(pl.col(c).replace_strict(mapping["value"], mapping["pseudonym"], default=None,
+                                                       return_dtype=pl.String) for c in columns)
 
 
 def plate_key(plate: pl.Expr) -> pl.Expr:

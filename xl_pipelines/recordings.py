@@ -19,7 +19,7 @@ import polars as pl
 from xl_pipelines import landing
 from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.parsers import gb28181
-from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
+from xl_pipelines.quarantine import Harvest, first_failure, per_distinct, split_by_reason
 from xl_pipelines.settings import LOCAL_TZ, day_bounds
 
 # HH-MM-SS.mp4 or .ts; a leading dot marks a segment still being written (or left by a crash)
@@ -183,7 +183,10 @@ def harvest_record_index(files: list[Path], scope: HarvestScope) -> Harvest:
     docs = gb28181.record_info_frame(files)
     nvr_for_channel = pl.concat_str("queried_id", "device_id", separator="/").is_in(scope.pairs.implode())
     docs = docs.with_columns(device_id=pl.when(nvr_for_channel).then("queried_id").otherwise("device_id"))
-    begins, ends = gb28181.device_time(pl.col("start_raw")), gb28181.device_time(pl.col("end_raw"))
+    # each distinct time text read once, as DeviceStatus's are: a city-day's index entries share their hours
+    docs = per_distinct(docs, "start_raw", start_time=gb28181.device_time(pl.col("start_raw")))
+    docs = per_distinct(docs, "end_raw", end_time=gb28181.device_time(pl.col("end_raw")))
+    begins, ends = pl.col("start_time"), pl.col("end_time")
     listed = pl.col("start_raw").is_not_null() | pl.col("end_raw").is_not_null()
     rules = [
         *scope.id_rules("device_id"),

@@ -26,6 +26,7 @@ from tests.conftest import (
     write_post_logs,
 )
 from xl_pipelines.captures import harvest_captures
+from xl_pipelines.landing import Listing
 from xl_pipelines.settings import LOCAL_TZ
 
 PLATE, ID_NUMBER, NAME = "蒙G7Q2K9", "150502198807154321", "王秀英"
@@ -100,6 +101,18 @@ def test_a_post_log_named_after_a_person_is_not_named_in_the_lake(tmp_path):
     assert NAME not in text and ID_NUMBER not in text
     assert sorted(accepted["source_file"].to_list() + quarantined["source_file"].to_list()) == sorted([
         str(folder / "08.jsonl"), str(folder / "(file name withheld)"), str(folder / "(file name withheld)")])
+
+
+def test_a_file_the_landing_refused_is_quarantined_by_the_harvest_under_a_withheld_name(tmp_path):
+    """A refused file (here a link named after a plate) is one record of the harvest, its name withheld by the
+    same rule as a read file's, in the harvest itself (the asset only hands over the listing)."""
+    folder = write_post_logs(tmp_path, {8: [_vehicles("/VIID/MotorVehicles")]})[0].parent
+    refused = Listing(refused=pl.DataFrame({"source_file": [str(folder / f"{PLATE}.jsonl"), str(folder / "09.jsonl")],
+                                            "reason": ["symlink", "too_large"], "detail": ["a link", "too large"]}))
+    got = harvest_captures([folder / "08.jsonl"], [], harvest_scope(channels=[A]), TEST_KEY.encode(), refused)
+    assert got.read == 3 == got.accepted.height + got.quarantined.height
+    assert got.quarantined.select("source_file", "item", "reason", "raw").rows() == [
+        (str(folder / "(file name withheld)"), 0, "symlink", None), (str(folder / "09.jsonl"), 0, "too_large", None)]
 
 
 def test_an_onvif_channel_folder_or_file_named_after_a_person_is_withheld(tmp_path):

@@ -13,14 +13,22 @@ HEADER = "channel_id,polled_at,status"
 
 
 def read_poll_lines(files: list[Path]) -> pl.DataFrame:
-    """Every non-blank line of the files with its file and 1-based line number; headers dropped."""
-    if not files:
+    """Every non-blank line of the files with its file and 1-based line number; headers dropped.
+
+    The files are parsed as one text (one CSV scan, not one a file), each ended with a line feed so no line
+    runs into the next file's. Polars' reader ends a row at each line feed (a blank line gives a null row), so a
+    file's rows are as many as its line feeds: that is how each row gets its file and line number back.
+    """
+    files = sorted(files)
+    texts = [text if text.endswith(b"\n") else text + b"\n" for text in map(landing.read_bytes, files)]
+    if not texts:
         return pl.DataFrame(schema={"raw": pl.String, "source_file": pl.String, "item": pl.Int64})
-    lines = pl.concat([pl.read_csv(
-        landing.read_bytes(f) or b"\n", has_header=False, separator="\x1f", quote_char=None,
-        schema={"raw": pl.String}, encoding="utf8-lossy",
-    ).with_columns(source_file=pl.lit(str(f))) for f in sorted(files)])
-    lines = lines.with_columns(item=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("source_file"))
+    lines = pl.read_csv(b"".join(texts), has_header=False, separator="\x1f", quote_char=None,
+                        schema={"raw": pl.String}, encoding="utf8-lossy")
+    counts = pl.Series([text.count(b"\n") for text in texts], dtype=pl.Int64)
+    numbered = pl.DataFrame({"source_file": [str(f) for f in files]}).with_columns(
+        item=pl.int_ranges(1, counts + 1, dtype=pl.Int64)).explode("item")
+    lines = pl.concat([lines, numbered], how="horizontal")
     return lines.filter(pl.col("raw").is_not_null() & ~((pl.col("item") == 1) & (pl.col("raw").str.strip_chars() == HEADER)))
 
 
