@@ -93,12 +93,24 @@ def follow(instance: dg.DagsterInstance, run_ids: list[str], say: Callable[[dg.D
     return done
 
 
-def cancel(instance: dg.DagsterInstance, run_ids: list[str]) -> None:
-    """Cancel the runs not yet finished (queued ones are dropped, started ones terminated by their launcher)."""
+def cancel(instance: dg.DagsterInstance, run_ids: list[str], why: str = "cancelled by the xl that submitted it"
+           ) -> int:
+    """Cancel the runs not yet finished; how many. A queued one is dropped from the queue; a launched one is
+    terminated by its launcher (Celery revokes its task, killing the process that executes it) and marked
+    CANCELED here, since a killed run process reports nothing (and run monitoring would fail and retry it)."""
+    cancelled = 0
     for run_id in run_ids:
         run = latest_attempt(instance, run_id)
+        if run.status in FINISHED:
+            continue
+        if run.status != dg.DagsterRunStatus.QUEUED:
+            instance.report_run_canceling(run, message=why)
+        instance.run_coordinator.cancel_run(run.run_id)
+        run = instance.get_run_by_id(run.run_id)
         if run.status not in FINISHED:
-            instance.run_coordinator.cancel_run(run.run_id)
+            instance.report_run_canceled(run, message=why)
+        cancelled += 1
+    return cancelled
 
 
 def run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list[str]]:

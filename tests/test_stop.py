@@ -1,0 +1,73 @@
+"""SIGTERM, or Ctrl-C, on `xl materialize` while a run executes: it stops at once, with one line, and leaves
+no process, no run STARTED and no temporary or torn file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import camera_id, land_banner
+from tests.test_crash_safety import BANNER, materialize
+from xl_pipelines.lake import pid_alive
+
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def in_group(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (field 5 of /proc/PID/stat), zombies aside."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    members.append(int(entry.name))
+    return members
+
+
+# SIGTERM as `kill` sends it, to xl alone; Ctrl-C as a terminal sends it, to xl's whole process group
+@pytest.mark.parametrize(("signum", "to_group", "code"), [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)])
+def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_path, monkeypatch, signum, to_group, code):
+    from xl_pipelines.runner import instance_for
+    from xl_pipelines.settings import get_settings
+
+    land_banner(tmp_path / "landing", BANNER, [camera_id(n) for n in range(1, 21)])
+    run = materialize(tmp_path, start_new_session=True)  # a group of its own, as a terminal gives a command
+    monkeypatch.setenv("XL_HOME", str(tmp_path))
+    try:
+        instance = instance_for(get_settings())
+        deadline = time.monotonic() + 240
+        while not (started := instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))) \
+                and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.1)
+        assert len(started) == 1, "no run was caught executing"
+        before = in_group(run.pid)
+        assert run.pid in before and int(started[0].tags["xl/pid"]) in before  # xl, and the worker executing it
+        (os.killpg if to_group else os.kill)(run.pid, signum)
+        signalled = time.monotonic()
+        out, err = run.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == code, err
+    assert took < 20, f"{took:.0f}s to stop"
+    assert err.splitlines() == [f"xl: stopped by {signal.Signals(signum).name}: " + err.split(": ", 2)[2].rstrip()]
+    assert "process(es) of its pool killed" in err and "Traceback" not in err
+    assert f"{BANNER}" not in out  # the banner-day never finished: no progress line claims it
+    assert not [pid for pid in before if pid_alive(pid)] and in_group(run.pid) == []
+    assert not instance.get_runs(dg.RunsFilter(statuses=UNFINISHED))
+    after = instance.get_run_by_id(started[0].run_id).status
+    # SIGTERM reaches xl alone, which cancels the run; Ctrl-C reaches the worker too, which may end it first
+    assert after == dg.DagsterRunStatus.CANCELED if signum == signal.SIGTERM else \
+        after in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    for part in (tmp_path / "lake").rglob("*.parquet"):
+        pq.read_metadata(part)  # a torn file fails here
