@@ -373,7 +373,10 @@ class _Submitted:
     """Runs submitted to the instance and followed to the end: whoever its configuration names executes them."""
 
     def __init__(self, settings: Settings, instance: dg.DagsterInstance):
-        self.settings, self.instance, self.run_ids = settings, instance, []
+        from xl_pipelines.distributed import SUBMITTER
+
+        self.settings, self.instance = settings, instance
+        self.tags = {SUBMITTER: f"{socket.gethostname()}/{os.getpid()}"}  # found by it even if stopped mid-submit
 
     def __enter__(self) -> _Submitted:
         from xl_pipelines import distributed
@@ -385,8 +388,7 @@ class _Submitted:
     def start(self, job: str, label: str, key=None) -> tuple[str, str]:
         from xl_pipelines import distributed
 
-        self.run_ids.append(distributed.submit(self.instance, self.context, job, key))
-        return self.run_ids[-1], label
+        return distributed.submit(self.instance, self.context, job, key, self.tags), label
 
     def finish(self, started: tuple[str, str]) -> tuple[str, float, Outcome]:
         from xl_pipelines import distributed
@@ -410,8 +412,9 @@ class _Submitted:
         if error is None:
             self.workspace.__exit__(None, None, None)
             return
-        cancelled = distributed.cancel(self.instance, self.run_ids, f"xl materialize (pid {os.getpid()}) that "
-                                       f"submitted it was stopped ({error})")
+        mine = [run.run_id for run in self.instance.get_runs(dg.RunsFilter(tags=self.tags))]
+        cancelled = distributed.cancel(self.instance, mine, f"xl materialize (pid {os.getpid()}) that submitted "
+                                       f"it was stopped ({error})")
         self.workspace.__exit__(kind, error, traceback)
         _kill_descendants()  # the code server, if it outlived its shutdown (it executes no run)
         if isinstance(error, Stopped):
