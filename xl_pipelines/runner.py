@@ -35,6 +35,8 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._core.errors import DagsterInvalidConfigError
+from dagster_shared.check import CheckError
 
 from xl_pipelines.lake import LOCAL_PROTOCOLS, Lake, pid_alive, remove_stale_temps
 from xl_pipelines.settings import ConfigError, Settings, Stopped
@@ -95,9 +97,15 @@ def deployed() -> tuple[Path, set[str]] | None:
     if config is None or not config.is_file():
         return None
     try:
-        keys = set(yaml.safe_load(config.read_text(encoding="utf-8")) or {})
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise TypeError(f"a {type(loaded).__name__}, not a mapping of settings")
+        keys = set(loaded)
     except (yaml.YAMLError, TypeError) as exc:
-        raise ConfigError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: "
+                          f"{getattr(exc, 'problem', None) or exc}{where}") from None
     return (Path(home), keys) if keys & DEPLOYED else None
 
 
@@ -105,14 +113,8 @@ def submits_runs(instance: dg.DagsterInstance) -> bool:
     """Whether the instance's configuration names who executes runs (a run launcher, a queue served by its
     daemon): then `xl` submits its partitions and follows them rather than executing them itself. (Dagster's
     default coordinator is a queue too, but with nothing configured `xl` is the executor.)"""
-    if not (deployment := deployed()) or not deployment[1] & EXECUTES:
-        return False
-    try:
-        instance.run_launcher, instance.run_coordinator  # noqa: B018 (their packages are importable)
-    except ImportError as exc:
-        raise ConfigError(f"the instance in {deployment[0]} (DAGSTER_HOME) needs the module {exc.name}: "
-                          "pip install '.[distributed]'") from None
-    return True
+    deployment = deployed()
+    return bool(deployment and deployment[1] & EXECUTES and deployment[0] == Path(instance.root_directory))
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -125,7 +127,15 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
     home = deployment[0] if (deployment := deployed()) else settings.dagster_home
     if home != settings.dagster_home:
         if home not in _INSTANCES:
-            _INSTANCES[home] = dg.DagsterInstance.get()
+            try:
+                instance = dg.DagsterInstance.get()
+                instance.run_launcher, instance.run_coordinator  # noqa: B018 (their modules import)
+            except (ImportError, CheckError, DagsterInvalidConfigError) as exc:  # a module of another extra, a variable
+                why = exc.errors[0].message if isinstance(exc, DagsterInvalidConfigError) else str(exc).splitlines()[0]
+                raise ConfigError(f"the Dagster instance in {home} (DAGSTER_HOME) cannot be made: "
+                                  f"{why.removeprefix('Failure condition: ')} (pip install '.[distributed]'? "
+                                  "docs/deployment.md)") from None
+            _INSTANCES[home] = instance
         return _INSTANCES[home]
     if home in _INSTANCES and os.environ.get("DAGSTER_HOME") == str(home):
         return _INSTANCES[home]
