@@ -226,9 +226,9 @@ def test_xl_materialize_submits_the_day_to_the_instance_and_follows_it(proof):
                           timeout=1800)
     proof["timings"]["xl_materialize_s"] = time.perf_counter() - began
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = _progress(done.stdout)
+    lines = _progress(done.stderr)  # progress goes to stderr, as every line xl says
     assert len(lines) == 9 + 1 + 4  # banner-days, the month's cases, city day, faults, month, worklist
-    assert lines == _progress(proof["embedded"].stdout)
+    assert lines == _progress(proof["embedded"].stderr)
     jobs = sorted(r.job_name for r in _runs_since(instance, before))
     assert jobs == sorted(["banner_day"] * 9 + ["cases", "city_day", "faults", "month", "worklist", "warehouse"])
     assert all(r.tags.get(WORKER) for r in _runs_since(instance, before))  # executed by a Celery worker, each
