@@ -83,9 +83,8 @@ def in_group(pgid: int) -> list[int]:
     return members
 
 
-# SIGTERM as `kill` sends it, to xl alone; Ctrl-C as a terminal sends it, to xl's whole process group
-@pytest.mark.parametrize(("signum", "to_group", "code"), [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)])
-def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_path, monkeypatch, signum, to_group, code):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_path, monkeypatch, signum, code):
     land_banner(tmp_path / "landing", BANNER, [camera_id(n) for n in range(1, 21)])
     run = materialize(tmp_path, start_new_session=True)  # a group of its own, as a terminal gives a command
     monkeypatch.setenv("XL_HOME", str(tmp_path))
@@ -98,7 +97,7 @@ def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_pat
         assert len(started) == 1, "no run was caught executing"
         before = in_group(run.pid)
         assert run.pid in before and int(started[0].tags["xl/pid"]) in before  # xl, and the worker executing it
-        (os.killpg if to_group else os.kill)(run.pid, signum)
+        os.kill(run.pid, signum)  # as `kill` sends it: to xl alone, which stops what it started
         signalled = time.monotonic()
         out, err = run.communicate(timeout=60)
         took = time.monotonic() - signalled
@@ -110,12 +109,12 @@ def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_pat
     # one line, no traceback, and no progress line: the banner-day never finished
     assert len(err.splitlines()) == 1 and out == "", err
     assert err.startswith(f"xl: stopped by {signal.Signals(signum).name}: ") and "process(es) of its pool killed" in err
-    assert not [pid for pid in before if pid_alive(pid)] and in_group(run.pid) == []
+    ended = time.monotonic() + 10  # multiprocessing's resource tracker ends once it reads xl's end of its pipe
+    while (left := [pid for pid in {*before, *in_group(run.pid)} if pid_alive(pid)]) and time.monotonic() < ended:
+        time.sleep(0.1)
+    assert not left
     assert not instance.get_runs(dg.RunsFilter(statuses=UNFINISHED))
-    after = instance.get_run_by_id(started[0].run_id).status
-    # SIGTERM reaches xl alone, which cancels the run; Ctrl-C reaches the worker too, which may end it first
-    assert after == dg.DagsterRunStatus.CANCELED if signum == signal.SIGTERM else \
-        after in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE)
+    assert instance.get_run_by_id(started[0].run_id).status == dg.DagsterRunStatus.CANCELED
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     for part in (tmp_path / "lake").rglob("*.parquet"):
         pq.read_metadata(part)  # a torn file fails here

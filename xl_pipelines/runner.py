@@ -252,10 +252,11 @@ def _status(evaluations, success: bool, failures: list[str], outcome: Outcome, l
 def _adopt(environment: dict[str, str], folder: str) -> None:
     """A worker starts from the fork server's environment and folder: take the caller's (XL_HOME, the key, a
     relative XL_HOME's folder) instead. It dies with the fork server, which ends when `xl` does: a killed `xl`
-    leaves no worker writing on."""
+    leaves no worker writing on, and leaves Ctrl-C to `xl` (no traceback of a worker interrupted mid-wait)."""
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(folder)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: `xl` stops its workers itself
     if sys.platform == "linux":
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
