@@ -10,9 +10,12 @@ workers see (on several machines: a shared mount; see docs/deployment.md).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -196,6 +199,77 @@ def test_every_gold_table_equals_the_embedded_run_row_for_row(proof):
         assert distributed[table].equals(frame), table
 
 
+PROGRESS = re.compile(r"^\[(\d+/\d+)\] (.+?) +\d+\.\ds (.*)$")  # xl materialize's line per partition, less its time
+
+
+def _progress(stdout: str) -> list[tuple[str, ...]]:
+    return [m.groups() for line in stdout.splitlines() if (m := PROGRESS.match(line))]
+
+
+def _runs_since(instance, before: set[str]) -> list:
+    return [r for r in instance.get_runs() if r.run_id not in before]
+
+
+def test_xl_materialize_submits_the_day_to_the_instance_and_follows_it(proof):
+    """`xl materialize` itself, where $DAGSTER_HOME's instance names a run launcher and a queue: the day's runs
+    go to the workers, it prints the embedded run's line per partition, and the gold (deleted first) comes back
+    equal to the embedded run's."""
+    import s3fs
+
+    from xl_pipelines.distributed import WORKER
+
+    s3fs.S3FileSystem().rm(f"{BUCKET}/lake/gold", recursive=True)
+    instance = proof["instance"]
+    before = {r.run_id for r in instance.get_runs()}
+    began = time.perf_counter()
+    done = subprocess.run([XL, "materialize", "--start", str(DAY), "--end", str(DAY)], capture_output=True, text=True,
+                          timeout=1800)
+    proof["timings"]["xl_materialize_s"] = time.perf_counter() - began
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = _progress(done.stderr)  # progress goes to stderr, as every line xl says
+    assert len(lines) == 9 + 1 + 4  # banner-days, the month's cases, city day, faults, month, worklist
+    assert lines == _progress(proof["embedded"].stderr)
+    jobs = sorted(r.job_name for r in _runs_since(instance, before))
+    assert jobs == sorted(["banner_day"] * 9 + ["cases", "city_day", "faults", "month", "worklist", "warehouse"])
+    assert all(r.tags.get(WORKER) for r in _runs_since(instance, before))  # executed by a Celery worker, each
+    embedded, distributed = _gold(str(proof["folder"] / "embedded" / "lake")), _gold(f"s3://{BUCKET}/lake")
+    assert sorted(distributed) == sorted(embedded)
+    assert all(distributed[table].equals(frame) for table, frame in embedded.items())
+
+
+def test_sigterm_on_xl_materialize_cancels_its_submitted_runs(proof):
+    import dagster as dg
+
+    from xl_pipelines.distributed import FINISHED
+
+    instance = proof["instance"]
+    before = {r.run_id for r in instance.get_runs()}
+    run = subprocess.Popen([XL, "materialize", "--start", str(DAY), "--end", str(DAY)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not any(r.status == dg.DagsterRunStatus.STARTED for r in _runs_since(instance, before)) \
+                and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.5)
+        executing = [r.run_id for r in _runs_since(instance, before) if r.status == dg.DagsterRunStatus.STARTED]
+        assert executing, "no run of xl materialize was caught executing"
+        group = subprocess.run(["pgrep", "-g", str(run.pid)], capture_output=True, text=True).stdout.split()
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 143, err
+    assert len(err.splitlines()) == 1 and re.match(r"xl: stopped by SIGTERM: \d+ run\(s\) cancelled through the "
+                                                   r"instance; ", err), err
+    assert not [pid for pid in group if _alive(int(pid))]  # xl and its code server
+    time.sleep(12)  # two polls of run monitoring: a cancelled run is not failed, nor retried
+    mine = _runs_since(instance, before)
+    assert all(r.status in FINISHED for r in mine), {r.job_name: r.status for r in mine}
+    assert all(instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.CANCELED for run_id in executing)
+    assert not [r for r in mine if r.tags.get("dagster/parent_run_id") in executing]
+
+
 def test_no_partition_is_half_written(proof):
     """Every object under the lake is a whole Parquet file at a partition path (no temporary, no torn PUT),
     and the S3 lake holds exactly the partitions of the embedded one."""
@@ -229,6 +303,7 @@ def test_everything_stops_by_pid(proof):
     timings, sizes = proof["timings"], proof["sizes"]
     print(f"\nembedded day: {timings['embedded_s']:.0f}s; services up: {timings['services_start_s']:.0f}s; "
           f"distributed day (with one worker killed): {timings['distributed_s']:.0f}s; runs: {len(proof['runs'])}; "
+          f"the day again by xl materialize through the instance: {timings.get('xl_materialize_s', 0):.0f}s; "
           f"event log: {sizes['events']} rows, {sizes['event_bytes'] / 2**20:.1f} MiB "
           f"(database {sizes['database_bytes'] / 2**20:.1f} MiB); lake: {sizes['objects']} objects, "
           f"{sizes['object_bytes'] / 2**20:.1f} MiB")

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, Stopped, get_settings
 
 FORMATS = ("table", "csv", "json")
 
@@ -420,6 +420,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as exc:
         print(f"xl: error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as exc:  # runs stopped and accounted for; the partitions written before stand
+        print(f"xl: stopped by {exc}: {exc.stopped}; every partition written before stands, "
+              "run the same command again for the rest", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:
         home = get_settings().home
         if (why := full_disk(exc, home)) is None:

@@ -24,6 +24,7 @@ RUN_CONFIG = {"execution": {"config": {"in_process": {}}},
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 WILL_RETRY, PARENT = "dagster/will_retry", "dagster/parent_run_id"
 WORKER = "xl/worker"  # the Celery worker that executed a run (celery_worker.tag_worker)
+SUBMITTER = "xl/submitter"  # host/pid of the `xl materialize` that submitted a run (and cancels it when stopped)
 
 
 @contextmanager
@@ -32,7 +33,8 @@ def workspace(instance: dg.DagsterInstance) -> Iterator:
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(WORKSPACE)])) as context:
+    # its start and stop are not news on `xl materialize`'s terminal: only an error is
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(WORKSPACE)]), code_server_log_level="ERROR") as context:
         yield context.create_request_context()
 
 
@@ -93,12 +95,27 @@ def follow(instance: dg.DagsterInstance, run_ids: list[str], say: Callable[[dg.D
     return done
 
 
-def cancel(instance: dg.DagsterInstance, run_ids: list[str]) -> None:
-    """Cancel the runs not yet finished (queued ones are dropped, started ones terminated by their launcher)."""
+def cancel(instance: dg.DagsterInstance, run_ids: list[str], why: str = "cancelled by the xl that submitted it"
+           ) -> int:
+    """Cancel the runs not yet finished; how many. A queued one is dropped from the queue; a launched one is
+    terminated by its launcher (Celery revokes its task, killing the process that executes it) and marked
+    CANCELED here, since a killed run process reports nothing (and run monitoring would fail and retry it); a
+    worker given a CANCELED run does not start it."""
+    cancelled = 0
     for run_id in run_ids:
         run = latest_attempt(instance, run_id)
-        if run.status not in FINISHED:
+        if run.status in FINISHED:
+            continue
+        if run.status == dg.DagsterRunStatus.QUEUED:
             instance.run_coordinator.cancel_run(run.run_id)
+        else:
+            instance.report_run_canceling(run, message=why)
+            if run.status != dg.DagsterRunStatus.NOT_STARTED:  # created, never submitted: nothing to terminate
+                instance.run_launcher.terminate(run.run_id)
+        if (run := instance.get_run_by_id(run.run_id)).status not in FINISHED:
+            instance.report_run_canceled(run, message=why)
+        cancelled += 1
+    return cancelled
 
 
 def run_events(instance: dg.DagsterInstance, run_id: str) -> tuple[list, list[str]]:

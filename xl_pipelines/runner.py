@@ -5,32 +5,45 @@ worker processes (one per core, at most WORKERS); each day's city rollup runs af
 in; then each month's statistics and leadership report. The workers are forked from one server that imported
 the code location and Great Expectations once, and each keeps its instance: a banner-day pays for its data and
 its run, not for start-up (bench/profile.md).
+
+When the instance $DAGSTER_HOME selects is a deployment's (docs/deployment.md: a run launcher or a run
+coordinator of its own), the same partitions are submitted to it as runs in the same order instead, and
+followed to the end: who executes them is the instance's configuration. SIGTERM or Ctrl-C stops either way
+cleanly: the pool's processes killed and their runs marked CANCELED, or the submitted runs cancelled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import fcntl
 import multiprocessing
 import os
 import shutil
+import signal
 import socket
 import sqlite3
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import yaml
+from dagster._core.errors import DagsterInvalidConfigError
+from dagster_shared.check import CheckError
 
 from xl_pipelines.lake import LOCAL_PROTOCOLS, Lake, pid_alive, remove_stale_temps
-from xl_pipelines.settings import ConfigError, Settings
+from xl_pipelines.settings import ConfigError, Settings, Stopped
 
 INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
 WORKERS = 4
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 # One progress line per partition instead of step chatter: a failed step logs its traceback at ERROR, shown in
 # the Dagster UI (and summed up in the line), never on the terminal.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -69,14 +82,61 @@ def _history_held() -> Iterator[None]:
             connection.close()
 
 
+# What a deployment's dagster.yaml configures (deploy/dagster.distributed.yaml) and xl's own never does; the
+# last two name who executes runs.
+DEPLOYED = {"storage", "run_storage", "event_log_storage", "schedule_storage", "run_launcher", "run_coordinator"}
+EXECUTES = {"run_launcher", "run_coordinator"}
+
+
+def deployed() -> tuple[Path, set[str]] | None:
+    """$DAGSTER_HOME and what its dagster.yaml configures, when that is the instance's storage, run launcher or
+    run coordinator (a deployment's instance); None when xl's embedded one is meant (unset, or the embedded
+    copy `make` points at)."""
+    home = os.environ.get("DAGSTER_HOME")
+    config = Path(home, "dagster.yaml") if home else None
+    if config is None or not config.is_file():
+        return None
+    try:
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise TypeError(f"a {type(loaded).__name__}, not a mapping of settings")
+        keys = set(loaded)
+    except (yaml.YAMLError, TypeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: "
+                          f"{getattr(exc, 'problem', None) or exc}{where}") from None
+    return (Path(home), keys) if keys & DEPLOYED else None
+
+
+def submits_runs(instance: dg.DagsterInstance) -> bool:
+    """Whether the instance's configuration names who executes runs (a run launcher, a queue served by its
+    daemon): then `xl` submits its partitions and follows them rather than executing them itself. (Dagster's
+    default coordinator is a queue too, but with nothing configured `xl` is the executor.)"""
+    deployment = deployed()
+    return bool(deployment and deployment[1] & EXECUTES and deployment[0] == Path(instance.root_directory))
+
+
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance in $XL_HOME/dagster, configured by the repository's dagster.yaml; made once a
-    process.
+    """The instance runs go to, made once a process: a deployment's (deployed) as configured, else the
+    persistent embedded one in $XL_HOME/dagster, configured by the repository's dagster.yaml.
 
     Creating the SQLite storages runs schema migrations, which two `xl` processes starting at once would race;
     an exclusive file lock lets the first create them and the second find them ready.
     """
-    home = settings.dagster_home
+    home = deployment[0] if (deployment := deployed()) else settings.dagster_home
+    if home != settings.dagster_home:
+        if home not in _INSTANCES:
+            try:
+                instance = dg.DagsterInstance.get()
+                instance.run_launcher, instance.run_coordinator  # noqa: B018 (their modules import)
+            except (ImportError, CheckError, DagsterInvalidConfigError) as exc:  # a module of another extra, a variable
+                why = exc.errors[0].message if isinstance(exc, DagsterInvalidConfigError) else str(exc).splitlines()[0]
+                raise ConfigError(f"the Dagster instance in {home} (DAGSTER_HOME) cannot be made: "
+                                  f"{why.removeprefix('Failure condition: ')} (pip install '.[distributed]'? "
+                                  "docs/deployment.md)") from None
+            _INSTANCES[home] = instance
+        return _INSTANCES[home]
     if home in _INSTANCES and os.environ.get("DAGSTER_HOME") == str(home):
         return _INSTANCES[home]
     import sqlalchemy
@@ -105,19 +165,21 @@ def _this_process() -> dict[str, str]:
 def recover(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
     """Clear what a killed `xl materialize` left behind: its temporary files, and its runs still STARTED
     (marked failed, saying why). Runs of other machines, of live processes and of `make dev` are left alone."""
-    lake = Lake(settings.lake_url).root
-    local = lake.protocol in LOCAL_PROTOCOLS and not Path(lake.path).is_relative_to(settings.home)
-    roots = [settings.home] + ([Path(lake.path)] if local else [])  # the default lake lies under home: walked once
-    temps = remove_stale_temps(roots, skip=(settings.landing, settings.recordings, settings.dagster_home))
-    here = _this_process()["xl/host"]
-    stuck = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                                                      dg.DagsterRunStatus.STARTED], tags={"xl/host": here}))
-    dead = [run for run in stuck if run.tags.get("xl/pid", "").isdigit() and not pid_alive(int(run.tags["xl/pid"]))]
+    temps = _remove_temps(settings)
+    dead = _orphaned(instance)
     for run in dead:
         instance.report_run_failed(run, f"the xl process running it (pid {run.tags['xl/pid']}) ended without "
                                         "finishing it (killed?); marked failed by the next xl materialize")
     return ([f"removed {len(temps)} temporary file(s) left by a killed writer"] if temps else []) + (
         [f"marked {len(dead)} run(s) left STARTED by a killed xl failed"] if dead else [])
+
+
+def _orphaned(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """This machine's runs not finished whose executing xl process is gone."""
+    here = _this_process()["xl/host"]
+    stuck = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                                                      dg.DagsterRunStatus.STARTED], tags={"xl/host": here}))
+    return [run for run in stuck if run.tags.get("xl/pid", "").isdigit() and not pid_alive(int(run.tags["xl/pid"]))]
 
 
 def days_between(start: dt.date, end: dt.date, settings: Settings) -> list[dt.date]:
@@ -151,16 +213,24 @@ class Outcome:
 
 
 def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: str, key=None) -> str:
-    """Execute one job run; count its checks; return its status line (ok / BLOCKED by … / FAILED: …)."""
-    from quality.checks import table_name
+    """Execute one job run in this process; count its checks; return its status line."""
     from xl_pipelines.definitions import defs
 
     with _history_held():
         result = defs.resolve_job_def(job_name).execute_in_process(
             partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
+    failures = [e.event_specific_data.error.message.strip().splitlines()[0] for e in result.all_events
+                if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
+    return _status(result.get_asset_check_evaluations(), result.success, failures, outcome, label)
+
+
+def _status(evaluations, success: bool, failures: list[str], outcome: Outcome, label: str) -> str:
+    """Count a run's checks; its status line (ok / BLOCKED by … / FAILED: …), wherever it was executed."""
+    from quality.checks import table_name
+
     stopped, empty = [], []
     warned = 0
-    for evaluation in result.get_asset_check_evaluations():
+    for evaluation in evaluations:
         status = "passed" if evaluation.passed else evaluation.severity.value
         outcome.checks[(table_name(evaluation.asset_key), evaluation.check_name, status)] += 1
         warned += status == "WARN"
@@ -173,20 +243,22 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     if stopped:
         outcome.blocked.append(label)
         return f"BLOCKED by {'; '.join(stopped)}{missing}"
-    if not result.success:
+    if not success:
         outcome.failed.append(label)
-        failures = [e.event_specific_data.error.message.strip().splitlines()[0] for e in result.all_events
-                    if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
         return f"FAILED: {failures[0] if failures else 'see the Dagster UI'}{missing}"
     return "ok" + notes + missing
 
 
 def _adopt(environment: dict[str, str], folder: str) -> None:
     """A worker starts from the fork server's environment and folder: take the caller's (XL_HOME, the key, a
-    relative XL_HOME's folder) instead."""
+    relative XL_HOME's folder) instead. It dies with the fork server, which ends when `xl` does: a killed `xl`
+    leaves no worker writing on, and leaves Ctrl-C to `xl` (no traceback of a worker interrupted mid-wait)."""
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(folder)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: `xl` stops its workers itself
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _in_worker(settings: Settings, job: str, label: str, key=None) -> tuple[str, float, Outcome]:
@@ -198,18 +270,174 @@ def _in_worker(settings: Settings, job: str, label: str, key=None) -> tuple[str,
 
 
 def _missing(settings: Settings, dimensions: tuple[str, ...], keys: dict[str, str]) -> list[tuple[str, str]]:
-    """In a worker: the (layer.table, banner) inputs the models of `dimensions` wait for at `keys`
-    (assets/gold.py missing_inputs), the models' own outputs aside."""
+    """The (layer.table, banner) inputs the models of `dimensions` wait for at `keys` (assets/gold.py
+    missing_inputs), the models' own outputs aside."""
     from assets.gold import MODELS, missing_inputs
 
     lake, own = Lake(settings.lake_url), {f"gold.{m.name}" for m in MODELS if m.dimensions == dimensions}
     return [pair for m in MODELS if m.dimensions == dimensions for pair in missing_inputs(m, lake, keys) if pair[0] not in own]
 
 
-def _banner_day(settings: Settings, day: dt.date, banner: str, job: str = "banner_day") -> tuple[str, float, Outcome]:
-    from xl_pipelines.partitions import banner_day_key
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGTERM and SIGINT raise Stopped in the main thread, once: a second one while stopping is ignored, so
+    the stop itself completes."""
+    def stop(signum, _frame) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_IGN)
+        raise Stopped(signum)
 
-    return _in_worker(settings, job, f"{day} {banner}", banner_day_key(day, banner))
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {each: signal.signal(each, stop) for each in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process `pid` started, and those they started (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+def _kill_descendants() -> int:
+    """Stop (SIGSTOP) every process this one started, and theirs, until a walk finds no new one (a stopped
+    process forks no more), then SIGKILL them all; how many. multiprocessing's resource tracker is left to end
+    with this process (killed, it is started again, and complains)."""
+    from multiprocessing import resource_tracker
+
+    frozen: set[int] = {resource_tracker._resource_tracker._pid}
+    while new := set(_descendants(os.getpid())) - frozen:
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        frozen |= new
+    frozen.discard(resource_tracker._resource_tracker._pid)
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # SIGKILL is delivered at once, acted on soon after
+    while any(pid_alive(pid) for pid in frozen) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(frozen)
+
+
+class _Pool:
+    """Runs executed in this machine's worker processes, several at once (the embedded default)."""
+
+    def __init__(self, settings: Settings, instance: dg.DagsterInstance, workers: int):
+        self.settings, self.instance, self.workers = settings, instance, workers
+
+    def __enter__(self) -> _Pool:
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload(PRELOAD)
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=server, initializer=_adopt,
+                                        initargs=(dict(os.environ), os.getcwd()))
+        return self
+
+    def start(self, job: str, label: str, key=None) -> Future:
+        return self.pool.submit(_in_worker, self.settings, job, label, key)
+
+    def finish(self, started: Future) -> tuple[str, float, Outcome]:
+        return started.result()
+
+    def missing(self, dimensions: tuple[str, ...], keys: dict[str, str]) -> list[tuple[str, str]]:
+        return self.pool.submit(_missing, self.settings, dimensions, keys).result()  # this process never loads GX
+
+    def __exit__(self, _kind, error, _traceback) -> None:
+        if error is None:
+            self.pool.shutdown()
+            return
+        # stopped or failed: no worker may write on; the runs they executed end CANCELED (or failed), not STARTED
+        killed = _kill_descendants()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        why = f"xl materialize (pid {os.getpid()}) was stopped ({error}) while this run executed"
+        runs = _orphaned(self.instance)
+        for run in runs:
+            if isinstance(error, Stopped):
+                self.instance.report_run_canceled(run, why)
+            else:
+                self.instance.report_run_failed(run, why)
+        _remove_temps(self.settings)
+        if isinstance(error, Stopped):
+            error.stopped = f"{killed} process(es) of its pool killed, {len(runs)} run(s) marked CANCELED"
+
+
+class _Submitted:
+    """Runs submitted to the instance and followed to the end: whoever its configuration names executes them."""
+
+    def __init__(self, settings: Settings, instance: dg.DagsterInstance):
+        from xl_pipelines.distributed import SUBMITTER
+
+        self.settings, self.instance = settings, instance
+        self.tags = {SUBMITTER: f"{socket.gethostname()}/{os.getpid()}"}  # found by it even if stopped mid-submit
+
+    def __enter__(self) -> _Submitted:
+        from xl_pipelines import distributed
+
+        self.workspace = distributed.workspace(self.instance)
+        self.context = self.workspace.__enter__()
+        return self
+
+    def start(self, job: str, label: str, key=None) -> tuple[str, str]:
+        from xl_pipelines import distributed
+
+        return distributed.submit(self.instance, self.context, job, key, self.tags), label
+
+    def finish(self, started: tuple[str, str]) -> tuple[str, float, Outcome]:
+        from xl_pipelines import distributed
+
+        (run_id, label), outcome = started, Outcome()
+        run = distributed.follow(self.instance, [run_id], poll_s=0.5)[run_id]
+        record = self.instance.get_run_record_by_id(run.run_id)
+        seconds = record.end_time - record.start_time if record.start_time and record.end_time else 0.0
+        evaluations, failures = distributed.run_events(self.instance, run.run_id)
+        if run.status == dg.DagsterRunStatus.CANCELED:
+            failures = ["cancelled in the Dagster instance"]
+        success = run.status == dg.DagsterRunStatus.SUCCESS
+        return _status(evaluations, success, failures, outcome, label), seconds, outcome
+
+    def missing(self, dimensions: tuple[str, ...], keys: dict[str, str]) -> list[tuple[str, str]]:
+        return _missing(self.settings, dimensions, keys)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        from xl_pipelines import distributed
+
+        if error is None:
+            self.workspace.__exit__(None, None, None)
+            return
+        mine = [run.run_id for run in self.instance.get_runs(dg.RunsFilter(tags=self.tags))]
+        cancelled = distributed.cancel(self.instance, mine, f"xl materialize (pid {os.getpid()}) that submitted "
+                                       f"it was stopped ({error})")
+        self.workspace.__exit__(kind, error, traceback)
+        _kill_descendants()  # the code server, if it outlived its shutdown (it executes no run)
+        if isinstance(error, Stopped):
+            error.stopped = f"{cancelled} run(s) cancelled through the instance"
+
+
+def _remove_temps(settings: Settings) -> list[Path]:
+    """The temporary files killed writers left in $XL_HOME and a local lake, removed."""
+    lake = Lake(settings.lake_url).root
+    local = lake.protocol in LOCAL_PROTOCOLS and not Path(lake.path).is_relative_to(settings.home)
+    roots = [settings.home] + ([Path(lake.path)] if local else [])  # the default lake lies under home: walked once
+    return remove_stale_temps(roots, skip=(settings.landing, settings.recordings, settings.dagster_home))
 
 
 def materialize(
@@ -217,12 +445,15 @@ def materialize(
     case_months: list[str] = (), registry_from: dt.date | None = None,
 ) -> Outcome:
     """Run every banner-day and the case exports of the days' months (and of `case_months`), then each day's
-    city rollups, then each month's statistics and report, then the views and the quality report.
+    city rollups, then each month's statistics and report, then the views and the quality report: in worker
+    processes here, or as runs of the instance when it has them executed elsewhere (submits_runs).
 
     With `registry_from` (the day before the first), that day's registries are harvested first, so the first
-    day can fall back on them when its own catalog is incomplete.
+    day can fall back on them when its own catalog is incomplete. SIGTERM or SIGINT raise Stopped once what
+    was running is stopped.
     """
     from xl_pipelines.banners import load_banners
+    from xl_pipelines.partitions import banner_day_key
     from xl_pipelines.resources import LandingResource
 
     instance = instance_for(settings)
@@ -238,41 +469,39 @@ def materialize(
     total = len(banner_days) + len(exports) + len(days) + 1 + len(months) + len(days)
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
-    server = multiprocessing.get_context("forkserver")
-    server.set_forkserver_preload(PRELOAD)
-    with ProcessPoolExecutor(workers, mp_context=server, initializer=_adopt,
-                             initargs=(dict(os.environ), os.getcwd())) as pool:
+    runs = _Submitted(settings, instance) if submits_runs(instance) else _Pool(settings, instance, workers)
+    with _stoppable(), runs:
         if registry_from:
             began = time.perf_counter()
-            for future in [pool.submit(_banner_day, settings, registry_from, b, "registry") for b in banners]:
-                outcome.add(future.result()[2])
+            for started in [runs.start("registry", f"{registry_from} {b}", banner_day_key(registry_from, b))
+                            for b in banners]:
+                outcome.add(runs.finish(started)[2])
             say(f"registries of {registry_from} (the day before) harvested in {time.perf_counter() - began:.1f}s")
-        done = [(f"{day} {banner}", pool.submit(_banner_day, settings, day, banner)) for day, banner in banner_days]
-        done += [(f"{month} cases", pool.submit(_in_worker, settings, "cases", f"{month} cases", month))
-                 for month in exports]
-        for n, (label, future) in enumerate(done, start=1):
-            status, seconds, part = future.result()
+        done = [(f"{day} {banner}", runs.start("banner_day", f"{day} {banner}", banner_day_key(day, banner)))
+                for day, banner in banner_days]
+        done += [(f"{month} cases", runs.start("cases", f"{month} cases", month)) for month in exports]
+        for n, (label, started) in enumerate(done, start=1):
+            status, seconds, part = runs.finish(started)
             outcome.add(part)
             say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
-        # the rollups run in a worker too: this process never loads the code location or GX
         for n, day in enumerate(days, start=len(done) + 1):
             key, label = day.isoformat(), f"{day} city"
-            waiting = sorted({code for _, code in pool.submit(_missing, settings, ("date",), {"date": key}).result()})
+            waiting = sorted({code for _, code in runs.missing(("date",), {"date": key})})
             if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
                 say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
                 continue
-            status, seconds, part = pool.submit(_in_worker, settings, "city_day", label, key).result()
+            status, seconds, part = runs.finish(runs.start("city_day", label, key))
             outcome.add(part)
             say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
         # the fault episodes span days: rebuilt once from every day harvested
-        waiting = sorted({table for table, _ in pool.submit(_missing, settings, (), {}).result()})
+        waiting = sorted({table for table, _ in runs.missing((), {})})
         status, seconds, part = (f"waiting for {', '.join(waiting)}", 0.0, Outcome()) if waiting else \
-            pool.submit(_in_worker, settings, "faults", "faults").result()
+            runs.finish(runs.start("faults", "faults"))
         outcome.add(part)
         say(f"[{len(done) + len(days) + 1}/{total}] {'faults':<18} {seconds:5.1f}s {status}")
         for n, month in enumerate(months, start=len(done) + len(days) + 2):
             label = f"{month} month"
-            status, seconds, part = pool.submit(_in_worker, settings, "month", label, month).result()
+            status, seconds, part = runs.finish(runs.start("month", label, month))
             outcome.add(part)
             say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
         lake = Lake(settings.lake_url)
@@ -280,11 +509,11 @@ def materialize(
             label = f"{day} worklist"
             ready = not waiting and any(lake.exists("gold", "banner_daily_kpis", {"date": day.isoformat(), "banner": b})
                                         for b in banners)
-            status, seconds, part = pool.submit(_in_worker, settings, "worklist", label, day.isoformat()).result() \
+            status, seconds, part = runs.finish(runs.start("worklist", label, day.isoformat())) \
                 if ready else ("nothing harvested", 0.0, Outcome())
             outcome.add(part)
             say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
-        status, _, part = pool.submit(_in_worker, settings, "warehouse", "views and quality report").result()
+        status, _, part = runs.finish(runs.start("warehouse", "views and quality report"))
         outcome.add(part)
     say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"
         if status.startswith("ok") else f"views and quality report {status}")

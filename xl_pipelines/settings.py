@@ -16,6 +16,16 @@ class ConfigError(Exception):
     """A missing or wrong setting: shown to the user as one line, never as a traceback."""
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGINT (Ctrl-C) stopped a command; `stopped` says what was stopped with it (one line)."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.stopped = signum, "nothing was running"
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path

@@ -1,0 +1,120 @@
+"""`xl materialize` and the Dagster instance: which instance, and who executes its runs, is that instance's
+configuration; SIGTERM, or Ctrl-C, while a run executes stops it at once, with one line, and leaves no process,
+no run STARTED and no temporary or torn file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import camera_id, land_banner
+from tests.test_crash_safety import BANNER, materialize
+from xl_pipelines.lake import pid_alive
+from xl_pipelines.runner import instance_for, submits_runs
+from xl_pipelines.settings import ConfigError, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+QUEUE = """
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+"""
+POSTGRES = """
+storage:
+  postgres:
+    postgres_url: postgresql+psycopg2://xl@127.0.0.1:1/dagster
+"""
+
+
+def dagster_home(tmp_path: Path, config: str) -> Path:
+    home = tmp_path / "instance"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(config, encoding="utf-8")
+    return home
+
+
+def test_xls_own_instance_executes_in_its_pool_even_where_make_points_dagster_home(xl_home, tmp_path, monkeypatch):
+    """`make` exports DAGSTER_HOME=$XL_HOME/dagster of the repository; a test's (or a user's) XL_HOME is another:
+    a DAGSTER_HOME holding xl's embedded configuration is not a deployment."""
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path, (ROOT / "dagster.yaml").read_text())))
+    instance = instance_for(get_settings())
+    assert Path(instance.root_directory) == xl_home / "dagster"
+    assert not submits_runs(instance)  # though Dagster's default coordinator is a queue too
+
+
+def test_a_dagster_home_that_names_a_run_coordinator_is_submitted_to(xl_home, tmp_path, monkeypatch):
+    home = dagster_home(tmp_path, QUEUE)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = instance_for(get_settings())
+    assert Path(instance.root_directory) == home and submits_runs(instance)
+    assert not (xl_home / "dagster").exists()  # the embedded instance was not made
+
+
+@pytest.mark.parametrize(("config", "said"), [
+    ("storage: [", "is not a Dagster instance configuration: .* \\(line 1, column 11\\)"),
+    ("- run_launcher\n", "is not a Dagster instance configuration: a list, not a mapping"),
+    ("run_launcher:\n  module: dagster_nowhere\n  class: RunLauncher\n", "Couldn't import module dagster_nowhere"),
+])
+def test_a_deployment_instance_that_cannot_be_made_is_one_line(xl_home, tmp_path, monkeypatch, config, said):
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path, config)))
+    with pytest.raises(ConfigError, match=said) as error:
+        instance_for(get_settings())
+    assert "\n" not in str(error.value)
+
+UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def in_group(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (field 5 of /proc/PID/stat), zombies aside."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    members.append(int(entry.name))
+    return members
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_path, monkeypatch, signum, code):
+    land_banner(tmp_path / "landing", BANNER, [camera_id(n) for n in range(1, 21)])
+    run = materialize(tmp_path, start_new_session=True)  # a group of its own, as a terminal gives a command
+    monkeypatch.setenv("XL_HOME", str(tmp_path))
+    try:
+        instance = instance_for(get_settings())
+        deadline = time.monotonic() + 240
+        while not (started := instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))) \
+                and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.1)
+        assert len(started) == 1, "no run was caught executing"
+        before = in_group(run.pid)
+        assert run.pid in before and int(started[0].tags["xl/pid"]) in before  # xl, and the worker executing it
+        os.kill(run.pid, signum)  # as `kill` sends it: to xl alone, which stops what it started
+        signalled = time.monotonic()
+        out, err = run.communicate(timeout=60)
+        took = time.monotonic() - signalled
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == code, err
+    assert took < 20, f"{took:.0f}s to stop"
+    # one line, no traceback, and no progress line: the banner-day never finished
+    assert len(err.splitlines()) == 1 and out == "", err
+    assert err.startswith(f"xl: stopped by {signal.Signals(signum).name}: ") and "process(es) of its pool killed" in err
+    ended = time.monotonic() + 10  # multiprocessing's resource tracker ends once it reads xl's end of its pipe
+    while (left := [pid for pid in {*before, *in_group(run.pid)} if pid_alive(pid)]) and time.monotonic() < ended:
+        time.sleep(0.1)
+    assert not left
+    assert not instance.get_runs(dg.RunsFilter(statuses=UNFINISHED))
+    assert instance.get_run_by_id(started[0].run_id).status == dg.DagsterRunStatus.CANCELED
+    assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    for part in (tmp_path / "lake").rglob("*.parquet"):
+        pq.read_metadata(part)  # a torn file fails here
