@@ -32,9 +32,12 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     scope = harvest_scope(lake.lake, keys, clock)
     post_logs = landing.files("viid", scope.day, scope.code, "*.jsonl")
     documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
-    harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key)
-    listing = post_logs + documents  # a refused file is named as the harvest names files: never a name off-contract
-    listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))))
+    listing = post_logs + documents
+    with listing.reading():
+        harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key)
+    # a refused file is named as the harvest names files: never a name off-contract
+    listing = Listing(listing.files, listing.refused.with_columns(source_file=captures.shown_file(pl.col("source_file"))),
+                      listing.limits)
     yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, listing, reports)
 
 

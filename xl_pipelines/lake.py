@@ -24,6 +24,8 @@ import polars as pl
 import pyarrow.parquet as pq
 from upath import UPath
 
+from xl_pipelines.settings import LOCAL_PROTOCOLS
+
 PART_FILE = "part-0.parquet"
 KEY_FINGERPRINT = "_pseudonym_key.json"  # beside the layers: which key the lake's pseudonyms are made with
 LAYERS = ("bronze", "silver", "gold", "quarantine")
@@ -102,7 +104,6 @@ def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: floa
     return removed
 
 
-LOCAL_PROTOCOLS = ("", "file", "local")
 # DuckDB must never fetch an extension (httpfs for s3://…): the network is isolated, and the object store is
 # reached through the lake's own fsspec filesystem instead (connect).
 NO_EXTENSION_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
