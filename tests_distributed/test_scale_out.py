@@ -3,9 +3,9 @@
 PostgreSQL, Redis, the Ceph object gateway, the Dagster daemon and two Celery workers are started as separate
 processes by deploy/services/services.sh, as they would run on separate machines. One simulated day of all
 nine banners is materialised twice: with the embedded default (`xl materialize`, a local lake) and through the
-distributed instance (runs queued in Postgres, taken by the workers, the lake on S3). One worker is killed
-with all its processes while it executes a run. Landing zone and recordings are one local folder both
-workers see (on several machines: a shared mount; see docs/deployment.md).
+distributed instance (runs queued in Postgres, taken by the workers, the lake, the landing zone and the
+recordings on S3: the simulated folders are uploaded to the bucket and removed from disk, so the workers can
+read them nowhere else). One worker is killed with all its processes while it executes a run.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ CAMERAS = 150  # a few per banner (the smallest still has enough for a case): ev
 DAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=2)
 BUCKET = "xl-proof"
 KEY = "distributed-proof-pseudonym-key-0123456789"
+STORED = ("landing", "recordings")  # simulated on disk, harvested from s3://BUCKET/<name> by the workers
 
 
 def _exported(path: Path) -> dict[str, str]:
@@ -61,9 +62,9 @@ def _gold(lake_url: str) -> dict[str, pl.DataFrame]:
 def proof():
     folder = Path(tempfile.mkdtemp(prefix="xl-distributed-"))
     folder.chmod(0o711)  # PostgreSQL runs as its own user and must reach its folder inside
-    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY,
-              "XL_LANDING": str(folder / "landing"), "XL_RECORDINGS": str(folder / "recordings")}
-    embedded_env = {**os.environ, **common, "XL_HOME": str(folder / "embedded")}
+    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY}
+    embedded_env = {**os.environ, **common, "XL_HOME": str(folder / "embedded"),
+                    "XL_LANDING": str(folder / "landing"), "XL_RECORDINGS": str(folder / "recordings")}
     embedded_env.pop("XL_LAKE_URL", None)
     subprocess.run([XL, "simulate", "--start", str(DAY), "--end", str(DAY), "--cameras", str(CAMERAS)],
                    env=embedded_env, check=True, capture_output=True)
@@ -73,13 +74,15 @@ def proof():
     timings = {"embedded_s": time.perf_counter() - began}
 
     services = folder / "services"
-    distributed_env = {**common, "XL_HOME": str(folder / "distributed"), "XL_LAKE_URL": f"s3://{BUCKET}/lake"}
+    distributed_env = {**common, "XL_HOME": str(folder / "distributed"), "XL_LAKE_URL": f"s3://{BUCKET}/lake",
+                       **{f"XL_{name.upper()}": f"s3://{BUCKET}/{name}" for name in STORED}}
     saved = dict(os.environ)
     began = time.perf_counter()
     try:
         subprocess.run([SERVICES, "start", services], env={**os.environ, **distributed_env}, check=True)
         timings["services_start_s"] = time.perf_counter() - began
         os.environ.update({**distributed_env, **_exported(services / "env")})
+        _upload(folder, timings)
         yield {"folder": folder, "services": services, "embedded": embedded, "timings": timings,
                **_distributed_day(services, timings)}
     finally:
@@ -89,15 +92,27 @@ def proof():
         shutil.rmtree(folder, ignore_errors=True)  # the services' data (the OSD's 10 GiB sparse file) too
 
 
+def _upload(folder: Path, timings: dict) -> None:
+    """The simulated landing zone and recordings into the bucket, then gone from disk."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.mkdir(BUCKET)
+    began = time.perf_counter()
+    for name in STORED:
+        fs.put(str(folder / name), f"{BUCKET}/{name}", recursive=True)
+        timings[f"{name}_objects"] = len(fs.find(f"{BUCKET}/{name}"))
+        shutil.rmtree(folder / name)
+    timings["upload_s"] = time.perf_counter() - began
+
+
 def _distributed_day(services: Path, timings: dict) -> dict:
     """Submit the day's runs through the instance, kill worker w1 while it executes one, follow all to the end."""
     import dagster as dg
-    import s3fs
 
     from xl_pipelines import distributed
     from xl_pipelines.partitions import banner_day_key
 
-    s3fs.S3FileSystem().mkdir(BUCKET)
     began = time.perf_counter()
     instance = dg.DagsterInstance.get()
     with distributed.workspace(instance) as context:
@@ -196,6 +211,23 @@ def test_every_gold_table_equals_the_embedded_run_row_for_row(proof):
         assert distributed[table].equals(frame), table
 
 
+def test_the_workers_harvested_the_landing_zone_and_recordings_from_s3(proof):
+    """Every landing file and segment file the distributed run read is named by its object's URL in bronze:
+    nothing was read from disk (the folders were removed after the upload)."""
+    from xl_pipelines.lake import Lake
+
+    lake = Lake(f"s3://{BUCKET}/lake")
+    roots = {}
+    with lake.connect() as con:
+        for table, column in (("catalog_items", "source_file"), ("status_polls", "source_file"),
+                              ("recording_files", "path")):
+            roots[table] = con.sql(f"SELECT DISTINCT regexp_extract({column}, '^s3://[^/]+/[^/]+/') "
+                                   f"FROM read_parquet('{lake.url}/bronze/{table}/*/*/*.parquet')").fetchall()
+    assert roots == {"catalog_items": [(f"s3://{BUCKET}/landing/",)], "status_polls": [(f"s3://{BUCKET}/landing/",)],
+                     "recording_files": [(f"s3://{BUCKET}/recordings/",)]}
+    assert not (proof["folder"] / "landing").exists() and not (proof["folder"] / "recordings").exists()
+
+
 def test_no_partition_is_half_written(proof):
     """Every object under the lake is a whole Parquet file at a partition path (no temporary, no torn PUT),
     and the S3 lake holds exactly the partitions of the embedded one."""
@@ -228,6 +260,8 @@ def test_everything_stops_by_pid(proof):
     assert not [pid for pid in pids if _alive(pid)]
     timings, sizes = proof["timings"], proof["sizes"]
     print(f"\nembedded day: {timings['embedded_s']:.0f}s; services up: {timings['services_start_s']:.0f}s; "
+          f"upload: {timings['landing_objects']} landing and {timings['recordings_objects']} recording objects in "
+          f"{timings['upload_s']:.0f}s; "
           f"distributed day (with one worker killed): {timings['distributed_s']:.0f}s; runs: {len(proof['runs'])}; "
           f"event log: {sizes['events']} rows, {sizes['event_bytes'] / 2**20:.1f} MiB "
           f"(database {sizes['database_bytes'] / 2**20:.1f} MiB); lake: {sizes['objects']} objects, "

@@ -81,12 +81,12 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: float | None = None) -> list[Path]:
+def remove_stale_temps(roots: list[Path], skip: tuple[Path | UPath, ...] = (), now: float | None = None) -> list[Path]:
     """Remove the temporary files a killed writer left under `roots` (not descending into `skip`): those whose
     writer's PID (in the name) no longer runs on this machine, and any dot-named `.tmp` older than
     STALE_AFTER_S. Returns what was removed."""
     now = time.time() if now is None else now
-    removed, skipped = [], {os.path.abspath(p) for p in skip}
+    removed, skipped = [], {os.path.abspath(p) for p in skip if not isinstance(p, UPath)}  # a store is no folder here
     for root in roots:
         for folder, folders, names in os.walk(root):
             folders[:] = [f for f in folders if os.path.join(folder, f) not in skipped]
