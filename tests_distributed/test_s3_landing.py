@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.distributed import exported
 from tests.conftest import encode_segment
 from xl_pipelines import landing, recordings
 from xl_pipelines.resources import LandingResource
@@ -37,9 +38,7 @@ def store():
     saved = dict(os.environ)
     try:
         subprocess.run([SERVICES, "start-storage", folder / "services"], check=True, capture_output=True)
-        for line in (folder / "services" / "env").read_text().splitlines():
-            name, value = line.removeprefix("export ").split("=", 1)
-            os.environ[name] = value
+        os.environ.update(exported(folder / "services" / "env"))
         import s3fs
 
         fs = s3fs.S3FileSystem()

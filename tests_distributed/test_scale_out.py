@@ -23,6 +23,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from bench.distributed import STORED, exported, sizes, upload
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "deploy" / "services" / "services.sh"
 XL = Path(sys.executable).with_name("xl")
@@ -30,13 +32,6 @@ CAMERAS = 150  # a few per banner (the smallest still has enough for a case): ev
 DAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=2)
 BUCKET = "xl-proof"
 KEY = "distributed-proof-pseudonym-key-0123456789"
-STORED = ("landing", "recordings")  # simulated on disk, harvested from s3://BUCKET/<name> by the workers
-
-
-def _exported(path: Path) -> dict[str, str]:
-    """The `export NAME=value` lines services.sh writes for clients."""
-    return dict(line.removeprefix("export ").split("=", 1) for line in path.read_text().splitlines()
-                if line.startswith("export "))
 
 
 def _alive(pid: int) -> bool:
@@ -81,8 +76,8 @@ def proof():
     try:
         subprocess.run([SERVICES, "start", services], env={**os.environ, **distributed_env}, check=True)
         timings["services_start_s"] = time.perf_counter() - began
-        os.environ.update({**distributed_env, **_exported(services / "env")})
-        _upload(folder, timings)
+        os.environ.update({**distributed_env, **exported(services / "env")})
+        timings |= upload(folder, BUCKET)
         yield {"folder": folder, "services": services, "embedded": embedded, "timings": timings,
                **_distributed_day(services, timings)}
     finally:
@@ -90,20 +85,6 @@ def proof():
         os.environ.update(saved)
         subprocess.run([SERVICES, "stop", services], check=False)
         shutil.rmtree(folder, ignore_errors=True)  # the services' data (the OSD's 10 GiB sparse file) too
-
-
-def _upload(folder: Path, timings: dict) -> None:
-    """The simulated landing zone and recordings into the bucket, then gone from disk."""
-    import s3fs
-
-    fs = s3fs.S3FileSystem()
-    fs.mkdir(BUCKET)
-    began = time.perf_counter()
-    for name in STORED:
-        fs.put(str(folder / name), f"{BUCKET}/{name}", recursive=True)
-        timings[f"{name}_objects"] = len(fs.find(f"{BUCKET}/{name}"))
-        shutil.rmtree(folder / name)
-    timings["upload_s"] = time.perf_counter() - began
 
 
 def _distributed_day(services: Path, timings: dict) -> dict:
@@ -130,21 +111,7 @@ def _distributed_day(services: Path, timings: dict) -> dict:
             run_id = distributed.submit(instance, context, job, key)
             rest |= distributed.follow(instance, [run_id], timeout_s=900)
     timings["distributed_s"] = time.perf_counter() - began
-    return {"instance": instance, "runs": {**first, **rest}, "killed": killed, "sizes": _sizes()}
-
-
-def _sizes() -> dict[str, int]:
-    """What the day left behind: event-log rows and bytes in Postgres, objects and bytes in the lake."""
-    import psycopg2
-    import s3fs
-
-    with psycopg2.connect(os.environ["XL_POSTGRES_URL"].replace("+psycopg2", "")) as db, db.cursor() as cursor:
-        cursor.execute("SELECT count(*), pg_total_relation_size('event_logs'), pg_database_size(current_database()) "
-                       "FROM event_logs")
-        events, event_bytes, database_bytes = cursor.fetchone()
-    objects = s3fs.S3FileSystem().find(f"{BUCKET}/lake", detail=True)
-    return {"events": events, "event_bytes": event_bytes, "database_bytes": database_bytes,
-            "objects": len(objects), "object_bytes": sum(o["size"] for o in objects.values())}
+    return {"instance": instance, "runs": {**first, **rest}, "killed": killed, "sizes": sizes(BUCKET)}
 
 
 def _kill_w1_mid_run(instance, services: Path, run_ids: list[str]) -> dict:
