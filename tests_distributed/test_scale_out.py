@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.distributed import STORED, exported, sizes, upload
+from xl_pipelines.distributed import FINISHED
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "deploy" / "services" / "services.sh"
@@ -119,7 +120,7 @@ def _kill_w1_mid_run(instance, services: Path, run_ids: list[str]) -> dict:
     minutes), SIGKILL w1 and its pool (a machine lost): the run it held, and the worker's processes."""
     import dagster as dg
 
-    from xl_pipelines.distributed import FINISHED, WORKER
+    from xl_pipelines.distributed import WORKER
 
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
@@ -218,6 +219,31 @@ def test_analysts_read_the_s3_lake_through_the_locked_connection(proof):
     with connect_readonly(Path(os.environ["XL_HOME"]) / "xl.duckdb") as con:
         rows = con.execute("SELECT count(DISTINCT code) FROM gold.banner_daily_kpis").fetchall()
     assert rows == [(9,)]
+
+
+def test_runs_past_their_retention_are_deleted_with_their_events(proof):
+    """docs/deployment.md's retention recipe: finished runs created before a cut-off are deleted, and their
+    event-log rows with them; later runs keep theirs."""
+    import dagster as dg
+    import psycopg2
+
+    instance = proof["instance"]
+    records = sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)
+    cutoff = records[1].create_timestamp  # the first run is older than it; every other run is not
+
+    def events() -> dict[str, int]:
+        with psycopg2.connect(os.environ["XL_POSTGRES_URL"].replace("+psycopg2", "")) as db, db.cursor() as cursor:
+            cursor.execute("SELECT run_id, count(*) FROM event_logs GROUP BY run_id")
+            return dict(cursor.fetchall())
+
+    before = events()
+    old = instance.get_run_records(dg.RunsFilter(created_before=cutoff, statuses=list(FINISHED)))
+    for record in old:
+        instance.delete_run(record.dagster_run.run_id)
+    after = events()
+    assert [r.dagster_run.run_id for r in old] == [records[0].dagster_run.run_id]
+    assert before[records[0].dagster_run.run_id] > 0 and records[0].dagster_run.run_id not in after
+    assert {run: n for run, n in before.items() if run != records[0].dagster_run.run_id} == after
 
 
 def test_everything_stops_by_pid(proof):
