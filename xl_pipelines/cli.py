@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings, local_folder
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings, is_folder, local_folder
 
 FORMATS = ("table", "csv", "json")
 
@@ -78,7 +78,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     key_from_environment()  # no harvest of personal data without a strong key: say so before any work
-    if not settings.landing.is_dir():
+    if not is_folder(settings.landing, "XL_LANDING"):
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
     checked_key(Lake(settings.lake_url))  # and none with another key than the lake's (the asset checks again)
     days = days_between(args.start, args.end, settings)
@@ -178,10 +178,10 @@ def cmd_privacy_scan(args: argparse.Namespace) -> int:
     from xl_pipelines.privacy_scan import scan
 
     settings = get_settings()
-    if not settings.landing.is_dir():
-        raise ConfigError(f"no landing zone at {settings.landing}: nothing to seek (set XL_LANDING)")
-    result = scan(settings.home, local_folder(settings.landing, "XL_LANDING", "xl privacy-scan"),
-                  local_folder(settings.recordings, "XL_RECORDINGS", "xl privacy-scan"))
+    landing = local_folder(settings.landing, "XL_LANDING", "xl privacy-scan")
+    if not landing.is_dir():
+        raise ConfigError(f"no landing zone at {landing}: nothing to seek (set XL_LANDING)")
+    result = scan(settings.home, landing, local_folder(settings.recordings, "XL_RECORDINGS", "xl privacy-scan"))
     for leak in result.leaks:
         print(leak.line())
     for where in result.unreadable:

@@ -39,6 +39,18 @@ def location(raw: str | Path) -> Where:
     return where
 
 
+def is_folder(where: Where, variable: str) -> bool:
+    """Whether `where` is a folder (on an object store: keys lie below the prefix); one line, not a traceback,
+    when the store cannot be reached (no credentials, no endpoint)."""
+    if isinstance(where, Path):
+        return where.is_dir()
+    try:
+        return where.is_dir()
+    except Exception as exc:  # botocore's errors (NoCredentialsError…) are no OSError, and botocore is optional
+        raise ConfigError(f"{variable}={where}: the object store cannot be reached ({type(exc).__name__}: {exc}); "
+                          "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL") from None
+
+
 def local_folder(where: Where, variable: str, command: str) -> Path:
     """`where` if it is a local folder; one line if it is an object store `command` cannot write or scan."""
     if not isinstance(where, Path):
