@@ -73,15 +73,19 @@ def test_an_object_store_refuses_what_a_folder_refuses_with_the_same_words(store
             "status/0200.csv": PLAIN * 40,  # 2,880 bytes: over the limit
             "status/0300.csv/inside": PLAIN,  # a folder named like a file (a key prefix on the store)
             "status/.0400.csv": PLAIN,  # still being written: not listed
-            "status/0500.txt": PLAIN}  # not the pattern
+            "status/0500.txt": PLAIN,  # not the pattern
+            "status/0600.csv": b""}  # empty: read as empty (a store refuses a byte range of an empty object)
     local, url = both(store, "refusals", tree)
     results = []
     for root in (str(local), url):
         where = location(root)
-        results.append(shown(landing.list_files(where, where / "status", "*.csv", LIMIT), root))
+        listing = landing.list_files(where, where / "status", "*.csv", LIMIT)
+        with listing.reading():
+            assert [landing.read_bytes(f) for f in listing.files] == [PLAIN, b""]
+        results.append(shown(listing, root))
     assert results[0] == results[1]
     files, refused = results[1]
-    assert files == ["status/0000.csv"]
+    assert files == ["status/0000.csv", "status/0600.csv"]
     assert refused == [
         ("status/0100.csv", "compressed", "gzip data: the contract names uncompressed files only"),
         ("status/0200.csv", "too_large", "2,880 bytes, over this source's limit of 2,000 "
@@ -122,6 +126,7 @@ def test_segments_on_the_store_probe_as_they_do_on_disk(store, tmp_path):
     tree[f"150502/{channel}/2026-11-20/00-30-00.mp4"] = cut[: len(cut) // 2]  # cut before its index (moov)
     ts = made["sound.ts"].read_bytes()
     tree[f"150502/{channel}/2026-11-20/00-40-00.ts"] = ts[: len(ts) - 100]  # cut mid-packet
+    tree[f"150502/{channel}/2026-11-20/00-50-00.mp4"] = b""  # empty
     tree[f"150502/{channel}/2026-11-19/.23-50-00.mp4"] = b""  # only an unfinished file that day
     local, url = both(store, "recordings", tree)
     probed = []
@@ -136,7 +141,8 @@ def test_segments_on_the_store_probe_as_they_do_on_disk(store, tmp_path):
     problems = {name: (row["problem"], row["packets"], row["keyframes"]) for name, row in probed[1]}
     assert {name: problems.pop(name) for name in ("00-00-00.mp4", "00-10-00.mp4", "00-20-00.ts")} == dict.fromkeys(
         ("00-00-00.mp4", "00-10-00.mp4", "00-20-00.ts"), (None, 30, 10))  # tests.conftest: 30 frames, a GOP of 3
-    assert {name: found[0] for name, found in problems.items()} == {"00-30-00.mp4": "truncated", "00-40-00.ts": "truncated"}
+    assert {name: found[0] for name, found in problems.items()} == {"00-30-00.mp4": "truncated", "00-40-00.ts": "truncated",
+                                                                    "00-50-00.mp4": "corrupt"}
 
 
 def test_the_case_export_is_found_on_the_store_and_its_absence_said(store):

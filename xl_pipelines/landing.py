@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import fcntl
 import functools
 import os
@@ -38,6 +39,7 @@ MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\x
 REFUSED_SCHEMA = {"source_file": pl.String, "reason": pl.String, "detail": pl.String}
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 LINK = "a symbolic link: never followed, wherever it points"
+# EMPTY_RANGE: an S3 store refuses a byte range of an empty object (416 InvalidRange, EINVAL from s3fs): it is empty
 # The listed files being harvested and their sources' limits (Listing.reading): a read re-checks against these
 _READING: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("landing_reading", default=None)
 
@@ -156,6 +158,10 @@ def read_bytes(path: Where, limit: int | None = None) -> bytes:
             data = path.fs.cat_file(path.path, start=0, end=limit + 1)
         except FileNotFoundError:
             raise Refused("not_regular_file", "cannot be opened (no such object)") from None
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            data = b""  # EMPTY_RANGE
         if len(data) > limit:
             _judge("file", max(len(data), _entry(path)[1]), limit)
     _uncompressed(data[:8])
@@ -214,7 +220,8 @@ def _heads(paths: list[Where]) -> dict[Where, bytes | Exception]:
     if not remote:
         return {}
     heads = remote[0].fs.cat_ranges([p.path for p in remote], 0, 8, on_error="return")
-    return dict(zip(remote, heads, strict=True))
+    return {path: b"" if isinstance(head, OSError) and head.errno == errno.EINVAL else head  # EMPTY_RANGE
+            for path, head in zip(remote, heads, strict=True)}
 
 
 def _entry(path: Where) -> tuple[str, int]:
