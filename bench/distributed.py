@@ -138,8 +138,7 @@ def bench(cameras: int, day: dt.date) -> dict:
         distributed_env = {**common, "XL_HOME": str(folder / "distributed"), "XL_LAKE_URL": f"s3://{BUCKET}/lake",
                            **{f"XL_{name.upper()}": f"s3://{BUCKET}/{name}" for name in STORED}}
         began = time.perf_counter()
-        subprocess.run([SERVICES, "start", services], env={**os.environ, **distributed_env}, check=True,
-                       capture_output=True)
+        subprocess.run([SERVICES, "start", services], env={**os.environ, **distributed_env}, check=True)
         services_s = time.perf_counter() - began
         os.environ.update({**distributed_env, **exported(services / "env")})
         stored = upload(folder, BUCKET)
