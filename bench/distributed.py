@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -72,20 +71,17 @@ def sizes(bucket: str) -> dict[str, int]:
 
 
 def _embedded(folder: Path, day: dt.date, env: dict) -> dict:
-    """`xl materialize` of the day, its wall and CPU seconds, and each banner-day's seconds from its progress lines."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """`xl materialize` of the day, its wall seconds, and each banner-day's seconds from its progress lines."""
     began = time.perf_counter()
     done = subprocess.run([XL, "materialize", "--start", str(day), "--end", str(day)], env=env, capture_output=True,
                           text=True)
     wall = time.perf_counter() - began
     if done.returncode:
         raise SystemExit(f"embedded run failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    lines = [m for m in map(PROGRESS.match, done.stdout.splitlines()) if m]
+    lines = [m for m in map(PROGRESS.match, (done.stdout + done.stderr).splitlines()) if m]  # progress: stderr
     banner_days = {m["label"].split()[1]: float(m["seconds"]) for m in lines if m["label"].startswith(str(day))
                    and m["label"].split()[1].isdigit()}
-    return {"wall_s": wall, "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-            "banner_days": banner_days}
+    return {"wall_s": wall, "banner_days": banner_days}
 
 
 def _distributed(day: dt.date) -> dict:
@@ -176,7 +172,6 @@ def report(found: dict) -> str:
               "|---|---:|---:|",
               f"| city-day, wall | {embedded['wall_s']:.0f} s | {distributed['wall_s']:.0f} s (+ services up "
               f"{found['services_s']:.0f} s, upload {found['upload_s']:.0f} s) |",
-              f"| CPU of the xl processes | {embedded['cpu_s']:.0f} s | (in the workers) |",
               f"| runs | one process pool | {len(runs)} runs |",
               f"| lake | local files | {found['objects']:,} objects, {found['object_bytes'] / 2**20:.1f} MiB |",
               f"| landing, recordings | local files | {found['landing_objects']:,} + {found['recordings_objects']:,} "
