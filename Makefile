@@ -61,6 +61,8 @@ bench: install
 		$(SUDO) apt-get install -y -q mate-backgrounds lomiri-wallpapers-16.04 lomiri-wallpapers-20.04)  # bench/vqd.py's photographs
 	test -d bench/photos/skimage || (mkdir -p bench/photos && cd bench/photos && apt-get download -q python3-skimage && dpkg -x python3-skimage_*.deb skimage)  # its sample photographs, unpacked only
 	$(PY) -m bench.run
+	deploy/services/install.sh  # the distributed stage's services (PostgreSQL, Redis, Ceph gateway), once
+	$(PY) -m bench.distributed --cameras $${XL_BENCH_DISTRIBUTED_CAMERAS:-300}
 
 clean:
 	rm -rf $(XL_HOME) bench/work

@@ -39,7 +39,8 @@ def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
                     reports: ReportsResource):
     keys = partition_keys(context)
     listing = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
-    harvest = camera_health.harvest_catalog(listing.files, keys["banner"], load_banners())
+    with listing.reading():
+        harvest = camera_health.harvest_catalog(listing.files, keys["banner"], load_banners())
     yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing, reports)
 
 
@@ -65,7 +66,9 @@ def harvest_landing(context: dg.AssetExecutionContext, lake: Lake, landing: Land
     keys = partition_keys(context)
     scope = harvest_scope(lake, keys, clock)
     listing = landing.files(folder, scope.day, scope.code, pattern)
-    yield from write_harvest(lake, *tables, keys, source, harvest(listing.files, scope), listing, reports)
+    with listing.reading():
+        harvested = harvest(listing.files, scope)
+    yield from write_harvest(lake, *tables, keys, source, harvested, listing, reports)
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})

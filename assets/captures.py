@@ -31,7 +31,9 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     scope = harvest_scope(lake.lake, keys, clock)
     post_logs, unfinished = scope.finished(landing.files("viid", scope.day, scope.code, "*.jsonl"))
     documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
-    harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key, post_logs + documents)
+    listing = post_logs + documents
+    with listing.reading():
+        harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key, listing)
     yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, Listing(), reports,
                              unfinished)
 

@@ -36,8 +36,9 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
     listing = landing.case_files(keys["month"])
     if not listing.files and not listing.refused.height:
         raise dg.Failure(f"no case export for {keys['month']}: {landing.case_export(keys['month'])} has not arrived")
-    harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=clock.time())
-               if listing.files else NO_EXPORT)  # refused: the listing's one record is all there is
+    with listing.reading():
+        harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=clock.time())
+                   if listing.files else NO_EXPORT)  # refused: the listing's one record is all there is
     yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing, reports)
 
 

@@ -34,7 +34,8 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
     keys = partition_keys(context)
     scope = harvest_scope(lake.lake, keys, clock)
     listing = recordings.segment_files(recording_storage.path, scope.code, scope.day)
-    harvest = recordings.harvest_recording_files(listing.files, scope, load_thresholds().limits["gap_tolerance_s"])
+    with listing.reading():
+        harvest = recordings.harvest_recording_files(listing.files, scope, load_thresholds().limits["gap_tolerance_s"])
     yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing, reports)
 
 

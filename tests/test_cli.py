@@ -85,3 +85,28 @@ def test_demo_prints_the_indicators_gold_holds_labelled_from_the_registry(tmp_pa
     assert monthly.row(0, named=True)["snapshot_online_rate"] == 0.125
     assert "online_rate 在线率 ≥ 99%" in out and "capture_uniqueness 数据唯一率 ≥ 99%" in out
     assert "0.875" in out and "-0.25" in out and "2026-11-29" in out
+
+
+@pytest.mark.parametrize("command", [["simulate", "--days", "1"], ["receive"], ["privacy-scan"]])
+def test_an_object_store_given_where_a_local_folder_is_written_is_one_line(xl_home, monkeypatch, capsys, command):
+    """`xl simulate`, `xl receive` and `xl privacy-scan` write or scan local folders: an s3:// landing zone is
+    refused before anything is written (one line, whether or not s3fs is installed)."""
+    (xl_home / "landing").mkdir(parents=True)
+    monkeypatch.setenv("XL_LANDING", "s3://xl-test/landing")
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("xl: error:") and "s3://xl-test/landing" in err and "\n" not in err
+    assert not list(xl_home.rglob("*.*"))  # nothing simulated, no log opened
+
+
+def test_an_object_store_that_cannot_be_reached_is_one_line(xl_home, monkeypatch, capsys):
+    """No credentials anywhere: `xl materialize` says which setting and what to check, in one line."""
+    monkeypatch.setenv("XL_LANDING", "s3://xl-test/landing")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(xl_home / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(xl_home / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["materialize", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("xl: error:") and "s3://xl-test/landing" in err and "\n" not in err

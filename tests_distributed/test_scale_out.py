@@ -3,9 +3,9 @@
 PostgreSQL, Redis, the Ceph object gateway, the Dagster daemon and two Celery workers are started as separate
 processes by deploy/services/services.sh, as they would run on separate machines. One simulated day of all
 nine banners is materialised twice: with the embedded default (`xl materialize`, a local lake) and through the
-distributed instance (runs queued in Postgres, taken by the workers, the lake on S3). One worker is killed
-with all its processes while it executes a run. Landing zone and recordings are one local folder both
-workers see (on several machines: a shared mount; see docs/deployment.md).
+distributed instance (runs queued in Postgres, taken by the workers, the lake, the landing zone and the
+recordings on S3: the simulated folders are uploaded to the bucket and removed from disk, so the workers can
+read them nowhere else). One worker is killed with all its processes while it executes a run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from bench.distributed import STORED, exported, sizes, upload
+from xl_pipelines.distributed import FINISHED
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "deploy" / "services" / "services.sh"
 XL = Path(sys.executable).with_name("xl")
@@ -33,12 +36,6 @@ CAMERAS = 150  # a few per banner (the smallest still has enough for a case): ev
 DAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=2)
 BUCKET = "xl-proof"
 KEY = "distributed-proof-pseudonym-key-0123456789"
-
-
-def _exported(path: Path) -> dict[str, str]:
-    """The `export NAME=value` lines services.sh writes for clients."""
-    return dict(line.removeprefix("export ").split("=", 1) for line in path.read_text().splitlines()
-                if line.startswith("export "))
 
 
 def _alive(pid: int) -> bool:
@@ -64,9 +61,9 @@ def _gold(lake_url: str) -> dict[str, pl.DataFrame]:
 def proof():
     folder = Path(tempfile.mkdtemp(prefix="xl-distributed-"))
     folder.chmod(0o711)  # PostgreSQL runs as its own user and must reach its folder inside
-    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY,
-              "XL_LANDING": str(folder / "landing"), "XL_RECORDINGS": str(folder / "recordings")}
-    embedded_env = {**os.environ, **common, "XL_HOME": str(folder / "embedded")}
+    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY}
+    embedded_env = {**os.environ, **common, "XL_HOME": str(folder / "embedded"),
+                    "XL_LANDING": str(folder / "landing"), "XL_RECORDINGS": str(folder / "recordings")}
     embedded_env.pop("XL_LAKE_URL", None)
     subprocess.run([XL, "simulate", "--start", str(DAY), "--end", str(DAY), "--cameras", str(CAMERAS)],
                    env=embedded_env, check=True, capture_output=True)
@@ -76,13 +73,15 @@ def proof():
     timings = {"embedded_s": time.perf_counter() - began}
 
     services = folder / "services"
-    distributed_env = {**common, "XL_HOME": str(folder / "distributed"), "XL_LAKE_URL": f"s3://{BUCKET}/lake"}
+    distributed_env = {**common, "XL_HOME": str(folder / "distributed"), "XL_LAKE_URL": f"s3://{BUCKET}/lake",
+                       **{f"XL_{name.upper()}": f"s3://{BUCKET}/{name}" for name in STORED}}
     saved = dict(os.environ)
     began = time.perf_counter()
     try:
         subprocess.run([SERVICES, "start", services], env={**os.environ, **distributed_env}, check=True)
         timings["services_start_s"] = time.perf_counter() - began
-        os.environ.update({**distributed_env, **_exported(services / "env")})
+        os.environ.update({**distributed_env, **exported(services / "env")})
+        timings |= upload(folder, BUCKET)
         yield {"folder": folder, "services": services, "embedded": embedded, "timings": timings,
                **_distributed_day(services, timings)}
     finally:
@@ -95,12 +94,10 @@ def proof():
 def _distributed_day(services: Path, timings: dict) -> dict:
     """Submit the day's runs through the instance, kill worker w1 while it executes one, follow all to the end."""
     import dagster as dg
-    import s3fs
 
     from xl_pipelines import distributed
     from xl_pipelines.partitions import banner_day_key
 
-    s3fs.S3FileSystem().mkdir(BUCKET)
     began = time.perf_counter()
     instance = dg.DagsterInstance.get()
     with distributed.workspace(instance) as context:
@@ -118,21 +115,7 @@ def _distributed_day(services: Path, timings: dict) -> dict:
             run_id = distributed.submit(instance, context, job, key)
             rest |= distributed.follow(instance, [run_id], timeout_s=900)
     timings["distributed_s"] = time.perf_counter() - began
-    return {"instance": instance, "runs": {**first, **rest}, "killed": killed, "sizes": _sizes()}
-
-
-def _sizes() -> dict[str, int]:
-    """What the day left behind: event-log rows and bytes in Postgres, objects and bytes in the lake."""
-    import psycopg2
-    import s3fs
-
-    with psycopg2.connect(os.environ["XL_POSTGRES_URL"].replace("+psycopg2", "")) as db, db.cursor() as cursor:
-        cursor.execute("SELECT count(*), pg_total_relation_size('event_logs'), pg_database_size(current_database()) "
-                       "FROM event_logs")
-        events, event_bytes, database_bytes = cursor.fetchone()
-    objects = s3fs.S3FileSystem().find(f"{BUCKET}/lake", detail=True)
-    return {"events": events, "event_bytes": event_bytes, "database_bytes": database_bytes,
-            "objects": len(objects), "object_bytes": sum(o["size"] for o in objects.values())}
+    return {"instance": instance, "runs": {**first, **rest}, "killed": killed, "sizes": sizes(BUCKET)}
 
 
 def _kill_w1_mid_run(instance, services: Path, run_ids: list[str]) -> dict:
@@ -140,7 +123,7 @@ def _kill_w1_mid_run(instance, services: Path, run_ids: list[str]) -> dict:
     minutes), SIGKILL w1 and its pool (a machine lost): the run it held, and the worker's processes."""
     import dagster as dg
 
-    from xl_pipelines.distributed import FINISHED, WORKER
+    from xl_pipelines.distributed import WORKER
 
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
@@ -197,6 +180,23 @@ def test_every_gold_table_equals_the_embedded_run_row_for_row(proof):
     for table, frame in embedded.items():
         assert frame.height > 0, table
         assert distributed[table].equals(frame), table
+
+
+def test_the_workers_harvested_the_landing_zone_and_recordings_from_s3(proof):
+    """Every landing file and segment file the distributed run read is named by its object's URL in bronze:
+    nothing was read from disk (the folders were removed after the upload)."""
+    from xl_pipelines.lake import Lake
+
+    lake = Lake(f"s3://{BUCKET}/lake")
+    roots = {}
+    with lake.connect() as con:
+        for table, column in (("catalog_items", "source_file"), ("status_polls", "source_file"),
+                              ("recording_files", "path")):
+            roots[table] = con.sql(f"SELECT DISTINCT regexp_extract({column}, '^s3://[^/]+/[^/]+/') "
+                                   f"FROM read_parquet('{lake.url}/bronze/{table}/*/*/*.parquet')").fetchall()
+    assert roots == {"catalog_items": [(f"s3://{BUCKET}/landing/",)], "status_polls": [(f"s3://{BUCKET}/landing/",)],
+                     "recording_files": [(f"s3://{BUCKET}/recordings/",)]}
+    assert not (proof["folder"] / "landing").exists() and not (proof["folder"] / "recordings").exists()
 
 
 PROGRESS = re.compile(r"^\[(\d+/\d+)\] (.+?) +\d+\.\ds (.*)$")  # xl materialize's line per partition, less its time
@@ -295,6 +295,31 @@ def test_analysts_read_the_s3_lake_through_the_locked_connection(proof):
     assert rows == [(9,)]
 
 
+def test_runs_past_their_retention_are_deleted_with_their_events(proof):
+    """docs/deployment.md's retention recipe: finished runs created before a cut-off are deleted, and their
+    event-log rows with them; later runs keep theirs."""
+    import dagster as dg
+    import psycopg2
+
+    instance = proof["instance"]
+    records = sorted(instance.get_run_records(), key=lambda r: r.create_timestamp)
+    cutoff = records[1].create_timestamp  # the first run is older than it; every other run is not
+
+    def events() -> dict[str, int]:
+        with psycopg2.connect(os.environ["XL_POSTGRES_URL"].replace("+psycopg2", "")) as db, db.cursor() as cursor:
+            cursor.execute("SELECT run_id, count(*) FROM event_logs GROUP BY run_id")
+            return dict(cursor.fetchall())
+
+    before = events()
+    old = instance.get_run_records(dg.RunsFilter(created_before=cutoff, statuses=list(FINISHED)))
+    for record in old:
+        instance.delete_run(record.dagster_run.run_id)
+    after = events()
+    assert [r.dagster_run.run_id for r in old] == [records[0].dagster_run.run_id]
+    assert before[records[0].dagster_run.run_id] > 0 and records[0].dagster_run.run_id not in after
+    assert {run: n for run, n in before.items() if run != records[0].dagster_run.run_id} == after
+
+
 def test_everything_stops_by_pid(proof):
     pids = [int(p.read_text()) for p in (proof["services"] / "pids").glob("*.pid")]
     assert len(pids) >= 10  # postgres, redis, mon, osd, mgr, gateway, daemon, two workers (+ their celery mains)
@@ -302,6 +327,8 @@ def test_everything_stops_by_pid(proof):
     assert not [pid for pid in pids if _alive(pid)]
     timings, sizes = proof["timings"], proof["sizes"]
     print(f"\nembedded day: {timings['embedded_s']:.0f}s; services up: {timings['services_start_s']:.0f}s; "
+          f"upload: {timings['landing_objects']} landing and {timings['recordings_objects']} recording objects in "
+          f"{timings['upload_s']:.0f}s; "
           f"distributed day (with one worker killed): {timings['distributed_s']:.0f}s; runs: {len(proof['runs'])}; "
           f"the day again by xl materialize through the instance: {timings.get('xl_materialize_s', 0):.0f}s; "
           f"event log: {sizes['events']} rows, {sizes['event_bytes'] / 2**20:.1f} MiB "

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, Stopped, get_settings
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, Stopped, get_settings, is_folder, local_folder
 
 FORMATS = ("table", "csv", "json")
 
@@ -42,8 +42,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--start {start} is after --end {end}")
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     began = time.perf_counter()
-    counts = simulate(settings.landing, settings.recordings, days, cameras=args.cameras, seed=args.seed,
-                      progress=_say, via=getattr(args, "via", None))
+    counts = simulate(local_folder(settings.landing, "XL_LANDING", "xl simulate"),
+                      local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"), days, cameras=args.cameras,
+                      seed=args.seed, progress=_say, via=getattr(args, "via", None))
     _say(f"simulated {start} … {end} into {settings.landing} in {time.perf_counter() - began:.1f}s: "
          + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return 0
@@ -53,7 +54,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
     from xl_pipelines.receiver import options_from, serve
 
     settings = get_settings()
-    options = options_from(args, settings.landing)
+    options = options_from(args, local_folder(settings.landing, "XL_LANDING", "xl receive"))
     _say(f"xl receive: GA/T 1400 on http://{args.host}:{args.port}/VIID/, logs under {settings.landing}"
          + (" (replay: loopback, no registration)" if options.replay else " (open: no registration)"
             if options.open_access else f" ({len(options.devices)} devices may register)"))
@@ -77,7 +78,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     key_from_environment()  # no harvest of personal data without a strong key: say so before any work
-    if not settings.landing.is_dir():
+    if not is_folder(settings.landing, "XL_LANDING"):
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
     checked_key(Lake(settings.lake_url))  # and none with another key than the lake's (the asset checks again)
     days = days_between(args.start, args.end, settings)
@@ -177,9 +178,10 @@ def cmd_privacy_scan(args: argparse.Namespace) -> int:
     from xl_pipelines.privacy_scan import scan
 
     settings = get_settings()
-    if not settings.landing.is_dir():
-        raise ConfigError(f"no landing zone at {settings.landing}: nothing to seek (set XL_LANDING)")
-    result = scan(settings.home, settings.landing, settings.recordings)
+    landing = local_folder(settings.landing, "XL_LANDING", "xl privacy-scan")
+    if not landing.is_dir():
+        raise ConfigError(f"no landing zone at {landing}: nothing to seek (set XL_LANDING)")
+    result = scan(settings.home, landing, local_folder(settings.recordings, "XL_RECORDINGS", "xl privacy-scan"))
     for leak in result.leaks:
         print(leak.line())
     for where in result.unreadable:

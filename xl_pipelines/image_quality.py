@@ -22,6 +22,7 @@ import polars as pl
 
 from xl_pipelines import landing
 from xl_pipelines.lake import Lake
+from xl_pipelines.settings import location
 
 FAULT_NAMES = {  # the twelve kinds, as the platforms name them (report, worklist)
     "signal_loss": ("信号丢失", "signal loss"), "frozen": ("画面冻结", "frozen"), "blur": ("图像模糊", "blur"),
@@ -272,7 +273,7 @@ def diagnose(files: pl.DataFrame, code: str, limits: dict[str, float],
         schema=REFERENCE_SCHEMA)).iter_rows(named=True)}
     rows = []
     for channel, path, night in sampled.select("channel_id", "path", "night").iter_rows():
-        frames = keyframes(Path(path))
+        frames = keyframes(location(path))  # a local path or an object store's URL
         row = {"channel_id": channel, "code": code, "path": path, "frames": len(frames), "night": night}
         if len(frames):
             ref = known.get(channel, {})

@@ -24,6 +24,8 @@ import polars as pl
 import pyarrow.parquet as pq
 from upath import UPath
 
+from xl_pipelines.settings import LOCAL_PROTOCOLS
+
 PART_FILE = "part-0.parquet"
 KEY_FINGERPRINT = "_pseudonym_key.json"  # beside the layers: which key the lake's pseudonyms are made with
 LAYERS = ("bronze", "silver", "gold", "quarantine")
@@ -79,12 +81,12 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: float | None = None) -> list[Path]:
+def remove_stale_temps(roots: list[Path], skip: tuple[Path | UPath, ...] = (), now: float | None = None) -> list[Path]:
     """Remove the temporary files a killed writer left under `roots` (not descending into `skip`): those whose
     writer's PID (in the name) no longer runs on this machine, and any dot-named `.tmp` older than
     STALE_AFTER_S. Returns what was removed."""
     now = time.time() if now is None else now
-    removed, skipped = [], {os.path.abspath(p) for p in skip}
+    removed, skipped = [], {os.path.abspath(p) for p in skip if not isinstance(p, UPath)}  # a store is no folder here
     for root in roots:
         for folder, folders, names in os.walk(root):
             folders[:] = [f for f in folders if os.path.join(folder, f) not in skipped]
@@ -102,7 +104,6 @@ def remove_stale_temps(roots: list[Path], skip: tuple[Path, ...] = (), now: floa
     return removed
 
 
-LOCAL_PROTOCOLS = ("", "file", "local")
 # DuckDB must never fetch an extension (httpfs for s3://…): the network is isolated, and the object store is
 # reached through the lake's own fsspec filesystem instead (connect).
 NO_EXTENSION_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}

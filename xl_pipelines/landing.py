@@ -1,20 +1,27 @@
 """What harvest may read from the landing zone and recording storage, and how it reads it.
 
-Only regular files below their root, reached without a symbolic link, of a size the source's limit allows and
-not compressed (the contract names plain XML, CSV, JSONL and video) are read. Everything else a folder holds
-is refused by name, never opened for its content: a link could lead anywhere on the machine (`/etc/passwd`), a
-FIFO would block a read forever, a device file could be endless, and gzip under a plain name would be inflated
-by Polars (2 MB into 13 GiB). Refused files are quarantined as one record each, so read = accepted + quarantined
-still holds. Files are opened with O_NOFOLLOW | O_NONBLOCK and checked again on the open descriptor, so a file
-swapped after the listing is not followed either.
+Both are a local folder or an object store (`s3://bucket/prefix`, settings.location); one set of rules judges
+what either holds. Only regular files below their root, reached without a symbolic link, of a size their
+source's limit allows and not compressed (the contract names plain XML, CSV, JSONL and video) are read.
+Everything else is refused by name, never opened for its content: a link could lead anywhere on the machine
+(`/etc/passwd`), a FIFO would block a read forever, a device file could be endless, and gzip under a plain name
+would be inflated by Polars (2 MB into 13 GiB). Refused files are quarantined as one record each, so read =
+accepted + quarantined still holds. Local files are opened with O_NOFOLLOW | O_NONBLOCK and checked again on
+the open descriptor, so a file swapped after the listing is not followed either. An object store has no links,
+FIFOs or devices; a key that is a folder prefix is refused as a folder, and an object is read up to the size it
+had when opened, checked against its source's limit again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno
 import fcntl
 import functools
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +30,7 @@ import polars as pl
 import yaml
 
 from xl_pipelines.gates import QUALITY_DIR
-from xl_pipelines.settings import ConfigError
+from xl_pipelines.settings import ConfigError, Where
 
 # Leading bytes of the compressed formats a reader (Polars, libxml2, FFmpeg) might inflate behind our back.
 MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
@@ -32,6 +39,9 @@ MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\x
 REFUSED_SCHEMA = {"source_file": pl.String, "reason": pl.String, "detail": pl.String}
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 LINK = "a symbolic link: never followed, wherever it points"
+# EMPTY_RANGE: an S3 store refuses a byte range of an empty object (416 InvalidRange, EINVAL from s3fs): it is empty
+# The listed files being harvested and their sources' limits (Listing.reading): a read re-checks against these
+_READING: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("landing_reading", default=None)
 
 
 class Refused(OSError):
@@ -68,16 +78,21 @@ def compression(head: bytes) -> str | None:
     return None
 
 
-def _judge(st: os.stat_result, limit: int) -> None:
-    """Refused unless `st` (of an open descriptor or a listed name) is a regular file within `limit` bytes."""
-    if stat.S_ISLNK(st.st_mode):
+def _kind(mode: int) -> str:
+    """What a local entry is, by its mode: `file`, `link` or what else it is, in words."""
+    return ("file" if stat.S_ISREG(mode) else "link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode)
+            else "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device file")
+
+
+def _judge(kind: str, size: int, limit: int) -> None:
+    """Refused unless the entry (`kind` as _kind names it; an object store's are `file` or `a directory`) is a
+    regular file within `limit` bytes."""
+    if kind == "link":
         raise Refused("symlink", LINK)
-    if not stat.S_ISREG(st.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device file")
+    if kind != "file":
         raise Refused("not_regular_file", f"{kind}, not a regular file")
-    if st.st_size > limit:
-        raise Refused("too_large", f"{st.st_size:,} bytes, over this source's limit of {limit:,} "
+    if size > limit:
+        raise Refused("too_large", f"{size:,} bytes, over this source's limit of {limit:,} "
                                    "(landing_max_mb in quality/thresholds.yaml)")
 
 
@@ -92,53 +107,95 @@ def _descriptor(path: Path, limit: int) -> tuple[int, int]:
         raise Refused("not_regular_file", f"cannot be opened ({exc.strerror})") from None
     try:
         st = os.fstat(fd)
-        _judge(st, limit)
+        _judge(_kind(st.st_mode), st.st_size, limit)
     except BaseException:
         os.close(fd)
         raise
     return fd, st.st_size
 
 
-def open_file(path: Path, limit: int | None = None) -> BinaryIO:
-    """`path` opened for reading if it is still a regular file within the limit (the largest of any source
-    unless given); Refused otherwise."""
-    fd, _ = _descriptor(path, max(limits().values()) if limit is None else limit)
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-    return os.fdopen(fd, "rb")
-
-
-def read_bytes(path: Path, limit: int | None = None) -> bytes:
-    """A listed landing file's bytes, at most the size it had when opened (so at most the limit: the largest of
-    the landing folders' unless given), refused again if it became a link, a FIFO, too large or compressed
-    since it was listed."""
-    if limit is None:
-        limit = max(size for folder, size in limits().items() if folder != "recordings")
-    fd, left = _descriptor(path, limit)
-    chunks = []
+def _open(path: Where, limit: int) -> tuple[BinaryIO, int]:
+    """`path` opened for reading and the size it has now, if it is still a regular file within `limit`.
+    An object is read with a fresh look at it (never an earlier listing's), and never past that size."""
+    if isinstance(path, Path):
+        fd, size = _descriptor(path, limit)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb"), size
+    path.fs.invalidate_cache(path.path)
     try:
-        while left > 0 and (chunk := os.read(fd, min(left, 2**30))):
-            chunks.append(chunk)
-            left -= len(chunk)
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
+        info = path.fs.info(path.path)
+    except FileNotFoundError:
+        raise Refused("not_regular_file", "cannot be opened (no such object)") from None
+    _judge("file" if info["type"] == "file" else "a directory", info["size"], limit)
+    return path.fs.open(path.path, "rb", size=info["size"]), info["size"]
+
+
+def _limit(path: Where, limit: int | None, folders: set[str]) -> int:
+    """`limit`, else the limit of the source `path` was listed from (Listing.reading), else the largest of
+    the `folders`' limits."""
+    if limit is not None:
+        return limit
+    return (_READING.get() or {}).get(str(path)) or max(limits()[folder] for folder in folders)
+
+
+def open_file(path: Where, limit: int | None = None) -> BinaryIO:
+    """`path` opened for reading if it is still a regular file within the limit (its source's, see _limit);
+    Refused otherwise."""
+    return _open(path, _limit(path, limit, set(limits())))[0]
+
+
+def read_bytes(path: Where, limit: int | None = None) -> bytes:
+    """A listed landing file's bytes, at most the size it had when opened (so at most its source's limit),
+    refused again if it became a link, a FIFO, too large or compressed since it was listed. An object is
+    read with one request for at most one byte more than the limit (more is too large)."""
+    limit = _limit(path, limit, set(limits()) - {"recordings"})
+    if isinstance(path, Path):
+        file, size = _open(path, limit)
+        with file:
+            data = file.read(size)
+    else:
+        try:
+            data = path.fs.cat_file(path.path, start=0, end=limit + 1)
+        except FileNotFoundError:
+            raise Refused("not_regular_file", "cannot be opened (no such object)") from None
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            data = b""  # EMPTY_RANGE
+        if len(data) > limit:
+            _judge("file", max(len(data), _entry(path)[1]), limit)
     _uncompressed(data[:8])
     return data
 
 
 @dataclass(frozen=True)
 class Listing:
-    """The files of a folder harvest will read, and those it refused (`source_file`, `reason`, `detail`)."""
+    """The files of a folder harvest will read, those it refused (`source_file`, `reason`, `detail`), and
+    each listed file's source limit (`limits`, by file name), checked again when it is read."""
 
-    files: list[Path] = field(default_factory=list)
+    files: list[Where] = field(default_factory=list)
     refused: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REFUSED_SCHEMA))
+    limits: dict[str, int] = field(default_factory=dict)
 
     def __add__(self, other: Listing) -> Listing:
-        return Listing(self.files + other.files, pl.concat([self.refused, other.refused]))
+        return Listing(self.files + other.files, pl.concat([self.refused, other.refused]),
+                       self.limits | other.limits)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Within the block, every read of a listed file is checked against its own source's limit."""
+        token = _READING.set((_READING.get() or {}) | self.limits)
+        try:
+            yield
+        finally:
+            _READING.reset(token)
 
 
-def _linked(root: Path, path: Path) -> Path | None:
-    """The first folder (or the file) below `root` on `path` that is a symbolic link, if any."""
+def _linked(root: Where, path: Where) -> Where | None:
+    """The first folder (or the file) below `root` on `path` that is a symbolic link, if any (an object
+    store has none)."""
+    if not isinstance(path, Path):
+        return None
     current = root
     for part in path.relative_to(root).parts:
         current = current / part
@@ -156,35 +213,84 @@ def _peek(path: Path, limit: int) -> None:
         os.close(fd)
 
 
-def vet(base: Path, paths: list[Path], limit: int) -> Listing:
+def _heads(paths: list[Where]) -> dict[Where, bytes | Exception]:
+    """The first bytes of the objects among `paths`, fetched all at once (one request each, concurrently):
+    an object store answers many small requests together far sooner than one after another."""
+    remote = [p for p in paths if not isinstance(p, Path)]
+    if not remote:
+        return {}
+    heads = remote[0].fs.cat_ranges([p.path for p in remote], 0, 8, on_error="return")
+    return {path: b"" if isinstance(head, OSError) and head.errno == errno.EINVAL else head  # EMPTY_RANGE
+            for path, head in zip(remote, heads, strict=True)}
+
+
+def _entry(path: Where) -> tuple[str, int]:
+    """What `path` is (_kind's words) and its size, without following a link or opening it."""
+    if isinstance(path, Path):
+        st = path.lstat()
+        return _kind(st.st_mode), st.st_size
+    info = path.fs.info(path.path)
+    return ("file" if info["type"] == "file" else "a directory"), info["size"]
+
+
+def folders(folder: Where) -> list[Where]:
+    """The folders directly in `folder`, in name order; links are left out (never followed)."""
+    if isinstance(folder, Path):
+        return sorted(p for p in folder.glob("*") if p.is_dir() and not p.is_symlink())
+    return sorted((p for p in matching(folder, "*") if p.is_dir()), key=lambda p: p.parts)
+
+
+def exists(path: Where) -> bool:
+    """Whether anything is at `path` (a link counts, even a broken one: it is refused, not missing)."""
+    return os.path.lexists(path) if isinstance(path, Path) else path.exists()
+
+
+def vet(base: Where, paths: list[Where], limit: int) -> Listing:
     """Split `paths` (below `base`, a folder reached without a link) into files to read and files refused,
     judged by their names and first bytes only."""
     files, refused, folders = [], [], {base: None}
+    heads = _heads(paths)
     for path in paths:
         try:
             if path.parent not in folders:  # many files share a folder: its way is looked at once
                 folders[path.parent] = _linked(base, path.parent)
             if (link := folders[path.parent]) is not None:
                 raise Refused("symlink", f"below the symbolic link {link.name}/: never followed")
-            _judge(path.lstat(), limit)
-            _peek(path, limit)
+            _judge(*_entry(path), limit)
+            if path not in heads:
+                _peek(path, limit)
+            elif isinstance(head := heads[path], bytes):
+                _uncompressed(head)
+            else:  # gone since it was listed
+                raise Refused("not_regular_file", "cannot be opened (no such object)")
             files.append(path)
         except Refused as refusal:
             refused.append({"source_file": str(link or path),
                             "reason": refusal.reason, "detail": str(refusal)})
     # files below one linked folder are one record: the link, named once
     frame = pl.DataFrame(refused, schema=REFUSED_SCHEMA).unique("source_file", keep="first", maintain_order=True)
-    return Listing(files, frame)
+    return Listing(files, frame, dict.fromkeys(map(str, files), limit))
 
 
-def list_files(root: Path, folder: Path, pattern: str, limit: int, hidden: bool = False) -> Listing:
+def matching(folder: Where, pattern: str) -> list[Where]:
+    """The entries of `folder` matching `pattern`, from a fresh listing (a worker outlives many runs: an
+    object store's listing is never taken from an earlier one's cache)."""
+    if isinstance(folder, Path):
+        return list(folder.glob(pattern))
+    folder.fs.invalidate_cache()
+    prefix = folder.path.rstrip("/") + "/"
+    return [folder.joinpath(name.removeprefix(prefix)) for name in folder.fs.glob(prefix + pattern)]
+
+
+def list_files(root: Where, folder: Where, pattern: str, limit: int, hidden: bool = False) -> Listing:
     """The entries of `folder` (below `root`) matching `pattern`, in name order, vetted. Dot-names (files still
     being written) are left out unless `hidden`. A linked `folder` itself is one refused record."""
     if (link := _linked(root, folder)) is not None:
         return Listing(refused=pl.DataFrame([{"source_file": str(link), "reason": "symlink",
                                               "detail": LINK}],
                                             schema=REFUSED_SCHEMA))
-    found = sorted(p for p in folder.glob(pattern) if hidden or not p.name.startswith("."))
+    found = sorted((p for p in matching(folder, pattern) if hidden or not p.name.startswith(".")),
+                   key=lambda p: p.parts)
     return vet(folder, found, limit)
 
 

@@ -11,7 +11,8 @@ every disagreement is kept: a file the index lacks (missing_index), an index ent
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+import os
+from typing import BinaryIO
 
 import av
 import polars as pl
@@ -20,7 +21,7 @@ from xl_pipelines import landing
 from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.parsers import gb28181
 from xl_pipelines.quarantine import Harvest, first_failure, per_distinct, split_by_reason
-from xl_pipelines.settings import LOCAL_TZ, day_bounds
+from xl_pipelines.settings import LOCAL_TZ, Where, day_bounds, location
 
 # HH-MM-SS.mp4 or .ts; a leading dot marks a segment still being written (or left by a crash)
 SEGMENT_NAME = r"^(?P<dot>\.?)(?P<clock>(?P<h>[01]\d|2[0-3])-(?P<m>[0-5]\d)-(?P<s>[0-5]\d))\.(?P<ext>mp4|ts)$"
@@ -33,7 +34,7 @@ FILE_PROBLEMS = ("truncated", "corrupt", "unfinished")  # a file's own problems;
 MAX_SPAN_S = 86_400
 
 
-def probe(path: Path, tolerance_s: float = 5.0) -> dict:
+def probe(path: Where, tolerance_s: float = 5.0) -> dict:
     """What a segment file holds, from its packets, never decoded: packets, keyframes, corrupt packets, the
     seconds its packets span, the duration its header claims, and its problem (null, truncated, corrupt).
 
@@ -42,21 +43,29 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     mid-packet (size not a multiple of 188 bytes) is truncated. Zero bytes, no video stream, corrupt
     packets in a file of full length, data FFmpeg refuses, or packets spanning more than a day (a lying
     timescale: its span is unknown, so it covers nothing): corrupt.
+
+    The file is opened once (landing.open_file: never through a link, never blocked on a FIFO; refused: the
+    step fails), a local one by its descriptor, an object in a store as a file object PyAV reads and seeks.
     """
-    size = path.stat().st_size
+    with landing.open_file(path) as file:
+        return _probe_open(file, path.suffix, tolerance_s)
+
+
+def _probe_open(file: BinaryIO, suffix: str, tolerance_s: float) -> dict:
+    """probe, on the open `file` of a segment named with `suffix`."""
+    size = file.seek(0, os.SEEK_END)
+    file.seek(0)
     row = dict.fromkeys(PROBE_SCHEMA) | {"size_bytes": size, "packets": 0, "keyframes": 0, "corrupt_packets": 0}
     if size == 0:
         return row | {"problem": "corrupt", "detail": "empty file"}
-    file = landing.open_file(path)  # never through a link, never blocked on a FIFO (refused: the step fails)
     try:
         container = av.open(file)
     except av.error.FFmpegError as exc:
-        file.close()
-        boxes = _mp4_boxes(path) if path.suffix == ".mp4" else []
+        boxes = _mp4_boxes(file) if suffix == ".mp4" else []
         if boxes and "moov" not in boxes:
             return row | {"problem": "truncated", "detail": "no index atom (moov): cut before it was written"}
         return row | {"problem": "corrupt", "detail": str(exc)}
-    with file, container:
+    with container:
         if not container.streams.video:
             return row | {"problem": "corrupt", "detail": "no video stream"}
         stream = container.streams.video[0]
@@ -79,7 +88,7 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     if span > MAX_SPAN_S:
         return row | {"span_s": None, "problem": "corrupt",
                       "detail": f"packets span {span / 3600:.0f} h, more than a day: its timescale is wrong"}
-    if path.suffix == ".ts" and size % TS_PACKET_BYTES:
+    if suffix == ".ts" and size % TS_PACKET_BYTES:
         return row | {"problem": "truncated", "detail": f"cut mid-packet: {size} bytes is not a multiple of 188"}
     if short:
         return row | {"problem": "truncated", "detail": f"packets span {span:.0f} s of the {nominal:.0f} s its header claims"}
@@ -88,21 +97,21 @@ def probe(path: Path, tolerance_s: float = 5.0) -> dict:
     return row
 
 
-def _mp4_boxes(path: Path) -> list[str]:
+def _mp4_boxes(file: BinaryIO) -> list[str]:
     """The types of an MP4's top-level boxes, read from their 8-byte headers (empty if it is no MP4)."""
     boxes, offset = [], 0
-    with path.open("rb") as file:
-        while header := file.read(8):
-            if len(header) < 8:
-                break
-            size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
-            if size == 1:
-                size = int.from_bytes(file.read(8), "big")
-            if size < 8 or not kind.isprintable():
-                break
-            boxes.append(kind)
-            offset += size
-            file.seek(offset)
+    file.seek(0)
+    while header := file.read(8):
+        if len(header) < 8:
+            break
+        size, kind = int.from_bytes(header[:4], "big"), header[4:].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(file.read(8), "big")
+        if size < 8 or not kind.isprintable():
+            break
+        boxes.append(kind)
+        offset += size
+        file.seek(offset)
     return boxes if boxes[:1] == ["ftyp"] else []
 
 
@@ -117,24 +126,23 @@ def _span(packets: list[tuple]) -> int:
     return times[-1] + last - times[0]
 
 
-def segment_files(root: Path, code: str, day: dt.date) -> landing.Listing:
+def segment_files(root: Where, code: str, day: dt.date) -> landing.Listing:
     """Every file in the banner's `<channel>/<date>` folders, dot-files (unfinished) included, vetted: links,
     FIFOs, folders and files over the limit are refused by name, never probed."""
     return landing.list_files(root, root / code, f"*/{day.isoformat()}/*", landing.limits()["recordings"], hidden=True)
 
 
-def stored_channels(root: Path, code: str) -> pl.DataFrame:
+def stored_channels(root: Where, code: str) -> pl.DataFrame:
     """Each channel folder of the banner on storage, with the oldest day that still holds a finished segment."""
     rows = []
-    for folder in sorted(p for p in (root / code).glob("*") if p.is_dir() and not p.is_symlink()):
-        days = sorted(d.name for d in folder.iterdir()
-                      if d.is_dir() and not d.is_symlink() and any(not f.name.startswith(".") for f in d.iterdir()))
+    for folder in landing.folders(root / code):
+        days = [d.name for d in landing.folders(folder) if any(not f.name.startswith(".") for f in d.iterdir())]
         rows.append({"channel_id": folder.name, "oldest_day": days[0] if days else None})
     frame = pl.DataFrame(rows, schema={"channel_id": pl.String, "oldest_day": pl.String})
     return frame.with_columns(pl.col("oldest_day").str.to_date(strict=False))
 
 
-def harvest_recording_files(files: list[Path], scope: HarvestScope, tolerance_s: float = 5.0) -> Harvest:
+def harvest_recording_files(files: list[Where], scope: HarvestScope, tolerance_s: float = 5.0) -> Harvest:
     """Segment files → one row per file, probed. Files the pipeline cannot place (a name that is not
     HH-MM-SS.mp4/.ts, a folder that is no registered camera of the banner) are quarantined.
 
@@ -158,7 +166,7 @@ def harvest_recording_files(files: list[Path], scope: HarvestScope, tolerance_s:
     accepted, quarantined = split_by_reason(listed, "recordings", record_id=pl.col("channel_id"), detail=detail)
     unfinished = accepted["dot"] == "."  # accepted names matched, so `dot` is "" or "."
     probes = [dict.fromkeys(PROBE_SCHEMA) | {"problem": "unfinished", "detail": "dot-file left from a past day: a crash"}
-              if dot else probe(Path(path), tolerance_s)
+              if dot else probe(location(path), tolerance_s)
               for path, dot in zip(accepted["source_file"], unfinished, strict=True)]
     accepted = pl.concat([accepted, pl.DataFrame(probes, schema=PROBE_SCHEMA)], how="horizontal").select(
         "channel_id", pl.lit(scope.code).alias("code"), pl.col("source_file").alias("path"),
@@ -172,7 +180,7 @@ def harvest_recording_files(files: list[Path], scope: HarvestScope, tolerance_s:
 RECORD_TYPES = ("time", "alarm", "manual", "all")
 
 
-def harvest_record_index(files: list[Path], scope: HarvestScope) -> Harvest:
+def harvest_record_index(files: list[Where], scope: HarvestScope) -> Harvest:
     """RecordInfo pages → one row per recording the device lists (a response listing none: one row with no
     times, so "answered, nothing recorded" is not mistaken for "did not answer").
 

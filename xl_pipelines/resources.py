@@ -13,7 +13,7 @@ from xl_pipelines import landing, quality_report, report
 from xl_pipelines.gates import Verdict
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+from xl_pipelines.settings import LOCAL_TZ, ConfigError, Where, get_settings, location
 from xl_pipelines.warehouse import refresh_views
 
 
@@ -28,13 +28,14 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class LandingResource(dg.ConfigurableResource):
-    """The landing zone where exporters (or `xl simulate`) drop native files; harvest only reads it."""
+    """The landing zone where exporters (or `xl simulate`) drop native files, a folder or an object store
+    (s3://…); harvest only reads it."""
 
     root: str = ""
 
     @property
-    def path(self) -> Path:
-        return Path(os.path.abspath(self.root or get_settings().landing))
+    def path(self) -> Where:
+        return location(self.root or get_settings().landing)
 
     def files(self, source: str, day: dt.date, banner: str, pattern: str) -> landing.Listing:
         """The files of one source folder for one banner-day, in name order, dot-files (unfinished) excluded:
@@ -42,24 +43,25 @@ class LandingResource(dg.ConfigurableResource):
         return landing.list_files(self.path, self.path / source / day.isoformat() / banner, pattern,
                                   landing.limits()[source])
 
-    def case_export(self, month: str) -> Path:
+    def case_export(self, month: str) -> Where:
         """The case-management export of a month, `cases/<YYYY-MM>.csv` (city-wide, one file)."""
         return self.path / "cases" / f"{month}.csv"
 
     def case_files(self, month: str) -> landing.Listing:
         """The month's case export, vetted like every landing file (nothing when it has not arrived)."""
         path = self.case_export(month)
-        return landing.vet(self.path, [path] if os.path.lexists(path) else [], landing.limits()["cases"])
+        return landing.vet(self.path, [path] if landing.exists(path) else [], landing.limits()["cases"])
 
 
 class RecordingsResource(dg.ConfigurableResource):
-    """The media servers' recording storage (`<code>/<channel>/<date>/HH-MM-SS.mp4`); harvest only reads it."""
+    """The media servers' recording storage (`<code>/<channel>/<date>/HH-MM-SS.mp4`), a folder or an object
+    store (s3://…); harvest only reads it."""
 
     root: str = ""
 
     @property
-    def path(self) -> Path:
-        return Path(os.path.abspath(self.root or get_settings().recordings))
+    def path(self) -> Where:
+        return location(self.root or get_settings().recordings)
 
 
 class ClockResource(dg.ConfigurableResource):
@@ -126,7 +128,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return refresh_views(lake, self.path)
 
 
-def replay_resources(lake_url: str, landing: Path, recording_storage: Path, now: dt.datetime) -> dict:
+def replay_resources(lake_url: str, landing: Where, recording_storage: Where, now: dt.datetime) -> dict:
     """The code location's resources over given folders, on a fixed clock: a night replayed (tests, the bench).
     XL_HOME (the reports) and the key come from the environment, as in a run."""
     return {"lake": LakeResource(url=lake_url), "landing": LandingResource(root=str(landing)),

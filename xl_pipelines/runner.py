@@ -452,6 +452,7 @@ def materialize(
     day can fall back on them when its own catalog is incomplete. SIGTERM or SIGINT raise Stopped once what
     was running is stopped.
     """
+    from xl_pipelines import landing
     from xl_pipelines.banners import load_banners
     from xl_pipelines.partitions import banner_day_key
     from xl_pipelines.resources import LandingResource
@@ -463,7 +464,7 @@ def materialize(
     every_banner = set(banners) == set(load_banners().codes)  # a month's statistics and report cover the city
     months = sorted({d.strftime("%Y-%m") for d in days}) if every_banner else []
     export_of = {m: LandingResource().case_export(m) for m in {*months, *case_months}}
-    exports = sorted(m for m, path in export_of.items() if os.path.lexists(path))  # a refused one is quarantined
+    exports = sorted(m for m, path in export_of.items() if landing.exists(path))  # a refused one is quarantined
     for month in sorted(export_of.keys() - set(exports)):
         say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
     total = len(banner_days) + len(exports) + len(days) + 1 + len(months) + len(days)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fsspec.core import split_protocol
+from upath import UPath
+
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DEFAULT_START_DATE = "2025-01-01"  # a year of monthly outcomes before the first demo month
 
@@ -26,12 +29,52 @@ class Stopped(Exception):
         self.signum, self.stopped = signum, "nothing was running"
 
 
+LOCAL_PROTOCOLS = ("", "file", "local")
+Where = Path | UPath  # a local path, or a place in an object store (s3://bucket/prefix)
+
+
+def location(raw: str | Path) -> Where:
+    """A folder setting as xl reads it: an object-store URL (`s3://bucket/prefix`, credentials and endpoint
+    from the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL) as a UPath, anything
+    else as an absolute local Path."""
+    protocol, path = split_protocol(str(raw))
+    if (protocol or "") in LOCAL_PROTOCOLS:
+        return Path(os.path.abspath(path))
+    try:
+        where = UPath(str(raw))
+        where.fs  # noqa: B018 (the filesystem's package is imported here: a missing one is one line)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError(f"{raw}: cannot reach this object store ({exc}); the distributed extra "
+                          "(pip install '.[distributed]') brings s3fs") from None
+    return where
+
+
+def is_folder(where: Where, variable: str) -> bool:
+    """Whether `where` is a folder (on an object store: keys lie below the prefix); one line, not a traceback,
+    when the store cannot be reached (no credentials, no endpoint)."""
+    if isinstance(where, Path):
+        return where.is_dir()
+    try:
+        return where.is_dir()
+    except Exception as exc:  # botocore's errors (NoCredentialsError…) are no OSError, and botocore is optional
+        raise ConfigError(f"{variable}={where}: the object store cannot be reached ({type(exc).__name__}: {exc}); "
+                          "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL") from None
+
+
+def local_folder(where: Where, variable: str, command: str) -> Path:
+    """`where` if it is a local folder; one line if it is an object store `command` cannot write or scan."""
+    if not isinstance(where, Path):
+        raise ConfigError(f"{variable}={where} is an object store; {command} works on a local folder "
+                          f"(set {variable} to one, then copy it to the store)")
+    return where
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
     lake_url: str
-    landing: Path
-    recordings: Path
+    landing: Where
+    recordings: Where
     start_date: dt.date
 
     @property
@@ -48,7 +91,7 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read XL_HOME (default ./.xl), XL_LAKE_URL, XL_LANDING, XL_RECORDINGS and XL_START_DATE."""
+    """Read XL_HOME (default ./.xl), XL_LAKE_URL, XL_LANDING, XL_RECORDINGS (paths or URLs) and XL_START_DATE."""
     home = Path(os.environ.get("XL_HOME") or ".xl").resolve()
     raw_start = os.environ.get("XL_START_DATE") or DEFAULT_START_DATE
     try:
@@ -58,8 +101,8 @@ def get_settings() -> Settings:
     return Settings(
         home=home,
         lake_url=os.environ.get("XL_LAKE_URL") or str(home / "lake"),
-        landing=Path(os.environ.get("XL_LANDING") or home / "landing"),
-        recordings=Path(os.environ.get("XL_RECORDINGS") or home / "recordings"),
+        landing=location(os.environ.get("XL_LANDING") or home / "landing"),
+        recordings=location(os.environ.get("XL_RECORDINGS") or home / "recordings"),
         start_date=start,
     )
 

@@ -5,6 +5,7 @@
 #   services.sh start DIR     PostgreSQL, Redis, a single-node Ceph object gateway (monitor, OSD on a sparse
 #                             bluestore file, manager, radosgw), the Dagster daemon and two Celery workers;
 #                             writes DIR/env (source it to reach them) and DIR/pids/<name>.pid
+#   services.sh start-storage DIR   the Ceph object gateway alone (DIR/env, DIR/pids as above)
 #   services.sh stop DIR      stops every process named in DIR/pids, by PID (TERM, then KILL after 30 s)
 #   services.sh kill-worker DIR NAME   SIGKILL one Celery worker and its pool (a machine lost mid-run)
 #
@@ -212,7 +213,7 @@ kill_worker() {  # every process of one worker at once, as when its machine dies
 }
 
 command=${1:-}; DIR=${2:-}
-[ -n "$command" ] && [ -n "$DIR" ] || die "usage: services.sh start|stop|kill-worker DIR [NAME]"
+[ -n "$command" ] && [ -n "$DIR" ] || die "usage: services.sh start|start-storage|stop|kill-worker DIR [NAME]"
 DIR=$(mkdir -p "$DIR" && cd "$DIR" && pwd)
 case $command in
   start)
@@ -225,7 +226,14 @@ case $command in
     write_env
     start_dagster; say "dagster daemon and $WORKERS celery workers up ($((SECONDS - began))s)"
     trap - EXIT ;;
+  start-storage)  # the object gateway alone (tests_distributed/test_s3_landing.py): DIR/env reaches it
+    mkdir -p "$DIR/pids" "$DIR/logs"
+    trap 'say "start failed: stopping what started"; stop' EXIT
+    began=$SECONDS
+    start_ceph; say "ceph object gateway up ($((SECONDS - began))s)"
+    write_env
+    trap - EXIT ;;
   stop) stop ;;
   kill-worker) kill_worker "${3:?worker name, e.g. w1}" ;;
-  *) die "unknown command $command: start, stop or kill-worker" ;;
+  *) die "unknown command $command: start, start-storage, stop or kill-worker" ;;
 esac

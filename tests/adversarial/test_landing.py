@@ -292,3 +292,16 @@ def test_a_file_swapped_for_a_fifo_after_listing_is_refused_at_once(tmp_path):
     with pytest.raises(landing.Refused) as refused:
         landing.read_bytes(listing.files[0])
     assert refused.value.reason == "symlink"
+
+
+def test_a_file_grown_after_listing_is_checked_against_its_own_sources_limit(tmp_path):
+    """Listed under a 1,000-byte limit, then grown to 1,500 bytes: a harvest (Listing.reading) refuses it by that
+    limit, not by the largest landing limit (which 1,500 bytes is far within)."""
+    path = tmp_path / "0000.csv"
+    path.write_bytes(b"x" * 900)
+    listing = landing.list_files(tmp_path, tmp_path, "*.csv", 1000) + landing.list_files(tmp_path, tmp_path, "*.txt", 9)
+    path.write_bytes(b"x" * 1500)
+    assert len(landing.read_bytes(listing.files[0])) == 1500
+    with listing.reading(), pytest.raises(landing.Refused) as refused:
+        landing.read_bytes(listing.files[0])
+    assert refused.value.reason == "too_large" and "1,500 bytes, over this source's limit of 1,000" in str(refused.value)
