@@ -172,7 +172,8 @@ def test_the_run_ends_cleanly_and_every_record_read_is_accounted_for(hostile):
     results = (hostile["home"] / "reports" / "quality" / "results").glob(f"*/reconciled/{DAY}_{BANNER}.json")
     reconciled = {p.parent.parent.name: p.read_text() for p in results}  # read = accepted + quarantined, per source
     assert set(reconciled) == {"bronze.catalog_items", "bronze.status_polls", "bronze.device_status",
-                               "bronze.record_index", "bronze.recording_files", "silver.captures"}
+                               "bronze.record_index", "bronze.recording_files", "silver.captures",
+                               "bronze.keepalives"}
     assert all('"passed": true' in text for text in reconciled.values()), reconciled
 
 
