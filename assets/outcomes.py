@@ -19,7 +19,7 @@ NO_EXPORT = Harvest(pl.DataFrame(schema=cases.SCHEMA), pl.DataFrame(schema={
     "code": pl.String, "source": pl.String, "source_file": pl.String, "item": pl.Int64, "record_id": pl.String,
     "reason": pl.String, "detail": pl.String, "raw": pl.String}), read=0)
 REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case_assistance_monthly",
-                                                     "camera_monthly_health", "fault_repairs")]
+                                                     "camera_monthly_health", "fault_repairs", "image_fault_monthly")]
 
 
 @harvest_asset(
@@ -46,7 +46,8 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
           partitions_def=MONTH, group_name=GROUP, kinds={"html"}, automation_condition=dg.AutomationCondition.eager())
 def leadership_report(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource) -> dg.MaterializeResult:
     """`$XL_HOME/reports/leadership/<YYYY-MM>.html`: the month for leadership, in Chinese and English, offline:
-    outcomes per banner, network indicators against targets with the ranking, trends, the worst cameras."""
+    outcomes per banner, network indicators against targets with the ranking, trends, the worst cameras, repairs,
+    image faults by kind."""
     path = reports.write_leadership(lake.lake, partition_keys(context)["month"])
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
 

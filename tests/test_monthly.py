@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from xl_pipelines.banners import load_banners
+from xl_pipelines.image_quality import FAULT_NAMES
 from xl_pipelines.lake import Lake
 from xl_pipelines.sql_models import MODELS_DIR, parse_model, run_model
 
@@ -94,8 +95,9 @@ def test_worst_cameras_of_the_month(lake):
                                        "image_faults": [], "flaps": 2}),
         ("2026-11-30", A, "C1", "new", {"online_s": 100, "expected_s": 100, "recorded_s": 50, "scheduled_s": 100,
                                        "image_faults": ["blur"], "gap_count": 3}),
-        ("2026-11-30", A, "C2", "c2", {"online_s": 75, "expected_s": 100, "recorded_s": 100, "scheduled_s": 100}),
-        ("2026-12-01", A, "C2", "c2", {"online_s": 0, "expected_s": 100}),
+        ("2026-11-30", A, "C2", "c2", {"online_s": 75, "expected_s": 100, "recorded_s": 100, "scheduled_s": 100,
+                                       "image_faults": ["blur", "noise"]}),
+        ("2026-12-01", A, "C2", "c2", {"online_s": 0, "expected_s": 100, "image_faults": ["stripes"]}),
         ("2026-11-30", B, "C3", "c3", {"online_s": 100, "expected_s": 100, "intact": True}),
         ("2026-11-30", B, "C5", "c5", {}),  # never observed: online rate unknown, worst of all
     ]
@@ -112,4 +114,13 @@ def test_worst_cameras_of_the_month(lake):
             c1["image_fault_days"], c1["intact_days"]) == ("new", 2, 0.75, 0.75, 2, 3, 1, 0)
     assert (by_id["C2"]["days"], by_id["C2"]["online_rate"]) == (1, 0.75)  # 1 December is not November
     assert (by_id["C3"]["recording_completeness"], by_id["C3"]["intact_days"]) == (None, 1)
+
+    kinds = run_model(parse_model(MODELS_DIR / "image_fault_monthly.sql"), lake, MONTH, load_banners())
+    assert kinds.height == 9 * 12 and kinds["kind"].to_list()[:12] == list(FAULT_NAMES)  # every banner, every kind
+    found = {(r["code"], r["kind"]): (r["cameras"], r["camera_days"], r["diagnosed_days"])
+             for r in kinds.iter_rows(named=True) if r["cameras"] or r["diagnosed_days"]}
+    # A: C1 diagnosed on the 29th (sound) and the 30th (blur), C2 on the 30th (blur, noise); C2's stripes fell on
+    # 1 December. B: C3 and C5 never diagnosed (null, not "no fault"), so B's kinds count on nothing.
+    assert found == {(A, kind): (cameras, days, 3) for kind, cameras, days in (
+        ("blur", 2, 2), ("noise", 1, 1), *((k, 0, 0) for k in FAULT_NAMES if k not in ("blur", "noise")))}
     assert by_id["C5"]["online_rate"] is None

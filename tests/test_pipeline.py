@@ -204,7 +204,8 @@ def test_every_figure_of_the_leadership_report_equals_gold(home):
     page = html.parse(str(home / "reports" / "leadership" / f"{DAY:%Y-%m}.html"))
     cells = page.xpath("//td[@data-gold]")
     keys = {"banner_monthly_kpis": "code", "case_assistance_monthly": "code", "city_daily_kpis": "date",
-            "camera_monthly_health": "channel_id", "fault_repairs": "code || '/' || maintenance_unit"}
+            "camera_monthly_health": "channel_id", "fault_repairs": "code || '/' || maintenance_unit",
+            "image_fault_monthly": "code || '/' || kind"}
     checked = Counter()
     for cell in cells:
         table, row, column = cell.get("data-gold").split("|")
@@ -223,9 +224,9 @@ def test_every_figure_of_the_leadership_report_equals_gold(home):
     # 9 banners × (12 indicators + rank + cameras + targets met + measured); 9 × 6 outcomes + 6 totals;
     # 1 day × 3 trends; 10 worst cameras × 5
     # the maintenance units' ranking: each banner's one unit (no ManagementUnit or Owner: "(none)"), camera 3
-    # offline all afternoon: 9 units × (rank + 8 figures)
+    # offline all afternoon: 9 units × (rank + 8 figures); 9 banners × (12 image-fault kinds + camera-days diagnosed)
     assert checked == {"banner_monthly_kpis": 9 * 16, "case_assistance_monthly": 9 * 6 + 6, "city_daily_kpis": 3,
-                       "camera_monthly_health": 10 * 5, "fault_repairs": 9 * 9}
+                       "camera_monthly_health": 10 * 5, "fault_repairs": 9 * 9, "image_fault_monthly": 9 * 13}
     outcomes = query(home, "select sum(criminal_cases_assisted + administrative_cases_assisted) n from "
                            "gold.case_assistance_monthly")["n"][0]
     assert outcomes > 0  # the simulated month had cases to show

@@ -55,9 +55,10 @@ def test_shipped_models_form_the_expected_chain():
     assert models["school_zone_availability"].inputs == (("silver", "cameras"), ("silver", "status_intervals"))
     assert models["case_assistance_monthly"].inputs == (("silver", "cases"),)
     assert models["banner_monthly_kpis"].inputs == (("gold", "banner_daily_indicators"),)
-    assert models["camera_monthly_health"].inputs == (("gold", "camera_daily_health"),)
+    assert models["camera_monthly_health"].inputs == models["image_fault_monthly"].inputs == (
+        ("gold", "camera_daily_health"),)
     assert {name for name, m in models.items() if m.dimensions == ("month",)} == {
-        "case_assistance_monthly", "banner_monthly_kpis", "camera_monthly_health"}
+        "case_assistance_monthly", "banner_monthly_kpis", "camera_monthly_health", "image_fault_monthly"}
 
 
 def test_partitions_must_be_a_known_kind(tmp_path):

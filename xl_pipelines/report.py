@@ -2,9 +2,10 @@
 
 It only shows gold: outcomes per banner (gold.case_assistance_monthly), the network indicators per banner
 against their targets with the ranking (gold.banner_monthly_kpis), the city's daily trend
-(gold.city_daily_kpis) and the worst cameras (gold.camera_monthly_health). Every figure's cell names the
-gold table, row and column it shows (`data-gold`), so a test can hold each one against the lake. Charts are
-inline SVG; nothing is fetched when it is opened.
+(gold.city_daily_kpis), the worst cameras (gold.camera_monthly_health), the maintenance units' repairs
+(gold.fault_repairs) and the twelve image-fault kinds per banner (gold.image_fault_monthly). Every figure's
+cell names the gold table, row and column it shows (`data-gold`), so a test can hold each one against the
+lake. Charts are inline SVG; nothing is fetched when it is opened.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ReportData:
     trend: pl.DataFrame  # gold.city_daily_kpis of the month's days
     worst: pl.DataFrame  # gold.camera_monthly_health, the WORST worst cameras
     repairs: pl.DataFrame | None = None  # gold.fault_repairs of the month, by unit_rank (None: not built yet)
+    image_faults: pl.DataFrame | None = None  # gold.image_fault_monthly of the month (None: not built yet)
 
 
 def load(lake: Lake, month: str) -> ReportData:
@@ -76,7 +78,9 @@ def load(lake: Lake, month: str) -> ReportData:
         worst = read("camera_monthly_health", {"month": month}, where=f"worst_rank <= {WORST}", order="worst_rank")
         repairs = (read("fault_repairs", where=f"month = {sql_literal(month)}", order="unit_rank, code, maintenance_unit")
                    if lake.exists("gold", "fault_repairs", {}) else None)
-    return ReportData(month, kpis, outcomes, history, trend, worst, repairs)
+        image_faults = (read("image_fault_monthly", {"month": month}, order="code")
+                        if lake.exists("gold", "image_fault_monthly", {"month": month}) else None)
+    return ReportData(month, kpis, outcomes, history, trend, worst, repairs, image_faults)
 
 
 def _pct(value: float | None) -> str:
@@ -234,6 +238,28 @@ def _repair_section(data: ReportData) -> str:
             f'<th>{_both("运维单位", "Maintenance unit")}</th>{head}</tr>{"".join(rows)}</table>')
 
 
+def _image_fault_section(data: ReportData) -> str:
+    """The twelve image-fault kinds (rows) per banner (columns): on how many cameras each was found, and how
+    many camera-days were diagnosed at all (no diagnosis is no news, not a sound network)."""
+    if data.image_faults is None or data.image_faults.is_empty():
+        return '<p class="warn">本月无图像诊断统计 · No image-diagnosis statistics for this month yet.</p>'
+    codes = list(dict.fromkeys(data.image_faults["code"]))
+    by_key = {(row["code"], row["kind"]): row for row in data.image_faults.iter_rows(named=True)}
+    rows = [f"<tr><td>{_both(*names)}</td>"
+            + "".join(_cell("image_fault_monthly", f"{code}/{kind}", "cameras", _int(by_key[code, kind]["cameras"]))
+                      for code in codes) + "</tr>" for kind, names in FAULT_NAMES.items()]
+    first = next(iter(FAULT_NAMES))
+    rows.append(f"<tr class='total'><td>{_both('诊断摄像机·天', 'Camera-days diagnosed')}</td>"
+                + "".join(_cell("image_fault_monthly", f"{code}/{first}", "diagnosed_days",
+                                _int(by_key[code, first]["diagnosed_days"])) for code in codes) + "</tr>")
+    head = "".join(f"<th>{html_text(code)}</th>" for code in codes)
+    note = _both("各旗县区本月发现该类故障的摄像机数（至少一天）；末行为已诊断的摄像机·天数，为0时该旗县区未诊断。",
+                 "Cameras of each banner the diagnosis found the fault on, on at least one day of the month; the last "
+                 "row is how many camera-days were diagnosed (0: the banner was not diagnosed, not sound).")
+    return (f'<p class="sub">{note}</p><table><tr><th>{_both("故障类型", "Fault")}</th>{head}</tr>'
+            f'{"".join(rows)}</table>')
+
+
 STYLE = """
 body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
 h1{font-size:24px;margin:0}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:28px}
@@ -258,6 +284,7 @@ def render(data: ReportData, generated: dt.datetime) -> str:
         ("三、本月趋势", "Trends over the month", _trend_section(data)),
         (f"四、问题最多的{WORST}路摄像机", f"The {WORST} worst cameras of the city", _worst_section(data)),
         ("五、故障修复与运维单位排名", "Faults repaired, and the maintenance units ranked", _repair_section(data)),
+        ("六、图像故障类型", "Image faults by kind", _image_fault_section(data)),
     ]
     intro = (f'<p class="sub">Tongliao Sharp Eyes video network — monthly report for leadership, {data.month}</p>'
              f'<p class="{"warn" if partial else "sub"}">{html_text(coverage)}</p>')

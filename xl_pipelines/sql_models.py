@@ -7,7 +7,8 @@ are not inputs). It runs in an in-memory DuckDB where each input is a view over 
 scope (a month model sees the days of its month), plus `context.banner_days` (date, code, banner names;
 every day of the month for a month model), `context.banners` (all nine), `context.limits` (one row: the
 `limits` of quality/thresholds.yaml), `context.indicators` (the registry, quality/indicators.yaml: indicator,
-zh, en, unit, target, alert) and `context.school_zones` and `context.school_hours` (xl_pipelines/school_zones.yaml).
+zh, en, unit, target, alert), `context.school_zones` and `context.school_hours` (xl_pipelines/school_zones.yaml)
+and `context.image_faults` (the twelve image-fault kinds in order, with their names: image_quality.FAULT_NAMES).
 
 Figures are summed one way everywhere: a model gathers rows of gold.banner_daily_indicators into a list
 `figures` of {indicator, numerator, denominator} per group (a banner-day, a city day, a banner's month), and
@@ -35,6 +36,7 @@ from sqlglot import exp
 
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.gates import load_thresholds
+from xl_pipelines.image_quality import FAULT_NAMES
 from xl_pipelines.indicators import as_frame, load_indicators
 from xl_pipelines.lake import LAYERS, Lake
 from xl_pipelines.partitions import month_days
@@ -139,8 +141,11 @@ def run_model(model: SqlModel, lake: Lake, keys: dict[str, str], banners: Banner
     earlier = {**keys, "date": str(week_ago)}
     available = all(lake.exists(layer, table, earlier) for layer, table in model.week_before)
     week_before = pl.DataFrame({"date": [week_ago], "available": [available]}, schema={"date": pl.Date, "available": pl.Boolean})
+    image_faults = pl.DataFrame([{"position": i, "kind": kind, "name_zh": zh, "name_en": en}
+                                 for i, (kind, (zh, en)) in enumerate(FAULT_NAMES.items())])
     context = {"banner_days": scope, "banners": every, "limits": limits, "indicators": as_frame(),
-               "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours()}
+               "week_before": week_before, "school_zones": school_zones(), "school_hours": school_hours(),
+               "image_faults": image_faults}
     with lake.connect() as con:
         con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")  # local days and hours, as DOMAIN.md counts them
         con.execute("CREATE SCHEMA context")
