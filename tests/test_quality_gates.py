@@ -40,7 +40,7 @@ def garble(landing, lines: int) -> None:
 
 def harvest():
     """The banner-day's job, in this process (as a worker of `xl materialize` runs it)."""
-    return run_job("banner_day", banner_day_key(DAY, BANNER))
+    return run_job("banner_day", banner_day_key(DAY, BANNER))[1]
 
 
 @pytest.fixture(scope="module")
