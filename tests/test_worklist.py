@@ -154,7 +154,8 @@ def episode(unit: str, opened: dt.date, closed: dt.date | None, key_site: bool =
     repair = (closed - opened).days * 24 if closed and resolution == "repaired" else None
     return {"fault_id": f"{unit}{opened}{closed}", "code": "150502", "maintenance_unit": unit, "opened_on": opened,
             "closed_on": closed, "resolution": resolution if closed else None, "limit_h": limit, "repair_h": repair,
-            "key_site": key_site, "as_of": as_of}
+            "key_site": key_site, "as_of": as_of,
+            "overdue_from": opened + dt.timedelta(days=limit // 24)}  # open 1 (3) whole days: 24 (72) h, not yet over
 
 
 def test_repair_figures_median_p90_limit_share_and_longest_open(tmp_path):

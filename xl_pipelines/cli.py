@@ -306,7 +306,7 @@ def _print_open_faults(settings, day: dt.date) -> None:
     with connect_readonly(settings.warehouse_path) as con:
         summary = con.sql(
             "SELECT code, count(*) AS open_faults, count(*) FILTER (WHERE key_site) AS at_key_sites, "
-            "count(*) FILTER (WHERE days_open * 24 > limit_h) AS overdue, "
+            "count(*) FILTER (WHERE as_of >= overdue_from) AS overdue, "
             "count(*) FILTER (WHERE opened_on = as_of) AS new_today, max(days_open) AS longest_open_days, "
             "count(DISTINCT maintenance_unit) AS units FROM gold.camera_faults "
             "WHERE closed_on IS NULL AND as_of = $day GROUP BY code ORDER BY overdue DESC, code", params={"day": day}).pl()

@@ -81,7 +81,7 @@ def events(lake: Lake) -> list[Event]:
         if lake.exists("gold", "camera_faults", {}):
             overdue = con.sql(
                 f"SELECT * FROM ({view_sql(lake, 'gold', 'camera_faults')}) WHERE key_site AND closed_on IS NULL "
-                "AND days_open * 24 > limit_h ORDER BY opened_on, channel_id, kind").pl()
+                "AND as_of >= overdue_from ORDER BY opened_on, channel_id, kind").pl()
             for row in overdue.iter_rows(named=True):
                 detail = f" ({row['detail']})" if row["detail"] else ""
                 found.append(Event(

@@ -101,7 +101,7 @@ def load(lake: Lake, day: dt.date, banner: str | None = None) -> Worklist:
     urgent = [pl.col("severity").min().over("code", "maintenance_unit"),
               -pl.col("days_open_on").max().over("code", "maintenance_unit")]
     open_ = (faults.filter(still_open)
-             .with_columns(days_open=pl.col("days_open_on"), overdue=pl.col("days_open_on") * 24 > pl.col("limit_h"))
+             .with_columns(days_open=pl.col("days_open_on"), overdue=pl.col("overdue_from") <= day)
              .sort(["code", *urgent, "maintenance_unit", "severity", "days_open", "channel_id", "kind"],
                    descending=[False, False, False, False, False, True, False, False]))
     return Worklist(day, banner, open_, faults.filter(pl.col("opened_on") == day).sort("severity", "code", "channel_id", "kind"),
