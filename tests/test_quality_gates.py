@@ -59,17 +59,6 @@ def warned(tmp_path_factory):
 # --- the pure verdicts, by hand ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("quarantined", "passed", "severity"), [
-    (0, True, "WARN"), (3, True, "WARN"),      # 3 of 100 is exactly the warn level: not above it
-    (4, False, "WARN"), (10, False, "WARN"),   # above warn, at block
-    (11, False, "ERROR"),                      # above block
-])
-def test_rejected_share_levels(quarantined, passed, severity):
-    verdict = gates.rejected_share(100, quarantined, warn=0.03, block=0.10, min_count=5)
-    assert (verdict.passed, verdict.severity) == (passed, severity)
-    assert f"{quarantined} of 100" in verdict.description
-
-
 def test_reconciliation_names_what_is_unaccounted():
     assert gates.reconciliation(10, 7, 3).passed
     lost = gates.reconciliation(10, 6, 3)

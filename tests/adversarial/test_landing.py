@@ -145,12 +145,13 @@ def leaked(home: Path, text: str) -> list[str]:
 
 def assert_refused(hostile: dict, source: str, entry: str, reason: str) -> None:
     """Exactly one quarantine row names the entry, as a whole file (item 0), with `reason` and no raw text; and
-    no row of any table came out of it."""
+    no row of any table came out of it (bronze, and silver.captures, which the capture harvests write)."""
     path = str(hostile["entries"][entry])
     rows = quarantined(hostile, source).filter(pl.col("source_file").str.starts_with(path))
     assert rows.select("source_file", "item", "reason").rows() == [(path, 0, reason)], hostile["run"].stderr[-3000:]
     assert rows["raw"].to_list() == [None]
-    for table in hostile["lake"].root.glob("bronze/*"):
+    root = hostile["lake"].root
+    for table in [*root.glob("bronze/*"), root / "silver" / "captures"]:
         frame = pl.read_parquet(table / f"date={DAY}" / f"banner={BANNER}" / "part-0.parquet")
         column = "path" if "path" in frame.columns else "source_file"
         if column in frame.columns:
