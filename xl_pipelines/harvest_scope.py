@@ -14,7 +14,7 @@ import polars as pl
 
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.parsers import gb28181
-from xl_pipelines.settings import LOCAL_TZ, day_bounds
+from xl_pipelines.settings import LOCAL_TZ, day_bounds, local_day
 
 
 def _no_ids() -> pl.Series:
@@ -57,7 +57,7 @@ class HarvestScope:
 
     @property
     def today(self) -> dt.date:
-        return self.now.astimezone(LOCAL_TZ).date()
+        return local_day(self.now)
 
     def id_rules(self, column: str) -> list[tuple[str, pl.Expr]]:
         return gb28181.id_rules(column, self.code, self.banners)

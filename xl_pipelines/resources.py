@@ -13,7 +13,7 @@ from xl_pipelines import landing, quality_report, report
 from xl_pipelines.gates import Verdict
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, get_settings
+from xl_pipelines.settings import ConfigError, get_settings, local_day
 from xl_pipelines.warehouse import refresh_views
 
 
@@ -72,7 +72,7 @@ class ClockResource(dg.ConfigurableResource):
         return dt.datetime.fromisoformat(self.now) if self.now else dt.datetime.now(dt.UTC)
 
     def today(self) -> dt.date:
-        return self.time().astimezone(LOCAL_TZ).date()
+        return local_day(self.time())
 
 
 class PseudonymResource(dg.ConfigurableResource):
