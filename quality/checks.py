@@ -117,7 +117,7 @@ def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec("reconciled", asset=bronze, blocking=True,
                           description="Records read from the landing = rows landed in bronze + rows in quarantine "
                                       "(both counted in the Parquet that was written)."),
-        dg.AssetCheckSpec("landed", asset=bronze, blocking=False,
+        dg.AssetCheckSpec(gates.LANDED, asset=bronze, blocking=False,
                           description="The source's landing folder held records; if not, a warning naming the "
                                       "folder and what the partition's figures leave unmeasured (null, not 0)."),
         dg.AssetCheckSpec("rejected_share", asset=bronze, blocking=True,
@@ -133,7 +133,7 @@ def harvest_checks(lake: Lake, reports: ReportsResource, bronze: dg.AssetKey, qu
     counts = {"read": read, "accepted": lake.count(*bronze.path, keys),
               "quarantined": lake.count(*quarantine.path, keys)}
     yield check_result(reports, bronze, "reconciled", keys, gates.reconciliation(**counts), True, counts, counts)
-    yield check_result(reports, bronze, "landed", keys, gates.landed(source, keys, read), False, {"source": source})
+    yield check_result(reports, bronze, gates.LANDED, keys, gates.landed(source, keys, read), False, {"source": source})
     levels = gates.load_thresholds().quarantine[source]
     counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
     verdict = gates.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])

@@ -239,7 +239,6 @@ def harvest_device_status(files: list[Path], scope: HarvestScope) -> Harvest:
     channel answering for its NVR); any other is `device_mismatch`. A response without DeviceTime (a device
     answering ERROR) lands with no skew.
     """
-    pairs = scope.pairs.implode()
     # DeviceTime read once per distinct text: a city-day's 0.6 M answers fall in 86,400 seconds
     docs = per_distinct(gb28181.device_status_frame(files), "device_time_raw",
                         device_time=gb28181.device_time(pl.col("device_time_raw")))
@@ -247,8 +246,7 @@ def harvest_device_status(files: list[Path], scope: HarvestScope) -> Harvest:
     said = {c: pl.col(c).str.to_uppercase() for c in FLAG_WORDS}
     words = [pl.col(c).is_not_null() & ~said[c].is_in([*yes, *no]) for c, (yes, no) in FLAG_WORDS.items()]
     other = pl.col("device_id") != pl.col("file_device_id")
-    related = (pl.concat_str("device_id", "file_device_id", separator="/").is_in(pairs)
-               | pl.concat_str("file_device_id", "device_id", separator="/").is_in(pairs))
+    related = scope.recorded_through("device_id", "file_device_id") | scope.recorded_through("file_device_id", "device_id")
     rules = [
         *scope.id_rules("device_id"),
         ("device_mismatch", other & ~related),

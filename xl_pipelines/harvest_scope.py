@@ -59,6 +59,10 @@ class HarvestScope:
     def today(self) -> dt.date:
         return local_day(self.now)
 
+    def recorded_through(self, channel: str, device: str) -> pl.Expr:
+        """Whether column `device` names the NVR that records the channel column `channel` names (`pairs`)."""
+        return pl.concat_str(channel, device, separator="/").is_in(self.pairs.implode())
+
     def id_rules(self, column: str) -> list[tuple[str, pl.Expr]]:
         return gb28181.id_rules(column, self.code, self.banners)
 

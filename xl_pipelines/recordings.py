@@ -181,7 +181,7 @@ def harvest_record_index(files: list[Path], scope: HarvestScope) -> Harvest:
     `gb28181.device_time` reads them (T or a space, offset honoured).
     """
     docs = gb28181.record_info_frame(files)
-    nvr_for_channel = pl.concat_str("queried_id", "device_id", separator="/").is_in(scope.pairs.implode())
+    nvr_for_channel = scope.recorded_through("queried_id", "device_id")
     docs = docs.with_columns(device_id=pl.when(nvr_for_channel).then("queried_id").otherwise("device_id"))
     begins, ends = gb28181.device_time(pl.col("start_raw")), gb28181.device_time(pl.col("end_raw"))
     listed = pl.col("start_raw").is_not_null() | pl.col("end_raw").is_not_null()

@@ -153,6 +153,7 @@ class Outcome:
 def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: str, key=None) -> str:
     """Execute one job run; count its checks; return its status line (ok / BLOCKED by … / FAILED: …)."""
     from quality.checks import table_name
+    from xl_pipelines import gates
     from xl_pipelines.definitions import defs
 
     with _history_held():
@@ -166,7 +167,7 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
         warned += status == "WARN"
         if status == "ERROR" and evaluation.blocking:
             stopped.append(f"{table_name(evaluation.asset_key)} {evaluation.check_name}")
-        if evaluation.check_name == "landed" and not evaluation.passed:
+        if gates.unlanded(evaluation.check_name, evaluation.passed):
             empty.append(evaluation.description)
     missing = "".join(f"; {text}" for text in sorted(empty))  # which landing folder was empty, and what it costs
     notes = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
