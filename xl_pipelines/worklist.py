@@ -229,17 +229,11 @@ def _flapping_section(worklist: Worklist) -> str:
 
 
 STYLE = """
-body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
-h1{font-size:22px;margin:0}h2{font-size:17px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:26px}
 h3{font-size:15px;margin:16px 0 4px}tr.unit td{font-weight:bold;color:#1f5fa8;background:#f5f7fa}
-.en{color:#5a6b7d;font-size:85%}.sub{color:#5a6b7d}.warn{background:#fff4e0;border-left:4px solid #d9822b;padding:6px 10px}
-.summary td{font-size:20px;text-align:center;padding:6px 18px}
-table{border-collapse:collapse;margin:4px 0;font-size:13px}th,td{border:1px solid #d5dde6;padding:3px 7px;vertical-align:top}
-th{background:#eef3f8;text-align:center}td.num{text-align:right;font-variant-numeric:tabular-nums}td.id{font-family:monospace}
+.summary td{font-size:20px;text-align:center;padding:6px 18px}table{margin:4px 0}th,td{padding:3px 7px}
 td.sev1{background:#fbe4e4;color:#8b1d1d}td.sev2{background:#fff4e0}td.overdue{background:#fbe4e4;color:#8b1d1d;font-weight:bold}
 .small{display:grid;grid-template-columns:repeat(3,1fr);gap:8px}.small figure{margin:0}.small svg.chart{width:100%;height:auto}
-figcaption{font-size:12px;text-align:center}svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}
-"""
+"""  # beside display.BASE_STYLE: a denser page
 
 
 def render(worklist: Worklist, generated: dt.datetime) -> str:
