@@ -215,7 +215,7 @@ def test_the_worklist_of_a_day_lists_what_was_open_then_by_banner_and_unit(story
     assert closing.open.select("channel_id", "kind").rows() == [(B, "removed")]
     gap = load(story_lake, day(2))  # 10-31: C's banner not harvested: named, its faults not shown
     assert gap.missing == sorted([*others, "150521"]) and set(gap.open["code"]) == {"150502"}
-    one = load(story_lake, day(5), banner="150521")
+    one = load(story_lake, day(5), code="150521")
     assert set(one.open["channel_id"]) == {C} and one.trend["code"].unique().to_list() == ["150521"]
 
 

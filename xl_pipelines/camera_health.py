@@ -25,7 +25,7 @@ def _number(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
 
 
-def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Harvest:
+def harvest_catalog(files: list[Path], code: str, banners: BannerConfig) -> Harvest:
     """Catalog pages and change notifications → one row per item.
 
     A catalog (the pages of one SN) is complete when its distinct items reach SumNum; for a notification's
@@ -37,7 +37,7 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
     in_city = lon.is_between(west, east) & lat.is_between(south, north)
     notify = pl.col("message") == "notify"
     rules = [
-        *gb28181.id_rules("device_id", banner, banners),
+        *gb28181.id_rules("device_id", code, banners),
         ("unknown_event", notify & ~pl.col("event").fill_null("").str.to_uppercase().is_in(gb28181.EVENTS)),
         ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & lon.is_null())
          | (pl.col("latitude_raw").is_not_null() & lat.is_null())),
@@ -56,7 +56,7 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
     detail = pl.coalesce("page_error", pl.when(pl.col("reason") == "outside_city").then(where))
     accepted, quarantined = split_by_reason(items, "catalog", record_id=pl.col("device_id"), detail=detail)
     accepted = accepted.with_columns(
-        code=pl.lit(banner),
+        code=pl.lit(code),
         type_code=pl.col("device_id").str.slice(10, 3),
         longitude=lon, latitude=lat,
         status=gb28181.status_state(pl.col("status_raw")),

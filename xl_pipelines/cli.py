@@ -155,8 +155,8 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     from xl_pipelines.worklist import write_worklist
 
     settings = get_settings()
-    banner = _banners(args)[0] if args.banner else None
-    page, table = write_worklist(Lake(settings.lake_url), args.date or _yesterday(), settings.reports, banner)
+    code = _banners(args)[0] if args.banner else None
+    page, table = write_worklist(Lake(settings.lake_url), args.date or _yesterday(), settings.reports, code)
     print(page)
     print(table)
     return 0

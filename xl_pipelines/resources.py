@@ -36,10 +36,10 @@ class LandingResource(dg.ConfigurableResource):
     def path(self) -> Path:
         return Path(os.path.abspath(self.root or get_settings().landing))
 
-    def files(self, source: str, day: dt.date, banner: str, pattern: str) -> landing.Listing:
+    def files(self, source: str, day: dt.date, code: str, pattern: str) -> landing.Listing:
         """The files of one source folder for one banner-day, in name order, dot-files (unfinished) excluded:
         those harvest reads, and those it refuses (links, FIFOs, folders, too large, compressed)."""
-        return landing.list_files(self.path, self.path / source / day.isoformat() / banner, pattern,
+        return landing.list_files(self.path, self.path / source / day.isoformat() / code, pattern,
                                   landing.limits()[source])
 
     def case_export(self, month: str) -> Path:

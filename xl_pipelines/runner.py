@@ -207,10 +207,10 @@ def _missing(settings: Settings, dimensions: tuple[str, ...], keys: dict[str, st
     return [pair for m in MODELS if m.dimensions == dimensions for pair in missing_inputs(m, lake, keys) if pair[0] not in own]
 
 
-def _banner_day(settings: Settings, day: dt.date, banner: str, job: str = "banner_day") -> tuple[str, float, Outcome]:
+def _banner_day(settings: Settings, day: dt.date, code: str, job: str = "banner_day") -> tuple[str, float, Outcome]:
     from xl_pipelines.partitions import banner_day_key
 
-    return _in_worker(settings, job, f"{day} {banner}", banner_day_key(day, banner))
+    return _in_worker(settings, job, f"{day} {code}", banner_day_key(day, code))
 
 
 def materialize(
