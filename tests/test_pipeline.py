@@ -212,8 +212,8 @@ def test_every_figure_of_the_leadership_report_equals_gold(home):
             where = f"month = '{DAY:%Y-%m}'" if table != "city_daily_kpis" else f"date = '{row}'"
             if row != "total" and table != "city_daily_kpis":
                 where += f" and {keys[table]} = '{row}'"
-            expected = con.sql(f"select {'sum' if row == 'total' else 'any_value'}({column}) as v from gold.{table} "
-                               f"where {where}").fetchone()[0]
+            expected = con.execute(f"select {'sum' if row == 'total' else 'any_value'}({column}) as v from gold.{table} "
+                                   f"where {where}").fetchone()[0]
             shown = _figure(cell.text_content())
             if expected is None:
                 assert shown is None, cell.get("data-gold")
