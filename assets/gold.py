@@ -47,10 +47,10 @@ def missing_inputs(model: SqlModel, lake: Lake, keys: dict[str, str]) -> list[tu
     if own == MONTH:
         return [(f"{layer}.{table}", "all") for layer, table in model.inputs
                 if not _any_in_month(lake, layer, table, keys["month"])]
-    return [(f"{layer}.{table}", banner) for layer, table in model.inputs
+    return [(f"{layer}.{table}", code) for layer, table in model.inputs
             if reads_every_banner(own, upstream := partitions_of(layer, table))
-            for banner in upstream.get_partitions_def_for_dimension("banner").get_partition_keys()
-            if not lake.exists(layer, table, {**keys, "banner": banner})]
+            for code in upstream.get_partitions_def_for_dimension("banner").get_partition_keys()
+            if not lake.exists(layer, table, {**keys, "banner": code})]
 
 
 def _any_in_month(lake: Lake, layer: str, table: str, month: str) -> bool:

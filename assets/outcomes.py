@@ -8,16 +8,14 @@ from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from xl_pipelines import cases
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import MONTH, partition_keys
-from xl_pipelines.quarantine import Harvest
+from xl_pipelines.quarantine import no_records
 from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, ReportsResource
 
 GROUP = "outcomes"
 CASES = dg.AssetKey(["silver", "cases"])
 CASES_QUARANTINE = dg.AssetKey(["quarantine", "cases"])
 # A refused export (a link, compressed…) gives no case: its one quarantined record is the whole harvest.
-NO_EXPORT = Harvest(pl.DataFrame(schema=cases.SCHEMA), pl.DataFrame(schema={
-    "code": pl.String, "source": pl.String, "source_file": pl.String, "item": pl.Int64, "record_id": pl.String,
-    "reason": pl.String, "detail": pl.String, "raw": pl.String}), read=0)
+NO_EXPORT = no_records("cases", pl.DataFrame(schema=cases.SCHEMA), citywide=True)
 REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case_assistance_monthly",
                                                      "camera_monthly_health", "fault_repairs", "image_fault_monthly")]
 

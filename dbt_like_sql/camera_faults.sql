@@ -173,6 +173,9 @@ SELECT
         AS severity,  -- 1 = key site (class-one point), 2 = class-two point, 3 = the rest: the order of the worklist.
     CASE WHEN coalesce(episodes.point_class, units.point_class) = 1 THEN limits.repair_hours_key_site
          ELSE limits.repair_hours END::INTEGER AS limit_h,  -- Hours it is to be repaired within (thresholds.yaml limits).
+    episodes.opened_on + CASE WHEN coalesce(episodes.point_class, units.point_class) = 1 THEN limits.repair_hours_key_site
+                              ELSE limits.repair_hours END::INTEGER // 24
+        AS overdue_from,  -- The first day on which, still open, it is overdue: open more than limit_h (days × 24) by then.
     CASE WHEN episodes.resolution = 'repaired' THEN (episodes.closed_on - episodes.opened_on) * 24 END::INTEGER
         AS repair_h,  -- Time to repair in hours, whole days × 24 (null: open, or closed by removal).
     episodes.measure,  -- The figure that opened it (online_rate, recording_completeness, record_on_rate, clock_skew_s, retained_days; null: none).

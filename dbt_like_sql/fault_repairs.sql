@@ -36,7 +36,7 @@ per_unit AS (
                          AND coalesce(faults.closed_on > spans.month_end, true)) AS still_open,
         count(*) FILTER (WHERE faults.opened_on <= spans.month_end
                          AND coalesce(faults.closed_on > spans.month_end, true)
-                         AND (spans.month_end - faults.opened_on + 1) * 24 > faults.limit_h) AS overdue,
+                         AND spans.month_end >= faults.overdue_from) AS overdue,
         round(quantile_cont(faults.repair_h, 0.5)
               FILTER (WHERE faults.closed_on BETWEEN spans.month_start AND spans.month_end), 1) AS median_repair_h,
         round(quantile_cont(faults.repair_h, 0.9)

@@ -117,7 +117,7 @@ def harvest_check_specs(bronze: dg.AssetKey) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec("reconciled", asset=bronze, blocking=True,
                           description="Records read from the landing = rows landed in bronze + rows in quarantine "
                                       "(both counted in the Parquet that was written)."),
-        dg.AssetCheckSpec("landed", asset=bronze, blocking=False,
+        dg.AssetCheckSpec(gates.LANDED, asset=bronze, blocking=False,
                           description="The source's landing folder held records; if not, a warning naming the "
                                       "folder and what the partition's figures leave unmeasured (null, not 0)."),
         dg.AssetCheckSpec("rejected_share", asset=bronze, blocking=True,
@@ -139,7 +139,7 @@ def harvest_checks(lake: Lake, reports: ReportsResource, bronze: dg.AssetKey, qu
     if unfinished:
         landed = gates.Verdict(False, gates.WARN, f"{landed.description}; {', '.join(unfinished)} still being "
                                                   "written (the receiver's current hour): read the next run")
-    yield check_result(reports, bronze, "landed", keys, landed, False, {"source": source})
+    yield check_result(reports, bronze, gates.LANDED, keys, landed, False, {"source": source})
     levels = gates.load_thresholds().quarantine[source]
     counted = counts["quarantined"] - sum(reasons.get(r, 0) for r in levels.get("not_counted", []))
     verdict = gates.rejected_share(read, counted, levels["warn"], levels["block"], levels["min_count"])

@@ -139,6 +139,17 @@ def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BAN
     return {".".join(key.path): lake.read(*key.path, keys) for a in BANNER_DAY_ASSETS for key in a.keys}
 
 
+def run_job(job: str, key: dg.MultiPartitionKey | str | None = None, label: str = f"{DAY} {BANNER}"):
+    """One job of the code location executed in this process, as `xl materialize` executes each of its runs
+    (runner._run), on an ephemeral instance, with the resources of XL_HOME: its status line (ok / BLOCKED by … /
+    FAILED: …) and `Outcome` (checks by status, blocked or failed under `label`). Cheaper than
+    `runner.materialize`, which starts a pool of processes and runs every job after the banner-days."""
+    from xl_pipelines.runner import Outcome, _run
+
+    outcome = Outcome()
+    return _run(job, dg.DagsterInstance.ephemeral(), outcome, label, key), outcome
+
+
 @contextlib.contextmanager
 def private_home(home: Path) -> Iterator[Path]:
     """XL_HOME at `home` (its lake and landing zone under it) and the test key, for the block's duration."""

@@ -41,6 +41,9 @@ KEYS = {"date": DAY.isoformat(), "banner": BANNER}
     (40, 5, False, "ERROR"),    # 12.5 % > 10 % with 5 counted
     (50, 5, False, "WARN"),     # exactly 10 %: not above block; above warn 3 %
     (1000, 4, True, "WARN"),    # 0.4 %: under warn
+    (100, 0, True, "WARN"), (100, 3, True, "WARN"),     # 3 of 100 is exactly the warn level: not above it
+    (100, 4, False, "WARN"), (100, 10, False, "WARN"),  # above warn; at block (and 4 is under the minimum count)
+    (100, 11, False, "ERROR"),                          # above block
 ])
 def test_the_share_blocks_only_from_the_minimum_count(read, counted, passed, severity):
     verdict = gates.rejected_share(read, counted, warn=0.03, block=0.10, min_count=5)

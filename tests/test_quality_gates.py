@@ -9,7 +9,17 @@ import polars as pl
 import pytest
 
 from quality import checks
-from tests.conftest import DAY, POLL_TIMES, camera_id, catalog_item, catalog_page, land_banner, write_catalog
+from tests.conftest import (
+    DAY,
+    POLL_TIMES,
+    camera_id,
+    catalog_item,
+    catalog_page,
+    land_banner,
+    private_home,
+    run_job,
+    write_catalog,
+)
 from xl_pipelines import gates
 from xl_pipelines.banners import load_banners
 from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, defs
@@ -29,22 +39,25 @@ def garble(landing, lines: int) -> None:
         f.writelines(f"{CAMERAS[0]};{POLL_TIMES[0].isoformat()};ON\n" for _ in range(lines))
 
 
-def run(banners=(BANNER,)):
-    return materialize([DAY], list(banners), get_settings(), say=lambda _: None)
+def harvest():
+    """The banner-day's job, in this process (as a worker of `xl materialize` runs it)."""
+    return run_job("banner_day", banner_day_key(DAY, BANNER))[1]
+
+
+@pytest.fixture(scope="module")
+def warned(tmp_path_factory):
+    """One `xl materialize` of the banner alone (the runner, its pool and every job after the banner-day), 40 of
+    904 poll lines malformed: 4.4 %, above the warn level (3 %), below the block level (10 %). Its home, outcome
+    and progress lines; the tests only read them."""
+    with private_home(tmp_path_factory.mktemp("warned") / "xl") as home:
+        land_banner(home / "landing", BANNER, CAMERAS)
+        garble(home / "landing", 40)
+        said = []
+        outcome = materialize([DAY], [BANNER], get_settings(), say=said.append)
+    return home, outcome, said
 
 
 # --- the pure verdicts, by hand ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("quarantined", "passed", "severity"), [
-    (0, True, "WARN"), (3, True, "WARN"),      # 3 of 100 is exactly the warn level: not above it
-    (4, False, "WARN"), (10, False, "WARN"),   # above warn, at block
-    (11, False, "ERROR"),                      # above block
-])
-def test_rejected_share_levels(quarantined, passed, severity):
-    verdict = gates.rejected_share(100, quarantined, warn=0.03, block=0.10, min_count=5)
-    assert (verdict.passed, verdict.severity) == (passed, severity)
-    assert f"{quarantined} of 100" in verdict.description
 
 
 def test_reconciliation_names_what_is_unaccounted():
@@ -131,7 +144,7 @@ def test_rejected_share_above_block_stops_gold_until_the_input_is_fixed(xl_home)
     garble(landing, 100)  # 100 of 3 × 288 + 100 = 964 lines: 10.4 %, above the 10 % block level
     lake = Lake(str(xl_home / "lake"))
 
-    outcome = run()
+    outcome = harvest()
     assert outcome.blocked == [f"{DAY} {BANNER}"] and not outcome.failed
     assert outcome.checks[("bronze.status_polls", "rejected_share", "ERROR")] == 1
     assert outcome.checks[("bronze.status_polls", "reconciled", "passed")] == 1
@@ -143,18 +156,16 @@ def test_rejected_share_above_block_stops_gold_until_the_input_is_fixed(xl_home)
     assert stored["status"] == "ERROR" and stored["reasons"] == {"malformed_line": 100}
 
     land_banner(landing, BANNER, CAMERAS)  # the exporter re-sends the day, clean
-    outcome = run()
+    outcome = harvest()
     assert outcome.ok and outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
     assert lake.read("gold", "banner_daily_kpis", KEYS)["online_rate"].item() == 1.0
 
 
-def test_rejected_share_above_warn_warns_and_gold_is_built(xl_home):
-    land_banner(xl_home / "landing", BANNER, CAMERAS)
-    garble(xl_home / "landing", 40)  # 40 / 904 = 4.4 %: above warn (3 %), below block (10 %)
-    outcome = run()
+def test_rejected_share_above_warn_warns_and_gold_is_built(warned):
+    home, outcome, _ = warned  # 40 / 904 = 4.4 %: above warn (3 %), below block (10 %)
     assert outcome.ok
     assert outcome.checks[("bronze.status_polls", "rejected_share", "WARN")] == 1
-    assert Lake(str(xl_home / "lake")).exists("gold", "banner_daily_kpis", KEYS)
+    assert Lake(str(home / "lake")).exists("gold", "banner_daily_kpis", KEYS)
 
 
 def test_exact_resends_are_quarantined_but_do_not_weigh_on_the_share(xl_home):
@@ -163,7 +174,7 @@ def test_exact_resends_are_quarantined_but_do_not_weigh_on_the_share(xl_home):
     folder = landing / "status" / DAY.isoformat() / BANNER
     resent = [line for f in sorted(folder.glob("*.csv"))[:40] for line in f.read_text().splitlines()[1:]]
     (folder / "resend.csv").write_text("\n".join(resent) + "\n")  # 120 duplicates of 984 lines: 12 %
-    outcome = run()
+    outcome = harvest()
     assert outcome.ok and outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
     assert Lake(str(xl_home / "lake")).count("quarantine", "status_polls", KEYS) == 120
 
@@ -180,7 +191,7 @@ def test_records_of_a_camera_rejected_by_the_catalog_count_once_in_the_catalogs_
         "lon": f"{(south + north) / 2:.6f}", "lat": f"{(west + east) / 2:.6f}"}
     registered = CAMERAS + [camera_id(n) for n in range(4, 12)]
     write_catalog(landing, [catalog_page([catalog_item(c, **(swapped if c == CAMERAS[2] else here)) for c in registered])])
-    outcome = run()
+    outcome = harvest()
     assert outcome.ok
     assert outcome.checks[("bronze.catalog_items", "rejected_share", "WARN")] == 1
     assert outcome.checks[("bronze.status_polls", "rejected_share", "passed")] == 1
@@ -222,13 +233,11 @@ def test_the_registry_of_the_day_before_lets_a_first_day_with_a_missing_catalog_
     assert not lake.exists("silver", "status_intervals", {"date": before.isoformat(), "banner": BANNER})  # registry only
 
 
-def test_the_city_day_waits_for_all_nine_banners(xl_home):
-    land_banner(xl_home / "landing", BANNER, CAMERAS)
-    said = []
-    outcome = materialize([DAY], [BANNER], get_settings(), say=said.append)
+def test_the_city_day_waits_for_all_nine_banners(warned):
+    home, outcome, said = warned
     assert outcome.ok
     assert any("city" in line and "waiting for banner(s) 150521" in line for line in said)
-    assert not Lake(str(xl_home / "lake")).exists("gold", "city_daily_kpis", {"date": DAY.isoformat()})
+    assert not Lake(str(home / "lake")).exists("gold", "city_daily_kpis", {"date": DAY.isoformat()})
 
 
 def test_freshness_names_the_banners_missing_at_the_deadline(xl_home):
@@ -244,11 +253,9 @@ def test_freshness_names_the_banners_missing_at_the_deadline(xl_home):
     assert stored["description"].endswith("8 of 9 banners landed by 06:00; missing 150581")
 
 
-def test_the_report_shows_the_latest_results_offline(xl_home):
-    land_banner(xl_home / "landing", BANNER, CAMERAS)
-    garble(xl_home / "landing", 40)
-    run()
-    page = (xl_home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
+def test_the_report_shows_the_latest_results_offline(warned):
+    home, _, _ = warned  # 40 lines malformed
+    page = (home / "reports" / "quality" / "index.html").read_text(encoding="utf-8")
     assert "bronze.status_polls" in page and "silver.cameras" in page
     assert "malformed_line</b> × 40" in page and "rejected_share" in page
     assert "<script" not in page and "http" not in page  # nothing to load: it opens offline

@@ -154,7 +154,8 @@ def episode(unit: str, opened: dt.date, closed: dt.date | None, key_site: bool =
     repair = (closed - opened).days * 24 if closed and resolution == "repaired" else None
     return {"fault_id": f"{unit}{opened}{closed}", "code": "150502", "maintenance_unit": unit, "opened_on": opened,
             "closed_on": closed, "resolution": resolution if closed else None, "limit_h": limit, "repair_h": repair,
-            "key_site": key_site, "as_of": as_of}
+            "key_site": key_site, "as_of": as_of,
+            "overdue_from": opened + dt.timedelta(days=limit // 24)}  # open 1 (3) whole days: 24 (72) h, not yet over
 
 
 def test_repair_figures_median_p90_limit_share_and_longest_open(tmp_path):
@@ -214,7 +215,7 @@ def test_the_worklist_of_a_day_lists_what_was_open_then_by_banner_and_unit(story
     assert closing.open.select("channel_id", "kind").rows() == [(B, "removed")]
     gap = load(story_lake, day(2))  # 10-31: C's banner not harvested: named, its faults not shown
     assert gap.missing == sorted([*others, "150521"]) and set(gap.open["code"]) == {"150502"}
-    one = load(story_lake, day(5), banner="150521")
+    one = load(story_lake, day(5), code="150521")
     assert set(one.open["channel_id"]) == {C} and one.trend["code"].unique().to_list() == ["150521"]
 
 

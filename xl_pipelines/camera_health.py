@@ -25,7 +25,7 @@ def _number(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
 
 
-def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Harvest:
+def harvest_catalog(files: list[Path], code: str, banners: BannerConfig) -> Harvest:
     """Catalog pages and change notifications → one row per item.
 
     A catalog (the pages of one SN) is complete when its distinct items reach SumNum; for a notification's
@@ -37,7 +37,7 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
     in_city = lon.is_between(west, east) & lat.is_between(south, north)
     notify = pl.col("message") == "notify"
     rules = [
-        *gb28181.id_rules("device_id", banner, banners),
+        *gb28181.id_rules("device_id", code, banners),
         ("unknown_event", notify & ~pl.col("event").fill_null("").str.to_uppercase().is_in(gb28181.EVENTS)),
         ("bad_coordinate", (pl.col("longitude_raw").is_not_null() & lon.is_null())
          | (pl.col("latitude_raw").is_not_null() & lat.is_null())),
@@ -56,7 +56,7 @@ def harvest_catalog(files: list[Path], banner: str, banners: BannerConfig) -> Ha
     detail = pl.coalesce("page_error", pl.when(pl.col("reason") == "outside_city").then(where))
     accepted, quarantined = split_by_reason(items, "catalog", record_id=pl.col("device_id"), detail=detail)
     accepted = accepted.with_columns(
-        code=pl.lit(banner),
+        code=pl.lit(code),
         type_code=pl.col("device_id").str.slice(10, 3),
         longitude=lon, latitude=lat,
         status=gb28181.status_state(pl.col("status_raw")),
@@ -239,7 +239,6 @@ def harvest_device_status(files: list[Path], scope: HarvestScope) -> Harvest:
     channel answering for its NVR); any other is `device_mismatch`. A response without DeviceTime (a device
     answering ERROR) lands with no skew.
     """
-    pairs = scope.pairs.implode()
     # DeviceTime read once per distinct text: a city-day's 0.6 M answers fall in 86,400 seconds
     docs = per_distinct(gb28181.device_status_frame(files), "device_time_raw",
                         device_time=gb28181.device_time(pl.col("device_time_raw")))
@@ -247,8 +246,7 @@ def harvest_device_status(files: list[Path], scope: HarvestScope) -> Harvest:
     said = {c: pl.col(c).str.to_uppercase() for c in FLAG_WORDS}
     words = [pl.col(c).is_not_null() & ~said[c].is_in([*yes, *no]) for c, (yes, no) in FLAG_WORDS.items()]
     other = pl.col("device_id") != pl.col("file_device_id")
-    related = (pl.concat_str("device_id", "file_device_id", separator="/").is_in(pairs)
-               | pl.concat_str("file_device_id", "device_id", separator="/").is_in(pairs))
+    related = scope.recorded_through("device_id", "file_device_id") | scope.recorded_through("file_device_id", "device_id")
     rules = [
         *scope.id_rules("device_id"),
         ("device_mismatch", other & ~related),

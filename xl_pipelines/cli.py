@@ -156,8 +156,8 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     from xl_pipelines.worklist import write_worklist
 
     settings = get_settings()
-    banner = _banners(args)[0] if args.banner else None
-    page, table = write_worklist(Lake(settings.lake_url), args.date or _yesterday(), settings.reports, banner)
+    code = _banners(args)[0] if args.banner else None
+    page, table = write_worklist(Lake(settings.lake_url), args.date or _yesterday(), settings.reports, code)
     print(page)
     print(table)
     return 0
@@ -308,7 +308,7 @@ def _print_open_faults(settings, day: dt.date) -> None:
     with connect_readonly(settings.warehouse_path) as con:
         summary = con.sql(
             "SELECT code, count(*) AS open_faults, count(*) FILTER (WHERE key_site) AS at_key_sites, "
-            "count(*) FILTER (WHERE days_open * 24 > limit_h) AS overdue, "
+            "count(*) FILTER (WHERE as_of >= overdue_from) AS overdue, "
             "count(*) FILTER (WHERE opened_on = as_of) AS new_today, max(days_open) AS longest_open_days, "
             "count(DISTINCT maintenance_unit) AS units FROM gold.camera_faults "
             "WHERE closed_on IS NULL AND as_of = $day GROUP BY code ORDER BY overdue DESC, code", params={"day": day}).pl()

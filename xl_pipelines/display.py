@@ -68,12 +68,24 @@ def visible_frame(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(visible_expr(pl.col(name), dtype).alias(visible(name)) for name, dtype in frame.schema.items())
 
 
+# The rules every page shares: a Chinese font the machine has, headings, notes, tables of figures, chart text.
+BASE_STYLE = """
+body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
+h1{font-size:24px;margin:0}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:28px}
+.en{color:#5a6b7d;font-size:85%}.sub{color:#5a6b7d}.warn{background:#fff4e0;border-left:4px solid #d9822b;padding:6px 10px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #d5dde6;padding:4px 7px;vertical-align:top}
+th{background:#eef3f8;text-align:center}td.num{text-align:right;font-variant-numeric:tabular-nums}td.id{font-family:monospace}
+figcaption{font-size:12px;text-align:center}svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}
+"""
+
+
 def html_page(title: str, style: str, heading: str, intro: str, sections: list[tuple[str, str, str]], sources: str,
               generated) -> str:
     """One self-contained offline page (the leadership report, the worklist): a heading, `intro` (HTML), then
-    each (Chinese title, English title, HTML) section, and a footer naming when and from which tables."""
+    each (Chinese title, English title, HTML) section, and a footer naming when and from which tables; styled
+    by BASE_STYLE and the page's own `style`."""
     body = "".join(f"<h2>{html_text(zh)} <span class='en'>{html_text(en)}</span></h2>{part}" for zh, en, part in sections)
     return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html_text(title)}</title>'
-            f"<style>{style}</style></head><body><h1>{html_text(heading)}</h1>{intro}{body}"
+            f"<style>{BASE_STYLE}{style}</style></head><body><h1>{html_text(heading)}</h1>{intro}{body}"
             f'<p class="sub">生成于 {generated:%Y-%m-%d %H:%M} · Generated {generated.isoformat(timespec="minutes")} '
             f"by xl from {html_text(sources)}.</p></body></html>")

@@ -242,6 +242,15 @@ LANDING = {
 }
 
 
+LANDED = "landed"  # the check each harvested source carries (quality/checks.py)
+
+
+def unlanded(check: str, passed: bool) -> bool:
+    """Whether a check's result says a source's landing folder was empty (the run's line and the quality
+    report name those first)."""
+    return check == LANDED and not passed
+
+
 def landed(source: str, keys: dict[str, str], read: int) -> Verdict:
     """Did the source's landing folder of the partition hold any record? If not, say what goes unmeasured."""
     folder, unmeasured = LANDING[source]

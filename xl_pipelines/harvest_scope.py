@@ -18,7 +18,7 @@ from xl_pipelines.banners import BannerConfig
 from xl_pipelines.landing import Listing
 from xl_pipelines.parsers import gb28181
 from xl_pipelines.receiver_log import CLOSE_AFTER_S
-from xl_pipelines.settings import LOCAL_TZ, day_bounds
+from xl_pipelines.settings import LOCAL_TZ, day_bounds, local_day
 
 HOUR_FILE = re.compile(r"^(\d{2})\.jsonl$")  # the receiver's logs: one file per local receive hour
 
@@ -63,7 +63,11 @@ class HarvestScope:
 
     @property
     def today(self) -> dt.date:
-        return self.now.astimezone(LOCAL_TZ).date()
+        return local_day(self.now)
+
+    def recorded_through(self, channel: str, device: str) -> pl.Expr:
+        """Whether column `device` names the NVR that records the channel column `channel` names (`pairs`)."""
+        return pl.concat_str(channel, device, separator="/").is_in(self.pairs.implode())
 
     def id_rules(self, column: str) -> list[tuple[str, pl.Expr]]:
         return gb28181.id_rules(column, self.code, self.banners)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+import polars as pl
 import yaml
 
 from xl_pipelines import indicators
@@ -69,19 +70,19 @@ def events(lake: Lake) -> list[Event]:
         con.execute(f"SET TimeZone = {sql_literal(str(LOCAL_TZ))}")
         if lake.table_path("gold", "banner_daily_kpis").exists():
             kpis = con.sql(f"SELECT * FROM ({view_sql(lake, 'gold', 'banner_daily_kpis')}) "
-                           f"QUALIFY date > max(date) OVER () - {LOOKBACK_DAYS} ORDER BY date, code").pl()
-            for row in kpis.iter_rows(named=True):
-                for name, alert in alerts.items():
-                    if row.get(name) is not None and row[name] < alert:
-                        found.append(Event(
-                            f"rate:{row['date']}:{row['code']}:{name}",
-                            f"[xl] {row['banner_name']} {name} {row[name] * 100:.2f}% < {alert * 100:g}% on {row['date']}",
-                            f"{row['date']} {row['code']} {row['banner_name']}: {name} {row[name] * 100:.2f}%, under its "
-                            f"alert level {alert * 100:g}% (quality/thresholds.yaml)."))
+                           f"QUALIFY date > max(date) OVER () - {LOOKBACK_DAYS}").pl()
+            levels = pl.DataFrame({"name": list(alerts), "alert": list(alerts.values())}).with_row_index("order")
+            under = (kpis.unpivot([n for n in alerts if n in kpis.columns], index=["date", "code", "banner_name"],
+                                  variable_name="name")
+                     .join(levels, on="name").filter(pl.col("value") < pl.col("alert")).sort("date", "code", "order"))
+            found += [Event(f"rate:{r['date']}:{r['code']}:{r['name']}",
+                            f"[xl] {r['banner_name']} {r['name']} {r['value'] * 100:.2f}% < {r['alert'] * 100:g}% on {r['date']}",
+                            f"{r['date']} {r['code']} {r['banner_name']}: {r['name']} {r['value'] * 100:.2f}%, under its "
+                            f"alert level {r['alert'] * 100:g}% (quality/thresholds.yaml).") for r in under.iter_rows(named=True)]
         if lake.exists("gold", "camera_faults", {}):
             overdue = con.sql(
                 f"SELECT * FROM ({view_sql(lake, 'gold', 'camera_faults')}) WHERE key_site AND closed_on IS NULL "
-                "AND days_open * 24 > limit_h ORDER BY opened_on, channel_id, kind").pl()
+                "AND as_of >= overdue_from ORDER BY opened_on, channel_id, kind").pl()
             for row in overdue.iter_rows(named=True):
                 detail = f" ({row['detail']})" if row["detail"] else ""
                 found.append(Event(

@@ -30,8 +30,8 @@ def harvest_time(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), HARVEST_AT, LOCAL_TZ)
 
 
-def banner_day_key(day: dt.date, banner: str) -> dg.MultiPartitionKey:
-    return dg.MultiPartitionKey({"date": day.isoformat(), "banner": banner})
+def banner_day_key(day: dt.date, code: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"date": day.isoformat(), "banner": code})
 
 
 def reads_every_banner(downstream: dg.PartitionsDefinition | None, upstream: dg.PartitionsDefinition) -> bool:

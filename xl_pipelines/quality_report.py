@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from xl_pipelines.display import html_text
-from xl_pipelines.gates import quarantine_reasons
+from xl_pipelines.gates import quarantine_reasons, unlanded
 from xl_pipelines.lake import replace_text
 
 STATUS = {"passed": "pass", "WARN": "warn", "ERROR": "error"}
@@ -78,7 +78,7 @@ def render(reports: Path) -> Path:
                      f"<td>{len(rows)}</td><td>{c['passed']}</td><td class='{'warn' if c['WARN'] else ''}'>{c['WARN']}</td>"
                      f"<td class='{'error' if c['ERROR'] else ''}'>{c['ERROR']}</td></tr>")
     parts.append("</table>")
-    empty = sorted((r for rows in latest.values() for r in rows if r["check"] == "landed" and not r["passed"]),
+    empty = sorted((r for rows in latest.values() for r in rows if unlanded(r["check"], r["passed"])),
                    key=lambda r: (_period(r), r["partition"].get("banner", ""), r["table"]))
     if empty:  # a missing source stops nobody, but its figures are unmeasured: say so first
         parts.append("<h2>Sources that did not land</h2><ul>" + "".join(

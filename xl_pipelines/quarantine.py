@@ -57,3 +57,11 @@ class Harvest:
     accepted: pl.DataFrame
     quarantined: pl.DataFrame
     read: int
+
+
+def no_records(source: str, accepted: pl.DataFrame, citywide: bool = False) -> Harvest:
+    """The harvest of a refused file, which read nothing: both tables empty, the quarantine in the shape
+    `split_by_reason` gives (with `code` for a `citywide` source)."""
+    rejected = pl.DataFrame(schema={"reason": pl.String, "source_file": pl.String, "item": pl.Int64, "raw": pl.String})
+    code = pl.lit(None, dtype=pl.String) if citywide else None
+    return Harvest(accepted.clear(), split_by_reason(rejected, source, pl.lit(None, dtype=pl.String), code=code)[1], read=0)

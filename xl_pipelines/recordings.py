@@ -189,7 +189,7 @@ def harvest_record_index(files: list[Where], scope: HarvestScope) -> Harvest:
     `gb28181.device_time` reads them (T or a space, offset honoured).
     """
     docs = gb28181.record_info_frame(files)
-    nvr_for_channel = pl.concat_str("queried_id", "device_id", separator="/").is_in(scope.pairs.implode())
+    nvr_for_channel = scope.recorded_through("queried_id", "device_id")
     docs = docs.with_columns(device_id=pl.when(nvr_for_channel).then("queried_id").otherwise("device_id"))
     # each distinct time text read once, as DeviceStatus's are: a city-day's index entries share their hours
     docs = per_distinct(docs, "start_raw", start_time=gb28181.device_time(pl.col("start_raw")))

@@ -261,17 +261,11 @@ def _image_fault_section(data: ReportData) -> str:
 
 
 STYLE = """
-body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
-h1{font-size:24px;margin:0}h2{font-size:18px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:28px}
-.en{color:#5a6b7d;font-size:85%}.sub{color:#5a6b7d}.warn{background:#fff4e0;border-left:4px solid #d9822b;padding:6px 10px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #d5dde6;padding:4px 7px;vertical-align:top}
-th{background:#eef3f8;text-align:center}td.num{text-align:right;font-variant-numeric:tabular-nums}td.id{font-family:monospace}
 td.met{background:#e3f4e8}td.missed{background:#fbe4e4;color:#8b1d1d}tr.total td{font-weight:bold;background:#f5f7fa}
 .target{color:#8b1d1d;font-weight:normal}.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
-figure{margin:8px 0}figcaption{font-size:12px;text-align:center}svg.chart{width:600px;height:auto;background:#fff}
-svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}
+figure{margin:8px 0}svg.chart{width:600px;height:auto;background:#fff}
 svg .target{stroke:#b23b3b;stroke-dasharray:6 4;stroke-width:1.5}
-"""
+"""  # beside display.BASE_STYLE
 
 
 def render(data: ReportData, generated: dt.datetime) -> str:

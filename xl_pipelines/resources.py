@@ -13,7 +13,7 @@ from xl_pipelines import landing, quality_report, report
 from xl_pipelines.gates import Verdict
 from xl_pipelines.lake import Lake
 from xl_pipelines.pseudonym import checked_key
-from xl_pipelines.settings import LOCAL_TZ, ConfigError, Where, get_settings, location
+from xl_pipelines.settings import ConfigError, Where, get_settings, local_day, location
 from xl_pipelines.warehouse import refresh_views
 
 
@@ -37,10 +37,10 @@ class LandingResource(dg.ConfigurableResource):
     def path(self) -> Where:
         return location(self.root or get_settings().landing)
 
-    def files(self, source: str, day: dt.date, banner: str, pattern: str) -> landing.Listing:
+    def files(self, source: str, day: dt.date, code: str, pattern: str) -> landing.Listing:
         """The files of one source folder for one banner-day, in name order, dot-files (unfinished) excluded:
         those harvest reads, and those it refuses (links, FIFOs, folders, too large, compressed)."""
-        return landing.list_files(self.path, self.path / source / day.isoformat() / banner, pattern,
+        return landing.list_files(self.path, self.path / source / day.isoformat() / code, pattern,
                                   landing.limits()[source])
 
     def case_export(self, month: str) -> Where:
@@ -74,7 +74,7 @@ class ClockResource(dg.ConfigurableResource):
         return dt.datetime.fromisoformat(self.now) if self.now else dt.datetime.now(dt.UTC)
 
     def today(self) -> dt.date:
-        return self.time().astimezone(LOCAL_TZ).date()
+        return local_day(self.time())
 
 
 class PseudonymResource(dg.ConfigurableResource):

@@ -227,6 +227,7 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
 def _status(evaluations, success: bool, failures: list[str], outcome: Outcome, label: str) -> str:
     """Count a run's checks; its status line (ok / BLOCKED by … / FAILED: …), wherever it was executed."""
     from quality.checks import table_name
+    from xl_pipelines import gates
 
     stopped, empty = [], []
     warned = 0
@@ -236,7 +237,7 @@ def _status(evaluations, success: bool, failures: list[str], outcome: Outcome, l
         warned += status == "WARN"
         if status == "ERROR" and evaluation.blocking:
             stopped.append(f"{table_name(evaluation.asset_key)} {evaluation.check_name}")
-        if evaluation.check_name == "landed" and not evaluation.passed:
+        if gates.unlanded(evaluation.check_name, evaluation.passed):
             empty.append(evaluation.description)
     missing = "".join(f"; {text}" for text in sorted(empty))  # which landing folder was empty, and what it costs
     notes = f", {warned} warning{'s' * (warned != 1)}" if warned else ""

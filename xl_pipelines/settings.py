@@ -107,6 +107,11 @@ def get_settings() -> Settings:
     )
 
 
+def local_day(at: dt.datetime) -> dt.date:
+    """The local calendar day of an aware time (the harvest's: recording storage is judged as it stands then)."""
+    return at.astimezone(LOCAL_TZ).date()
+
+
 def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of a local calendar day as timezone-aware datetimes."""
     start = dt.datetime.combine(day, dt.time(), LOCAL_TZ)

@@ -44,7 +44,7 @@ CSV_COLUMNS = ("fault_id", "code", "banner_name", "maintenance_unit", "channel_i
 @dataclass(frozen=True)
 class Worklist:
     day: dt.date
-    banner: str | None  # one banner's page, or None: the city's
+    code: str | None  # one banner's page, or None: the city's
     open: pl.DataFrame  # faults open on the day, with days_open and overdue as of it, in the page's order
     new: pl.DataFrame  # opened that day
     closed: pl.DataFrame  # closed that day
@@ -69,17 +69,17 @@ def _faults_sql(lake: Lake, day: dt.date, codes: list[str]) -> str:
     """
 
 
-def load(lake: Lake, day: dt.date, banner: str | None = None) -> Worklist:
+def load(lake: Lake, day: dt.date, code: str | None = None) -> Worklist:
     """What the page of `day` shows, read from gold; a clear error when nothing of that day is built."""
     if not lake.exists("gold", "camera_faults", {}):
         raise ConfigError("no fault episodes yet (gold.camera_faults): materialise days first, e.g. "
                           f"xl materialize --start {day} --end {day}")
     config = load_banners()
-    codes = [banner] if banner else config.codes
+    codes = [code] if code else config.codes
     harvested = [c for c in codes if lake.exists("gold", "banner_daily_kpis", {"date": day.isoformat(), "banner": c})]
     if not harvested:
-        raise ConfigError(f"{day} is not harvested for {banner or 'any banner'}: run xl materialize --start {day} "
-                          f"--end {day}{f' --banner {banner}' if banner else ''}")
+        raise ConfigError(f"{day} is not harvested for {code or 'any banner'}: run xl materialize --start {day} "
+                          f"--end {day}{f' --banner {code}' if code else ''}")
     names = pl.DataFrame({"code": config.codes, "banner_name": [b.name_en for b in config.banners],
                           "banner_name_zh": [b.name_zh for b in config.banners]})
     limit = load_thresholds().limits["flapping_flaps"]
@@ -101,10 +101,10 @@ def load(lake: Lake, day: dt.date, banner: str | None = None) -> Worklist:
     urgent = [pl.col("severity").min().over("code", "maintenance_unit"),
               -pl.col("days_open_on").max().over("code", "maintenance_unit")]
     open_ = (faults.filter(still_open)
-             .with_columns(days_open=pl.col("days_open_on"), overdue=pl.col("days_open_on") * 24 > pl.col("limit_h"))
+             .with_columns(days_open=pl.col("days_open_on"), overdue=pl.col("overdue_from") <= day)
              .sort(["code", *urgent, "maintenance_unit", "severity", "days_open", "channel_id", "kind"],
                    descending=[False, False, False, False, False, True, False, False]))
-    return Worklist(day, banner, open_, faults.filter(pl.col("opened_on") == day).sort("severity", "code", "channel_id", "kind"),
+    return Worklist(day, code, open_, faults.filter(pl.col("opened_on") == day).sort("severity", "code", "channel_id", "kind"),
                     faults.filter(pl.col("closed_on") == day).sort("severity", "code", "channel_id", "kind"), flapping, trend,
                     sorted(set(codes) - set(harvested)))
 
@@ -207,7 +207,7 @@ def _trend_section(worklist: Worklist) -> str:
     config = load_banners()
     figures = []
     for banner in config.banners:
-        if worklist.banner and banner.code != worklist.banner:
+        if worklist.code and banner.code != worklist.code:
             continue
         rows = {r["date"]: r for r in worklist.trend.filter(code=banner.code).iter_rows(named=True)}
         series = {name: [rows[d][column] if d in rows else None for d in days]
@@ -229,17 +229,11 @@ def _flapping_section(worklist: Worklist) -> str:
 
 
 STYLE = """
-body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px 32px;color:#1d2733}
-h1{font-size:22px;margin:0}h2{font-size:17px;border-bottom:2px solid #1f5fa8;padding-bottom:4px;margin-top:26px}
 h3{font-size:15px;margin:16px 0 4px}tr.unit td{font-weight:bold;color:#1f5fa8;background:#f5f7fa}
-.en{color:#5a6b7d;font-size:85%}.sub{color:#5a6b7d}.warn{background:#fff4e0;border-left:4px solid #d9822b;padding:6px 10px}
-.summary td{font-size:20px;text-align:center;padding:6px 18px}
-table{border-collapse:collapse;margin:4px 0;font-size:13px}th,td{border:1px solid #d5dde6;padding:3px 7px;vertical-align:top}
-th{background:#eef3f8;text-align:center}td.num{text-align:right;font-variant-numeric:tabular-nums}td.id{font-family:monospace}
+.summary td{font-size:20px;text-align:center;padding:6px 18px}table{margin:4px 0}th,td{padding:3px 7px}
 td.sev1{background:#fbe4e4;color:#8b1d1d}td.sev2{background:#fff4e0}td.overdue{background:#fbe4e4;color:#8b1d1d;font-weight:bold}
 .small{display:grid;grid-template-columns:repeat(3,1fr);gap:8px}.small figure{margin:0}.small svg.chart{width:100%;height:auto}
-figcaption{font-size:12px;text-align:center}svg .grid{stroke:#e3e8ee}svg .tick,svg .legend{font-size:11px;fill:#44525f}
-"""
+"""  # beside display.BASE_STYLE: a denser page
 
 
 def render(worklist: Worklist, generated: dt.datetime) -> str:
@@ -252,7 +246,7 @@ def render(worklist: Worklist, generated: dt.datetime) -> str:
     cards = "".join(f"<td>{n}<br><span class='en'>{html_text(zh)} {html_text(en)}</span></td>" for zh, en, n in summary)
     missing = (f'<p class="warn">{worklist.day} 未采集 · not harvested: {html_text(", ".join(worklist.missing))} '
                "(their faults are not shown)</p>" if worklist.missing else "")
-    scope = f" · {worklist.banner}" if worklist.banner else ""
+    scope = f" · {worklist.code}" if worklist.code else ""
     sections = [
         ("一、未修复故障（按旗县区、运维单位）", "Open faults, by banner and maintenance unit", _open_section(worklist)),
         ("二、今日新增", "New today", _table(worklist.new, ("severity", "banner", "unit", "camera", "kind"), "无 · None.")),
@@ -270,15 +264,15 @@ def render(worklist: Worklist, generated: dt.datetime) -> str:
                      "gold.camera_faults, gold.camera_daily_health and gold.banner_daily_kpis", generated)
 
 
-def worklist_path(reports: Path, day: dt.date, banner: str | None = None) -> Path:
+def worklist_path(reports: Path, day: dt.date, code: str | None = None) -> Path:
     """`reports/worklist/<day>.html`, or `<day>-<code>.html` for one banner; the CSV has the same name."""
-    return reports / "worklist" / f"{day}{f'-{banner}' if banner else ''}.html"
+    return reports / "worklist" / f"{day}{f'-{code}' if code else ''}.html"
 
 
-def write_worklist(lake: Lake, day: dt.date, reports: Path, banner: str | None = None) -> tuple[Path, Path]:
+def write_worklist(lake: Lake, day: dt.date, reports: Path, code: str | None = None) -> tuple[Path, Path]:
     """Render the page and the CSV of open faults (each written beside, then swapped in)."""
-    worklist = load(lake, day, banner)
-    page = worklist_path(reports, day, banner)
+    worklist = load(lake, day, code)
+    page = worklist_path(reports, day, code)
     replace_text(page, render(worklist, dt.datetime.now(LOCAL_TZ)))
     table = page.with_suffix(".csv")
     replace_text(table, open_csv(worklist))

@@ -3,11 +3,19 @@ and a device listing a 36-hour recording are counted against their camera and st
 
 from pathlib import Path
 
-from tests.conftest import DAY, camera_id, encode_segment, harvest_scope, land_banner, record_info, write_record_info
+from tests.conftest import (
+    DAY,
+    camera_id,
+    encode_segment,
+    harvest_scope,
+    land_banner,
+    record_info,
+    run_job,
+    write_record_info,
+)
 from xl_pipelines import recordings
 from xl_pipelines.lake import Lake
-from xl_pipelines.runner import materialize
-from xl_pipelines.settings import get_settings
+from xl_pipelines.partitions import banner_day_key
 
 BANNER = "150502"
 KEYS = {"date": DAY.isoformat(), "banner": BANNER}
@@ -57,7 +65,7 @@ def test_one_lying_segment_and_one_36_hour_entry_stop_no_banner_day(xl_home):
         record_info(LISTER, [("2026-11-20T00:00:00", "2026-11-21T12:00:00"), ("2026-11-20T01:00:00", "2026-11-20T02:00:00")]),
     ])
 
-    outcome = materialize([DAY], [BANNER], get_settings(), say=lambda _: None)
+    _, outcome = run_job("banner_day", banner_day_key(DAY, BANNER))
     assert outcome.ok, outcome
     # 1 of 3 index entries rejected: 33 %, above the block level, but one record is no flood: a warning
     assert outcome.checks[("bronze.record_index", "rejected_share", "WARN")] == 1

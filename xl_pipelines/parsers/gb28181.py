@@ -217,13 +217,13 @@ def unit_expr(column: str, banners: BannerConfig) -> pl.Expr:
     return expr
 
 
-def id_rules(column: str, banner: str, banners: BannerConfig) -> list[tuple[str, pl.Expr]]:
+def id_rules(column: str, code: str, banners: BannerConfig) -> list[tuple[str, pl.Expr]]:
     """Quarantine rules every 20-digit GB/T 28181 ID obeys, in order."""
     unit = unit_expr(column, banners)
     return [
         ("bad_device_id", ~pl.col(column).fill_null("").str.contains(r"^\d{20}$")),
         ("unknown_unit", unit.is_null()),
-        ("wrong_banner", unit != banner),
+        ("wrong_banner", unit != code),
     ]
 
 
