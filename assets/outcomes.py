@@ -14,8 +14,6 @@ from xl_pipelines.resources import ClockResource, LakeResource, LandingResource,
 GROUP = "outcomes"
 CASES = dg.AssetKey(["silver", "cases"])
 CASES_QUARANTINE = dg.AssetKey(["quarantine", "cases"])
-# A refused export (a link, compressed…) gives no case: its one quarantined record is the whole harvest.
-NO_EXPORT = no_records("cases", pl.DataFrame(schema=cases.SCHEMA), citywide=True)
 REPORT_INPUTS = [dg.AssetKey(["gold", t]) for t in ("banner_monthly_kpis", "case_assistance_monthly",
                                                      "camera_monthly_health", "fault_repairs", "image_fault_monthly")]
 
@@ -34,9 +32,9 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
     listing = landing.case_files(keys["month"])
     if not listing.files and not listing.refused.height:
         raise dg.Failure(f"no case export for {keys['month']}: {landing.case_export(keys['month'])} has not arrived")
-    with listing.reading():
+    with listing.reading():  # a refused export (a link, compressed…) gives no case: the listing's record is all
         harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=clock.time())
-                   if listing.files else NO_EXPORT)  # refused: the listing's one record is all there is
+                   if listing.files else no_records("cases", pl.DataFrame(schema=cases.SCHEMA), citywide=True))
     yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing, reports)
 
 

@@ -1,7 +1,8 @@
 """What the runner's fork server imports once for all its workers (xl_pipelines/runner.py).
 
 An error here (say a broken suite file) is left for each worker to meet again in its run, where it becomes the
-usual one-line error instead of ending the fork server.
+usual one-line error instead of ending the fork server. Nothing imported here may compute with Polars at import
+time: its thread pool, once started in the fork server, deadlocks every forked worker's first query.
 """
 
 import contextlib
