@@ -168,4 +168,6 @@ def test_a_flood_blocks_in_one_line_without_a_traceback(xl_home, capfd):
                                                  f"recordinfo/{DAY}/{BANNER} empty: recording completeness from "
                                                  "storage alone; recordings 150502/*/2026-11-20 empty: recording "
                                                  "completeness from the devices' index alone; viid/2026-11-20/150502 "
-                                                 "and onvif/2026-11-20/150502 empty: capture figures unmeasured")
+                                                 "and onvif/2026-11-20/150502 empty: capture figures unmeasured; "
+                                                 "viid_keepalive/2026-11-20/150502 empty: capture devices' online "
+                                                 "rate unmeasured")
