@@ -495,11 +495,13 @@ def test_the_current_hour_is_left_for_the_next_run():
     from xl_pipelines.landing import Listing
 
     folder = Path("/landing/viid/2026-11-20/150502")
-    listing = Listing([folder / f"{h:02d}.jsonl" for h in (8, 9, 10)] + [folder / "notes.jsonl"])
+    files = [folder / f"{h:02d}.jsonl" for h in (8, 9, 10)] + [folder / "notes.jsonl"]
+    listing = Listing(files, limits={f.name: 2_000 for f in files})
 
     def unfinished(now: str) -> list[str]:
         kept, left = harvest_scope(now=dt.datetime.fromisoformat(now)).finished(listing)
         assert sorted(kept.files + left) == sorted(listing.files)
+        assert kept.limits == listing.limits  # what is read is still checked against its own source's limit
         return [p.name for p in left]
 
     assert unfinished("2026-11-20T10:30:00+08:00") == ["10.jsonl"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -96,4 +96,4 @@ class HarvestScope:
             return hour is not None and (start + dt.timedelta(hours=int(hour[1]) + 1)).timestamp() + CLOSE_AFTER_S > now
 
         unfinished = [path for path in listing.files if open_(path)]
-        return Listing([p for p in listing.files if p not in unfinished], listing.refused), unfinished
+        return replace(listing, files=[p for p in listing.files if p not in unfinished]), unfinished
