@@ -21,17 +21,11 @@ import numpy as np
 import polars as pl
 
 from xl_pipelines import landing
+from xl_pipelines.image_faults import FAULT_NAMES as FAULT_NAMES  # the kinds' names, re-exported
+from xl_pipelines.image_faults import FAULTS
 from xl_pipelines.lake import Lake
 from xl_pipelines.settings import location
 
-FAULT_NAMES = {  # the twelve kinds, as the platforms name them (report, worklist)
-    "signal_loss": ("信号丢失", "signal loss"), "frozen": ("画面冻结", "frozen"), "blur": ("图像模糊", "blur"),
-    "too_bright": ("画面过亮", "too bright"), "too_dark": ("画面过暗", "too dark"),
-    "greyscale": ("黑白图像", "greyscale"), "colour_cast": ("偏色", "colour cast"), "noise": ("噪声", "noise"),
-    "stripes": ("条纹干扰", "stripes"), "low_contrast": ("对比度低", "low contrast"), "occlusion": ("遮挡", "occlusion"),
-    "scene_change": ("场景变更", "scene change"),
-}
-FAULTS = tuple(FAULT_NAMES)
 SAMPLED_FRAMES = 3
 WORK_WIDTH = 640
 GRID = (18, 32)  # rows × columns of cells: the edge map, the noise's, the occlusion's and the motion's cells

@@ -8,7 +8,7 @@ scope (a month model sees the days of its month), plus `context.banner_days` (da
 every day of the month for a month model), `context.banners` (all nine), `context.limits` (one row: the
 `limits` of quality/thresholds.yaml), `context.indicators` (the registry, quality/indicators.yaml: indicator,
 zh, en, unit, target, alert), `context.school_zones` and `context.school_hours` (xl_pipelines/school_zones.yaml)
-and `context.image_faults` (the twelve image-fault kinds in order, with their names: image_quality.FAULT_NAMES).
+and `context.image_faults` (the twelve image-fault kinds in order, with their names: image_faults.FAULT_NAMES).
 
 Figures are summed one way everywhere: a model gathers rows of gold.banner_daily_indicators into a list
 `figures` of {indicator, numerator, denominator} per group (a banner-day, a city day, a banner's month), and
@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from xl_pipelines.banners import BannerConfig
 from xl_pipelines.gates import load_thresholds
-from xl_pipelines.image_quality import FAULT_NAMES
+from xl_pipelines.image_faults import FAULT_NAMES
 from xl_pipelines.indicators import as_frame, load_indicators
 from xl_pipelines.lake import LAYERS, Lake
 from xl_pipelines.partitions import month_days
