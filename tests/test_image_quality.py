@@ -23,20 +23,21 @@ LIMITS = load_thresholds().limits
 H, W = 144, 256
 
 
-def still(seed: int = 1) -> np.ndarray:
+def still(seed: int = 1, count: int = 400, size: int = 24) -> np.ndarray:
     rng = np.random.default_rng(seed)
     image = np.broadcast_to(np.linspace(70, 150, W, dtype=np.float32)[None, :, None], (H, W, 3)).copy()
-    for _ in range(400):
+    for _ in range(count):
         y, x = rng.integers(0, H - 4), rng.integers(0, W - 4)
-        image[y:y + rng.integers(4, 24), x:x + rng.integers(4, 24)] = rng.integers(40, 216, 3)
+        image[y:y + rng.integers(4, size), x:x + rng.integers(4, size)] = rng.integers(40, 216, 3)
     return image
 
 
-def frames(transform=lambda image: image, moving: bool = True, seed: int = 1) -> np.ndarray:
-    """Three frames of the sound picture with the block moving (or not), each changed by `transform`."""
+def frames(transform=lambda image: image, moving: bool = True, seed: int = 1, **scene) -> np.ndarray:
+    """Three frames of the sound picture (still(), `scene` its rectangles' count and size) with the block
+    moving (or not), each changed by `transform`."""
     shots = []
     for index in range(3):
-        shot = still(seed)
+        shot = still(seed, **scene)
         if moving:
             shot[40:56, 20 + 40 * index:36 + 40 * index] = 255
         shots.append(transform(shot))
@@ -142,9 +143,12 @@ def test_measures_on_hand_made_frames():
 def test_noise_and_stripes_measure_grey_levels():
     flat = np.full((H, W, 3), 128.0)
     assert image_quality.measure(frames(lambda image: flat))["noise"] == 0
-    assert image_quality.measure(frames())["stripes"] < 0.2  # rectangles: nothing repeats across the frame
+    assert image_quality.measure(frames())["stripes"] < LIMITS["image_stripes"] / 2  # rectangles: nothing repeats
+    # A band of 10 grey levels, period 12 px, on flat grey, cut to whole levels: rows 128 133 136 138 136 133
+    # 128 123 119 118 119 123, steps +5 +3 +2 −2 −3 −5 −5 −4 −1 +1 +4 +5; limited to ±1 they are a square wave
+    # (six up, six down) of fundamental 4/π, which as brightness (÷ a step's gain 2 sin(π/12)) is 2.46 levels.
     banded = image_quality.measure(frames(lambda image: flat + 10 * np.sin(2 * np.pi * ROWS / 12)))
-    assert banded["stripes"] == pytest.approx(10, abs=0.6)  # a band of 10 grey levels (rounded to whole ones)
+    assert banded["stripes"] == pytest.approx(4 / np.pi / (2 * np.sin(np.pi / 12)), abs=0.05)
     noisy = image_quality.measure(frames(lambda image: flat + NOISE[..., :1]))  # grey noise: luma σ 8 too
     # the flattest fifth of the cells' estimates lies a little under σ (each cell holds ~60 pixels)
     assert 6.5 < noisy["noise"] < 8.5
@@ -260,6 +264,17 @@ def test_a_band_on_one_side_of_the_picture_is_texture_not_interference():
     cols = np.arange(W)[None, :, None]
     assert diagnosed(frames(lambda image: image + 10 * np.sin(2 * np.pi * ROWS / 12) * (cols < W // 2))) == []
     assert diagnosed(frames(lambda image: image + 10 * np.sin(2 * np.pi * ROWS / 12))) == ["stripes"]
+
+
+def test_a_faint_band_over_a_busy_scene_is_found_by_its_small_steps():
+    """A busy scene (a rock face, foliage: 2000 rectangles up to 32 px) under a band of only 4 grey levels,
+    period 24 px. The scene's own edges fill the rows' brightness profiles at every period (the band's peak
+    read 0 there), but each step between rows counts at most one grey level: an edge no more than one of the
+    band's small steps (≤ 2π · 4 / 24 ≈ 1 level), which alone repeat alike over the whole width."""
+    busy = frames(count=2000, size=32)
+    banded = frames(lambda image: image + 4 * np.sin(2 * np.pi * ROWS / 24), count=2000, size=32)
+    assert diagnosed(busy, reference_shots=busy) == []
+    assert diagnosed(banded, reference_shots=busy) == ["stripes"]
 
 
 def test_bands_keep_blur_from_being_judged():

@@ -31,6 +31,7 @@ WORK_WIDTH = 640
 GRID = (18, 32)  # rows × columns of cells: the edge map, the noise's, the occlusion's and the motion's cells
 NOISE_QUANTILE = 0.2  # noise: the flattest fifth of the cells
 STRIPS, STRIPE_BACKGROUND = 8, 2.0  # stripes: the strips a band must show in alike; its peak above its neighbourhood
+STRIPE_STEP = 1.0  # stripes: a step between rows (columns) counts at most this many grey levels
 OCCLUSION_FLAT, OCCLUSION_DARK = 2.0, 35.0  # occlusion: a cell's brightness spread and mean below these
 MEASURES = ("luma", "contrast", "sharpness", "motion", "chroma", "cast", "noise", "stripes", "occlusion")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -90,21 +91,27 @@ def _noise(y: np.ndarray) -> float:
 
 
 def _stripes(y: np.ndarray) -> float:
-    """Amplitude, in grey levels, of the strongest periodic band (period 4 px to a quarter of the frame) that
-    shows alike across the whole frame: the brightness profile of each of STRIPS strips along the band,
-    Hann-windowed, their spectra (interpolated 4× so a peak between bins keeps its height) averaged as
-    complex numbers (content differs from strip to strip and cancels, interference adds up) over each half
-    of the strips; the band's peak above STRIPE_BACKGROUND × its neighbourhood's median, the weaker half's
-    (a periodic texture on one side of the picture is not interference). Bands across rows, then across
-    columns; each profile runs the frame's full length, so wide bands still make several periods."""
+    """Amplitude of the strongest periodic band (period 4 px to a quarter of the frame) that shows alike
+    across the whole frame, in grey levels of the brightness profile rebuilt from steps between rows each
+    limited to ±STRIPE_STEP: an edge or texture's large steps count no more than a band's small ones, so a
+    band no longer drowns in a scene's own horizontal structure (a horizon, floors), while content, not alike
+    from column to column, averages away. The limited steps of each of STRIPS strips along the band are
+    averaged into a profile, Hann-windowed; their spectra (interpolated 4× so a peak between bins keeps its
+    height, divided by a step's gain 2 sin(πf) to read as brightness) are averaged as complex numbers over
+    each half of the strips (content differs from strip to strip and cancels, interference adds up); the
+    band's peak above STRIPE_BACKGROUND × its neighbourhood's median, the weaker half's (a periodic texture
+    on one side of the picture is not interference). Bands across rows, then across columns; each profile
+    runs the frame's full length, so wide bands still make several periods."""
     found = 0.0
     for image in (y, y.T):  # horizontal bands: row profiles of vertical strips; then vertical bands
-        n = image.shape[0]
-        if n < 48:
+        if image.shape[0] < 48:
             return 0.0
+        steps = np.clip(np.diff(image, axis=0), -STRIPE_STEP, STRIPE_STEP)
+        n = steps.shape[0]
         window = np.hanning(n).astype(np.float32)
-        profiles = np.stack([part.mean(axis=1) for part in np.array_split(image, STRIPS, axis=1)])
+        profiles = np.stack([part.mean(axis=1) for part in np.array_split(steps, STRIPS, axis=1)])
         spectra = np.fft.rfft((profiles - profiles.mean(axis=1, keepdims=True)) * window, n=4 * n, axis=1)
+        spectra /= 2 * np.sin(np.pi * np.maximum(np.arange(spectra.shape[1]), 1) / (4 * n))
         halves = []
         for half in np.array_split(spectra, 2, axis=0):
             amplitude = np.abs(half.mean(axis=0)) * 2 / window.sum()
@@ -132,8 +139,8 @@ def measure(frames: np.ndarray) -> dict[str, float]:
     colourfulness (max − min channel); cast: how far the greyest tenth of the pixels leans to one colour,
     per unit of their brightness (a cast tints even grey things; a warm scene's greys stay grey); tint: the
     mean colour's lean, compared with the camera's own (see faults); noise: grey levels of noise in the
-    flattest cells; stripes: grey levels of a band repeated across the whole frame; occlusion: share of
-    cells flat and dark; edges: the first frame's edge map (edge_map()).
+    flattest cells; stripes: grey levels of a band repeated across the whole frame (from steps limited to
+    ±STRIPE_STEP); occlusion: share of cells flat and dark; edges: the first frame's edge map (edge_map()).
     """
     y = frames.astype(np.float32) @ LUMA  # the one colour conversion; luma planes serve every other measure
     first = y[0]
