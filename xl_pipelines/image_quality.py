@@ -94,7 +94,7 @@ def _stripes(y: np.ndarray) -> float:
     """Amplitude of the strongest periodic band (period 4 px to a quarter of the frame) that shows alike
     across the whole frame, in grey levels of the brightness profile rebuilt from steps between rows each
     limited to ±STRIPE_STEP: an edge or texture's large steps count no more than a band's small ones, so a
-    band no longer drowns in a scene's own horizontal structure (a horizon, floors), while content, not alike
+    band does not drown in a scene's own horizontal structure (a horizon, floors), while content, not alike
     from column to column, averages away. The limited steps of each of STRIPS strips along the band are
     averaged into a profile, Hann-windowed; their spectra (interpolated 4× so a peak between bins keeps its
     height, divided by a step's gain 2 sin(πf) to read as brightness) are averaged as complex numbers over
