@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from xl_pipelines.banners import load_banners
-from xl_pipelines.image_quality import FAULT_NAMES
+from xl_pipelines.image_faults import FAULT_NAMES
 from xl_pipelines.lake import Lake
 from xl_pipelines.sql_models import MODELS_DIR, parse_model, run_model
 

@@ -21,7 +21,6 @@ import numpy as np
 import polars as pl
 
 from xl_pipelines import landing
-from xl_pipelines.image_faults import FAULT_NAMES as FAULT_NAMES  # the kinds' names, re-exported
 from xl_pipelines.image_faults import FAULTS
 from xl_pipelines.lake import Lake
 from xl_pipelines.settings import location

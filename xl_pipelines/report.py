@@ -19,7 +19,7 @@ import polars as pl
 from xl_pipelines.charts import bar_chart, line_chart
 from xl_pipelines.display import html_page, html_text
 from xl_pipelines.gates import load_thresholds
-from xl_pipelines.image_quality import FAULT_NAMES
+from xl_pipelines.image_faults import FAULT_NAMES
 from xl_pipelines.indicators import judged, load_indicators
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.partitions import month_days

@@ -21,7 +21,7 @@ from xl_pipelines.banners import load_banners
 from xl_pipelines.charts import line_chart
 from xl_pipelines.display import html_page, html_text
 from xl_pipelines.gates import load_thresholds
-from xl_pipelines.image_quality import FAULT_NAMES
+from xl_pipelines.image_faults import FAULT_NAMES
 from xl_pipelines.lake import Lake, replace_text
 from xl_pipelines.settings import LOCAL_TZ, ConfigError
 from xl_pipelines.warehouse import sql_literal, view_sql

@@ -27,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from xl_pipelines.image_quality import FAULTS
+from xl_pipelines.image_faults import FAULTS
 from xl_pipelines.simulator.city import BannerRegistry
 from xl_pipelines.simulator.degradations import DEGRADE, STRENGTH, view
 from xl_pipelines.simulator.faults import DayPlan
