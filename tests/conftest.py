@@ -177,6 +177,19 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     return folder
 
 
+# `make test` hands whole files to two workers in collection order (--no-loadscope-reorder): the files that run
+# `xl materialize` or build lakes come first, longest first (by --durations), so none starts last while the other
+# worker idles.
+LONGEST_FIRST = ("test_pipeline.py", "test_definitions.py", "test_quality_gates.py", "test_simulator.py",
+                 "adversarial/test_landing.py", "test_crash_safety.py", "test_blocking.py", "test_instance.py",
+                 "test_camera_health.py", "test_receiver.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {Path(__file__).parent / name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: each file's tests keep their order
+
+
 @pytest.fixture
 def xl_home(tmp_path) -> Iterator[Path]:
     """A private XL_HOME so tests never touch the developer's lake."""
