@@ -53,7 +53,7 @@ def catalog_of(landing, code: str, cameras: list[str], day: dt.date) -> None:
     """One complete catalog page of `cameras`, each in the middle of banner `code`."""
     west, south, east, north = load_banners().by_code(code).bbox
     here = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}
-    write_catalog(landing, [catalog_page([catalog_item(c, **here) for c in cameras])], day=day, banner=code)
+    write_catalog(landing, [catalog_page([catalog_item(c, **here) for c in cameras])], day=day, code=code)
 
 
 @pytest.fixture(scope="module")
