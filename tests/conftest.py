@@ -180,7 +180,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
 # `make test` hands whole files to two workers in collection order (--no-loadscope-reorder): the files that run
 # `xl materialize` or build lakes come first, longest first (by --durations), so none starts last while the other
 # worker idles.
-LONGEST_FIRST = ("test_pipeline.py", "test_definitions.py", "test_quality_gates.py", "test_simulator.py",
+LONGEST_FIRST = ("test_pipeline.py", "test_quality_gates.py", "test_definitions.py", "test_simulator.py",
                  "adversarial/test_landing.py", "test_crash_safety.py", "test_blocking.py", "test_instance.py",
                  "test_camera_health.py", "test_receiver.py")
 
