@@ -61,24 +61,24 @@ def catalog_notify(items: list[str], sn: int = 900, encoding: str = "GB2312") ->
 
 
 def write_landing(landing: Path, source: str, files: dict[str, bytes], day: dt.date = DAY,
-                  banner: str = BANNER) -> list[Path]:
+                  code: str = BANNER) -> list[Path]:
     """Drop {file name: bytes} into a source's folder of the banner-day, as an exporter would."""
-    folder = landing / source / day.isoformat() / banner
+    folder = landing / source / day.isoformat() / code
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return [folder / name for name in files]
 
 
-def write_catalog(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER, sn: int = 7) -> list[Path]:
+def write_catalog(landing: Path, pages: list[bytes], day: dt.date = DAY, code: str = BANNER, sn: int = 7) -> list[Path]:
     return write_landing(landing, "catalog", {f"{day:%Y%m%d}T020000-{sn}-{n}.xml": data
-                                              for n, data in enumerate(pages, start=1)}, day, banner)
+                                              for n, data in enumerate(pages, start=1)}, day, code)
 
 
 def write_polls(landing: Path, rows_by_time: dict[dt.datetime, list[tuple[str, str]]], day: dt.date = DAY,
-                banner: str = BANNER) -> list[Path]:
+                code: str = BANNER) -> list[Path]:
     """One CSV per poll time: {polled_at: [(channel_id, status), …]}."""
-    folder = landing / "status" / day.isoformat() / banner
+    folder = landing / "status" / day.isoformat() / code
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for at, rows in rows_by_time.items():
@@ -98,33 +98,33 @@ def device_status(device_id: str, device_time: str | None, record: str = "ON", e
 
 
 def write_device_status(landing: Path, responses: list[tuple[dt.datetime, str, bytes]], day: dt.date = DAY,
-                        banner: str = BANNER) -> list[Path]:
+                        code: str = BANNER) -> list[Path]:
     """One file per (receive time, device ID in the file name, response bytes)."""
     return write_landing(landing, "devicestatus", {f"{received:%Y%m%dT%H%M%S}-{device_id}.xml": data
-                                                   for received, device_id, data in responses}, day, banner)
+                                                   for received, device_id, data in responses}, day, code)
 
 
-def land_banner(landing: Path, banner: str, cameras: list[str], status=lambda camera, at: "ON") -> None:
+def land_banner(landing: Path, code: str, cameras: list[str], status=lambda camera, at: "ON") -> None:
     """A banner-day with one complete catalog page, 288 polls, and an hourly DeviceStatus of each camera
     whose clock is right; `status(camera, at)` spells each poll row."""
-    west, south, east, north = load_banners().by_code(banner).bbox  # each camera in the middle of its banner
+    west, south, east, north = load_banners().by_code(code).bbox  # each camera in the middle of its banner
     here = {"lon": f"{(west + east) / 2:.6f}", "lat": f"{(south + north) / 2:.6f}"}
-    write_catalog(landing, [catalog_page([catalog_item(c, **here) for c in cameras])], banner=banner)
-    write_polls(landing, {t: [(c, status(c, t)) for c in cameras] for t in POLL_TIMES}, banner=banner)
+    write_catalog(landing, [catalog_page([catalog_item(c, **here) for c in cameras])], code=code)
+    write_polls(landing, {t: [(c, status(c, t)) for c in cameras] for t in POLL_TIMES}, code=code)
     hours = [dt.datetime.combine(DAY, dt.time(h, 0, 30)) for h in range(24)]
     write_device_status(landing, [(t, c, device_status(c, f"{t:%Y-%m-%dT%H:%M:%S}")) for t in hours for c in cameras],
-                        banner=banner)
+                        code=code)
 
 
-def harvest_scope(channels=(), devices=(), pairs=(), rejected=(), day: dt.date = DAY, banner: str = BANNER,
+def harvest_scope(channels=(), devices=(), pairs=(), rejected=(), day: dt.date = DAY, code: str = BANNER,
                   now: dt.datetime | None = None) -> HarvestScope:
     """The scope a harvest function is called with, from lists of IDs; harvested the night after `day`."""
     ids = {name: pl.Series(list(values), dtype=pl.String) for name, values in
            {"channels": channels, "devices": devices, "pairs": pairs, "rejected": rejected}.items()}
-    return HarvestScope(banner, day, load_banners(), now or harvest_time(day), **ids)
+    return HarvestScope(code, day, load_banners(), now or harvest_time(day), **ids)
 
 
-def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BANNER, storage: Path | None = None,
+def materialise(landing: Path, lake: Lake, day: dt.date = DAY, code: str = BANNER, storage: Path | None = None,
                 now: dt.datetime | None = None) -> dict[str, pl.DataFrame]:
     """The banner-day materialised by the code location's own banner-day assets (with their harvest checks,
     without the suites) from `landing` and recording `storage` (default: none) into `lake`; every table of
@@ -134,8 +134,8 @@ def materialise(landing: Path, lake: Lake, day: dt.date = DAY, banner: str = BAN
 
     now = now or harvest_time(day)
     resources = replay_resources(lake.url, landing, storage or landing / "no-storage", now)
-    dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, banner), resources=resources)
-    keys = {"date": day.isoformat(), "banner": banner}
+    dg.materialize(BANNER_DAY_ASSETS, partition_key=banner_day_key(day, code), resources=resources)
+    keys = {"date": day.isoformat(), "banner": code}
     return {".".join(key.path): lake.read(*key.path, keys) for a in BANNER_DAY_ASSETS for key in a.keys}
 
 
@@ -175,6 +175,19 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             build(folder)
             built.touch()
     return folder
+
+
+# `make test` hands whole files to two workers in collection order (--no-loadscope-reorder): the files that run
+# `xl materialize` or build lakes come first, longest first (by --durations), so none starts last while the other
+# worker idles.
+LONGEST_FIRST = ("test_pipeline.py", "test_quality_gates.py", "test_definitions.py", "test_simulator.py",
+                 "adversarial/test_landing.py", "test_crash_safety.py", "test_blocking.py", "test_instance.py",
+                 "test_camera_health.py", "test_receiver.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {Path(__file__).parent / name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: each file's tests keep their order
 
 
 @pytest.fixture
@@ -223,10 +236,10 @@ def record_info(channel: str, spans: list[tuple[str, str]], sn: int = 41, encodi
             f'<RecordList Num="{len(spans)}">{items}</RecordList></Response>').encode(encoding)
 
 
-def write_record_info(landing: Path, pages: list[bytes], day: dt.date = DAY, banner: str = BANNER) -> list[Path]:
+def write_record_info(landing: Path, pages: list[bytes], day: dt.date = DAY, code: str = BANNER) -> list[Path]:
     """One-page answers received just after midnight, each with its own SN."""
     return write_landing(landing, "recordinfo", {f"{day + dt.timedelta(days=1):%Y%m%d}T000100-{100 + n}-1.xml": data
-                                                 for n, data in enumerate(pages, start=1)}, day, banner)
+                                                 for n, data in enumerate(pages, start=1)}, day, code)
 
 
 # GA/T 1400 and ONVIF, written with json.dumps and f-strings (independently of the simulator and parser).
@@ -251,11 +264,11 @@ def post(received: dt.datetime, kind: str, objects: list[dict]) -> str:
 
 
 def write_post_logs(landing: Path, lines_by_hour: dict[int, list[str | bytes]], day: dt.date = DAY,
-                    banner: str = BANNER) -> list[Path]:
+                    code: str = BANNER) -> list[Path]:
     """`viid/<date>/<code>/<HH>.jsonl` files: {hour: [line, …]} (bytes lines are written as they are)."""
     return write_landing(landing, "viid", {f"{hour:02d}.jsonl": b"".join(
         (line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines) for hour, lines in lines_by_hour.items()},
-        day, banner)
+        day, code)
 
 
 def onvif_document(frames: list[tuple[str, list[tuple[str, str, str | None]]]]) -> bytes:
@@ -271,8 +284,8 @@ def onvif_document(frames: list[tuple[str, list[tuple[str, str, str | None]]]]) 
 
 
 def write_onvif(landing: Path, channel: str, received: dt.datetime, document: bytes, day: dt.date = DAY,
-                banner: str = BANNER) -> Path:
-    folder = landing / "onvif" / day.isoformat() / banner / channel
+                code: str = BANNER) -> Path:
+    folder = landing / "onvif" / day.isoformat() / code / channel
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{received:%Y%m%dT%H%M%S}.xml").write_bytes(document)
     return folder / f"{received:%Y%m%dT%H%M%S}.xml"

@@ -10,12 +10,13 @@ import pytest
 from tests.conftest import (
     DAY,
     POLL_TIMES,
-    TEST_KEY,
     camera_id,
     catalog_item,
     catalog_page,
     device_status,
     land_banner,
+    private_home,
+    run_job,
     write_catalog,
     write_device_status,
     write_polls,
@@ -24,8 +25,9 @@ from xl_pipelines import gates
 from xl_pipelines.banners import load_banners
 from xl_pipelines.cli import main
 from xl_pipelines.lake import Lake
-from xl_pipelines.runner import materialize
-from xl_pipelines.settings import ConfigError, get_settings
+from xl_pipelines.partitions import banner_day_key
+from xl_pipelines.runner import Outcome
+from xl_pipelines.settings import ConfigError
 
 BANNER = "150502"
 KEYS = {"date": DAY.isoformat(), "banner": BANNER}
@@ -77,7 +79,7 @@ def test_an_empty_folder_says_which_and_what_goes_unmeasured():
 
 # --- in Dagster, on hand-written landing files --------------------------------------------------------------
 
-SMALL, POLLER_DOWN = BANNER, "150521"  # two banners of one day, materialised together (one run each, at once)
+SMALL, POLLER_DOWN = BANNER, "150521"  # two banners of one day
 SMALL_CAMERAS = [camera_id(n) for n in range(1, 7)]
 DOWN_CAMERAS = [camera_id(n, prefix="15052100") for n in (1, 2, 3)]
 
@@ -86,7 +88,8 @@ DOWN_CAMERAS = [camera_id(n, prefix="15052100") for n in (1, 2, 3)]
 def two_banners(tmp_path_factory):
     """Horqin: six cameras in the catalog, two with coordinates swapped (outside the city); five DeviceStatus
     answers of the first camera, one with a DeviceTime that is no time. Horqin Left Middle: a sound banner-day
-    but for its poller and DeviceStatus, which were down all day (their folders are empty)."""
+    but for its poller and DeviceStatus, which were down all day (their folders are empty). Each banner-day's
+    job, then the views and quality report's, in this process."""
     home = tmp_path_factory.mktemp("blocking") / "xl"
     landing = home / "landing"
     west, south, east, north = load_banners().by_code(SMALL).bbox
@@ -101,13 +104,13 @@ def two_banners(tmp_path_factory):
     land_banner(landing, POLLER_DOWN, DOWN_CAMERAS)
     shutil.rmtree(landing / "status" / DAY.isoformat() / POLLER_DOWN)
     shutil.rmtree(landing / "devicestatus" / DAY.isoformat() / POLLER_DOWN)
-    said = []
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("XL_HOME", str(home))
-        env.setenv("XL_PSEUDONYM_KEY", TEST_KEY)
-        for name in ("XL_LAKE_URL", "XL_LANDING"):
-            env.delenv(name, raising=False)
-        outcome = materialize([DAY], [SMALL, POLLER_DOWN], get_settings(), say=said.append)
+    outcome, said = Outcome(), []
+    with private_home(home):
+        for code in (SMALL, POLLER_DOWN):
+            status, part = run_job("banner_day", banner_day_key(DAY, code), f"{DAY} {code}")
+            outcome.add(part)
+            said.append(f"{DAY} {code} {status}")  # the progress line's label and status
+        assert run_job("warehouse", label="views and quality report")[0] == "ok"
     return home, outcome, said
 
 

@@ -233,7 +233,7 @@ def test_the_simulators_rejected_posts_carry_personal_data_and_the_quarantine_no
     onvif.mkdir(parents=True)
     every_fault = DayPlan(frozenset(CAPTURE_FAULTS), range(0))
     write_captures(viid, onvif, DAY, registry, capture_cameras(registry, 3), 40, every_fault, 3)
-    scope = harvest_scope(channels=[c.device_id for c in registry.channels], banner=registry.banner.code)
+    scope = harvest_scope(channels=[c.device_id for c in registry.channels], code=registry.banner.code)
     harvest = harvest_captures(sorted(viid.glob("*.jsonl")), sorted(onvif.glob("*/*.xml")), scope, TEST_KEY.encode())
     line_level = harvest.quarantined.filter(pl.col("reason").is_in(["unknown_path", "bad_envelope", "wrong_encoding",
                                                                     "malformed_line", "no_device_id"]))

@@ -38,7 +38,7 @@ PLATES, NAMES, ID_NUMBERS = ("蒙G7Q2K9", "蒙GA8814"), ("王秀英", "包金花
 SEEDED = [*PLATES, *NAMES, *ID_NUMBERS]
 
 
-def land_captures(landing, banner, cams):
+def land_captures(landing, code, cams):
     """Vehicles with plates, faces with names and ID numbers, and bound for quarantine, holding them too: a
     cut-off line, a GBK line, a query-string path, a DeviceID that is an ID number; an ONVIF document with a plate."""
     shot = dt.datetime.combine(DAY, dt.time(8), LOCAL_TZ)
@@ -52,17 +52,17 @@ def land_captures(landing, banner, cams):
     query = json.dumps(json.loads(vehicles) | {"path": f"/VIID/MotorVehicles?PlateNo={PLATES[0]}&IDNumber={ID_NUMBERS[0]}"
                                                         f"&Name={NAMES[0]}"}, ensure_ascii=False)
     stranger = post(late, "face", [capture("face", ID_NUMBERS[1], shot, 7, Name=NAMES[1])])  # an ID number as DeviceID
-    write_post_logs(landing, {8: [vehicles, faces, faces[:-20], gbk, query, stranger], 9: [traffic]}, banner=banner)
-    write_onvif(landing, cams[2], late, onvif_document([(f"{DAY}T00:00:00Z", [("5", "Car", PLATES[1])])]), banner=banner)
+    write_post_logs(landing, {8: [vehicles, faces, faces[:-20], gbk, query, stranger], 9: [traffic]}, code=code)
+    write_onvif(landing, cams[2], late, onvif_document([(f"{DAY}T00:00:00Z", [("5", "Car", PLATES[1])])]), code=code)
 
 
 def land(landing):
     """Nine banners, three cameras each, polled every 5 minutes; camera 3 is off all afternoon."""
-    for banner, prefix in BANNERS.items():
+    for code, prefix in BANNERS.items():
         cams = [camera_id(n, prefix=prefix) for n in (1, 2, 3)]
-        land_banner(landing, banner, cams, lambda c, at, off=cams[2]: "OFF" if c == off and at.hour >= 12 else "ON")
-        (landing / "status" / DAY.isoformat() / banner / "0000.csv").open("a").write("garbage line\n")
-        land_captures(landing, banner, cams)
+        land_banner(landing, code, cams, lambda c, at, off=cams[2]: "OFF" if c == off and at.hour >= 12 else "ON")
+        (landing / "status" / DAY.isoformat() / code / "0000.csv").open("a").write("garbage line\n")
+        land_captures(landing, code, cams)
 
 
 def land_cases(landing):
@@ -134,7 +134,7 @@ def test_rematerialising_gives_identical_rows(home, tmp_path):
     before = {t: lake.read(*t.split("."), keys)
               for t in ("bronze.status_polls", "silver.status_intervals", "gold.banner_daily_kpis")}
     with private_home(copy):
-        materialise(home / "landing", lake, banner="150502")  # the banner-day's assets again, in-process
+        materialise(home / "landing", lake, code="150502")  # the banner-day's assets again, in-process
     for table, frame in before.items():
         assert lake.read(*table.split("."), keys).equals(frame), table
     assert sum(lake.count("silver", "cameras", {"date": DAY.isoformat(), "banner": code}) for code in BANNERS) == 27

@@ -77,7 +77,7 @@ def test_catalog_encodings_are_honoured(tmp_path):
 
 def test_development_zone_ids_map_to_their_own_banner(tmp_path):
     zone_camera = camera_id(1, prefix="15050271")
-    files = write_catalog(tmp_path, [catalog_page([catalog_item(zone_camera)])], banner="150571")
+    files = write_catalog(tmp_path, [catalog_page([catalog_item(zone_camera)])], code="150571")
     assert camera_health.harvest_catalog(files, "150571", load_banners()).accepted["device_id"].to_list() == [zone_camera]
     assert reasons(camera_health.harvest_catalog(files, BANNER, load_banners()).quarantined) == {1: "wrong_banner"}
 

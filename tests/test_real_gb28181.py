@@ -25,8 +25,8 @@ NVR, CH11, CH12 = "15050200001180000001", "15050200001310000011", "1505020000131
 IPC = {n: f"150502000013200000{n}" for n in range(21, 31)}
 
 
-def at(hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
-    return dt.datetime(2026, 11, 20, hour, minute, second, tzinfo=LOCAL_TZ)
+def at(hour: int, minute: int = 0, second: int = 0, microsecond: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 11, 20, hour, minute, second, microsecond, tzinfo=LOCAL_TZ)
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +267,15 @@ def test_undecodable_bodies_are_wrong_encoding(body):
 ])
 def test_device_time_spellings(raw, expected):
     assert pl.select(gb28181.device_time(pl.lit(raw))).item() == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2026-11-20T13:30:15.120Z", at(21, 30, 15, 120_000)), ("2026-11-20T13:30:15", at(21, 30, 15)),  # naked: UTC
+    ("2026-11-20T21:30:15.5+08:00", at(21, 30, 15, 500_000)), ("2026-11-20T08:30:15.25-05:00", at(21, 30, 15, 250_000)),
+    ("2026-11-20T13:30:15.1234567Z", at(21, 30, 15, 123_456)), ("2026-11-20T13:30Z", None), ("Z", None),
+])
+def test_onvif_times_are_read_by_the_same_parser_with_utc_for_a_naked_time_and_the_fraction_kept(raw, expected):
+    assert pl.select(gb28181.iso_time(pl.lit(raw), "UTC")).item() == expected
 
 
 def test_every_record_read_is_accepted_or_quarantined(catalog, device_status, record_index):

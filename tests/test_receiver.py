@@ -416,7 +416,7 @@ def test_a_simulated_day_posted_via_the_receiver_lands_the_same_captures(replay,
     assert posted == written and not (tmp_path / "unused").exists()
 
     def harvest(folder: Path):
-        scope = harvest_scope(channels=[c.device_id for c in registry.channels], day=day, banner=code,
+        scope = harvest_scope(channels=[c.device_id for c in registry.channels], day=day, code=code,
                               now=dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
         return harvest_captures(sorted(folder.glob("*.jsonl")), [], scope, b"a test key, sixteen characters or more")
 

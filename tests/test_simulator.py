@@ -565,7 +565,7 @@ def test_gat1400_capture_cameras_keep_alive_every_minute_while_up(landing):
         pushing = set(cameras.filter(~cameras["onvif"])["device_id"]) & {c.device_id for c in registered.channels}
         _, revised, _ = registry_on(registered, day, DEFAULT_SEED)
         harvest = harvest_keepalives(files, harvest_scope(channels=[c.device_id for c in revised.channels], day=day,
-                                                          banner=code))
+                                                          code=code))
         assert harvest.quarantined.height == 0 and harvest.read == harvest.accepted.height
         heard = harvest.accepted
         assert set(heard["device_id"]) <= pushing

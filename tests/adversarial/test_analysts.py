@@ -11,13 +11,23 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.conftest import BANNER, DAY, TEST_KEY, camera_id, catalog_item, catalog_page, land_banner, write_catalog
+from tests.conftest import (
+    BANNER,
+    DAY,
+    TEST_KEY,
+    camera_id,
+    catalog_item,
+    catalog_page,
+    land_banner,
+    run_job,
+    write_catalog,
+)
 from xl_pipelines.banners import load_banners
 from xl_pipelines.cli import main
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import banner_day_key
 from xl_pipelines.quality_report import record, render
-from xl_pipelines.runner import instance_for, materialize
+from xl_pipelines.runner import instance_for
 from xl_pipelines.settings import ConfigError, get_settings
 from xl_pipelines.warehouse import refresh_views
 
@@ -246,8 +256,9 @@ CAMERAS = [camera_id(n) for n in (1, 2, 3)]
 
 @pytest.fixture(scope="module")
 def hostile_home(tmp_path_factory):
-    """One banner-day and its month run for real (Dagster, the lake, views, the month's report) with XL_HOME under
-    a directory whose name has a quote, a space and CJK, and a camera named with a right-to-left override."""
+    """One banner-day and its month run for real (Dagster's jobs in this process, as `xl materialize`'s workers run
+    them: the banner-day, the views, the month on XL_HOME's own instance; the lake; the month's report) with XL_HOME
+    under a directory whose name has a quote, a space and CJK, and a camera named with a right-to-left override."""
     root = tmp_path_factory.mktemp("home") / "通辽 o'brien" / "xl"
     with pytest.MonkeyPatch.context() as mp:
         for name in ("XL_LAKE_URL", "XL_LANDING", "XL_RECORDINGS"):
@@ -261,7 +272,8 @@ def hostile_home(tmp_path_factory):
         write_catalog(landing, [catalog_page([catalog_item(c, name=HOSTILE_NAME if c == CAMERAS[0] else "建国路",
                                                            **here) for c in CAMERAS], encoding="UTF-8")])
         settings = get_settings()
-        assert materialize([DAY], [BANNER], settings, say=lambda _: None).ok
+        for job, key in (("banner_day", banner_day_key(DAY, BANNER)), ("warehouse", None)):
+            assert run_job(job, key)[1].ok
         from xl_pipelines.definitions import defs
         month = defs.resolve_job_def("month").execute_in_process(partition_key=DAY.strftime("%Y-%m"),
                                                                  instance=instance_for(settings), raise_on_error=False)

@@ -186,21 +186,29 @@ def local_time(raw: pl.Expr, fmt: str) -> pl.Expr:
 
 
 # A device's time as devices write it: date and time joined by T (the standard) or a space, fields not
-# always zero-padded, sometimes a fraction of a second (dropped) and an offset (honoured).
+# always zero-padded, sometimes a fraction of a second and an offset (honoured).
 DEVICE_TIME = (r"^(?P<y>\d{4})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})[T ](?P<h>\d{1,2}):(?P<mi>\d{1,2}):(?P<s>\d{1,2})"
-               r"(?:\.\d+)?(?P<zone>Z|[+-]\d{2}:?\d{2})?$")
+               r"(?P<f>\.\d+)?(?P<zone>Z|[+-]\d{2}:?\d{2})?$")
+
+
+def iso_time(raw: pl.Expr, zone: str) -> pl.Expr:
+    """A date-time as devices write it (DEVICE_TIME) as Asia/Shanghai time, to the microsecond; one without an
+    offset is in `zone` (GB/T 28181 devices write local time, ONVIF UTC); null when it is no such time."""
+    parts = raw.str.strip_chars().str.extract_groups(DEVICE_TIME)
+    two = {name: parts.struct.field(name).str.zfill(2) for name in ("mo", "d", "h", "mi", "s")}
+    text = pl.format("{}-{}-{}T{}:{}:{}{}", parts.struct.field("y"), *two.values(),
+                     parts.struct.field("f").str.slice(0, 7).fill_null(""))  # microseconds at most
+    offset = parts.struct.field("zone").str.replace("Z", "+00:00", literal=True).str.replace(":", "", literal=True)
+    naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone(zone)
+    zoned = pl.concat_str([text, offset]).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us",
+                                                          time_zone=str(LOCAL_TZ))
+    return pl.when(offset.is_null()).then(naive.dt.convert_time_zone(str(LOCAL_TZ))).otherwise(zoned)
 
 
 def device_time(raw: pl.Expr) -> pl.Expr:
-    """A DeviceTime / StartTime / EndTime as Asia/Shanghai time (local when it has no offset); null when
-    it is no such time."""
-    parts = raw.str.strip_chars().str.extract_groups(DEVICE_TIME)
-    two = {name: parts.struct.field(name).str.zfill(2) for name in ("mo", "d", "h", "mi", "s")}
-    text = pl.format("{}-{}-{}T{}:{}:{}", parts.struct.field("y"), *two.values())
-    zone = parts.struct.field("zone").str.replace("Z", "+00:00", literal=True).str.replace(":", "", literal=True)
-    local = text.str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False).dt.replace_time_zone(str(LOCAL_TZ))
-    zoned = pl.concat_str([text, zone]).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_zone=str(LOCAL_TZ))
-    return pl.when(zone.is_null()).then(local).otherwise(zoned).dt.cast_time_unit("us")
+    """A DeviceTime / StartTime / EndTime as Asia/Shanghai time (local when it has no offset), to the second
+    (a fraction dropped); null when it is no such time."""
+    return iso_time(raw, str(LOCAL_TZ)).dt.truncate("1s")
 
 
 def received_at() -> pl.Expr:

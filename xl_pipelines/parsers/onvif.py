@@ -23,8 +23,7 @@ import polars as pl
 from lxml import etree
 
 from xl_pipelines import landing
-from xl_pipelines.parsers.gb28181 import PageError, local_time, parse_xml
-from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.parsers.gb28181 import PageError, iso_time, local_time, parse_xml
 
 TT = "http://www.onvif.org/ver10/schema"
 FILE_NAME = re.compile(r"^(?P<recv>\d{8}T\d{6})\.xml$")
@@ -153,7 +152,7 @@ def metadata_frame(files: list[Path]) -> pl.DataFrame:
         pl.DataFrame(docs, schema={"doc": pl.Int64, "source_file": pl.String, "device_id": pl.String,
                                    "received_raw": pl.String}), on="doc", how="left")
     frame = frame.sort("doc", maintain_order=True).with_columns(item=pl.int_range(1, pl.len() + 1).over("doc"))
-    shot_at = utc_time(pl.col("utc_raw"))
+    shot_at = iso_time(pl.col("utc_raw"), "UTC")  # xs:dateTime, UTC unless it has an offset
     plate = pl.col("plate").replace("", None)
     kind = pl.col("class_type").str.to_lowercase().replace_strict(CLASSES, default=None)
     return frame.select(
@@ -170,11 +169,3 @@ def metadata_frame(files: list[Path]) -> pl.DataFrame:
         pl.lit(None, pl.String).alias("tollgate_id"), pl.lit(None, pl.Int16).alias("lane_no"),
         pl.lit(0, pl.Int16).alias("images"), pl.col("likelihood_raw").cast(pl.Float64, strict=False).alias("likelihood"),
     )
-
-
-def utc_time(raw: pl.Expr) -> pl.Expr:
-    """xs:dateTime (`2026-11-20T16:30:00.120Z`) → Asia/Shanghai. An offset is honoured (`+08:00`); without
-    one the time is UTC, as ONVIF writes it."""
-    iso = raw.str.replace(r"Z$", "+00:00").str.replace(r"^([^+]*T[0-9:.]+)$", "${1}+00:00")
-    return iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone(
-        str(LOCAL_TZ))
