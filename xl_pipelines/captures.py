@@ -102,38 +102,45 @@ def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
 
 
 def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes,
-                     refused: Listing | None = None) -> Harvest:
+                     refused: Listing | None = None, spill: Path | None = None) -> Harvest:
     """The banner-day's captures: accepted ones as `silver.captures` rows, the rest quarantined.
 
     A POST line that does not decode, names an unknown path or carries no objects is one record; otherwise
-    every object is one. A re-send of the same capture (DOMAIN.md's key) is quarantined as `duplicate`, the
+    every object is one. A re-send of an accepted capture (DOMAIN.md's key) is quarantined as `duplicate`, the
     first received kept. The files the landing `refused` are quarantined one record each. Every file is named
-    as `shown_file` allows, here and nowhere else.
+    as `shown_file` allows, here and nowhere else. With a `spill` folder, each batch's accepted rows are written
+    there as they are known and the accepted rows come as a LazyFrame over those pieces (streamed into the lake,
+    never held whole: a city's busiest banner has millions).
     """
-    objects = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
+    batches = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
-    parts = [checked(part, scope, key) for part in objects]
-    # A re-send is judged over the whole day, from the key columns alone; each batch is then split and let go,
-    # so the day's rows are never held twice (once checked, once again as accepted and quarantined rows).
-    keys = pl.concat([part.select(*KEY, "reason") for part in parts], how="vertical_relaxed")
-    resent = keys.select(pl.col("reason").is_null() & ~pl.struct(*KEY).is_first_distinct()).to_series()
-    del keys
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
+    seen = None  # the key of every capture accepted so far: a re-send is judged against it, batch by batch
     accepted, quarantined, read = [], [], 0
-    for index in range(len(parts)):
-        part, parts[index] = parts[index], None
-        seen = resent.slice(read, part.height)
+    for number, objects in enumerate(batches):
+        part = checked(objects, scope, key)
+        del objects
         read += part.height
+        resent = pl.col("reason").is_null() & ~pl.when(pl.col("reason").is_null()).then(pl.struct(*KEY)).is_first_distinct()
+        if seen is not None:
+            resent = resent | pl.struct(*KEY).is_in(seen.implode())
         part = _named(part.with_columns(
-            reason=pl.when(seen).then(pl.lit("duplicate")).otherwise("reason"),
-            line_detail=pl.when(seen).then(pl.lit(RESENT)).otherwise("line_detail"),
+            reason=pl.when(resent).then(pl.lit("duplicate")).otherwise("reason"),
+            line_detail=pl.when(resent).then(pl.lit(RESENT)).otherwise("line_detail"),
             raw=pl.lit(None, pl.String)))  # the line may hold personal data: it stays in landing
         good, bad = split_by_reason(part, "captures", record_id=camera, detail=pl.col("line_detail"))
-        accepted.append(good.select(
+        del part
+        new = good.select(pl.struct(*KEY).alias("key")).to_series()
+        seen = new if seen is None else pl.concat([seen, new])
+        good = good.select(
             "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
             (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
-            *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):]))
+            *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):])
+        if spill is not None:
+            good.write_parquet(spill / f"accepted-{number:05d}.parquet", compression="lz4", statistics=False)
+            good = pl.scan_parquet(spill / f"accepted-{number:05d}.parquet")
+        accepted.append(good)
         quarantined.append(bad)
     if refused is not None and refused.refused.height:
         quarantined.append(_named(refused_rows(refused, "captures", quarantined[0].schema)))
