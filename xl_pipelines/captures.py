@@ -1,11 +1,12 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → `silver.captures`.
 
 Hour files are parsed, checked and pseudonymised a batch at a time (an hour of a busy banner), so the day is
-never held as raw text: only the compact, pseudonymised rows are kept until the day's duplicates are known. Personal data
-leaves here only as keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the
-IDs of face and person captures (`capture_id`, which would fetch the face image). Names and image payloads
-are never decoded. Quarantined captures keep their file, line, reason and the offending field's name, but never
-the line itself nor any value a sender wrote (an unknown path is named only when it is a GA/T 1400 route).
+never held as raw text; a batch's re-sends are judged against the keys accepted before it, so its accepted rows
+can be let go (spilled) at once, and only the day's keys are held to the end. Personal data leaves here only as
+keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the IDs of face and person
+captures (`capture_id`, which would fetch the face image). Names and image payloads are never decoded.
+Quarantined captures keep their file, line, reason and the offending field's name, but never the line itself
+nor any value a sender wrote (an unknown path is named only when it is a GA/T 1400 route).
 """
 
 from __future__ import annotations
@@ -116,23 +117,22 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
                               [onvif.metadata_frame(sorted(documents))])
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
-    seen = None  # the key of every capture accepted so far: a re-send is judged against it, batch by batch
+    seen: dict = {}  # shot hour → the keys of the captures accepted so far with shot times in that hour
     accepted, quarantined, read = [], [], 0
     for number, objects in enumerate(batches):
         part = checked(objects, scope, key)
         del objects
         read += part.height
-        resent = pl.col("reason").is_null() & ~pl.when(pl.col("reason").is_null()).then(pl.struct(*KEY)).is_first_distinct()
-        if seen is not None:
-            resent = resent | pl.struct(*KEY).is_in(seen.implode())
+        resent = _resent(part, seen)
         part = _named(part.with_columns(
             reason=pl.when(resent).then(pl.lit("duplicate")).otherwise("reason"),
             line_detail=pl.when(resent).then(pl.lit(RESENT)).otherwise("line_detail"),
             raw=pl.lit(None, pl.String)))  # the line may hold personal data: it stays in landing
         good, bad = split_by_reason(part, "captures", record_id=camera, detail=pl.col("line_detail"))
         del part
-        new = good.select(pl.struct(*KEY).alias("key")).to_series()
-        seen = new if seen is None else pl.concat([seen, new])
+        for (hour,), keys in good.select(*KEY, hour=pl.col("shot_at").dt.truncate("1h")).partition_by(
+                "hour", as_dict=True, include_key=False).items():
+            seen.setdefault(hour, []).append(keys)
         good = good.select(
             "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
             (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
@@ -146,6 +146,20 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
         quarantined.append(_named(refused_rows(refused, "captures", quarantined[0].schema)))
         read += refused.refused.height
     return Harvest(pl.concat(accepted, how="vertical_relaxed"), pl.concat(quarantined, how="vertical_relaxed"), read)
+
+
+def _resent(part: pl.DataFrame, seen: dict) -> pl.Series:
+    """Whether each row re-sends a capture accepted before it: earlier in the batch, or in an earlier batch, looked
+    up among the keys `seen` in the same shot hours only (a re-send keeps its shot time), so that a day of batches
+    is one pass over its keys, not one per batch."""
+    good = part.get_column("reason").is_null()
+    hours = part.filter(good).get_column("shot_at").dt.truncate("1h").unique().to_list()
+    earlier = [keys for hour in hours for keys in seen.get(hour, [])]
+    again = part.select(~pl.when(good).then(pl.struct(*KEY)).is_first_distinct()).to_series()
+    if earlier:
+        before = pl.concat(earlier).select(pl.struct(*KEY)).to_series()
+        again = again | part.select(pl.struct(*KEY).is_in(before.implode())).to_series()
+    return good & again
 
 
 def _named(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,11 +1,12 @@
 """GA/T 1400 POST logs (`viid/<date>/<code>/<HH>.jsonl`): one line per HTTP POST the view library received.
 
 A line is `{"received_at": ISO-8601 with offset, "path": "/VIID/MotorVehicles", "body": <envelope>}`. Whole
-files are read as columns: Polars splits the lines, DuckDB decodes every line's JSON against one structure
-(`json_transform`, a line that is not JSON giving null on its own, so one broken line costs its own record,
-not the file's), then the object lists are exploded to one row per captured object. Only the fields the
-indicators need are decoded; names, image payloads and the rest are never materialised. DuckDB is about three
-times cheaper than Polars' own JSON decoding here (bench/profile.md).
+files are read as columns: Polars splits the lines, then one DuckDB query decodes every line's JSON against one
+structure (`json_transform`, a line that is not JSON giving null on its own, so one broken line costs its own
+record, not the file's), unnests the object lists to one row per captured object and reads and types their
+fields, so no nested value is handed to Polars. Only the fields the indicators need are decoded; names, image
+payloads and the rest are never materialised. DuckDB is about three times cheaper than Polars' own JSON
+decoding here (bench/profile.md, bench/captures.md).
 
 Besides the four capture routes, a cascaded platform delivers captures as subscription notifications
 (`/VIID/SubscribeNotifications`), one notification carrying several kinds (`MotorVehicleObjectList`,
@@ -48,7 +49,7 @@ FIELDS = ("MotorVehicleID", "FaceID", "PersonID", "NonMotorVehicleID", "DeviceID
           *END_FIELDS, "PlateNo", "HasPlate", "PlateColor", "VehicleColor", "VehicleClass", "Speed", "Direction",
           "TollgateID", "LaneNo", "IDNumber", "IdNumber")
 # DuckDB's struct field names ignore case, so `IdNumber` (sent by some platforms beside the standard's
-# `IDNumber`) is renamed in the text before decoding, and back after.
+# `IDNumber`) is renamed in the text before decoding (RENAMED) and read under this name.
 ID_NUMBER_ALIAS = "xl:IdNumber"
 _OBJECT = {**{f: "VARCHAR" for f in FIELDS if f != "IdNumber"}, ID_NUMBER_ALIAS: "VARCHAR",
            "SubImageList": {"SubImageInfoObject": [{"ShotTime": "VARCHAR"}]}}
