@@ -192,6 +192,7 @@ BAD_LINES = {
     "bad_envelope": post(t("08:00:05"), "face", []),
     "bad_received_at": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)]).replace("+08:00", ""),
     "outside_day": post(t("08:00:05") - dt.timedelta(days=1), "face", [capture("face", A, t("08:00:00"), 1)]),
+    "no_device_id": post(t("08:00:05"), "face", [None]),  # a null where the object belongs: a record, not lost
     "bad_device_id": post(t("08:00:05"), "face", [capture("face", "12345", t("08:00:00"), 1)]),
     "wrong_banner": post(t("08:00:05"), "face", [capture("face", camera_id(1, prefix="15052300"), t("08:00:00"), 1)]),
     "bad_object_id": post(t("08:00:05"), "face", [{"FaceID": "short", "DeviceID": A, "ShotTime": "20261120080000"}]),

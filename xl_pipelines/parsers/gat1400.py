@@ -133,21 +133,20 @@ def _sql_list(values) -> str:
     return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
-def _objects_sql() -> tuple[str, str]:
-    """Each line's objects and their kinds (DuckDB expressions over `post`): a direct route's list under the
-    envelope its path names, all of its route's kind; a notification's lists kind after kind, its objects
-    numbered on across kinds. A kind is listed beside its object, not in a struct around it: that would copy
-    every object (a third of the query's time)."""
+def _objects_sql() -> tuple[str, str, str]:
+    """A line's objects, the kind of a direct route's objects, and the kinds of a notification's (DuckDB expressions
+    over `post`): a direct route's list is the one under the envelope its path names, a notification's lists come
+    kind after kind, its objects numbered on across kinds. Kinds are not put in a struct around each object: that
+    would copy every object (a third of the query's time)."""
     direct = " ".join(f"WHEN '{route}' THEN post.body.{envelope}.{listed}"
                       for route, (_, envelope, listed, _) in PATHS.items())
     notices = "post.body.SubscribeNotificationListObject.SubscribeNotificationObject"
     lists = {kind: f"flatten(list_transform({notices}, lambda n: n.{listed}List.{listed}))"
              for kind, _, listed, _ in PATHS.values()}
     objects = f"CASE post.path {direct} WHEN '{NOTIFICATIONS}' THEN flatten([{', '.join(lists.values())}]) END"
-    kinds = " ".join(f"WHEN '{route}' THEN list_transform(post.body.{envelope}.{listed}, lambda o: '{kind}')"
-                     for route, (kind, envelope, listed, _) in PATHS.items())
+    route_kind = "CASE post.path " + " ".join(f"WHEN '{route}' THEN '{kind}'" for route, (kind, *_) in PATHS.items()) + " END"
     notified = ", ".join(f"list_transform({objects_of}, lambda o: '{kind}')" for kind, objects_of in lists.items())
-    return objects, f"CASE post.path {kinds} WHEN '{NOTIFICATIONS}' THEN flatten([{notified}]) END"
+    return objects, route_kind, f"CASE post.path WHEN '{NOTIFICATIONS}' THEN flatten([{notified}]) END"
 
 
 def _capture_sql() -> str:
@@ -158,29 +157,31 @@ def _capture_sql() -> str:
     times = [f"o.{f}" for f in TIME_FIELDS] + [f"{image}[1].ShotTime"] + [f"o.{f}" for f in END_FIELDS]
     shot = ", ".join(f"CASE WHEN is_time({t}) THEN {t} END" for t in times)
     present = {f: f"present(o.{f})" for f in ("PlateColor", "VehicleColor", "VehicleClass", "Direction", "TollgateID")}
-    objects, kinds = _objects_sql()
+    objects, route_kind, kinds = _objects_sql()
+    # A null where an object belongs is one record too (with no fields, it fails the first object rule). Rows come
+    # in the lines' order without ORDER BY: DuckDB keeps the order of its input (`preserve_insertion_order`).
     return f"""
     WITH posts AS (
         SELECT i, contains(text, '\ufffd') AS wrong, TRY(json_transform({RENAMED}, $structure)) AS post FROM lines),
     listed AS (
         SELECT i, wrong, post IS NULL AS undecodable, post.path AS path, post.received_at AS received_raw,
-               {objects} AS objects, {kinds} AS kinds FROM posts),
-    counted AS (
-        SELECT *, coalesce(len(list_filter(objects, lambda o: o IS NOT NULL)), 0) AS n FROM listed),
+               {objects} AS objects, coalesce(len(objects), 0) AS n, {route_kind} AS route_kind, {kinds} AS kinds
+        FROM posts),
     exploded AS (
-        SELECT i, received_raw, n,
+        SELECT i, received_raw, n, route_kind,
                CASE WHEN wrong THEN 'wrong_encoding'
                     WHEN undecodable OR received_raw IS NULL OR path IS NULL THEN 'malformed_line'
                     WHEN path NOT IN ({_sql_list([*PATHS, NOTIFICATIONS])}) THEN 'unknown_path'
                     WHEN n = 0 THEN 'bad_envelope' END AS line_reason,
                CASE WHEN line_reason = 'unknown_path' THEN path END AS path,
-               unnest(CASE WHEN n > 0 THEN objects ELSE [NULL] END) AS o,
-               unnest(CASE WHEN n > 0 THEN kinds END) AS kind,
+               unnest(CASE WHEN n > 0 THEN objects ELSE [NULL] END) AS o, unnest(kinds) AS notified_kind,
                generate_subscripts(CASE WHEN n > 0 THEN objects ELSE [NULL] END, 1) AS position
-        FROM counted),
+        FROM listed),
+    kinds AS (
+        SELECT *, CASE WHEN n > 0 THEN coalesce(notified_kind, route_kind) END AS kind FROM exploded),
     fields AS (
         SELECT *, present(CASE kind {object_id} END) AS object_id, coalesce({shot}) AS shot_raw,
-               present(o.PlateNo) AS plate_no FROM exploded WHERE n = 0 OR o IS NOT NULL)
+               present(o.PlateNo) AS plate_no FROM kinds)
     SELECT i, position, line_reason, path, received_raw, kind, object_id, present(o.DeviceID) AS device_id, shot_raw,
            object_id[23:36] = shot_raw[1:14] AS id_time_ok, TRY_CAST(o.InfoKind AS TINYINT) AS info_kind,
            CASE WHEN NOT coalesce(o.HasPlate IN ('0', 'false') OR plate_no IN ({_sql_list(NO_PLATE)}), false)
@@ -190,7 +191,7 @@ def _capture_sql() -> str:
            {present["VehicleClass"]} AS vehicle_class, TRY_CAST(o.Speed AS DOUBLE) AS speed_kmh,
            {present["Direction"]} AS direction, {present["TollgateID"]} AS tollgate_id,
            TRY_CAST(o.LaneNo AS SMALLINT) AS lane_no, coalesce(len({image}), 0)::SMALLINT AS images
-    FROM fields ORDER BY i, position"""
+    FROM fields"""
 
 
 # `present`: the text, or null where a sender wrote a placeholder for 'no value'; `is_time`: yyyyMMddHHmmss with 2
