@@ -265,10 +265,10 @@ def _text(raw: bytes) -> str:
 
 
 def test_a_resend_in_a_later_batch_is_a_duplicate_and_spilled_pieces_hold_the_same_rows(tmp_path, monkeypatch):
-    """Every hour file its own batch (BATCH_BYTES of 1): capture 1 lands at 08:00 and is re-sent at 09:00 (a
+    """Every line its own batch (BATCH_BYTES of 1): capture 1 lands at 08:00 and is re-sent at 09:00 (a
     duplicate judged against the earlier batch); capture 2's first copy has no offset in received_at
     (bad_received_at), so its re-send at 09:00 is the first accepted one and lands. Spilled to pieces (as the
-    asset does), the accepted rows are the same as held in memory, one piece a batch (two hours, the ONVIF part)."""
+    asset does), the accepted rows are the same as held in memory, one piece a batch (four lines, the ONVIF part)."""
     import xl_pipelines.captures as captures
 
     monkeypatch.setattr(captures, "BATCH_BYTES", 1)
@@ -284,5 +284,5 @@ def test_a_resend_in_a_later_batch_is_a_duplicate_and_spilled_pieces_hold_the_sa
         ("08.jsonl", 2, "bad_received_at"), ("09.jsonl", 1, "duplicate")]
     assert held.accepted.select("received_at").to_series().to_list() == [t("08:00:05"), t("09:00:06")]
     assert held.read == 4
-    assert isinstance(spilled.accepted, pl.LazyFrame) and len(list((tmp_path / "spill").glob("*.parquet"))) == 3
+    assert isinstance(spilled.accepted, pl.LazyFrame) and len(list((tmp_path / "spill").glob("*.parquet"))) == 5
     assert spilled.accepted.collect().equals(held.accepted) and spilled.quarantined.equals(held.quarantined)

@@ -89,17 +89,23 @@ def shown_file(path: pl.Expr) -> pl.Expr:
     return pl.when(conforming).then(path).otherwise(withheld)
 
 
-def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
-    """Hour files gathered into batches of about BATCH_BYTES: a busy banner is parsed an hour at a time (the
-    day is never held in clear), a quiet one its whole day at once (one pass, not 24)."""
+def _batches(paths: Iterable[Path]) -> Iterator[pl.DataFrame]:
+    """POST lines in batches of about BATCH_BYTES: a quiet banner's hour files gathered (one pass, not 24), a busy
+    hour's file cut into slices of lines, so neither the day nor a busy hour is decoded at once (memory)."""
     batch: list[Path] = []
     for path in sorted(paths):
         batch.append(path)
         if sum(p.stat().st_size for p in batch) >= BATCH_BYTES:
-            yield batch
+            yield from _sliced(batch)
             batch = []
     if batch:
-        yield batch
+        yield from _sliced(batch)
+
+
+def _sliced(paths: list[Path]) -> Iterator[pl.DataFrame]:
+    frame = pl.concat([gat1400.lines(path) for path in paths])
+    size = sum(path.stat().st_size for path in paths)
+    yield from frame.iter_slices(max(1, frame.height * BATCH_BYTES // max(size, 1)))
 
 
 def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes,
@@ -113,7 +119,7 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
     there as they are known and the accepted rows come as a LazyFrame over those pieces (streamed into the lake,
     never held whole: a city's busiest banner has millions).
     """
-    batches = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
+    batches = itertools.chain((gat1400.objects(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))

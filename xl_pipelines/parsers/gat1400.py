@@ -211,7 +211,11 @@ def capture_time(raw: pl.Expr) -> pl.Expr:
 def post_log_frame(paths: list[Path]) -> pl.DataFrame:
     """One row per captured object of some POST logs, decoded together (a line without readable objects: one
     row, with its `line_reason`)."""
-    frame = pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA)
+    return objects(pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA))
+
+
+def objects(frame: pl.DataFrame) -> pl.DataFrame:
+    """`post_log_frame` of some POST lines (as `lines` gives them)."""
     with connect() as con:
         con.execute(MACROS)
         con.register("lines", pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True),
