@@ -136,7 +136,7 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
             raw=pl.lit(None, pl.String)))  # the line may hold personal data: it stays in landing
         good, bad = split_by_reason(part, "captures", record_id=camera, detail=pl.col("line_detail"))
         del part
-        for (hour,), keys in good.select(*KEY, hour=pl.col("shot_at").dt.truncate("1h")).partition_by(
+        for (hour,), keys in _compact(good.select(*KEY, hour=pl.col("shot_at").dt.truncate("1h"))).partition_by(
                 "hour", as_dict=True, include_key=False).items():
             seen.setdefault(hour, []).append(keys)
         good = good.select(
@@ -147,7 +147,7 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
             good.write_parquet(spill / f"accepted-{number:05d}.parquet", compression="lz4", statistics=False)
             good = pl.scan_parquet(spill / f"accepted-{number:05d}.parquet")
         accepted.append(good)
-        quarantined.append(bad)
+        quarantined.append(_compact(bad))
     if refused is not None and refused.refused.height:
         quarantined.append(_named(refused_rows(refused, "captures", quarantined[0].schema)))
         read += refused.refused.height
@@ -156,16 +156,22 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
 
 def _resent(part: pl.DataFrame, seen: dict) -> pl.Series:
     """Whether each row re-sends a capture accepted before it: earlier in the batch, or in an earlier batch, looked
-    up among the keys `seen` in the same shot hours only (a re-send keeps its shot time), so that a day of batches
+    up among the keys `seen` of its own shot hour only (a re-send keeps its shot time), so that a day of batches
     is one pass over its keys, not one per batch."""
     good = part.get_column("reason").is_null()
-    hours = part.filter(good).get_column("shot_at").dt.truncate("1h").unique().to_list()
-    earlier = [keys for hour in hours for keys in seen.get(hour, [])]
+    hour = part.get_column("shot_at").dt.truncate("1h")
     again = part.select(~pl.when(good).then(pl.struct(*KEY)).is_first_distinct()).to_series()
-    if earlier:
-        before = pl.concat(earlier).select(pl.struct(*KEY)).to_series()
-        again = again | part.select(pl.struct(*KEY).is_in(before.implode())).to_series()
+    for at in hour.filter(good).unique().to_list():  # an hour file's captures: one or two shot hours
+        if at in seen:
+            before = pl.concat(seen[at]).select(pl.struct(*KEY)).to_series().implode()
+            again = again | ((hour == at) & part.select(pl.struct(*KEY).is_in(before)).to_series())
     return good & again
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of a batch's few kept rows that does not keep the batch alive: Polars' string views point into
+    the whole column's buffers (a day of kept keys held ~5× their own bytes)."""
+    return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
 
 
 def _named(frame: pl.DataFrame) -> pl.DataFrame:
