@@ -1,5 +1,8 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → pseudonymised captures."""
 
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_scope
@@ -32,10 +35,11 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     post_logs, unfinished = scope.finished(landing.files("viid", scope.day, scope.code, "*.jsonl"))
     documents = landing.files("onvif", scope.day, scope.code, "*/*.xml")
     listing = post_logs + documents
-    with listing.reading():
-        harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key, listing)
-    yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, Listing(), reports,
-                             unfinished)
+    with tempfile.TemporaryDirectory(prefix="xl-captures-") as spill:  # the accepted rows, batch by batch
+        with listing.reading():
+            harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key, listing, Path(spill))
+        yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, Listing(),
+                                 reports, unfinished)
 
 
 ASSETS = [capture_harvest]

@@ -26,11 +26,17 @@ def harvest_asset(table: dg.AssetSpec, quarantine: dg.AssetSpec, partitions_def:
                           partitions_def=partitions_def)
 
 
-def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame, **metadata) -> dg.MaterializeResult:
+def rows(frame: pl.DataFrame | pl.LazyFrame) -> int:
+    """Rows of a frame, or of a harvest's spilled pieces (from their footers)."""
+    return frame.lazy().select(pl.len()).collect().item()
+
+
+def write_table(lake: Lake, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame | pl.LazyFrame,
+                **metadata) -> dg.MaterializeResult:
     """Replace the partition of the table named by the asset key (layer/table) and report it."""
     layer, table = key.path
     path = lake.write(layer, table, keys, frame)
-    return dg.MaterializeResult(asset_key=key, metadata={"rows": frame.height, "path": str(path), **metadata})
+    return dg.MaterializeResult(asset_key=key, metadata={"rows": rows(frame), "path": str(path), **metadata})
 
 
 def with_refused(harvest: Harvest, listing: Listing, source: str) -> Harvest:
@@ -50,7 +56,7 @@ def write_harvest(lake: Lake, bronze: dg.AssetKey, quarantine: dg.AssetKey, keys
     harvest = with_refused(harvest, listing, source)
     counted = harvest.quarantined.group_by("reason").len().sort("reason")
     reasons = dict(zip(counted["reason"], counted["len"], strict=True))
-    counts = {"read": harvest.read, "accepted": harvest.accepted.height, "quarantined": harvest.quarantined.height}
+    counts = {"read": harvest.read, "accepted": rows(harvest.accepted), "quarantined": harvest.quarantined.height}
     yield write_table(lake, bronze, keys, harvest.accepted, **counts)
     rejected = (harvest.quarantined if "code" in harvest.quarantined.columns  # a city-wide source names its own
                 else harvest.quarantined.select(pl.lit(keys["banner"]).alias("code"), pl.all()))

@@ -192,6 +192,7 @@ BAD_LINES = {
     "bad_envelope": post(t("08:00:05"), "face", []),
     "bad_received_at": post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)]).replace("+08:00", ""),
     "outside_day": post(t("08:00:05") - dt.timedelta(days=1), "face", [capture("face", A, t("08:00:00"), 1)]),
+    "no_device_id": post(t("08:00:05"), "face", [None]),  # a null where the object belongs: a record, not lost
     "bad_device_id": post(t("08:00:05"), "face", [capture("face", "12345", t("08:00:00"), 1)]),
     "wrong_banner": post(t("08:00:05"), "face", [capture("face", camera_id(1, prefix="15052300"), t("08:00:00"), 1)]),
     "bad_object_id": post(t("08:00:05"), "face", [{"FaceID": "short", "DeviceID": A, "ShotTime": "20261120080000"}]),
@@ -261,3 +262,27 @@ def _text(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("gbk")
+
+
+def test_a_resend_in_a_later_batch_is_a_duplicate_and_spilled_pieces_hold_the_same_rows(tmp_path, monkeypatch):
+    """Every line its own batch (BATCH_BYTES of 1): capture 1 lands at 08:00 and is re-sent at 09:00 (a
+    duplicate judged against the earlier batch); capture 2's first copy has no offset in received_at
+    (bad_received_at), so its re-send at 09:00 is the first accepted one and lands. Spilled to pieces (as the
+    asset does), the accepted rows are the same as held in memory, one piece a batch (four lines, the ONVIF part)."""
+    import xl_pipelines.captures as captures
+
+    monkeypatch.setattr(captures, "BATCH_BYTES", 1)
+    one, two = (capture("face", A, t("08:00:00"), n) for n in (1, 2))
+    files = write_post_logs(tmp_path, {8: [post(t("08:00:05"), "face", [one]),
+                                           post(t("08:00:06"), "face", [two]).replace("+08:00", "")],
+                                       9: [post(t("09:00:05"), "face", [one]), post(t("09:00:06"), "face", [two])]})
+    scope = harvest_scope(channels=[A])
+    held = harvest_captures(files, [], scope, TEST_KEY.encode())
+    (tmp_path / "spill").mkdir()
+    spilled = harvest_captures(files, [], scope, TEST_KEY.encode(), spill=tmp_path / "spill")
+    assert held.quarantined.select(pl.col("source_file").str.slice(-8), "item", "reason").rows() == [
+        ("08.jsonl", 2, "bad_received_at"), ("09.jsonl", 1, "duplicate")]
+    assert held.accepted.select("received_at").to_series().to_list() == [t("08:00:05"), t("09:00:06")]
+    assert held.read == 4
+    assert isinstance(spilled.accepted, pl.LazyFrame) and len(list((tmp_path / "spill").glob("*.parquet"))) == 5
+    assert spilled.accepted.collect().equals(held.accepted) and spilled.quarantined.equals(held.quarantined)

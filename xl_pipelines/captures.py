@@ -1,11 +1,12 @@
 """Detection metadata, per banner-day: GA/T 1400 POST logs and ONVIF documents → `silver.captures`.
 
 Hour files are parsed, checked and pseudonymised a batch at a time (an hour of a busy banner), so the day is
-never held as raw text: only the compact, pseudonymised rows are kept until the day's duplicates are known. Personal data
-leaves here only as keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the
-IDs of face and person captures (`capture_id`, which would fetch the face image). Names and image payloads
-are never decoded. Quarantined captures keep their file, line, reason and the offending field's name, but never
-the line itself nor any value a sender wrote (an unknown path is named only when it is a GA/T 1400 route).
+never held as raw text; a batch's re-sends are judged against the keys accepted before it, so its accepted rows
+can be let go (spilled) at once, and only the day's keys are held to the end. Personal data leaves here only as
+keyed pseudonyms: plates (`plate_pseudonym`), ID numbers (`person_pseudonym`) and the IDs of face and person
+captures (`capture_id`, which would fetch the face image). Names and image payloads are never decoded.
+Quarantined captures keep their file, line, reason and the offending field's name, but never the line itself
+nor any value a sender wrote (an unknown path is named only when it is a GA/T 1400 route).
 """
 
 from __future__ import annotations
@@ -88,57 +89,89 @@ def shown_file(path: pl.Expr) -> pl.Expr:
     return pl.when(conforming).then(path).otherwise(withheld)
 
 
-def _batches(paths: Iterable[Path]) -> Iterator[list[Path]]:
-    """Hour files gathered into batches of about BATCH_BYTES: a busy banner is parsed an hour at a time (the
-    day is never held in clear), a quiet one its whole day at once (one pass, not 24)."""
+def _batches(paths: Iterable[Path]) -> Iterator[pl.DataFrame]:
+    """POST lines in batches of about BATCH_BYTES: a quiet banner's hour files gathered (one pass, not 24), a busy
+    hour's file cut into slices of lines, so neither the day nor a busy hour is decoded at once (memory)."""
     batch: list[Path] = []
     for path in sorted(paths):
         batch.append(path)
         if sum(p.stat().st_size for p in batch) >= BATCH_BYTES:
-            yield batch
+            yield from _sliced(batch)
             batch = []
     if batch:
-        yield batch
+        yield from _sliced(batch)
+
+
+def _sliced(paths: list[Path]) -> Iterator[pl.DataFrame]:
+    frame = pl.concat([gat1400.lines(path) for path in paths])
+    size = sum(path.stat().st_size for path in paths)
+    yield from frame.iter_slices(max(1, frame.height * BATCH_BYTES // max(size, 1)))
 
 
 def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: HarvestScope, key: bytes,
-                     refused: Listing | None = None) -> Harvest:
+                     refused: Listing | None = None, spill: Path | None = None) -> Harvest:
     """The banner-day's captures: accepted ones as `silver.captures` rows, the rest quarantined.
 
     A POST line that does not decode, names an unknown path or carries no objects is one record; otherwise
-    every object is one. A re-send of the same capture (DOMAIN.md's key) is quarantined as `duplicate`, the
+    every object is one. A re-send of an accepted capture (DOMAIN.md's key) is quarantined as `duplicate`, the
     first received kept. The files the landing `refused` are quarantined one record each. Every file is named
-    as `shown_file` allows, here and nowhere else.
+    as `shown_file` allows, here and nowhere else. With a `spill` folder, each batch's accepted rows are written
+    there as they are known and the accepted rows come as a LazyFrame over those pieces (streamed into the lake,
+    never held whole: a city's busiest banner has millions).
     """
-    objects = itertools.chain((gat1400.post_log_frame(batch) for batch in _batches(post_logs)),
+    batches = itertools.chain((gat1400.objects(batch) for batch in _batches(post_logs)),
                               [onvif.metadata_frame(sorted(documents))])
-    parts = [checked(part, scope, key) for part in objects]
-    # A re-send is judged over the whole day, from the key columns alone; each batch is then split and let go,
-    # so the day's rows are never held twice (once checked, once again as accepted and quarantined rows).
-    keys = pl.concat([part.select(*KEY, "reason") for part in parts], how="vertical_relaxed")
-    resent = keys.select(pl.col("reason").is_null() & ~pl.struct(*KEY).is_first_distinct()).to_series()
-    del keys
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
+    seen: dict = {}  # shot hour → the keys of the captures accepted so far with shot times in that hour
     accepted, quarantined, read = [], [], 0
-    for index in range(len(parts)):
-        part, parts[index] = parts[index], None
-        seen = resent.slice(read, part.height)
+    for number, objects in enumerate(batches):
+        part = checked(objects, scope, key)
+        del objects
         read += part.height
+        resent = _resent(part, seen)
         part = _named(part.with_columns(
-            reason=pl.when(seen).then(pl.lit("duplicate")).otherwise("reason"),
-            line_detail=pl.when(seen).then(pl.lit(RESENT)).otherwise("line_detail"),
+            reason=pl.when(resent).then(pl.lit("duplicate")).otherwise("reason"),
+            line_detail=pl.when(resent).then(pl.lit(RESENT)).otherwise("line_detail"),
             raw=pl.lit(None, pl.String)))  # the line may hold personal data: it stays in landing
         good, bad = split_by_reason(part, "captures", record_id=camera, detail=pl.col("line_detail"))
-        accepted.append(good.select(
+        del part
+        for (hour,), keys in _compact(good.select(*KEY, hour=pl.col("shot_at").dt.truncate("1h"))).partition_by(
+                "hour", as_dict=True, include_key=False).items():
+            seen.setdefault(hour, []).append(keys)
+        good = good.select(
             "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
             (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
-            *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):]))
-        quarantined.append(bad)
+            *CAPTURE_COLUMNS[CAPTURE_COLUMNS.index("id_time_ok"):])
+        if spill is not None:
+            good.write_parquet(spill / f"accepted-{number:05d}.parquet", compression="lz4", statistics=False)
+            good = pl.scan_parquet(spill / f"accepted-{number:05d}.parquet")
+        accepted.append(good)
+        quarantined.append(_compact(bad))
     if refused is not None and refused.refused.height:
         quarantined.append(_named(refused_rows(refused, "captures", quarantined[0].schema)))
         read += refused.refused.height
     return Harvest(pl.concat(accepted, how="vertical_relaxed"), pl.concat(quarantined, how="vertical_relaxed"), read)
+
+
+def _resent(part: pl.DataFrame, seen: dict) -> pl.Series:
+    """Whether each row re-sends a capture accepted before it: earlier in the batch, or in an earlier batch, looked
+    up among the keys `seen` of its own shot hour only (a re-send keeps its shot time), so that a day of batches
+    is one pass over its keys, not one per batch."""
+    good = part.get_column("reason").is_null()
+    hour = part.get_column("shot_at").dt.truncate("1h")
+    again = part.select(~pl.when(good).then(pl.struct(*KEY)).is_first_distinct()).to_series()
+    for at in hour.filter(good).unique().to_list():  # an hour file's captures: one or two shot hours
+        if at in seen:
+            before = pl.concat(seen[at]).select(pl.struct(*KEY)).to_series().implode()
+            again = again | ((hour == at) & part.select(pl.struct(*KEY).is_in(before)).to_series())
+    return good & again
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of a batch's few kept rows that does not keep the batch alive: Polars' string views point into
+    the whole column's buffers (a day of kept keys held ~5× their own bytes)."""
+    return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
 
 
 def _named(frame: pl.DataFrame) -> pl.DataFrame:

@@ -157,17 +157,19 @@ class Lake:
     def partition_path(self, layer: str, table: str, keys: Mapping[str, str]) -> UPath:
         return self.table_path(layer, table) / partition_dir(keys) / PART_FILE
 
-    def write(self, layer: str, table: str, keys: Mapping[str, str], frame: pl.DataFrame) -> UPath:
-        """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file."""
-        frame = frame.drop([k for k in keys if k in frame.columns])
+    def write(self, layer: str, table: str, keys: Mapping[str, str], frame: pl.DataFrame | pl.LazyFrame) -> UPath:
+        """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file. A
+        LazyFrame is streamed into the file, never held whole (a harvest's spilled pieces)."""
+        frame = frame.drop([k for k in keys if k in frame.collect_schema().names()])
+        write = frame.sink_parquet if isinstance(frame, pl.LazyFrame) else frame.write_parquet
         target = self.partition_path(layer, table, keys)
         if target.protocol in LOCAL_PROTOCOLS:
             with written_beside(Path(target.path)) as tmp:
-                frame.write_parquet(tmp, compression="zstd", statistics=True)
+                write(tmp, compression="zstd", statistics=True)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             buffer = io.BytesIO()
-            frame.write_parquet(buffer, compression="zstd", statistics=True)
+            write(buffer, compression="zstd", statistics=True)
             target.write_bytes(buffer.getvalue())
         return target
 

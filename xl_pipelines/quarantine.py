@@ -52,9 +52,10 @@ class Harvest:
     """What one source partition gave: accepted rows, quarantined rows, and how many records were read.
 
     `read` is counted from the input before any rule, so `read == accepted + quarantined` is a real check.
+    `accepted` is lazy when the harvest spilled it to pieces (too many rows to hold: captures).
     """
 
-    accepted: pl.DataFrame
+    accepted: pl.DataFrame | pl.LazyFrame
     quarantined: pl.DataFrame
     read: int
 

@@ -1,11 +1,12 @@
 """GA/T 1400 POST logs (`viid/<date>/<code>/<HH>.jsonl`): one line per HTTP POST the view library received.
 
 A line is `{"received_at": ISO-8601 with offset, "path": "/VIID/MotorVehicles", "body": <envelope>}`. Whole
-files are read as columns: Polars splits the lines, DuckDB decodes every line's JSON against one structure
-(`json_transform`, a line that is not JSON giving null on its own, so one broken line costs its own record,
-not the file's), then the object lists are exploded to one row per captured object. Only the fields the
-indicators need are decoded; names, image payloads and the rest are never materialised. DuckDB is about three
-times cheaper than Polars' own JSON decoding here (bench/profile.md).
+files are read as columns: Polars splits the lines, then one DuckDB query decodes every line's JSON against one
+structure (`json_transform`, a line that is not JSON giving null on its own, so one broken line costs its own
+record, not the file's), unnests the object lists to one row per captured object and reads and types their
+fields, so no nested value is handed to Polars. Only the fields the indicators need are decoded; names, image
+payloads and the rest are never materialised. DuckDB is about three times cheaper than Polars' own JSON
+decoding here (bench/profile.md, bench/captures.md).
 
 Besides the four capture routes, a cascaded platform delivers captures as subscription notifications
 (`/VIID/SubscribeNotifications`), one notification carrying several kinds (`MotorVehicleObjectList`,
@@ -30,7 +31,6 @@ from xl_pipelines.parsers.viid_routes import NOTIFICATIONS, PATHS
 from xl_pipelines.quarantine import per_distinct
 from xl_pipelines.settings import LOCAL_TZ
 
-KINDS = tuple(kind for kind, *_ in PATHS.values())
 # Routes GA/T 1400 defines that carry no captures: named in a quarantine detail. Any other path is withheld
 # there, since a sender can put anything in it (a query string with a plate, a name).
 OTHER_ROUTES = frozenset({
@@ -49,15 +49,15 @@ FIELDS = ("MotorVehicleID", "FaceID", "PersonID", "NonMotorVehicleID", "DeviceID
           *END_FIELDS, "PlateNo", "HasPlate", "PlateColor", "VehicleColor", "VehicleClass", "Speed", "Direction",
           "TollgateID", "LaneNo", "IDNumber", "IdNumber")
 # DuckDB's struct field names ignore case, so `IdNumber` (sent by some platforms beside the standard's
-# `IDNumber`) is renamed in the text before decoding, and back after.
+# `IDNumber`) is renamed in the text before decoding (RENAMED) and read under this name.
 ID_NUMBER_ALIAS = "xl:IdNumber"
 _OBJECT = {**{f: "VARCHAR" for f in FIELDS if f != "IdNumber"}, ID_NUMBER_ALIAS: "VARCHAR",
            "SubImageList": {"SubImageInfoObject": [{"ShotTime": "VARCHAR"}]}}
+# A notification (a platform's cascade) carries every kind at once, each in its own `<Object>List`.
+NOTIFIED = {"SubscribeNotificationListObject": {"SubscribeNotificationObject": [
+    {f"{listed}List": {listed: [_OBJECT]} for _, _, listed, _ in PATHS.values()}]}}
 POST = {"received_at": "VARCHAR", "path": "VARCHAR",
-        "body": {envelope: {listed: [_OBJECT]} for _, envelope, listed, _ in PATHS.values()}}
-# A notification's lines are decoded a second time against this (the direct routes never see it).
-NOTICES = {"body": {"SubscribeNotificationListObject": {"SubscribeNotificationObject": [
-    {f"{listed}List": {listed: [_OBJECT]} for _, _, listed, _ in PATHS.values()}]}}}
+        "body": {**{envelope: {listed: [_OBJECT]} for _, envelope, listed, _ in PATHS.values()}, **NOTIFIED}}
 # Keys whose value the standard makes a list; a line with a lone object there is repaired in Python (rare).
 LIST_KEYS = frozenset({*(listed for _, _, listed, _ in PATHS.values()), "SubImageInfoObject",
                        "SubscribeNotificationObject"})
@@ -104,136 +104,139 @@ def _relisted(text: str) -> str | None:
         return None
 
 
-def decoded(frame: pl.DataFrame, structure: dict, **columns: str) -> pl.DataFrame:
-    """The frame with `columns` (name → a DuckDB expression over `post`, the line's JSON decoded against
-    `structure`, null where the line is not JSON); with none named, `post` itself.
-
-    DuckDB's non-strict transform reads numbers as text and nulls what does not fit, but it would also null a
-    lone object where a list belongs: such lines (found in the text) are repaired first, in Python.
-    """
-    text = frame["raw"]
+def _repaired(text: pl.Series) -> pl.Series:
+    """The lines with a lone object where a list belongs wrapped in a list (in Python: such lines are rare), since
+    DuckDB's non-strict transform would null the object silently."""
     lone = text.str.contains(LONE_OBJECT).fill_null(False).arg_true()
-    if lone.len():
-        text = text.scatter(lone, [_relisted(line) for line in text.gather(lone)])
-    renamed = (f"""CASE WHEN contains(text, '"IdNumber"') THEN regexp_replace(text, '"IdNumber"(\\s*):', """
-               f"""'"{ID_NUMBER_ALIAS}"\\1:', 'g') ELSE text END""")
-    picked = ", ".join(f'{expression} AS "{name}"' for name, expression in (columns or {"post": "post"}).items())
+    return text.scatter(lone, [_relisted(line) for line in text.gather(lone)]) if lone.len() else text
+
+
+# The line's text as DuckDB decodes it: DuckDB's struct field names ignore case, so `IdNumber` is renamed.
+RENAMED = (f"""CASE WHEN contains(text, '"IdNumber"') THEN regexp_replace(text, '"IdNumber"(\\s*):', """
+           f"""'"{ID_NUMBER_ALIAS}"\\1:', 'g') ELSE text END""")
+
+
+def decoded(frame: pl.DataFrame, structure: dict) -> pl.DataFrame:
+    """The frame with `post`, each line's JSON decoded against `structure` (null where the line is not JSON).
+
+    DuckDB's non-strict transform reads numbers as text and nulls what does not fit; lone objects where a list
+    belongs are repaired first (`_repaired`).
+    """
     with connect() as con:
-        con.register("lines", text.alias("text").to_frame())
-        got = con.sql(f"SELECT {picked} FROM (SELECT TRY(json_transform({renamed}, $structure)) AS post FROM lines)",
+        con.register("lines", _repaired(frame["raw"]).alias("text").to_frame())
+        got = con.sql(f"SELECT TRY(json_transform({RENAMED}, $structure)) AS post FROM lines",
                       params={"structure": json.dumps(structure)}).pl()
     return pl.concat([frame, got], how="horizontal")
 
 
-def _notices(frame: pl.DataFrame) -> pl.DataFrame:
-    """The notification lines, with one object list per kind (what each notification carries of it)."""
-    notified = frame.filter(pl.col("path") == NOTIFICATIONS)
-    if not notified.height:  # most logs hold none: no second decode
-        return notified.with_columns(pl.col("direct").alias(kind) for kind in KINDS)
-    notices = decoded(notified.select("source_file", "item", "raw"), NOTICES,
-                      notices="post.body.SubscribeNotificationListObject.SubscribeNotificationObject")
-    kinds = {kind: pl.col("notices").list.eval(pl.element().struct.field(f"{listed}List").struct.field(listed)
-                                               .explode()).list.drop_nulls() for kind, _, listed, _ in PATHS.values()}
-    return notified.join(notices.select("source_file", "item", **kinds), on=["source_file", "item"], how="left")
+def _sql_list(values) -> str:
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
-def present(value: pl.Expr) -> pl.Expr:
-    """The text, or null where a sender wrote a placeholder for 'no value' (`""`, `null`, `Inv`, …)."""
-    return pl.when(value.is_in(PLACEHOLDERS)).then(None).otherwise(value)
+def _objects_sql() -> tuple[str, str, str]:
+    """A line's objects, the kind of a direct route's objects, and the kinds of a notification's (DuckDB expressions
+    over `post`): a direct route's list is the one under the envelope its path names, a notification's lists come
+    kind after kind, its objects numbered on across kinds. Kinds are not put in a struct around each object: that
+    would copy every object (a third of the query's time)."""
+    direct = " ".join(f"WHEN '{route}' THEN post.body.{envelope}.{listed}"
+                      for route, (_, envelope, listed, _) in PATHS.items())
+    notices = "post.body.SubscribeNotificationListObject.SubscribeNotificationObject"
+    lists = {kind: f"flatten(list_transform({notices}, lambda n: n.{listed}List.{listed}))"
+             for kind, _, listed, _ in PATHS.values()}
+    objects = f"CASE post.path {direct} WHEN '{NOTIFICATIONS}' THEN flatten([{', '.join(lists.values())}]) END"
+    route_kind = "CASE post.path " + " ".join(f"WHEN '{route}' THEN '{kind}'" for route, (kind, *_) in PATHS.items()) + " END"
+    notified = ", ".join(f"list_transform({objects_of}, lambda o: '{kind}')" for kind, objects_of in lists.items())
+    return objects, route_kind, f"CASE post.path WHEN '{NOTIFICATIONS}' THEN flatten([{notified}]) END"
 
 
-def _is_time(raw: pl.Expr) -> pl.Expr:
-    """yyyyMMddHHmmss, with 2 or 3 more digits (hundredths, milliseconds), a real date from 2000 on (the 1970
-    epoch and the like are a device's 'unset')."""
-    return (raw.str.contains(r"^(19|20)\d{12}(\d{2,3})?$") & (raw.str.slice(0, 4) >= "2000")
-            & raw.str.slice(0, 14).str.to_datetime("%Y%m%d%H%M%S", strict=False).is_not_null())
+def _capture_sql() -> str:
+    """One row per object of a line (a line without objects: one row), its fields read, placeholders nulled and
+    typed, in one DuckDB query over the lines (`lines`: i, text), so no nested value leaves DuckDB."""
+    object_id = " ".join(f"WHEN '{kind}' THEN o.{field}" for kind, *_, field in PATHS.values())
+    image = "o.SubImageList.SubImageInfoObject"
+    times = [f"o.{f}" for f in TIME_FIELDS] + [f"{image}[1].ShotTime"] + [f"o.{f}" for f in END_FIELDS]
+    shot = ", ".join(f"CASE WHEN is_time({t}) THEN {t} END" for t in times)
+    present = {f: f"present(o.{f})" for f in ("PlateColor", "VehicleColor", "VehicleClass", "Direction", "TollgateID")}
+    objects, route_kind, kinds = _objects_sql()
+    # A null where an object belongs is one record too (with no fields, it fails the first object rule). Rows come
+    # in the lines' order without ORDER BY: DuckDB keeps the order of its input (`preserve_insertion_order`).
+    return f"""
+    WITH posts AS (
+        SELECT i, contains(text, '\ufffd') AS wrong, TRY(json_transform({RENAMED}, $structure)) AS post FROM lines),
+    listed AS (
+        SELECT i, wrong, post IS NULL AS undecodable, post.path AS path, post.received_at AS received_raw,
+               {objects} AS objects, coalesce(len(objects), 0) AS n, {route_kind} AS route_kind, {kinds} AS kinds
+        FROM posts),
+    exploded AS (
+        SELECT i, received_raw, n, route_kind,
+               CASE WHEN wrong THEN 'wrong_encoding'
+                    WHEN undecodable OR received_raw IS NULL OR path IS NULL THEN 'malformed_line'
+                    WHEN path NOT IN ({_sql_list([*PATHS, NOTIFICATIONS])}) THEN 'unknown_path'
+                    WHEN n = 0 THEN 'bad_envelope' END AS line_reason,
+               CASE WHEN line_reason = 'unknown_path' THEN path END AS path,
+               unnest(CASE WHEN n > 0 THEN objects ELSE [NULL] END) AS o, unnest(kinds) AS notified_kind,
+               generate_subscripts(CASE WHEN n > 0 THEN objects ELSE [NULL] END, 1) AS position
+        FROM listed),
+    kinds AS (
+        SELECT *, CASE WHEN n > 0 THEN coalesce(notified_kind, route_kind) END AS kind FROM exploded),
+    fields AS (
+        SELECT *, present(CASE kind {object_id} END) AS object_id, coalesce({shot}) AS shot_raw,
+               present(o.PlateNo) AS plate_no FROM kinds)
+    SELECT i, position, line_reason, path, received_raw, kind, object_id, present(o.DeviceID) AS device_id, shot_raw,
+           object_id[23:36] = shot_raw[1:14] AS id_time_ok, TRY_CAST(o.InfoKind AS TINYINT) AS info_kind,
+           CASE WHEN NOT coalesce(o.HasPlate IN ('0', 'false') OR plate_no IN ({_sql_list(NO_PLATE)}), false)
+                THEN plate_no END AS plate,
+           coalesce(present(o.IDNumber), present(o."{ID_NUMBER_ALIAS}")) AS id_number,
+           {present["PlateColor"]} AS plate_color, {present["VehicleColor"]} AS vehicle_color,
+           {present["VehicleClass"]} AS vehicle_class, TRY_CAST(o.Speed AS DOUBLE) AS speed_kmh,
+           {present["Direction"]} AS direction, {present["TollgateID"]} AS tollgate_id,
+           TRY_CAST(o.LaneNo AS SMALLINT) AS lane_no, coalesce(len({image}), 0)::SMALLINT AS images
+    FROM fields"""
+
+
+# `present`: the text, or null where a sender wrote a placeholder for 'no value'; `is_time`: yyyyMMddHHmmss with 2
+# or 3 more digits (hundredths, milliseconds), a real date from 2000 on (the 1970 epoch and the like are a
+# device's 'unset').
+MACROS = (f"CREATE MACRO present(x) AS CASE WHEN x IN ({_sql_list(PLACEHOLDERS)}) THEN NULL ELSE x END;"
+          "CREATE MACRO is_time(x) AS regexp_full_match(x, '(19|20)[0-9]{12}([0-9]{2,3})?') AND x >= '2000' "
+          "AND try_strptime(x[1:14], '%Y%m%d%H%M%S') IS NOT NULL;")
 
 
 def capture_time(raw: pl.Expr) -> pl.Expr:
-    """A time `_is_time` accepts → local time, to the millisecond; null otherwise."""
+    """A time `is_time` accepted (yyyyMMddHHmmss, maybe hundredths or milliseconds) → local time, to the millisecond."""
     fraction = raw.str.slice(14).str.pad_end(3, "0").cast(pl.Int64, strict=False).fill_null(0)
-    at = local_time(raw.str.slice(0, 14), "%Y%m%d%H%M%S") + pl.duration(milliseconds=fraction)
-    return pl.when(_is_time(raw)).then(at)
+    return local_time(raw.str.slice(0, 14), "%Y%m%d%H%M%S") + pl.duration(milliseconds=fraction)
 
 
 def post_log_frame(paths: list[Path]) -> pl.DataFrame:
     """One row per captured object of some POST logs, decoded together (a line without readable objects: one
     row, with its `line_reason`)."""
-    frame = pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA)
-    direct = " ".join(f"WHEN '{route}' THEN post.body.{envelope}.{listed}" for route, (_, envelope, listed, _)
-                      in PATHS.items())
-    frame = decoded(frame, POST, undecodable="post IS NULL", path="post.path", received_raw="post.received_at",
-                    direct=f"CASE post.path {direct} END")
-    notices = _notices(frame)  # a notification may carry every kind at once
-    counted = notices.select("source_file", "item", notified=pl.sum_horizontal(pl.col(KINDS).list.len().fill_null(0)))
-    count = pl.col("direct").list.len().fill_null(0) + pl.col("notified").fill_null(0)
-    frame = frame.join(counted, on=["source_file", "item"], how="left", maintain_order="left")
-    reason = (pl.when(pl.col("raw").str.contains("\ufffd", literal=True)).then(pl.lit("wrong_encoding"))
-              .when(pl.col("undecodable") | pl.col("received_raw").is_null() | pl.col("path").is_null())
-              .then(pl.lit("malformed_line"))
-              .when(~pl.col("path").is_in([*PATHS, NOTIFICATIONS])).then(pl.lit("unknown_path"))
-              .when(count == 0).then(pl.lit("bad_envelope")))
+    return objects(pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA))
+
+
+def objects(frame: pl.DataFrame) -> pl.DataFrame:
+    """`post_log_frame` of some POST lines (as `lines` gives them)."""
+    with connect() as con:
+        con.execute(MACROS)
+        con.register("lines", pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True),
+                                            "text": _repaired(frame["raw"])}))
+        got = con.sql(_capture_sql(), params={"structure": json.dumps(POST)}).pl()
+    files, items = frame["source_file"], frame["item"]
+    del frame  # the raw lines: let go before the columns are typed
     detail = (pl.when(pl.col("line_reason") == "wrong_encoding").then(pl.lit("the line holds bytes that are not UTF-8"))
               .when(pl.col("line_reason") == "malformed_line").then(pl.lit(LINE_DETAIL))
               .when(pl.col("line_reason") == "unknown_path").then(path_detail(pl.col("path")))
               .when(pl.col("line_reason") == "bad_envelope").then(pl.lit(
                   "no objects under the envelope its path names (or, for a notification, in any of its "
                   "MotorVehicle/Face/Person/NonMotorVehicle ObjectLists)")))
-    frame = frame.with_columns(line_reason=reason, objects=count).with_columns(line_detail=detail)
-    line = ["source_file", "item", "line_reason", "line_detail", "received_raw"]
-    reasons = frame.select("source_file", "item", "line_reason", "line_detail")
-    kinds = pl.col("path").replace_strict({route: kind for route, (kind, *_) in PATHS.items()}, default=None)
-    parts = [frame.select(*line, kinds.alias("kind"), object="direct",  # one explode: the fast path
-                          position=pl.int_ranges(1, pl.col("direct").list.len() + 1))]
-    notices = notices.drop("line_reason", "line_detail", strict=False).join(reasons, on=["source_file", "item"])
-    for number, kind in enumerate(KINDS):  # a notification's objects numbered on across its kinds
-        before = pl.sum_horizontal(pl.lit(0, pl.UInt32), *(pl.col(k).list.len().fill_null(0) for k in KINDS[:number]))
-        parts.append(notices.select(*line, pl.lit(kind).alias("kind"), object=kind,
-                                    position=pl.int_ranges(before + 1, before + pl.col(kind).list.len() + 1)))
-    objects = pl.concat([part.explode("object", "position").drop_nulls("object") for part in parts])
-    alone = frame.filter(pl.col("objects") == 0).select(*line, position=pl.lit(1, pl.Int64))  # one record a line
-    frame = pl.concat([objects.unnest("object").rename({ID_NUMBER_ALIAS: "IdNumber"}), alone], how="diagonal_relaxed")
-    return _columns(frame.sort("source_file", "item", "position"))
-
-
-def _columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """The capture columns the harvest checks, from the objects' raw fields."""
-    object_id = pl.lit(None, pl.String)
-    for kind_name, *_, id_field in PATHS.values():
-        object_id = pl.when(pl.col("kind") == kind_name).then(present(pl.col(id_field))).otherwise(object_id)
-    images = pl.col("SubImageList").struct.field("SubImageInfoObject")
-    # Each distinct text of the time fields is judged once (a day's captures share their seconds), then the
-    # first field holding a time is taken and read, again once per distinct text.
-    frame = frame.with_columns(image_time=images.list.first().struct.field("ShotTime"))
-    candidates = [*TIME_FIELDS, "image_time", *END_FIELDS]
-    texts = pl.concat([frame.get_column(c) for c in candidates]).drop_nulls().unique().alias("text").to_frame()
-    times = texts.filter(_is_time(pl.col("text")))["text"].implode()
-    frame = frame.with_columns(shot_raw=pl.coalesce([pl.when(pl.col(c).is_in(times)).then(pl.col(c))
-                                                     for c in candidates]))
-    frame = per_distinct(frame, "shot_raw", shot_at=capture_time(pl.col("shot_raw")))
-    shot_raw = pl.col("shot_raw")
-    plate = present(pl.col("PlateNo"))
-    no_plate = pl.col("HasPlate").is_in(("0", "false")) | plate.is_in(NO_PLATE)
-    return frame.select(
-        "source_file", "item", "position", "line_reason", "line_detail", pl.lit("gat1400").alias("source"),
-        "kind", object_id.alias("object_id"), present(pl.col("DeviceID")).alias("device_id"),
-        received_at(pl.col("received_raw")).alias("received_at"),
-        "shot_raw", "shot_at",
-        (object_id.str.slice(22, 14) == shot_raw.str.slice(0, 14)).alias("id_time_ok"),
-        pl.col("InfoKind").cast(pl.Int8, strict=False).alias("info_kind"),
-        pl.when(~no_plate.fill_null(False)).then(plate).alias("plate"),
-        pl.coalesce(present(pl.col("IDNumber")), present(pl.col("IdNumber"))).alias("id_number"),
-        *(present(pl.col(f)).alias(c) for f, c in (("PlateColor", "plate_color"), ("VehicleColor", "vehicle_color"),
-                                                   ("VehicleClass", "vehicle_class"), ("Direction", "direction"),
-                                                   ("TollgateID", "tollgate_id"))),
-        pl.col("Speed").cast(pl.Float64, strict=False).alias("speed_kmh"),
-        pl.col("LaneNo").cast(pl.Int16, strict=False).alias("lane_no"),
-        images.list.len().fill_null(0).cast(pl.Int16).alias("images"),
-        pl.lit(None, pl.Float64).alias("likelihood"),
-    ).select("source_file", "item", "position", "line_reason", "line_detail", "source", "kind", "object_id",
-             "device_id", "received_at", "shot_raw", "shot_at", "id_time_ok", "info_kind", "plate", "id_number",
-             "plate_color", "vehicle_color", "vehicle_class", "speed_kmh", "direction", "tollgate_id", "lane_no",
-             "images", "likelihood")
+    got = per_distinct(got, "shot_raw", shot_at=capture_time(pl.col("shot_raw")))  # a day's captures share seconds
+    return got.select(
+        files.gather(got["i"]).alias("source_file"), items.gather(got["i"]).alias("item"),
+        pl.col("position").cast(pl.Int64), "line_reason", detail.alias("line_detail"),
+        pl.lit("gat1400").alias("source"), "kind", "object_id", "device_id",
+        received_at(pl.col("received_raw")).alias("received_at"), "shot_raw", "shot_at",
+        "id_time_ok", "info_kind", "plate", "id_number", "plate_color", "vehicle_color", "vehicle_class",
+        "speed_kmh", "direction", "tollgate_id", "lane_no", "images", pl.lit(None, pl.Float64).alias("likelihood"))
 
 
 def path_detail(path: pl.Expr) -> pl.Expr:
