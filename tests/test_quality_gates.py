@@ -259,6 +259,25 @@ def test_the_registry_of_the_day_before_lets_a_first_day_with_a_missing_catalog_
     assert not lake.exists("silver", "status_intervals", {"date": before.isoformat(), "banner": BANNER})  # registry only
 
 
+def test_each_banner_day_is_harvested_once_its_files_have_landed(xl_home):
+    """As the demo harvests while it simulates: materialize asks for each banner-day's files before its run (here
+    they are written only when asked), and for everything before it looks for the case exports."""
+    landing, asked, said = xl_home / "landing", [], []
+
+    class Arriving:
+        def banner_day(self, day, banner):
+            asked.append((day, banner))
+            land_banner(landing, banner, CAMERAS)
+
+        def complete(self):
+            asked.append(("complete", len(said)))
+
+    outcome = materialize([DAY], [BANNER], get_settings(), say=said.append, case_months=["2026-11"], arrivals=Arriving())
+    assert outcome.ok and asked == [(DAY, BANNER), ("complete", 0)]
+    assert Lake(str(xl_home / "lake")).read("gold", "banner_daily_kpis", KEYS)["online_rate"].item() == 1.0
+    assert said[0].startswith("2026-11: no case export")  # looked for once everything had landed
+
+
 def test_the_city_day_waits_for_all_nine_banners(warned):
     home, outcome, said = warned
     assert outcome.ok
