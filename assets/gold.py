@@ -23,6 +23,7 @@ MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health
 
 
 MADE = {("gold", m.name): PARTITIONS[m.dimensions] for m in MODELS} | MADE_BY_PYTHON
+READ_BY_MODELS = {table for m in MODELS for table in m.inputs}  # a gold table among them feeds gold: its suite blocks
 
 
 def partitions_of(layer: str, table: str) -> dg.PartitionsDefinition | None:
@@ -67,6 +68,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
         "A warning when a rate is under its alert level in quality/indicators.yaml."))
         ] if "alert_levels" in model.checks else []
+    check_specs += checks.expectations(key, own, feeds_gold=("gold", model.name) in READ_BY_MODELS)
 
     @dg.asset(
         key=key,
@@ -92,9 +94,10 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         row = frame.row(0, named=True) if frame.height == 1 else {}
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
         yield write_table(lake.lake, key, keys, frame, **figures)
-        if check_specs:
+        if "alert_levels" in model.checks:
             verdict = gates.alert_levels(figures, indicators.alerts())
             yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
+        yield from checks.validated(context, lake.lake, reports)
 
     return _asset
 

@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_landing, harvest_scope
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
+from quality import checks
 from xl_pipelines import image_quality, recordings
 from xl_pipelines.gates import load_thresholds
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
@@ -37,6 +38,7 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
     with listing.reading():
         harvest = recordings.harvest_recording_files(listing.files, scope, load_thresholds().limits["gap_tolerance_s"])
     yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing, reports)
+    yield from checks.validated(context, lake.lake, reports)
 
 
 @harvest_asset(
@@ -51,9 +53,9 @@ def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, 
 
 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"})
+          kinds={"parquet"}, check_specs=checks.expectations(SEGMENTS, BANNER_DAY, feeds_gold=True))
 def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
-                       recording_storage: RecordingsResource) -> dg.MaterializeResult:
+                       recording_storage: RecordingsResource, reports: ReportsResource):
     """Both stories of the day's recordings, files and device index, matched: each file's problem, index
     entries with no file (missing_file), files the index lacks (missing_index), lengths that disagree."""
     keys = partition_keys(context)
@@ -62,13 +64,15 @@ def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
         recordings.stored_channels(recording_storage.path, keys["banner"])["channel_id"], keys["banner"],
         load_thresholds().limits["gap_tolerance_s"])
     counted = segments.group_by("problem").len().drop_nulls().sort("problem")
-    return write_table(lake.lake, SEGMENTS, keys, segments,
-                       problems=dg.MetadataValue.json(dict(zip(counted["problem"], counted["len"], strict=True))))
+    yield write_table(lake.lake, SEGMENTS, keys, segments,
+                      problems=dg.MetadataValue.json(dict(zip(counted["problem"], counted["len"], strict=True))))
+    yield from checks.validated(context, lake.lake, reports)
 
 
-@dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
+@dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
+          check_specs=checks.expectations(COVERAGE, BANNER_DAY, feeds_gold=True))
 def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, recording_storage: RecordingsResource,
-                       clock: ClockResource) -> dg.MaterializeResult:
+                       clock: ClockResource, reports: ReportsResource):
     """Per registered camera: seconds recorded of the 7×24 schedule (from its files when storage holds
     them, else from its device's index), gaps, problem segments, and retention as storage stands today."""
     keys = partition_keys(context)
@@ -77,12 +81,14 @@ def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, re
         lake.lake.read("silver", "cameras", keys),
         recordings.stored_channels(recording_storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), clock.today(),
         load_thresholds().limits)
-    return write_table(lake.lake, COVERAGE, keys, coverage,
-                       measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))
+    yield write_table(lake.lake, COVERAGE, keys, coverage,
+                      measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))
+    yield from checks.validated(context, lake.lake, reports)
 
 
-@dg.asset(key=DIAGNOSIS, deps=[RECORDING_FILES], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"})
-def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+@dg.asset(key=DIAGNOSIS, deps=[RECORDING_FILES], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
+          check_specs=checks.expectations(DIAGNOSIS, BANNER_DAY, feeds_gold=True))
+def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Video-quality diagnosis: a few keyframes decoded from one sound segment per camera, measured and
     judged for the twelve faults of image_quality.FAULTS; scene change and colour against the camera's own
     earlier sound days (this table's earlier partitions)."""
@@ -90,7 +96,8 @@ def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     diagnosis = image_quality.diagnose(lake.lake.read("bronze", "recording_files", keys), keys["banner"], limits,
                                        image_quality.reference(lake.lake, keys, limits))
     faulty = diagnosis.filter(diagnosis["image_faults"].list.len() > 0).height
-    return write_table(lake.lake, DIAGNOSIS, keys, diagnosis, diagnosed=diagnosis.height, faulty=faulty)
+    yield write_table(lake.lake, DIAGNOSIS, keys, diagnosis, diagnosed=diagnosis.height, faulty=faulty)
+    yield from checks.validated(context, lake.lake, reports)
 
 
 ASSETS = [recording_file_harvest, record_index_harvest, recording_segments, recording_coverage, image_diagnosis]

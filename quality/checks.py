@@ -1,7 +1,8 @@
 """The check wiring: suites become asset checks per partition, harvests reconcile, harvested tables are due.
 
-- Every `suites/<layer.table>.json` becomes the check `expectations` on that table, run per partition. It
-  blocks (ERROR) when the table feeds a gold table and a critical expectation fails; otherwise it warns.
+- Every `suites/<layer.table>.json` becomes the check `expectations` on that table, run per partition in the
+  step that writes it. It blocks (ERROR) when the table feeds a gold table and a critical expectation fails;
+  otherwise it warns.
 - Every harvest checks its own partition in the same step: `reconciled` (read = accepted + quarantined,
   counted in the files that landed) and `rejected_share` (against thresholds.yaml), both blocking, and
   `landed` (a warning naming an empty landing folder and what goes unmeasured: a missing source stops nobody).
@@ -24,6 +25,7 @@ from xl_pipelines.settings import LOCAL_TZ, ConfigError
 
 SEVERITY = {gates.ERROR: dg.AssetCheckSeverity.ERROR, gates.WARN: dg.AssetCheckSeverity.WARN}
 FRESHNESS_CHECK = "yesterday_on_time"
+EXPECTATIONS = "expectations"
 
 
 def table_name(key: dg.AssetKey) -> str:
@@ -59,45 +61,61 @@ def feeds_gold(assets: Iterable[dg.AssetsDefinition]) -> set[dg.AssetKey]:
     return found
 
 
-def suite_checks(assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """One `expectations` check per suite file, on the asset of the same name."""
-    by_key = {key: a for a in assets for key in a.keys}
-    blocking = feeds_gold(assets)
-    checks = []
-    for table in gates.suite_tables():
-        key = dg.AssetKey(table.split("."))
-        if key not in by_key:
-            raise ConfigError(f"{gates.suite_path(table)}: there is no table {table} to check")
-        checks.append(_suite_check(key, by_key[key].partitions_def, key in blocking))
-    return checks
-
-
-def _suite_check(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition, blocking: bool) -> dg.AssetChecksDefinition:
+def expectations(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None, feeds_gold: bool) -> list[dg.AssetCheckSpec]:
+    """The check `expectations` of `key`'s suite (none without one), for the asset that writes `key` to declare and
+    run in its own step, after the write (`validated`): a separate check step would cost a step's machinery and
+    event-log writes per table and partition (bench/profile.md). It blocks (ERROR) when the table feeds a gold
+    table (said where the asset is declared; `verify_expectations` holds it to the graph) and a critical
+    expectation fails; otherwise it warns."""
     table = table_name(key)
+    if not gates.suite_path(table).is_file():
+        return []
     suite = gates.load_suite(table)
     with warnings.catch_warnings():  # partitioned asset checks are a preview feature of Dagster 1.13 (pinned)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return _partitioned_suite_check(key, table, suite, partitions_def, blocking)
+        return [dg.AssetCheckSpec(EXPECTATIONS, asset=key, blocking=feeds_gold, partitions_def=partitions_def,
+                                  description=f"quality/suites/{table}.json ({len(suite['expectations'])} expectations"
+                                              f"{', blocking' if feeds_gold else ', warnings only'}): "
+                                              f"{suite['meta']['notes']}")]
 
 
-def _partitioned_suite_check(key: dg.AssetKey, table: str, suite: dict, partitions_def: dg.PartitionsDefinition,
-                             blocking: bool) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=key, name="expectations", blocking=blocking, partitions_def=partitions_def,
-                    description=f"quality/suites/{table}.json ({len(suite['expectations'])} expectations"
-                                f"{', blocking' if blocking else ', warnings only'}): {suite['meta']['notes']}")
-    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource, reports: ReportsResource) -> dg.AssetCheckResult:
-        keys = partition_keys(context)
-        result = gates.validate(lake.lake.read(*key.path, keys), suite)
-        severity = result.severity if blocking else gates.WARN
-        failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
-        verdict = gates.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
-                                  f"{result.evaluated} expectations met" + (f"; failed: {failed}" if failed else ""))
-        return check_result(reports, key, "expectations", keys, verdict, blocking, details=result.as_dict(), metadata={
-            "evaluated": result.evaluated, "failed": len(result.failures),
-            "failures": dg.MetadataValue.md(_failure_table(result)) if result.failures else "none",
-        })
+def validated(context: dg.AssetExecutionContext, lake: Lake, reports: ReportsResource) -> Iterator[dg.AssetCheckResult]:
+    """The `expectations` checks of the step's tables, on the partitions just written (read back from the lake)."""
+    keys = partition_keys(context) if context.has_partition_key else {}
+    for spec in context.assets_def.check_specs:
+        if spec.name == EXPECTATIONS and spec.key in context.selected_asset_check_keys:
+            yield _suite_result(lake, reports, spec.asset_key, keys, spec.blocking)
 
-    return _check
+
+def _suite_result(lake: Lake, reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str],
+                  blocking: bool) -> dg.AssetCheckResult:
+    result = gates.validate(lake.read(*key.path, keys), gates.load_suite(table_name(key)))
+    severity = result.severity if blocking else gates.WARN
+    failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
+    verdict = gates.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
+                              f"{result.evaluated} expectations met" + (f"; failed: {failed}" if failed else ""))
+    return check_result(reports, key, EXPECTATIONS, keys, verdict, blocking, details=result.as_dict(), metadata={
+        "evaluated": result.evaluated, "failed": len(result.failures),
+        "failures": dg.MetadataValue.md(_failure_table(result)) if result.failures else "none",
+    })
+
+
+def verify_expectations(assets: list[dg.AssetsDefinition]) -> None:
+    """Every suite file is the `expectations` check of the asset that writes its table, blocking exactly when the
+    table feeds a gold table: a suite nobody runs, or a block the graph does not call for, stops the load."""
+    declared = {spec.asset_key: spec.blocking for a in assets for spec in a.check_specs if spec.name == EXPECTATIONS}
+    written = {key for a in assets for key in a.keys}
+    blocking = feeds_gold(assets)
+    for table in gates.suite_tables():
+        key = dg.AssetKey(table.split("."))
+        if key not in written:
+            raise ConfigError(f"{gates.suite_path(table)}: there is no table {table} to check")
+        if key not in declared:
+            raise ConfigError(f"{gates.suite_path(table)}: the asset writing {table} does not declare its "
+                              "expectations (quality.checks.expectations)")
+        if declared[key] != (key in blocking):
+            raise ConfigError(f"{table}: its expectations must {'block' if key in blocking else 'only warn'}, since it "
+                              f"{'feeds' if key in blocking else 'feeds no'} gold table (feeds_gold= where it is declared)")
 
 
 def _failure_table(result: gates.SuiteResult) -> str:

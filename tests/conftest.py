@@ -126,8 +126,8 @@ def harvest_scope(channels=(), devices=(), pairs=(), rejected=(), day: dt.date =
 
 def materialise(landing: Path, lake: Lake, day: dt.date = DAY, code: str = BANNER, storage: Path | None = None,
                 now: dt.datetime | None = None) -> dict[str, pl.DataFrame]:
-    """The banner-day materialised by the code location's own banner-day assets (with their harvest checks,
-    without the suites) from `landing` and recording `storage` (default: none) into `lake`; every table of
+    """The banner-day materialised by the code location's own banner-day assets (with their checks, each table's
+    suite included) from `landing` and recording `storage` (default: none) into `lake`; every table of
     the banner-day read back from the lake, by name. `now` is the harvest's time (default: the nightly
     schedule's). Needs XL_HOME and the key (`xl_home`, `private_home`)."""
     from xl_pipelines.definitions import BANNER_DAY_ASSETS

@@ -22,7 +22,7 @@ from tests.conftest import (
 )
 from xl_pipelines import gates
 from xl_pipelines.banners import load_banners
-from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, defs
+from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, LAKE_ASSETS, defs
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import banner_day_key
 from xl_pipelines.runner import check_freshness, materialize
@@ -139,6 +139,27 @@ def test_every_suite_loads_and_only_tables_feeding_gold_block():
             "quarantine/catalog"} <= blocking  # the harvests read which cameras the catalog rejected
     assert not {"quarantine/status_polls", "quarantine/device_status", "silver/camera_changes",
                 "gold/banner_daily_kpis", "gold/city_daily_kpis"} & blocking
+    declared = {spec.asset_key.to_user_string() for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS] for spec in a.check_specs
+                if spec.name == "expectations" and spec.blocking}  # as each asset declares its own suite's check
+    assert declared == blocking & suites
+
+
+def test_a_suite_declared_against_the_graph_stops_the_load():
+    """camera_changes feeds no gold table: declared blocking, or not declared at all, the load says so."""
+    from assets import camera_health as ch
+
+    def redeclared(check_specs):
+        @dg.asset(key=ch.CAMERA_CHANGES, deps=[ch.CAMERAS, ch.CATALOG_ITEMS], partitions_def=ch.BANNER_DAY,
+                  check_specs=check_specs)
+        def camera_changes():
+            pass
+        return [camera_changes if a is ch.camera_changes else a for a in LAKE_ASSETS]
+
+    checks.verify_expectations(LAKE_ASSETS)  # as declared: accepted
+    with pytest.raises(ConfigError, match="silver.camera_changes: its expectations must only warn"):
+        checks.verify_expectations(redeclared(checks.expectations(ch.CAMERA_CHANGES, ch.BANNER_DAY, feeds_gold=True)))
+    with pytest.raises(ConfigError, match="the asset writing silver.camera_changes does not declare its expectations"):
+        checks.verify_expectations(redeclared([]))
 
 
 def test_a_broken_thresholds_file_is_one_clear_error(tmp_path):
@@ -225,6 +246,11 @@ def test_a_missing_catalog_without_a_previous_registry_blocks_and_the_metadata_s
     result = defs.resolve_job_def("banner_day").execute_in_process(
         partition_key=banner_day_key(DAY, BANNER), instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    judged_in = {e.asset_check_evaluation_data.asset_key.to_user_string(): e.step_key for e in result.all_events
+                 if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.check_name == "expectations"}
+    assert judged_in == {"bronze/catalog_items": "catalog_harvest", "quarantine/catalog": "catalog_harvest",
+                         "silver/cameras": "silver__cameras"}  # each in the step that wrote its table: no step of its own
+    assert result.get_step_success_events() and not result.is_node_success("silver__cameras")  # the blocked step failed
     catalog = evaluations[("bronze/catalog_items", "expectations")]  # no items: a warning, the registry may fall back
     assert not catalog.passed and catalog.severity == dg.AssetCheckSeverity.WARN
     assert evaluations[("bronze/catalog_items", "reconciled")].passed  # 0 read = 0 + 0
@@ -246,6 +272,25 @@ def test_the_registry_of_the_day_before_lets_a_first_day_with_a_missing_catalog_
     assert lake.count("quarantine", "status_polls", keys) == 0
     assert lake.count("bronze", "status_polls", keys) == 3 * 288
     assert not lake.exists("silver", "status_intervals", {"date": BEFORE.isoformat(), "banner": FIRST})  # registry only
+
+
+def test_each_banner_day_is_harvested_once_its_files_have_landed(xl_home):
+    """As the demo harvests while it simulates: materialize asks for each banner-day's files before its run (here
+    they are written only when asked), and for everything before it looks for the case exports."""
+    landing, asked, said = xl_home / "landing", [], []
+
+    class Arriving:
+        def banner_day(self, day, banner):
+            asked.append((day, banner))
+            land_banner(landing, banner, CAMERAS)
+
+        def complete(self):
+            asked.append(("complete", len(said)))
+
+    outcome = materialize([DAY], [BANNER], get_settings(), say=said.append, case_months=["2026-11"], arrivals=Arriving())
+    assert outcome.ok and asked == [(DAY, BANNER), ("complete", 0)]
+    assert Lake(str(xl_home / "lake")).read("gold", "banner_daily_kpis", KEYS)["online_rate"].item() == 1.0
+    assert said[0].startswith("2026-11: no case export")  # looked for once everything had landed
 
 
 def test_the_city_day_waits_for_all_nine_banners(warned):

@@ -45,9 +45,86 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     counts = simulate(local_folder(settings.landing, "XL_LANDING", "xl simulate"),
                       local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"), days, cameras=args.cameras,
                       seed=args.seed, progress=_say, via=getattr(args, "via", None))
-    _say(f"simulated {start} … {end} into {settings.landing} in {time.perf_counter() - began:.1f}s: "
-         + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    _say(_simulated(days, settings.landing, time.perf_counter() - began, counts))
     return 0
+
+
+def _simulated(days: list[dt.date], landing: Path, seconds: float, counts: dict[str, int]) -> str:
+    return (f"simulated {days[0]} … {days[-1]} into {landing} in {seconds:.1f}s: "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], cameras: int, seed: int) -> None:
+    """The demo's simulator, a process of its own: each line it says (one per banner-day written), then its
+    summary or its error, go to the queue `lines`."""
+    import signal
+
+    from xl_pipelines.simulator import simulate
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the demo's to handle: it ends this process
+    began = time.perf_counter()
+    try:
+        counts = simulate(landing, recordings, days, cameras=cameras, seed=seed,
+                          progress=lambda line: lines.put(("line", line)))
+    except (ConfigError, OSError) as exc:
+        lines.put(("error", f"xl simulate: {exc}"))
+        return
+    lines.put(("done", _simulated(days, landing, time.perf_counter() - began, counts)))
+
+
+class _Simulation:
+    """The demo's days simulated in a process of their own while they are harvested (runner.Arrivals): the
+    simulator writes one banner-day after another and says so, so each is harvested once written while the next
+    is simulated, on the core the harvest leaves free (the two took turns before, bench/profile.md)."""
+
+    def __init__(self, days: list[dt.date], cameras: int, seed: int):
+        import multiprocessing
+
+        settings = get_settings()
+        folders = (local_folder(settings.landing, "XL_LANDING", "xl simulate"),
+                   local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"))
+        spawn = multiprocessing.get_context("spawn")  # a clean process: this one may have started Polars' threads
+        self.lines = spawn.Queue()
+        self.process = spawn.Process(target=_simulate_into, args=(self.lines, *folders, days, cameras, seed),
+                                     daemon=True)
+        self.written: set[str] = set()
+        self.ended = False
+
+    def __enter__(self) -> _Simulation:
+        self.process.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.process.is_alive():  # stopped, or the harvest failed: nothing simulates on
+            self.process.kill()
+        self.process.join()
+
+    def _next(self) -> None:
+        """Say the simulator's next line, noting the banner-day it wrote."""
+        import queue
+
+        while True:
+            try:
+                kind, text = self.lines.get(timeout=1)
+                break
+            except queue.Empty:
+                if not self.process.is_alive():
+                    raise ConfigError(f"xl simulate ended before it finished (exit code {self.process.exitcode})") from None
+        if kind == "error":
+            raise ConfigError(text)
+        _say(text)
+        self.ended = kind == "done"
+        self.written.add(text.split(":", 1)[0])  # "<day> <code>: …"
+
+    def banner_day(self, day: dt.date, banner: str) -> None:
+        while f"{day} {banner}" not in self.written:
+            if self.ended:
+                raise ConfigError(f"xl simulate wrote no {day} {banner}")
+            self._next()
+
+    def complete(self) -> None:
+        while not self.ended:
+            self._next()
 
 
 def cmd_receive(args: argparse.Namespace) -> int:
@@ -202,9 +279,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     pseudonym.checked_key(Lake(settings.lake_url))
     end = _yesterday()
     start = end - dt.timedelta(days=6)
-    # and the day before, whose registry a running deployment would have: the week's first day falls back on it
-    cmd_simulate(argparse.Namespace(start=start - dt.timedelta(days=1), end=end, days=8, cameras=args.cameras,
-                                    seed=args.seed))
     from xl_pipelines.report import report_path
     from xl_pipelines.runner import check_freshness, days_between, materialize
     from xl_pipelines.simulator import CASE_MONTHS
@@ -212,8 +286,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from xl_pipelines.warehouse import connect_readonly
 
     history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS) if m >= settings.start_date.replace(day=1)]
-    outcome = materialize(days_between(start, end, settings), _banners(argparse.Namespace(banner=None)), settings, _say,
-                          case_months=history, registry_from=start - dt.timedelta(days=1))
+    days = days_between(start, end, settings)
+    # and the day before, whose registry a running deployment would have: the week's first day falls back on it
+    with _Simulation([start - dt.timedelta(days=1), *days], args.cameras, args.seed) as simulation:
+        outcome = materialize(days, _banners(argparse.Namespace(banner=None)), settings, _say, case_months=history,
+                              registry_from=start - dt.timedelta(days=1), arrivals=simulation)
     outcome.checks.update(check_freshness(settings).checks)
 
     month = end.strftime("%Y-%m")

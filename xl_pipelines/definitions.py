@@ -26,9 +26,10 @@ BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS
 DAY_ASSETS = gold.DAY_ASSETS
 MONTH_ASSETS = [*outcomes.ASSETS, *gold.MONTH_ASSETS]
 HISTORY_ASSETS = gold.HISTORY_ASSETS
-LAKE_KEYS = [key for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS] for key in a.keys]
+LAKE_ASSETS = [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS]
+LAKE_KEYS = [key for a in LAKE_ASSETS for key in a.keys]
 WAREHOUSE = warehouse.build(LAKE_KEYS)
-SUITE_CHECKS = checks.suite_checks([*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS])
+checks.verify_expectations(LAKE_ASSETS)
 HARVESTED = [key for key in LAKE_KEYS if checks.deadline(checks.table_name(key))]
 FRESHNESS = checks.freshness_check(HARVESTED)
 
@@ -110,9 +111,9 @@ def _with_columns(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 defs = dg.Definitions(
-    assets=dg.map_asset_specs(_with_columns, [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS]) + [
+    assets=dg.map_asset_specs(_with_columns, LAKE_ASSETS) + [
         outcomes.leadership_report, worklist.worklist_page, *WAREHOUSE],
-    asset_checks=[*SUITE_CHECKS, FRESHNESS, *receiver.CHECKS],
+    asset_checks=[FRESHNESS],
     jobs=[banner_day_job, registry_job, city_day_job, month_job, cases_job, warehouse_job, freshness_job, faults_job,
           worklist.worklist_job],
     schedules=[daily_harvest, monthly_cases, monthly_report, freshness_schedule, worklist.daily_worklist],

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 import yaml
@@ -441,17 +442,28 @@ def _remove_temps(settings: Settings) -> list[Path]:
     return remove_stale_temps(roots, skip=(settings.landing, settings.recordings, settings.dagster_home))
 
 
+class Arrivals(Protocol):
+    """Landing files still being written while they are harvested (the demo simulates as it harvests)."""
+
+    def banner_day(self, day: dt.date, banner: str) -> None:
+        """Return once every landing file of the banner-day is written."""
+
+    def complete(self) -> None:
+        """Return once every landing file is written, the case exports included."""
+
+
 def materialize(
     days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print,
-    case_months: list[str] = (), registry_from: dt.date | None = None,
+    case_months: list[str] = (), registry_from: dt.date | None = None, arrivals: Arrivals | None = None,
 ) -> Outcome:
     """Run every banner-day and the case exports of the days' months (and of `case_months`), then each day's
     city rollups, then each month's statistics and report, then the views and the quality report: in worker
     processes here, or as runs of the instance when it has them executed elsewhere (submits_runs).
 
     With `registry_from` (the day before the first), that day's registries are harvested first, so the first
-    day can fall back on them when its own catalog is incomplete. SIGTERM or SIGINT raise Stopped once what
-    was running is stopped.
+    day can fall back on them when its own catalog is incomplete. With `arrivals`, each banner-day starts once
+    its files are written, and the case exports are looked for once all are. SIGTERM or SIGINT raise Stopped
+    once what was running is stopped.
     """
     from xl_pipelines import landing
     from xl_pipelines.banners import load_banners
@@ -465,22 +477,31 @@ def materialize(
     every_banner = set(banners) == set(load_banners().codes)  # a month's statistics and report cover the city
     months = sorted({d.strftime("%Y-%m") for d in days}) if every_banner else []
     export_of = {m: LandingResource().case_export(m) for m in {*months, *case_months}}
-    exports = sorted(m for m, path in export_of.items() if landing.exists(path))  # a refused one is quarantined
-    for month in sorted(export_of.keys() - set(exports)):
-        say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
-    total = len(banner_days) + len(exports) + len(days) + 1 + len(months) + len(days)
     outcome = Outcome()
-    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(exports)))
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(export_of)))
     runs = _Submitted(settings, instance) if submits_runs(instance) else _Pool(settings, instance, workers)
     with _stoppable(), runs:
         if registry_from:
             began = time.perf_counter()
-            for started in [runs.start("registry", f"{registry_from} {b}", banner_day_key(registry_from, b))
-                            for b in banners]:
-                outcome.add(runs.finish(started)[2])
+            started = []
+            for b in banners:
+                if arrivals:
+                    arrivals.banner_day(registry_from, b)
+                started.append(runs.start("registry", f"{registry_from} {b}", banner_day_key(registry_from, b)))
+            for each in started:
+                outcome.add(runs.finish(each)[2])
             say(f"registries of {registry_from} (the day before) harvested in {time.perf_counter() - began:.1f}s")
-        done = [(f"{day} {banner}", runs.start("banner_day", f"{day} {banner}", banner_day_key(day, banner)))
-                for day, banner in banner_days]
+        done = []
+        for day, banner in banner_days:
+            if arrivals:
+                arrivals.banner_day(day, banner)
+            done.append((f"{day} {banner}", runs.start("banner_day", f"{day} {banner}", banner_day_key(day, banner))))
+        if arrivals:
+            arrivals.complete()
+        exports = sorted(m for m, path in export_of.items() if landing.exists(path))  # a refused one is quarantined
+        for month in sorted(export_of.keys() - set(exports)):
+            say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
+        total = len(banner_days) + len(exports) + len(days) + 1 + len(months) + len(days)
         done += [(f"{month} cases", runs.start("cases", f"{month} cases", month)) for month in exports]
         for n, (label, started) in enumerate(done, start=1):
             status, seconds, part = runs.finish(started)
