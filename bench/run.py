@@ -3,9 +3,12 @@
 Each stage materialises the pipeline's own assets (one in-process Dagster run per banner, as the nightly
 schedule runs them, with the checks each harvest makes as it lands; Dagster's cost per run included) in a
 fresh process, so its peak memory (max RSS) is its own. The floor reads the same
-landing bytes with the fastest plain reader (Polars for CSV, lxml for XML: catalog pages and the hourly
-DeviceStatus responses, one file each) and writes the same number of
-rows with DuckDB `COPY … TO parquet`; ratio = stage time / floor time. Results: bench/results.{json,md}.
+landing bytes with the fastest plain reader (Polars for CSV, lxml for XML: catalog pages, the hourly
+DeviceStatus responses and RecordInfo pages, one file each; PyAV's demuxer for the segment files, every packet
+read, none decoded) and writes the same number of rows with DuckDB `COPY … TO parquet`; ratio = stage time /
+floor time. The slice's floor is the sum of the four stages that read landing files (catalog, status polls,
+DeviceStatus, recordings); status intervals and the gold models read only the lake, so they have none and
+count whole against it. Results: bench/results.{json,md}.
 
 The recordings probe reads the packets of a few thousand segment files with PyAV (`container.demux`, never
 decoded) against one `ffprobe` process a file asked for the same packet facts, on an even sample of the
@@ -271,6 +274,37 @@ def floor_device_status(landing: Path, out: Path) -> int:
     return _floor_xml(landing, out, "devicestatus", ".")
 
 
+def floor_recordings(landing: Path, out: Path) -> int:
+    """lxml over the RecordInfo pages (one row an item, as the other XML floors), and every segment file of the
+    day the harvest probes (its listing; dot-files are not probed) demuxed by PyAV, opened by path, each
+    packet's time and flags read, never decoded: one row a file, no checks. Reading a container's packets is
+    the least that reads these files (ffprobe, a process a file, is 60× slower: the recordings probe below).
+    Both written by DuckDB COPY."""
+    import av
+    import polars as pl
+
+    from xl_pipelines.banners import load_banners
+    from xl_pipelines.recordings import segment_files
+
+    rows = []
+    for code in load_banners().codes:
+        for path in segment_files(landing.parent / "recordings", code, DAY).files:
+            if path.name.startswith("."):
+                continue
+            try:
+                with av.open(str(path)) as container:
+                    packets = [(p.pts, p.duration, p.is_keyframe) for p in container.demux(container.streams.video[0])
+                               if p.pts is not None]
+            except (av.error.FFmpegError, IndexError):
+                packets = []
+            rows.append({"path": str(path), "packets": len(packets), "keyframes": sum(p[2] for p in packets),
+                         "first_pts": min((p[0] for p in packets), default=None),
+                         "end_pts": max((p[0] + (p[1] or 0) for p in packets), default=None)})
+    _copy_out(pl.DataFrame(rows, schema={"path": pl.String, "packets": pl.Int64, "keyframes": pl.Int64,
+                                         "first_pts": pl.Int64, "end_pts": pl.Int64}), out / "segments_floor.parquet")
+    return _floor_xml(landing, out, "recordinfo", "RecordList/Item") + len(rows)
+
+
 def floor_polls(landing: Path, out: Path) -> int:
     """Polars' CSV reader over the same files + DuckDB COPY of those rows."""
     import polars as pl
@@ -469,7 +503,7 @@ def main() -> None:
         "device_status": (measure(stage_device_status, landing, lake_url),
                           measure(floor_device_status, landing, floor_out)),
         "status_intervals": (measure(stage_intervals, landing, lake_url), None),
-        "recordings": (measure(stage_recordings, landing, lake_url), None),
+        "recordings": (measure(stage_recordings, landing, lake_url), measure(floor_recordings, landing, floor_out)),
     }
     captures = captures_bench(work)  # before gold, whose capture models read silver.captures
     stages["gold_sql_models"] = (measure(stage_gold, landing, lake_url), None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from lxml import etree
 
 from tests.conftest import materialise
 from xl_pipelines import camera_health, recordings
@@ -256,6 +257,34 @@ def test_undecodable_bodies_are_wrong_encoding(body):
     with pytest.raises(gb28181.PageError) as raised:
         gb28181.parse_manscdp(body)
     assert raised.value.reason == "wrong_encoding"
+
+
+GOOD = [b"<Response><SN>1</SN></Response>", b"<!--c--><R>x</R>\n<?p?>", b"<R xmlns:a='u'><a:X/></R>",
+        b'<?xml version="1.0" encoding="ISO-8859-1"?><R>\xe9</R>']
+# bodies that alone are no document, but inside a batch could pass for one or swallow a neighbour: an open
+# comment and its end in the next body, a stray end tag, a character reference or CDATA beside the root (blank
+# inside a batch), two roots, none, text before the root, an unclosed root
+BAD = [b"<R><!--", b"--></R>", b"<R/></b><b><R/>", b"&#32;<R/>", b"<R/><![CDATA[ ]]>", b"<R/><R/>", b"", b"text<R/>",
+       b"<R>"]
+
+
+@pytest.mark.parametrize("batch_bytes", [40, 1 << 20])
+def test_many_bodies_read_as_each_alone(monkeypatch, batch_bytes):
+    """parse_many parses bodies in batches (small ones here, so bad bodies share batches with good ones):
+    each still gets what parsing it alone gives, a root or the same error."""
+    monkeypatch.setattr(gb28181, "BATCH_BYTES", batch_bytes)
+    bodies = [GOOD[0], BAD[0], BAD[1], GOOD[1], *BAD[2:5], GOOD[2], *BAD[5:], GOOD[3]]
+    roots = gb28181.parse_many(bodies)
+    assert [isinstance(root, gb28181.PageError) for root in roots] == [body in BAD for body in bodies]
+    read = [root for root in roots if not isinstance(root, gb28181.PageError)]
+    assert [(root.tag, root.text) for root in read] == [("Response", None), ("R", "x"), ("R", None), ("R", "é")]
+    assert read[0].findtext("SN") == "1" and read[2][0].tag == "{u}X"
+    for body, root in zip(bodies, roots, strict=True):
+        try:
+            alone = etree.tostring(gb28181.parse_xml(body))
+        except gb28181.PageError as exc:
+            alone = (exc.reason, str(exc))
+        assert (etree.tostring(root, with_tail=False) if isinstance(root, etree._Element) else (root.reason, str(root))) == alone
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -149,10 +149,14 @@ def read_bytes(path: Where, limit: int | None = None) -> bytes:
     refused again if it became a link, a FIFO, too large or compressed since it was listed. An object is
     read with one request for at most one byte more than the limit (more is too large)."""
     limit = _limit(path, limit, set(limits()) - {"recordings"})
-    if isinstance(path, Path):
-        file, size = _open(path, limit)
-        with file:
-            data = file.read(size)
+    if isinstance(path, Path):  # read on the checked descriptor itself: a city-day reads 0.6 M small files
+        fd, size = _descriptor(path, limit)
+        try:
+            data = os.read(fd, size)
+            while len(data) < size and (more := os.read(fd, size - len(data))):
+                data += more
+        finally:
+            os.close(fd)
     else:
         try:
             data = path.fs.cat_file(path.path, start=0, end=limit + 1)

@@ -1,23 +1,23 @@
 """GB/T 28181: 20-digit device IDs, Catalog pages and change notifications, DeviceStatus responses.
 
-The bodies are decoded the way real platforms do (`decode_manscdp`), then parsed with lxml; the standard
-library's parser refuses multi-byte encodings such as GB2312. Field values are read leniently where devices
-are known to differ (`_text`, `_field`); what still cannot be read goes to quarantine with a reason.
+The bodies are decoded the way real platforms do (`decode_manscdp`), then parsed with lxml, many at a time
+(`parse_many`); the standard library's parser refuses multi-byte encodings such as GB2312. Field values are
+read leniently where devices are known to differ (`child_texts`, `_catalog_items`); what still cannot be read
+goes to quarantine with a reason.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 from lxml import etree
 
 from xl_pipelines import landing
 from xl_pipelines.banners import BannerConfig
-from xl_pipelines.settings import LOCAL_TZ
+from xl_pipelines.settings import LOCAL_TZ, Where
 
 CAMERA_TYPES = ("131", "132")  # camera, IP camera: the channels whose health is measured
 ITEM_FIELDS = {
@@ -49,16 +49,6 @@ class PageError(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class CatalogPage:
-    message: str  # "response" (a page of the catalog) or "notify" (a change notification)
-    sn: str
-    sum_num: int | None
-    platform_id: str
-    items: list[dict[str, str | None]]
-    raws: list[str]
 
 
 def parse_xml(data: bytes) -> etree._Element:
@@ -100,6 +90,8 @@ def decode_manscdp(data: bytes) -> bytes:
     if encoding not in {None, *UTF8, *GB_ENCODINGS}:
         return body
     rest = body[declaration.end():] if declaration else body
+    if rest.isascii():  # the same text in UTF-8 and in GB18030, and no Chinese to tell them apart
+        return rest
     try:
         text = rest.decode("utf-8")
         if encoding in UTF8 or not NOT_CHINESE.search(text):
@@ -133,35 +125,85 @@ def _envelope(fields: dict[str, str], reason: str, sn: str) -> tuple[str, int | 
     return fields.get("SN") or sn, int(sum_num) if sum_num is not None else None
 
 
-def parse_catalog_page(data: bytes, sn: str) -> CatalogPage:
-    """One Catalog response page or change notification, or PageError saying why it cannot be read.
+# Many documents are parsed as one and their fields read as whole columns: libxml2 reads a city-day's 0.6 M
+# small DeviceStatus answers far sooner in a few calls than in one call each, and a Python dict per document
+# (or per item) was most of the rest of the time.
+BATCH_BYTES = 1 << 20  # bodies parsed as one document, about this many bytes at a time
+CHUNK_FILES = 4096  # files read, parsed and turned into columns at a time (their trees are let go after)
+ONE_DOCUMENT = etree.XPath("*[count(*) != 1 or text()[normalize-space()]]")  # wrappers holding no single root
 
-    Each field is looked for where the standard puts it and then where devices are known to put it
-    instead (Info fields such as PTZType directly under Item, Item fields inside Info). `sn` is the
-    file name's, for bodies that carry none.
+
+def parse_many(bodies: list[bytes]) -> list[etree._Element | PageError]:
+    """The root of each decoded body (decode_manscdp's output), or the PageError parse_xml gives it alone.
+
+    Bodies are parsed in batches, each inside a wrapper element named by a token none of them holds, so a
+    body cannot open, close or hide a wrapper without changing their count. A batch that fails, or that holds
+    a wrapper with no single root element or with text beside it, is halved until each bad body is parsed
+    alone. Bodies that kept their declaration (an encoding left to lxml) or could hide text beside their root
+    from that check (CDATA, a character reference) are parsed alone. So each answer is what parse_xml gives.
     """
-    root = parse_manscdp(data)
-    if _command(root) not in (("Response", "Catalog"), ("Notify", "Catalog")):
-        raise PageError("not_catalog", f"not a Catalog response or notification (root <{root.tag}>, "
-                                       f"CmdType {root.findtext('CmdType')!r})")
-    envelope = _texts(root)
-    sn, sum_num = _envelope(envelope, "not_catalog", sn)
-    items, raws = [], []
-    for item in root.iterfind("DeviceList/Item"):
-        own, info = _texts(item), _texts(item.find("Info"))
-        row = _pick(own, ITEM_FIELDS, info) | _pick(info, INFO_FIELDS, own)
-        row["event"] = own.get("Event")
-        # a virtual organisation's path "a/b/c": its parent is the last (as wvp-GB28181-pro reads it)
-        row["parent_id"] = row["parent_id"].rsplit("/", 1)[-1].strip() or None if row["parent_id"] else None
-        items.append(row)
-        raws.append(etree.tostring(item, encoding="unicode"))
-    message = "notify" if root.tag == "Notify" else "response"
-    return CatalogPage(message, sn, sum_num, envelope.get("DeviceID", ""), items, raws)
+    roots: list[etree._Element | PageError | None] = [None] * len(bodies)
+    batch, size = [], 0
+    for index, body in enumerate(bodies):
+        if DECLARATION.match(body) or b"<![" in body or b"&#" in body:
+            roots[index] = _parse_alone(body)
+            continue
+        batch.append(index)
+        size += len(body)
+        if size >= BATCH_BYTES:
+            _parse_batch(bodies, batch, roots)
+            batch, size = [], 0
+    _parse_batch(bodies, batch, roots)
+    return roots
 
 
-def _pick(texts: dict[str, str], fields: dict[str, str], elsewhere: dict[str, str] | None = None) -> dict:
-    """Column → text of each field, from `texts`, else from `elsewhere` (where some devices put it)."""
-    return {col: texts.get(tag) or (elsewhere or {}).get(tag) for col, tag in fields.items()}
+def _parse_alone(body: bytes) -> etree._Element | PageError:
+    try:
+        return parse_xml(body)
+    except PageError as exc:
+        return exc
+
+
+def _parse_batch(bodies: list[bytes], batch: list[int], roots: list) -> None:
+    """parse_many for the bodies at `batch`, written into `roots`."""
+    if len(batch) <= 1:
+        for index in batch:
+            roots[index] = _parse_alone(bodies[index])
+        return
+    while True:
+        token = b"b" + secrets.token_hex(8).encode()
+        start, end = b"<" + token + b">", b"</" + token + b">"
+        text = b"<all>" + start + (end + start).join(bodies[i] for i in batch) + end + b"</all>"
+        if text.count(token) == 2 * len(batch):  # no body holds the token
+            break
+    try:
+        top = etree.fromstring(text, _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        top = None
+    if top is not None and len(top) == len(batch) and not ONE_DOCUMENT(top):
+        for index, root in zip(batch, top.iterfind("*/*"), strict=True):
+            roots[index] = root
+        return
+    half = len(batch) // 2
+    _parse_batch(bodies, batch[:half], roots)
+    _parse_batch(bodies, batch[half:], roots)
+
+
+def child_texts(nodes: list[etree._Element | None], fields: dict[str, str]) -> pl.DataFrame:
+    """One row per node, one column per field (column → tag): the text of the node's first child of that tag
+    that has one, trimmed; empty texts and placeholders such as `null` read as missing, and so does every
+    field of a None node. What `_texts` gives one node, for many at once."""
+    tags = tuple(dict.fromkeys(fields.values()))
+    found = [(position, child.tag, child.text) for position, node in enumerate(nodes) if node is not None
+             for child in node.iterchildren(*tags)]
+    text = pl.col("text").str.strip_chars()
+    texts = (pl.DataFrame(found, schema={"node": pl.Int64, "tag": pl.String, "text": pl.String}, orient="row")
+             .with_columns(text=text).filter(text != "", ~text.str.to_lowercase().is_in(list(PLACEHOLDERS)))
+             .unique(["node", "tag"], keep="first", maintain_order=True))
+    wide = pl.DataFrame({"node": range(len(nodes))}, schema={"node": pl.Int64}).join(
+        texts.pivot("tag", index="node", values="text"), on="node", how="left")
+    return wide.select(pl.col(tag).alias(column) if tag in wide.columns else pl.lit(None, pl.String).alias(column)
+                       for column, tag in fields.items())
 
 
 def _texts(node: etree._Element | None) -> dict[str, str]:
@@ -235,42 +277,101 @@ def id_rules(column: str, code: str, banners: BannerConfig) -> list[tuple[str, p
     ]
 
 
-def _documents(files: list[Path], name: re.Pattern, name_rule: str,
-               read: Callable[[bytes, re.Match], list[dict]], schema: dict) -> pl.DataFrame:
-    """Rows from each file (`read` gives them, item 1 onwards); an unreadable file is one row (item 0) with
-    its `page_reason` and `page_error`, so nothing is lost and read = accepted + quarantined holds."""
-    rows: list[dict] = []
-    for path in sorted(files):
-        match = name.match(path.name)
-        data = landing.read_bytes(path)
-        try:
-            if match is None:
-                raise PageError("bad_file_name", f"file name is not {name_rule}")
-            found = read(data, match)
-        except PageError as exc:
-            rows.append({"source_file": str(path), "item": 0, "page_reason": exc.reason, "page_error": str(exc),
-                         "raw": data[:2000].decode("utf-8", "replace")})
-            continue
-        rows.extend(row | {"source_file": str(path), "item": index} for index, row in enumerate(found, start=1))
-    common = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String, "received_raw": pl.String,
-              "page_reason": pl.String, "page_error": pl.String}
-    return pl.DataFrame(rows, schema=common | schema)
+def _expect(root: etree._Element, tags: tuple[str, ...], command: str, reason: str, what: str) -> None:
+    """PageError(reason) unless the root is one of `tags` carrying CmdType `command`."""
+    if root.tag not in tags or (root.findtext("CmdType") or "").strip() != command:
+        raise PageError(reason, f"not {what} (root <{root.tag}>, CmdType {root.findtext('CmdType')!r})")
 
 
-def _catalog_rows(data: bytes, match: re.Match) -> list[dict]:
-    page = parse_catalog_page(data, match["sn"])
-    return [item | {"raw": raw, "message": page.message, "sn": page.sn, "sum_num": page.sum_num,
-                    "page": int(match["page"]), "platform_id": page.platform_id, "received_raw": match["recv"]}
-            for item, raw in zip(page.items, page.raws, strict=True)]
+def _unreadable(number: int, path: Where, data: bytes, exc: PageError) -> dict:
+    return {"file": number, "source_file": str(path), "item": 0, "page_reason": exc.reason, "page_error": str(exc),
+            "raw": data[:2000].decode("utf-8", "replace")}
 
 
+# A page judged: its own values (page_schema's columns) and its records, each a node (None: a record with no
+# fields of its own) and the record's raw text.
+Page = tuple[tuple, list[tuple[etree._Element | None, str]]]
+COMMON = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String, "received_raw": pl.String,
+          "page_reason": pl.String, "page_error": pl.String}
+
+
+def _documents(files: list[Where], name: re.Pattern, name_rule: str,
+               page: Callable[[etree._Element, re.Match, bytes], Page], page_schema: dict,
+               columns: Callable[[list], pl.DataFrame], schema: dict) -> pl.DataFrame:
+    """Rows from each file, item 1 onwards: `page` judges a parsed document (PageError when it is not one of
+    its kind) and gives its records, `columns` the records' fields, many documents at once. An unreadable
+    file is one row (item 0) with its `page_reason` and `page_error`, so nothing is lost and read = accepted
+    + quarantined holds. Rows come in file order, then item order."""
+    ordered, frames, unreadable = sorted(files), [], []
+    for start in range(0, len(ordered), CHUNK_FILES):
+        named, bodies = [], []
+        for number, path in enumerate(ordered[start:start + CHUNK_FILES], start):
+            data = landing.read_bytes(path)
+            try:
+                if (match := name.match(path.name)) is None:
+                    raise PageError("bad_file_name", f"file name is not {name_rule}")
+                bodies.append(decode_manscdp(data))
+            except PageError as exc:
+                unreadable.append(_unreadable(number, path, data, exc))
+                continue
+            named.append((number, path, match, data))
+        pages, owners, items, nodes, raws = [], [], [], [], []
+        for (number, path, match, data), body, root in zip(named, bodies, parse_many(bodies), strict=True):
+            try:
+                if isinstance(root, PageError):
+                    raise root
+                values, found = page(root, match, body)
+            except PageError as exc:
+                unreadable.append(_unreadable(number, path, data, exc))
+                continue
+            owners += [len(pages)] * len(found)
+            items += range(1, len(found) + 1)
+            pages.append((number, str(path), *values))
+            for node, raw in found:
+                nodes.append(node)
+                raws.append(raw)
+        page_frame = pl.DataFrame(pages, schema={"file": pl.Int64, "source_file": pl.String} | page_schema, orient="row")
+        frames.append(pl.concat([page_frame.select(pl.all().gather(owners)), columns(nodes),
+                                 pl.DataFrame({"item": items, "raw": raws}, schema={"item": pl.Int64, "raw": pl.String})],
+                                how="horizontal"))
+    everything = COMMON | schema
+    rows = pl.concat([pl.DataFrame(schema={"file": pl.Int64} | everything), *frames,
+                      pl.DataFrame(unreadable, schema={"file": pl.Int64, **{c: COMMON[c] for c in (
+                          "source_file", "item", "page_reason", "page_error", "raw")}})], how="diagonal")
+    return rows.sort("file", "item").select(list(everything))
+
+
+def _catalog_page(root: etree._Element, match: re.Match, body: bytes) -> Page:
+    _expect(root, ("Response", "Notify"), "Catalog", "not_catalog", "a Catalog response or notification")
+    envelope = _texts(root)
+    sn, sum_num = _envelope(envelope, "not_catalog", match["sn"])
+    message = "notify" if root.tag == "Notify" else "response"
+    return ((match["recv"], int(match["page"]), message, sn, sum_num, envelope.get("DeviceID", "")),
+            [(item, etree.tostring(item, encoding="unicode")) for item in root.iterfind("DeviceList/Item")])
+
+
+def _catalog_items(items: list[etree._Element]) -> pl.DataFrame:
+    """Each field where the standard puts it, then where devices are known to put it instead (Info fields
+    such as PTZType directly under Item, Item fields inside Info)."""
+    fields = ITEM_FIELDS | INFO_FIELDS | {"event": "Event"}
+    own, info = child_texts(items, fields), child_texts([item.find("Info") for item in items], fields)
+    # a virtual organisation's path "a/b/c": its parent is the last (as wvp-GB28181-pro reads it)
+    parent = pl.col("parent_id").str.split("/").list.last().str.strip_chars()
+    return pl.DataFrame([
+        *(own[c].fill_null(info[c]) for c in ITEM_FIELDS), *(info[c].fill_null(own[c]) for c in INFO_FIELDS),
+        own["event"]]).with_columns(parent_id=pl.when(parent != "").then(parent))
+
+
+CATALOG_PAGE = {"received_raw": pl.String, "page": pl.Int64, "message": pl.String, "sn": pl.String,
+                "sum_num": pl.Int64, "platform_id": pl.String}
 CATALOG_SCHEMA = {c: pl.String for c in [*ITEM_FIELDS, *INFO_FIELDS, "event", "message", "sn", "platform_id"]} | {
     "sum_num": pl.Int64, "page": pl.Int64}
 
 
-def catalog_frame(files: list[Path]) -> pl.DataFrame:
+def catalog_frame(files: list[Where]) -> pl.DataFrame:
     """All items of the given Catalog pages and notifications as rows (unreadable pages: one row each)."""
-    return _documents(files, FILE_NAME, "<recv>-<SN>-<page>.xml", _catalog_rows, CATALOG_SCHEMA)
+    return _documents(files, FILE_NAME, "<recv>-<SN>-<page>.xml", _catalog_page, CATALOG_PAGE, _catalog_items,
+                      CATALOG_SCHEMA)
 
 
 # DeviceStatus: one response per file, `<recv>-<device_id>.xml`.
@@ -281,21 +382,20 @@ DEVICE_STATUS_FIELDS = {
 }
 
 
-def _device_status_row(data: bytes, match: re.Match) -> list[dict]:
-    root = parse_manscdp(data)
-    if _command(root) != ("Response", "DeviceStatus"):
-        raise PageError("not_device_status", f"not a DeviceStatus response (root <{root.tag}>, "
-                                             f"CmdType {root.findtext('CmdType')!r})")
-    row = _pick(_texts(root), DEVICE_STATUS_FIELDS)
+def _device_status_page(root: etree._Element, match: re.Match, body: bytes) -> Page:
+    _expect(root, ("Response",), "DeviceStatus", "not_device_status", "a DeviceStatus response")
+    return (match["recv"], match["device"]), [(root, body.decode("utf-8"))]
+
+
+def device_status_frame(files: list[Where]) -> pl.DataFrame:
+    """One row per DeviceStatus response file (unreadable ones carry their `page_reason`); `raw` is the
+    response as decoded."""
+    frame = _documents(files, DEVICE_STATUS_FILE, "<recv>-<device_id>.xml", _device_status_page,
+                       {"received_raw": pl.String, "file_device_id": pl.String},
+                       lambda roots: child_texts(roots, DEVICE_STATUS_FIELDS),
+                       {c: pl.String for c in [*DEVICE_STATUS_FIELDS, "file_device_id"]})
     # an answer naming no device answers for the one asked (the file name's)
-    return [row | {"device_id": row["device_id"] or match["device"], "file_device_id": match["device"],
-                   "received_raw": match["recv"], "raw": etree.tostring(root, encoding="unicode")}]
-
-
-def device_status_frame(files: list[Path]) -> pl.DataFrame:
-    """One row per DeviceStatus response file (unreadable ones carry their `page_reason`)."""
-    schema = {c: pl.String for c in [*DEVICE_STATUS_FIELDS, "file_device_id"]}
-    return _documents(files, DEVICE_STATUS_FILE, "<recv>-<device_id>.xml", _device_status_row, schema)
+    return frame.with_columns(device_id=pl.coalesce("device_id", "file_device_id"))
 
 
 # RecordInfo: a channel's recording index, paged like the catalog: `<recv>-<SN>-<page>.xml`.
@@ -303,24 +403,20 @@ RECORD_FIELDS = {"device_id": "DeviceID", "name": "Name", "file_path": "FilePath
                  "end_raw": "EndTime", "type": "Type", "file_size": "FileSize"}
 
 
-def _record_info_rows(data: bytes, match: re.Match) -> list[dict]:
-    root = parse_manscdp(data)
-    if _command(root) != ("Response", "RecordInfo"):
-        raise PageError("not_record_info", f"not a RecordInfo response (root <{root.tag}>, "
-                                           f"CmdType {root.findtext('CmdType')!r})")
+def _record_info_page(root: etree._Element, match: re.Match, body: bytes) -> Page:
+    _expect(root, ("Response",), "RecordInfo", "not_record_info", "a RecordInfo response")
     envelope = _texts(root)
     sn, sum_num = _envelope(envelope, "not_record_info", match["sn"])
-    queried = envelope.get("DeviceID")
-    page = {"sn": sn, "sum_num": sum_num, "queried_id": queried, "received_raw": match["recv"]}
-    items = [(_pick(_texts(item), RECORD_FIELDS), etree.tostring(item, encoding="unicode"))
-             for item in root.iterfind("RecordList/Item")]
-    if not items:  # "nothing recorded" is an answer too: one row naming the channel, with no times
-        return [dict.fromkeys(RECORD_FIELDS) | page | {"device_id": queried, "raw": etree.tostring(root, encoding="unicode")}]
-    # an entry naming no device (missing, or a placeholder such as null) is the queried channel's
-    return [row | page | {"device_id": row["device_id"] or queried, "raw": raw} for row, raw in items]
+    items = [(item, etree.tostring(item, encoding="unicode")) for item in root.iterfind("RecordList/Item")]
+    # "nothing recorded" is an answer too: one row naming the channel, with no times
+    return (match["recv"], sn, sum_num, envelope.get("DeviceID")), items or [(None, body.decode("utf-8"))]
 
 
-def record_info_frame(files: list[Path]) -> pl.DataFrame:
+def record_info_frame(files: list[Where]) -> pl.DataFrame:
     """One row per listed recording of the given RecordInfo pages (unreadable pages: one row each)."""
-    schema = {c: pl.String for c in [*RECORD_FIELDS, "sn", "queried_id"]} | {"sum_num": pl.Int64}
-    return _documents(files, FILE_NAME, "<recv>-<SN>-<page>.xml", _record_info_rows, schema)
+    frame = _documents(files, FILE_NAME, "<recv>-<SN>-<page>.xml", _record_info_page,
+                       {"received_raw": pl.String, "sn": pl.String, "sum_num": pl.Int64, "queried_id": pl.String},
+                       lambda items: child_texts(items, RECORD_FIELDS),
+                       {c: pl.String for c in [*RECORD_FIELDS, "sn", "queried_id"]} | {"sum_num": pl.Int64})
+    # an entry naming no device (missing, or a placeholder such as null) is the queried channel's
+    return frame.with_columns(device_id=pl.coalesce("device_id", "queried_id"))
