@@ -7,7 +7,7 @@ from xl_pipelines.resources import LakeResource, ReportsResource, WarehouseResou
 
 def build(lake_assets: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
     """Both in one step: at each step's start Dagster lists every partition of every partitioned input it
-    records provenance for (54 inputs × every banner-day since XL_START_DATE: ~5 s a step on two years of
+    records provenance for (54 inputs × every banner-day since XL_START_DATE: seconds a step on two years of
     history, growing by the day), so a second step would pay it twice (bench/profile.md)."""
     def after_lake(key: str, kind: str, description: str) -> dg.AssetSpec:
         return dg.AssetSpec(key, deps=lake_assets, group_name="warehouse", kinds={kind}, description=description,
