@@ -452,6 +452,17 @@ class Arrivals(Protocol):
         """Return once every landing file is written, the case exports included."""
 
 
+def _said(runs: _Pool | _Submitted, started: list[tuple[str, object]], said: int, total: int, outcome: Outcome,
+          say: Callable[[str], None]) -> int:
+    """Each started run finished in order and said as `[n/total] label seconds status` after the `said` lines
+    before it (a str in place of a run is why it was not started); how many lines are said then."""
+    for n, (label, run) in enumerate(started, start=said + 1):
+        status, seconds, part = (run, 0.0, Outcome()) if isinstance(run, str) else runs.finish(run)
+        outcome.add(part)
+        say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
+    return said + len(started)
+
+
 def materialize(
     days: list[dt.date], banners: list[str], settings: Settings, say: Callable[[str], None] = print,
     case_months: list[str] = (), registry_from: dt.date | None = None, arrivals: Arrivals | None = None,
@@ -503,39 +514,28 @@ def materialize(
             say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
         total = len(banner_days) + len(exports) + len(days) + 1 + len(months) + len(days)
         done += [(f"{month} cases", runs.start("cases", f"{month} cases", month)) for month in exports]
-        for n, (label, started) in enumerate(done, start=1):
-            status, seconds, part = runs.finish(started)
-            outcome.add(part)
-            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
-        for n, day in enumerate(days, start=len(done) + 1):
-            key, label = day.isoformat(), f"{day} city"
-            waiting = sorted({code for _, code in runs.missing(("date",), {"date": key})})
-            if waiting:  # not a failure: a blocked banner is already reported, and --banner runs build no city day
-                say(f"[{n}/{total}] {label:<18}   0.0s waiting for banner(s) {', '.join(waiting)}")
-                continue
-            status, seconds, part = runs.finish(runs.start("city_day", label, key))
-            outcome.add(part)
-            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
-        # the fault episodes span days: rebuilt once from every day harvested
+        n = _said(runs, done, 0, total, outcome, say)
+        # then each group's runs, independent of each other, started together so that every worker takes some
+        cities = []
+        for day in days:
+            waiting = sorted({code for _, code in runs.missing(("date",), {"date": day.isoformat()})})
+            # not a failure: a blocked banner is already reported, and --banner runs build no city day
+            cities.append((f"{day} city", f"waiting for banner(s) {', '.join(waiting)}" if waiting else
+                           runs.start("city_day", f"{day} city", day.isoformat())))
+        n = _said(runs, cities, n, total, outcome, say)
+        # the fault episodes span days: rebuilt once from every day harvested, before the months' reports and the
+        # days' worklists that read them
         waiting = sorted({table for table, _ in runs.missing((), {})})
-        status, seconds, part = (f"waiting for {', '.join(waiting)}", 0.0, Outcome()) if waiting else \
-            runs.finish(runs.start("faults", "faults"))
-        outcome.add(part)
-        say(f"[{len(done) + len(days) + 1}/{total}] {'faults':<18} {seconds:5.1f}s {status}")
-        for n, month in enumerate(months, start=len(done) + len(days) + 2):
-            label = f"{month} month"
-            status, seconds, part = runs.finish(runs.start("month", label, month))
-            outcome.add(part)
-            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
+        n = _said(runs, [("faults", f"waiting for {', '.join(waiting)}" if waiting else runs.start("faults", "faults"))],
+                  n, total, outcome, say)
         lake = Lake(settings.lake_url)
-        for n, day in enumerate(days, start=total - len(days) + 1):  # each day's worklist, once its faults are built
-            label = f"{day} worklist"
+        later = [(f"{m} month", runs.start("month", f"{m} month", m)) for m in months]
+        for day in days:
             ready = not waiting and any(lake.exists("gold", "banner_daily_kpis", {"date": day.isoformat(), "banner": b})
                                         for b in banners)
-            status, seconds, part = runs.finish(runs.start("worklist", label, day.isoformat())) \
-                if ready else ("nothing harvested", 0.0, Outcome())
-            outcome.add(part)
-            say(f"[{n}/{total}] {label:<18} {seconds:5.1f}s {status}")
+            later.append((f"{day} worklist", runs.start("worklist", f"{day} worklist", day.isoformat())
+                          if ready else "nothing harvested"))
+        _said(runs, later, n, total, outcome, say)
         status, _, part = runs.finish(runs.start("warehouse", "views and quality report"))
         outcome.add(part)
     say(f"views refreshed in {settings.warehouse_path}; quality report in {settings.reports / 'quality'}"
