@@ -35,7 +35,6 @@ DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
     _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages and change notifications "
                          "(GB2312/GBK/UTF-8 XML), parsed."),
     _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
-    quarantine_feeds_gold=True,  # the other harvests read which cameras the catalog rejected
 )
 def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                     reports: ReportsResource):
@@ -76,7 +75,7 @@ def harvest_landing(context: dg.AssetExecutionContext, lake: Lake, landing: Land
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
-          check_specs=checks.expectations(CAMERAS, BANNER_DAY, feeds_gold=True))
+          check_specs=checks.expectations(CAMERAS, BANNER_DAY))
 def cameras(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """The registered camera channels (types 131/132) of the banner as they stood at the end of the day.
 
@@ -98,7 +97,7 @@ def cameras(context: dg.AssetExecutionContext, lake: LakeResource, reports: Repo
 
 
 @dg.asset(key=CAMERA_CHANGES, deps=[CAMERAS, CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(CAMERA_CHANGES, BANNER_DAY, feeds_gold=False))
+          kinds={"parquet"}, check_specs=checks.expectations(CAMERA_CHANGES, BANNER_DAY))
 def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """The registry's history: each attribute that changed that day (name, coordinates, status, point
     class, …), before and after, when, and whether a notification or the next catalog said so."""
@@ -136,7 +135,7 @@ def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, l
 
 
 @dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(STATUS_INTERVALS, BANNER_DAY, feeds_gold=True))
+          kinds={"parquet"}, check_specs=checks.expectations(STATUS_INTERVALS, BANNER_DAY))
 def status_intervals(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Each camera's day as runs of one state (online, offline, video_lost, defect); outages left out."""
     keys = partition_keys(context)

@@ -36,7 +36,6 @@ with warnings.catch_warnings():  # partitioned asset checks are a preview featur
                              "keyed pseudonyms, names and images dropped.", GROUP, deps=[CAMERAS, CATALOG_QUARANTINE]),
     harvested_spec(CAPTURES_QUARANTINE, "Captures and POST lines that were rejected (malformed, unknown device, "
                                         "re-sent…), with file, line and reason, never the line itself.", GROUP),
-    quarantine_feeds_gold=True,  # gold.capture_daily counts the day's rejected captures
     more_checks=(ACKNOWLEDGED,),
 )
 def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,

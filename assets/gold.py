@@ -23,7 +23,6 @@ MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health
 
 
 MADE = {("gold", m.name): PARTITIONS[m.dimensions] for m in MODELS} | MADE_BY_PYTHON
-READ_BY_MODELS = {table for m in MODELS for table in m.inputs}  # a gold table among them feeds gold: its suite blocks
 
 
 def partitions_of(layer: str, table: str) -> dg.PartitionsDefinition | None:
@@ -68,7 +67,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
         "A warning when a rate is under its alert level in quality/indicators.yaml."))
         ] if "alert_levels" in model.checks else []
-    check_specs += checks.expectations(key, own, feeds_gold=("gold", model.name) in READ_BY_MODELS)
+    check_specs += checks.expectations(key, own)
 
     @dg.asset(
         key=key,

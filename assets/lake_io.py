@@ -20,13 +20,12 @@ def harvested_spec(key: dg.AssetKey, description: str, group: str, deps=()) -> d
 
 
 def harvest_asset(table: dg.AssetSpec, quarantine: dg.AssetSpec, partitions_def: dg.PartitionsDefinition = BANNER_DAY,
-                  quarantine_feeds_gold: bool = False, more_checks: tuple[dg.AssetCheckSpec, ...] = ()):
+                  more_checks: tuple[dg.AssetCheckSpec, ...] = ()):
     """The decorator of a harvest: a table and its quarantine per partition (a banner-day unless said), both
-    checked as they land (reconciled, rejected share, and their suites' expectations, `checks.validated`:
-    the table's block, as every harvested table feeds gold; the quarantine's only if it does too)."""
+    checked as they land (reconciled, rejected share, and their suites' expectations, `checks.validated`)."""
     return dg.multi_asset(specs=[table, quarantine], partitions_def=partitions_def, check_specs=[
-        *checks.harvest_check_specs(table.key), *more_checks, *checks.expectations(table.key, partitions_def, True),
-        *checks.expectations(quarantine.key, partitions_def, quarantine_feeds_gold)])
+        *checks.harvest_check_specs(table.key), *more_checks, *checks.expectations(table.key, partitions_def),
+        *checks.expectations(quarantine.key, partitions_def)])
 
 
 def rows(frame: pl.DataFrame | pl.LazyFrame) -> int:

@@ -36,7 +36,7 @@ def keepalive_harvest(context: dg.AssetExecutionContext, lake: LakeResource, lan
 
 
 @dg.asset(key=KEEPALIVE_INTERVALS, deps=[KEEPALIVES, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(KEEPALIVE_INTERVALS, BANNER_DAY, feeds_gold=True))
+          kinds={"parquet"}, check_specs=checks.expectations(KEEPALIVE_INTERVALS, BANNER_DAY))
 def keepalive_intervals(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Each capture camera's day as runs of online / offline from its keepalives, by the polls' rule (a round of
     keepalives is a poll), for the capture cameras heard that day; stretches in which the receiver heard no

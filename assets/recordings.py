@@ -53,7 +53,7 @@ def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, 
 
 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(SEGMENTS, BANNER_DAY, feeds_gold=True))
+          kinds={"parquet"}, check_specs=checks.expectations(SEGMENTS, BANNER_DAY))
 def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
                        recording_storage: RecordingsResource, reports: ReportsResource):
     """Both stories of the day's recordings, files and device index, matched: each file's problem, index
@@ -70,7 +70,7 @@ def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
 
 
 @dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
-          check_specs=checks.expectations(COVERAGE, BANNER_DAY, feeds_gold=True))
+          check_specs=checks.expectations(COVERAGE, BANNER_DAY))
 def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, recording_storage: RecordingsResource,
                        clock: ClockResource, reports: ReportsResource):
     """Per registered camera: seconds recorded of the 7×24 schedule (from its files when storage holds
@@ -87,7 +87,7 @@ def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, re
 
 
 @dg.asset(key=DIAGNOSIS, deps=[RECORDING_FILES], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
-          check_specs=checks.expectations(DIAGNOSIS, BANNER_DAY, feeds_gold=True))
+          check_specs=checks.expectations(DIAGNOSIS, BANNER_DAY))
 def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Video-quality diagnosis: a few keyframes decoded from one sound segment per camera, measured and
     judged for the twelve faults of image_quality.FAULTS; scene change and colour against the camera's own
