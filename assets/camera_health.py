@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
+from assets.lake_io import harvest_asset, harvested_spec, write_checked, write_harvest
 from quality import checks
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
@@ -42,8 +42,8 @@ def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     listing = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
     with listing.reading():
         harvest = camera_health.harvest_catalog(listing.files, keys["banner"], load_banners())
-    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing, reports)
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_harvest(context, lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing,
+                             reports)
 
 
 def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
@@ -70,8 +70,7 @@ def harvest_landing(context: dg.AssetExecutionContext, lake: Lake, landing: Land
     listing = landing.files(folder, scope.day, scope.code, pattern)
     with listing.reading():
         harvested = harvest(listing.files, scope)
-    yield from write_harvest(lake, *tables, keys, source, harvested, listing, reports)
-    yield from checks.validated(context, lake, reports)
+    yield from write_harvest(context, lake, *tables, keys, source, harvested, listing, reports)
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
@@ -91,9 +90,8 @@ def cameras(context: dg.AssetExecutionContext, lake: LakeResource, reports: Repo
     if not complete:
         context.log.warning(f"no complete catalog for {keys['date']} {keys['banner']}: "
                             f"registry from the pages that arrived{' and the previous day' if previous is not None else ''}")
-    yield write_table(lake.lake, CAMERAS, keys, registry, catalog_complete=complete,
-                      annotation_faults=int(registry["annotation_fault"].is_not_null().sum()))
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, CAMERAS, keys, registry, catalog_complete=complete,
+                             annotation_faults=int(registry["annotation_fault"].is_not_null().sum()))
 
 
 @dg.asset(key=CAMERA_CHANGES, deps=[CAMERAS, CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP,
@@ -106,9 +104,8 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource, report
         lake.lake.read("silver", "cameras", keys), _previous_day(lake.lake, keys),
         lake.lake.read("bronze", "catalog_items", keys), keys["banner"], dt.date.fromisoformat(keys["date"]))
     counted = changes.group_by("attribute").len().sort("attribute")
-    yield write_table(lake.lake, CAMERA_CHANGES, keys, changes,
-                      changes=dg.MetadataValue.json(dict(zip(counted["attribute"], counted["len"], strict=True))))
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, CAMERA_CHANGES, keys, changes,
+                             changes=dg.MetadataValue.json(dict(zip(counted["attribute"], counted["len"], strict=True))))
 
 
 @harvest_asset(
@@ -142,8 +139,8 @@ def status_intervals(context: dg.AssetExecutionContext, lake: LakeResource, repo
     polls = lake.lake.read("bronze", "status_polls", keys)
     channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
     intervals = camera_health.status_intervals(polls, channels, keys["banner"], dt.date.fromisoformat(keys["date"]))
-    yield write_table(lake.lake, STATUS_INTERVALS, keys, intervals, polls=polls["polled_at"].n_unique())
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, STATUS_INTERVALS, keys, intervals,
+                             polls=polls["polled_at"].n_unique())
 
 
 ASSETS = [catalog_harvest, cameras, camera_changes, status_poll_harvest, status_intervals, device_status_harvest]

@@ -7,7 +7,7 @@ line) and the asset that makes the input (a harvest, a refinement, or another mo
 import dagster as dg
 
 from assets import camera_health, captures, outcomes, receiver, recordings
-from assets.lake_io import write_table
+from assets.lake_io import write_checked
 from quality import checks
 from xl_pipelines import gates, indicators
 from xl_pipelines.banners import load_banners
@@ -92,11 +92,10 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.
         row = frame.row(0, named=True) if frame.height == 1 else {}
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
-        yield write_table(lake.lake, key, keys, frame, **figures)
+        yield from write_checked(context, lake.lake, reports, key, keys, frame, **figures)
         if "alert_levels" in model.checks:
             verdict = gates.alert_levels(figures, indicators.alerts())
             yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
-        yield from checks.validated(context, lake.lake, reports)
 
     return _asset
 

@@ -13,9 +13,10 @@ Every result is also kept for the static quality report, through the `reports` r
 
 import datetime as dt
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import dagster as dg
+import polars as pl
 
 from xl_pipelines import gates
 from xl_pipelines.lake import Lake
@@ -103,17 +104,21 @@ def _blocking_where(asset: dg.AssetsDefinition, blocking: set[dg.AssetKey]) -> d
     return dg.AssetsDefinition.dagster_internal_init(**{**asset.get_attributes_dict(), "check_specs_by_output_name": specs})
 
 
-def validated(context: dg.AssetExecutionContext, lake: Lake, reports: ReportsResource) -> Iterator[dg.AssetCheckResult]:
-    """The `expectations` checks of the step's tables, on the partitions just written (read back from the lake)."""
+def validated(context: dg.AssetExecutionContext, lake: Lake, reports: ReportsResource,
+              written: Mapping[dg.AssetKey, pl.DataFrame | pl.LazyFrame]) -> Iterator[dg.AssetCheckResult]:
+    """The `expectations` checks of the tables the step has just `written` (Lake.write's frames), judged on what
+    was written: a frame held as it is, a LazyFrame (streamed to the lake, never held) read back from the lake."""
     keys = partition_keys(context) if context.has_partition_key else {}
     for spec in context.assets_def.check_specs:
-        if spec.name == EXPECTATIONS and spec.key in context.selected_asset_check_keys:
-            yield _suite_result(lake, reports, spec.asset_key, keys, spec.blocking)
+        if spec.name == EXPECTATIONS and spec.key in context.selected_asset_check_keys and spec.asset_key in written:
+            frame = written[spec.asset_key]
+            frame = frame if isinstance(frame, pl.DataFrame) else lake.read(*spec.asset_key.path, keys)
+            yield _suite_result(reports, spec.asset_key, keys, frame, spec.blocking)
 
 
-def _suite_result(lake: Lake, reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str],
+def _suite_result(reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame,
                   blocking: bool) -> dg.AssetCheckResult:
-    result = gates.validate(lake.read(*key.path, keys), gates.load_suite(table_name(key)))
+    result = gates.validate(frame, gates.load_suite(table_name(key)))
     severity = result.severity if blocking else gates.WARN
     failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
     verdict = gates.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
