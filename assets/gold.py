@@ -64,9 +64,9 @@ def _any_in_month(lake: Lake, layer: str, table: str, month: str) -> bool:
 def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     key = dg.AssetKey(["gold", model.name])
     own = PARTITIONS[model.dimensions]
+    alerts = "alert_levels" in model.checks
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
-        "A warning when a rate is under its alert level in quality/indicators.yaml."))
-        ] if "alert_levels" in model.checks else []
+        "A warning when a rate is under its alert level in quality/indicators.yaml."))] if alerts else []
     check_specs += checks.expectations(key, own)
 
     @dg.asset(
@@ -93,7 +93,7 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         row = frame.row(0, named=True) if frame.height == 1 else {}
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
         yield from write_checked(context, lake.lake, reports, key, keys, frame, **figures)
-        if "alert_levels" in model.checks:
+        if alerts:
             verdict = gates.alert_levels(figures, indicators.alerts())
             yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
 
