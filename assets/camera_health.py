@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
+from assets.lake_io import harvest_asset, harvested_spec, write_checked, write_harvest
 from quality import checks
 from xl_pipelines import camera_health
 from xl_pipelines.banners import load_banners
@@ -35,7 +35,6 @@ DEVICE_STATUS_QUARANTINE = dg.AssetKey(["quarantine", "device_status"])
     _spec(CATALOG_ITEMS, "Every item of the day's GB/T 28181 Catalog pages and change notifications "
                          "(GB2312/GBK/UTF-8 XML), parsed."),
     _spec(CATALOG_QUARANTINE, "Catalog pages and items that were rejected, with file, item and reason."),
-    quarantine_feeds_gold=True,  # the other harvests read which cameras the catalog rejected
 )
 def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
                     reports: ReportsResource):
@@ -43,8 +42,8 @@ def catalog_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     listing = landing.files("catalog", dt.date.fromisoformat(keys["date"]), keys["banner"], "*.xml")
     with listing.reading():
         harvest = camera_health.harvest_catalog(listing.files, keys["banner"], load_banners())
-    yield from write_harvest(lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing, reports)
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_harvest(context, lake.lake, CATALOG_ITEMS, CATALOG_QUARANTINE, keys, "catalog", harvest, listing,
+                             reports)
 
 
 def _previous_day(lake: Lake, keys: dict[str, str]) -> pl.DataFrame | None:
@@ -71,12 +70,11 @@ def harvest_landing(context: dg.AssetExecutionContext, lake: Lake, landing: Land
     listing = landing.files(folder, scope.day, scope.code, pattern)
     with listing.reading():
         harvested = harvest(listing.files, scope)
-    yield from write_harvest(lake, *tables, keys, source, harvested, listing, reports)
-    yield from checks.validated(context, lake, reports)
+    yield from write_harvest(context, lake, *tables, keys, source, harvested, listing, reports)
 
 
 @dg.asset(key=CAMERAS, deps=[CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
-          check_specs=checks.expectations(CAMERAS, BANNER_DAY, feeds_gold=True))
+          check_specs=checks.expectations(CAMERAS, BANNER_DAY))
 def cameras(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """The registered camera channels (types 131/132) of the banner as they stood at the end of the day.
 
@@ -92,13 +90,12 @@ def cameras(context: dg.AssetExecutionContext, lake: LakeResource, reports: Repo
     if not complete:
         context.log.warning(f"no complete catalog for {keys['date']} {keys['banner']}: "
                             f"registry from the pages that arrived{' and the previous day' if previous is not None else ''}")
-    yield write_table(lake.lake, CAMERAS, keys, registry, catalog_complete=complete,
-                      annotation_faults=int(registry["annotation_fault"].is_not_null().sum()))
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, CAMERAS, keys, registry, catalog_complete=complete,
+                             annotation_faults=int(registry["annotation_fault"].is_not_null().sum()))
 
 
 @dg.asset(key=CAMERA_CHANGES, deps=[CAMERAS, CATALOG_ITEMS], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(CAMERA_CHANGES, BANNER_DAY, feeds_gold=False))
+          kinds={"parquet"}, check_specs=checks.expectations(CAMERA_CHANGES, BANNER_DAY))
 def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """The registry's history: each attribute that changed that day (name, coordinates, status, point
     class, …), before and after, when, and whether a notification or the next catalog said so."""
@@ -107,9 +104,8 @@ def camera_changes(context: dg.AssetExecutionContext, lake: LakeResource, report
         lake.lake.read("silver", "cameras", keys), _previous_day(lake.lake, keys),
         lake.lake.read("bronze", "catalog_items", keys), keys["banner"], dt.date.fromisoformat(keys["date"]))
     counted = changes.group_by("attribute").len().sort("attribute")
-    yield write_table(lake.lake, CAMERA_CHANGES, keys, changes,
-                      changes=dg.MetadataValue.json(dict(zip(counted["attribute"], counted["len"], strict=True))))
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, CAMERA_CHANGES, keys, changes,
+                             changes=dg.MetadataValue.json(dict(zip(counted["attribute"], counted["len"], strict=True))))
 
 
 @harvest_asset(
@@ -136,15 +132,15 @@ def status_poll_harvest(context: dg.AssetExecutionContext, lake: LakeResource, l
 
 
 @dg.asset(key=STATUS_INTERVALS, deps=[STATUS_POLLS, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(STATUS_INTERVALS, BANNER_DAY, feeds_gold=True))
+          kinds={"parquet"}, check_specs=checks.expectations(STATUS_INTERVALS, BANNER_DAY))
 def status_intervals(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Each camera's day as runs of one state (online, offline, video_lost, defect); outages left out."""
     keys = partition_keys(context)
     polls = lake.lake.read("bronze", "status_polls", keys)
     channels = lake.lake.read("silver", "cameras", keys)["channel_id"]
     intervals = camera_health.status_intervals(polls, channels, keys["banner"], dt.date.fromisoformat(keys["date"]))
-    yield write_table(lake.lake, STATUS_INTERVALS, keys, intervals, polls=polls["polled_at"].n_unique())
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, STATUS_INTERVALS, keys, intervals,
+                             polls=polls["polled_at"].n_unique())
 
 
 ASSETS = [catalog_harvest, cameras, camera_changes, status_poll_harvest, status_intervals, device_status_harvest]

@@ -12,10 +12,10 @@ from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from quality import checks
 from xl_pipelines import captures, receiver_harvest
 from xl_pipelines.harvest_scope import HarvestScope
-from xl_pipelines.lake import Lake
 from xl_pipelines.landing import Listing
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
 from xl_pipelines.pseudonym import is_development_key
+from xl_pipelines.quarantine import Harvest
 from xl_pipelines.resources import ClockResource, LakeResource, LandingResource, PseudonymResource, ReportsResource
 
 GROUP = "captures"
@@ -36,7 +36,6 @@ with warnings.catch_warnings():  # partitioned asset checks are a preview featur
                              "keyed pseudonyms, names and images dropped.", GROUP, deps=[CAMERAS, CATALOG_QUARANTINE]),
     harvested_spec(CAPTURES_QUARANTINE, "Captures and POST lines that were rejected (malformed, unknown device, "
                                         "re-sent…), with file, line and reason, never the line itself.", GROUP),
-    quarantine_feeds_gold=True,  # gold.capture_daily counts the day's rejected captures
     more_checks=(ACKNOWLEDGED,),
 )
 def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing: LandingResource,
@@ -52,20 +51,21 @@ def capture_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landi
     with tempfile.TemporaryDirectory(prefix="xl-captures-") as spill:  # the accepted rows, batch by batch
         with listing.reading():
             harvest = captures.harvest_captures(post_logs.files, documents.files, scope, key, listing, Path(spill))
-        yield from write_harvest(lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, Listing(),
+        yield from write_harvest(context, lake.lake, CAPTURES, CAPTURES_QUARANTINE, keys, "captures", harvest, Listing(),
                                  reports, unfinished)
-    yield _acknowledged(lake.lake, landing, scope, post_logs, unfinished, keys, reports)
-    yield from checks.validated(context, lake.lake, reports)
+        yield _acknowledged(harvest, landing, scope, post_logs, unfinished, keys, reports)
 
 
-def _acknowledged(lake: Lake, landing: LandingResource, scope: HarvestScope, logs: Listing, unfinished: list[Path],
-                  keys: dict[str, str], reports: ReportsResource) -> dg.AssetCheckResult:
-    """The check `acknowledged`: each finished hour file's .acked count against the records read from it (both
-    tables, as the lake now holds them); the hour files still being written wait for the next run."""
+def _acknowledged(harvest: Harvest, landing: LandingResource, scope: HarvestScope, logs: Listing,
+                  unfinished: list[Path], keys: dict[str, str], reports: ReportsResource) -> dg.AssetCheckResult:
+    """The check `acknowledged`: each finished hour file's .acked count against the records read from it (the rows
+    of both tables the harvest wrote: the accepted ones counted in its spilled pieces, `source_file` alone); the
+    hour files still being written wait for the next run."""
     waiting = {path.with_suffix(".acked") for path in unfinished}
     sidecars = [p for p in landing.files("viid", scope.day, scope.code, "*.acked").files if p not in waiting]
-    read = pl.concat([lake.read(*key.path, keys).select("source_file") for key in (CAPTURES, CAPTURES_QUARANTINE)])
-    verdict, table = receiver_harvest.reconcile(logs.files, sidecars, read.group_by("source_file").agg(records=pl.len()))
+    read = pl.concat([frame.lazy().select("source_file") for frame in (harvest.accepted, harvest.quarantined)])
+    verdict, table = receiver_harvest.reconcile(logs.files, sidecars,
+                                                read.group_by("source_file").agg(records=pl.len()).collect())
     return checks.check_result(reports, CAPTURES, "acknowledged", keys, verdict, True, {"hour_files": table.height}, {
         "hour_files": table.height, "acknowledged": int(table["acknowledged"].sum()), "read": int(table["read"].sum())})
 

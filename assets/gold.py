@@ -7,7 +7,7 @@ line) and the asset that makes the input (a harvest, a refinement, or another mo
 import dagster as dg
 
 from assets import camera_health, captures, outcomes, receiver, recordings
-from assets.lake_io import write_table
+from assets.lake_io import write_checked
 from quality import checks
 from xl_pipelines import gates, indicators
 from xl_pipelines.banners import load_banners
@@ -23,7 +23,6 @@ MADE_BY_PYTHON = {tuple(key.path): a.partitions_def for module in (camera_health
 
 
 MADE = {("gold", m.name): PARTITIONS[m.dimensions] for m in MODELS} | MADE_BY_PYTHON
-READ_BY_MODELS = {table for m in MODELS for table in m.inputs}  # a gold table among them feeds gold: its suite blocks
 
 
 def partitions_of(layer: str, table: str) -> dg.PartitionsDefinition | None:
@@ -65,10 +64,10 @@ def _any_in_month(lake: Lake, layer: str, table: str, month: str) -> bool:
 def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
     key = dg.AssetKey(["gold", model.name])
     own = PARTITIONS[model.dimensions]
+    alerts = "alert_levels" in model.checks
     check_specs = [dg.AssetCheckSpec("alert_levels", asset=key, description=(
-        "A warning when a rate is under its alert level in quality/indicators.yaml."))
-        ] if "alert_levels" in model.checks else []
-    check_specs += checks.expectations(key, own, feeds_gold=("gold", model.name) in READ_BY_MODELS)
+        "A warning when a rate is under its alert level in quality/indicators.yaml."))] if alerts else []
+    check_specs += checks.expectations(key, own)
 
     @dg.asset(
         key=key,
@@ -93,11 +92,10 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         # A one-row result (a banner-day's or the city's KPIs) goes to metadata, so the UI plots it over time.
         row = frame.row(0, named=True) if frame.height == 1 else {}
         figures = {c: float(v) for c, v in row.items() if frame.schema[c].is_numeric() and v is not None}
-        yield write_table(lake.lake, key, keys, frame, **figures)
-        if "alert_levels" in model.checks:
+        yield from write_checked(context, lake.lake, reports, key, keys, frame, **figures)
+        if alerts:
             verdict = gates.alert_levels(figures, indicators.alerts())
             yield checks.check_result(reports, key, "alert_levels", keys, verdict, False, details=figures)
-        yield from checks.validated(context, lake.lake, reports)
 
     return _asset
 

@@ -5,7 +5,6 @@ import dagster as dg
 import polars as pl
 
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
-from quality import checks
 from xl_pipelines import cases
 from xl_pipelines.banners import load_banners
 from xl_pipelines.partitions import MONTH, partition_keys
@@ -36,8 +35,7 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
     with listing.reading():  # a refused export (a link, compressed…) gives no case: the listing's record is all
         harvest = (cases.harvest_cases(listing.files[0], keys["month"], load_banners(), now=clock.time())
                    if listing.files else no_records("cases", pl.DataFrame(schema=cases.SCHEMA), citywide=True))
-    yield from write_harvest(lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing, reports)
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_harvest(context, lake.lake, CASES, CASES_QUARANTINE, keys, "cases", harvest, listing, reports)
 
 
 @dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],

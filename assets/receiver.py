@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_scope
-from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
+from assets.lake_io import harvest_asset, harvested_spec, write_checked, write_harvest
 from quality import checks
 from xl_pipelines import camera_health, receiver_harvest
 from xl_pipelines.partitions import BANNER_DAY, partition_keys
@@ -30,13 +30,12 @@ def keepalive_harvest(context: dg.AssetExecutionContext, lake: LakeResource, lan
     scope = harvest_scope(lake.lake, keys, clock)
     listing, unfinished = scope.finished(landing.files("viid_keepalive", scope.day, scope.code, "*.jsonl"))
     harvest = receiver_harvest.harvest_keepalives(listing.files, scope)
-    yield from write_harvest(lake.lake, KEEPALIVES, KEEPALIVES_QUARANTINE, keys, "keepalives", harvest, listing,
+    yield from write_harvest(context, lake.lake, KEEPALIVES, KEEPALIVES_QUARANTINE, keys, "keepalives", harvest, listing,
                              reports, unfinished)
-    yield from checks.validated(context, lake.lake, reports)
 
 
 @dg.asset(key=KEEPALIVE_INTERVALS, deps=[KEEPALIVES, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(KEEPALIVE_INTERVALS, BANNER_DAY, feeds_gold=True))
+          kinds={"parquet"}, check_specs=checks.expectations(KEEPALIVE_INTERVALS, BANNER_DAY))
 def keepalive_intervals(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Each capture camera's day as runs of online / offline from its keepalives, by the polls' rule (a round of
     keepalives is a poll), for the capture cameras heard that day; stretches in which the receiver heard no
@@ -46,8 +45,8 @@ def keepalive_intervals(context: dg.AssetExecutionContext, lake: LakeResource, r
     polls = receiver_harvest.keepalive_polls(keepalives)
     devices = receiver_harvest.capture_devices(lake.lake.read("silver", "cameras", keys), keepalives)
     intervals = camera_health.status_intervals(polls, devices, keys["banner"], dt.date.fromisoformat(keys["date"]))
-    yield write_table(lake.lake, KEEPALIVE_INTERVALS, keys, intervals, rounds=polls["polled_at"].n_unique())
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, KEEPALIVE_INTERVALS, keys, intervals,
+                             rounds=polls["polled_at"].n_unique())
 
 
 ASSETS = [keepalive_harvest, keepalive_intervals]

@@ -6,7 +6,7 @@ import functools
 import dagster as dg
 
 from assets.camera_health import CAMERAS, CATALOG_QUARANTINE, harvest_landing, harvest_scope
-from assets.lake_io import harvest_asset, harvested_spec, write_harvest, write_table
+from assets.lake_io import harvest_asset, harvested_spec, write_checked, write_harvest
 from quality import checks
 from xl_pipelines import image_quality, recordings
 from xl_pipelines.gates import load_thresholds
@@ -37,8 +37,8 @@ def recording_file_harvest(context: dg.AssetExecutionContext, lake: LakeResource
     listing = recordings.segment_files(recording_storage.path, scope.code, scope.day)
     with listing.reading():
         harvest = recordings.harvest_recording_files(listing.files, scope, load_thresholds().limits["gap_tolerance_s"])
-    yield from write_harvest(lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest, listing, reports)
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_harvest(context, lake.lake, RECORDING_FILES, RECORDINGS_QUARANTINE, keys, "recordings", harvest,
+                             listing, reports)
 
 
 @harvest_asset(
@@ -53,7 +53,7 @@ def record_index_harvest(context: dg.AssetExecutionContext, lake: LakeResource, 
 
 
 @dg.asset(key=SEGMENTS, deps=[RECORDING_FILES, RECORD_INDEX], partitions_def=BANNER_DAY, group_name=GROUP,
-          kinds={"parquet"}, check_specs=checks.expectations(SEGMENTS, BANNER_DAY, feeds_gold=True))
+          kinds={"parquet"}, check_specs=checks.expectations(SEGMENTS, BANNER_DAY))
 def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
                        recording_storage: RecordingsResource, reports: ReportsResource):
     """Both stories of the day's recordings, files and device index, matched: each file's problem, index
@@ -64,13 +64,12 @@ def recording_segments(context: dg.AssetExecutionContext, lake: LakeResource,
         recordings.stored_channels(recording_storage.path, keys["banner"])["channel_id"], keys["banner"],
         load_thresholds().limits["gap_tolerance_s"])
     counted = segments.group_by("problem").len().drop_nulls().sort("problem")
-    yield write_table(lake.lake, SEGMENTS, keys, segments,
-                      problems=dg.MetadataValue.json(dict(zip(counted["problem"], counted["len"], strict=True))))
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, SEGMENTS, keys, segments,
+                             problems=dg.MetadataValue.json(dict(zip(counted["problem"], counted["len"], strict=True))))
 
 
 @dg.asset(key=COVERAGE, deps=[SEGMENTS, RECORD_INDEX, CAMERAS], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
-          check_specs=checks.expectations(COVERAGE, BANNER_DAY, feeds_gold=True))
+          check_specs=checks.expectations(COVERAGE, BANNER_DAY))
 def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, recording_storage: RecordingsResource,
                        clock: ClockResource, reports: ReportsResource):
     """Per registered camera: seconds recorded of the 7×24 schedule (from its files when storage holds
@@ -81,13 +80,12 @@ def recording_coverage(context: dg.AssetExecutionContext, lake: LakeResource, re
         lake.lake.read("silver", "cameras", keys),
         recordings.stored_channels(recording_storage.path, keys["banner"]), dt.date.fromisoformat(keys["date"]), clock.today(),
         load_thresholds().limits)
-    yield write_table(lake.lake, COVERAGE, keys, coverage,
-                      measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, COVERAGE, keys, coverage,
+                             measured=int(coverage["source"].is_not_null().sum()), gaps=int(coverage["gap_count"].sum()))
 
 
 @dg.asset(key=DIAGNOSIS, deps=[RECORDING_FILES], partitions_def=BANNER_DAY, group_name=GROUP, kinds={"parquet"},
-          check_specs=checks.expectations(DIAGNOSIS, BANNER_DAY, feeds_gold=True))
+          check_specs=checks.expectations(DIAGNOSIS, BANNER_DAY))
 def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):
     """Video-quality diagnosis: a few keyframes decoded from one sound segment per camera, measured and
     judged for the twelve faults of image_quality.FAULTS; scene change and colour against the camera's own
@@ -96,8 +94,7 @@ def image_diagnosis(context: dg.AssetExecutionContext, lake: LakeResource, repor
     diagnosis = image_quality.diagnose(lake.lake.read("bronze", "recording_files", keys), keys["banner"], limits,
                                        image_quality.reference(lake.lake, keys, limits))
     faulty = diagnosis.filter(diagnosis["image_faults"].list.len() > 0).height
-    yield write_table(lake.lake, DIAGNOSIS, keys, diagnosis, diagnosed=diagnosis.height, faulty=faulty)
-    yield from checks.validated(context, lake.lake, reports)
+    yield from write_checked(context, lake.lake, reports, DIAGNOSIS, keys, diagnosis, diagnosed=diagnosis.height, faulty=faulty)
 
 
 ASSETS = [recording_file_harvest, record_index_harvest, recording_segments, recording_coverage, image_diagnosis]

@@ -13,9 +13,10 @@ Every result is also kept for the static quality report, through the `reports` r
 
 import datetime as dt
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import dagster as dg
+import polars as pl
 
 from xl_pipelines import gates
 from xl_pipelines.lake import Lake
@@ -61,35 +62,63 @@ def feeds_gold(assets: Iterable[dg.AssetsDefinition]) -> set[dg.AssetKey]:
     return found
 
 
-def expectations(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None, feeds_gold: bool) -> list[dg.AssetCheckSpec]:
+def expectations(key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None) -> list[dg.AssetCheckSpec]:
     """The check `expectations` of `key`'s suite (none without one), for the asset that writes `key` to declare and
     run in its own step, after the write (`validated`): a separate check step would cost a step's machinery and
-    event-log writes per table and partition (bench/profile.md). It blocks (ERROR) when the table feeds a gold
-    table (said where the asset is declared; `verify_expectations` holds it to the graph) and a critical
-    expectation fails; otherwise it warns."""
+    event-log writes per table and partition (bench/profile.md). Whether it blocks is the graph's to say, once the
+    graph is whole (`judged_by_graph`)."""
     table = table_name(key)
     if not gates.suite_path(table).is_file():
         return []
     suite = gates.load_suite(table)
     with warnings.catch_warnings():  # partitioned asset checks are a preview feature of Dagster 1.13 (pinned)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return [dg.AssetCheckSpec(EXPECTATIONS, asset=key, blocking=feeds_gold, partitions_def=partitions_def,
-                                  description=f"quality/suites/{table}.json ({len(suite['expectations'])} expectations"
-                                              f"{', blocking' if feeds_gold else ', warnings only'}): "
-                                              f"{suite['meta']['notes']}")]
+        return [dg.AssetCheckSpec(EXPECTATIONS, asset=key, partitions_def=partitions_def,
+                                  description=f"quality/suites/{table}.json ({len(suite['expectations'])} "
+                                              f"expectations): {suite['meta']['notes']}")]
 
 
-def validated(context: dg.AssetExecutionContext, lake: Lake, reports: ReportsResource) -> Iterator[dg.AssetCheckResult]:
-    """The `expectations` checks of the step's tables, on the partitions just written (read back from the lake)."""
+def judged_by_graph(groups: list[list[dg.AssetsDefinition]]) -> list[list[dg.AssetsDefinition]]:
+    """The lake's assets (in `groups`, returned in the same shape) with each `expectations` check blocking exactly
+    when its table feeds a gold table (feeds_gold): an error (ERROR) then stops what is built from the partition,
+    otherwise it warns. A suite file no asset declares stops the load."""
+    assets = [a for group in groups for a in group]
+    declared = {spec.asset_key for a in assets for spec in a.check_specs if spec.name == EXPECTATIONS}
+    written = {key for a in assets for key in a.keys}
+    for table in gates.suite_tables():
+        key = dg.AssetKey(table.split("."))
+        if key not in written:
+            raise ConfigError(f"{gates.suite_path(table)}: there is no table {table} to check")
+        if key not in declared:
+            raise ConfigError(f"{gates.suite_path(table)}: the asset writing {table} does not declare its "
+                              "expectations (quality.checks.expectations)")
+    blocking = feeds_gold(assets)
+    return [[_blocking_where(a, blocking) for a in group] for group in groups]
+
+
+def _blocking_where(asset: dg.AssetsDefinition, blocking: set[dg.AssetKey]) -> dg.AssetsDefinition:
+    """`asset` with its `expectations` checks blocking on the tables in `blocking`. Dagster 1.13 (pinned) can change
+    a check spec's metadata only (with_attributes), so this rebuilds the definition as with_attributes does."""
+    specs = {name: spec._replace(blocking=spec.asset_key in blocking) if spec.name == EXPECTATIONS else spec
+             for name, spec in asset.node_check_specs_by_output_name.items()}
+    return dg.AssetsDefinition.dagster_internal_init(**{**asset.get_attributes_dict(), "check_specs_by_output_name": specs})
+
+
+def validated(context: dg.AssetExecutionContext, lake: Lake, reports: ReportsResource,
+              written: Mapping[dg.AssetKey, pl.DataFrame | pl.LazyFrame]) -> Iterator[dg.AssetCheckResult]:
+    """The `expectations` checks of the tables the step has just `written` (Lake.write's frames), judged on what
+    was written: a frame held as it is, a LazyFrame (streamed to the lake, never held) read back from the lake."""
     keys = partition_keys(context) if context.has_partition_key else {}
     for spec in context.assets_def.check_specs:
-        if spec.name == EXPECTATIONS and spec.key in context.selected_asset_check_keys:
-            yield _suite_result(lake, reports, spec.asset_key, keys, spec.blocking)
+        if spec.name == EXPECTATIONS and spec.key in context.selected_asset_check_keys and spec.asset_key in written:
+            frame = written[spec.asset_key]
+            frame = frame if isinstance(frame, pl.DataFrame) else lake.read(*spec.asset_key.path, keys)
+            yield _suite_result(reports, spec.asset_key, keys, frame, spec.blocking)
 
 
-def _suite_result(lake: Lake, reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str],
+def _suite_result(reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame,
                   blocking: bool) -> dg.AssetCheckResult:
-    result = gates.validate(lake.read(*key.path, keys), gates.load_suite(table_name(key)))
+    result = gates.validate(frame, gates.load_suite(table_name(key)))
     severity = result.severity if blocking else gates.WARN
     failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
     verdict = gates.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "
@@ -98,24 +127,6 @@ def _suite_result(lake: Lake, reports: ReportsResource, key: dg.AssetKey, keys: 
         "evaluated": result.evaluated, "failed": len(result.failures),
         "failures": dg.MetadataValue.md(_failure_table(result)) if result.failures else "none",
     })
-
-
-def verify_expectations(assets: list[dg.AssetsDefinition]) -> None:
-    """Every suite file is the `expectations` check of the asset that writes its table, blocking exactly when the
-    table feeds a gold table: a suite nobody runs, or a block the graph does not call for, stops the load."""
-    declared = {spec.asset_key: spec.blocking for a in assets for spec in a.check_specs if spec.name == EXPECTATIONS}
-    written = {key for a in assets for key in a.keys}
-    blocking = feeds_gold(assets)
-    for table in gates.suite_tables():
-        key = dg.AssetKey(table.split("."))
-        if key not in written:
-            raise ConfigError(f"{gates.suite_path(table)}: there is no table {table} to check")
-        if key not in declared:
-            raise ConfigError(f"{gates.suite_path(table)}: the asset writing {table} does not declare its "
-                              "expectations (quality.checks.expectations)")
-        if declared[key] != (key in blocking):
-            raise ConfigError(f"{table}: its expectations must {'block' if key in blocking else 'only warn'}, since it "
-                              f"{'feeds' if key in blocking else 'feeds no'} gold table (feeds_gold= where it is declared)")
 
 
 def _failure_table(result: gates.SuiteResult) -> str:

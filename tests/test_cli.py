@@ -1,11 +1,13 @@
 """The `xl` command answers wrong input with one clear line, not a traceback."""
 
+import datetime as dt
 import subprocess
 import sys
 
 import pytest
 
-from xl_pipelines.cli import main
+from xl_pipelines.cli import _Simulation, main
+from xl_pipelines.settings import ConfigError
 
 
 def run_xl(*args, env=None):
@@ -110,3 +112,21 @@ def test_an_object_store_that_cannot_be_reached_is_one_line(xl_home, monkeypatch
     assert main(["materialize", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("xl: error:") and "s3://xl-test/landing" in err and "\n" not in err
+
+
+def test_the_demos_simulator_says_each_banner_day_it_has_written(xl_home, capsys):
+    """The simulator's own process says each banner-day it has written as (day, code), not in its line's words:
+    each wait ends with that banner-day's files there, and a day it never writes is one clear error."""
+    from xl_pipelines.banners import load_banners
+
+    day, codes = dt.date(2026, 11, 20), load_banners().codes
+    with _Simulation([day], cameras=200, seed=1) as simulation:
+        for code in codes:
+            simulation.banner_day(day, code)
+            assert any((xl_home / "landing" / "status" / day.isoformat() / code).glob("*.csv"))
+        simulation.complete()
+        assert simulation.written == {(day, code) for code in codes}
+        with pytest.raises(ConfigError, match=f"xl simulate wrote no 2026-11-21 {codes[0]}"):
+            simulation.banner_day(dt.date(2026, 11, 21), codes[0])
+    said = capsys.readouterr().err
+    assert [line.split(":")[0] for line in said.splitlines()[:9]] == [f"{day} {code}" for code in codes]

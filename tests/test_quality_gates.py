@@ -22,7 +22,7 @@ from tests.conftest import (
 )
 from xl_pipelines import gates
 from xl_pipelines.banners import load_banners
-from xl_pipelines.definitions import BANNER_DAY_ASSETS, DAY_ASSETS, LAKE_ASSETS, defs
+from xl_pipelines.definitions import LAKE_ASSETS, defs
 from xl_pipelines.lake import Lake
 from xl_pipelines.partitions import banner_day_key
 from xl_pipelines.runner import check_freshness, materialize
@@ -130,22 +130,30 @@ def test_a_missing_column_is_a_failure_not_a_crash():
 
 
 def test_every_suite_loads_and_only_tables_feeding_gold_block():
-    suites = {k.asset_key.to_user_string() for k in defs.resolve_asset_graph().asset_check_keys if k.name == "expectations"}
-    assert suites == {t.replace(".", "/") for t in gates.suite_tables()}
-    blocking = {key.to_user_string() for key in checks.feeds_gold([*BANNER_DAY_ASSETS, *DAY_ASSETS])}
-    assert {"bronze/catalog_items", "bronze/status_polls", "bronze/device_status", "silver/cameras",
-            "silver/status_intervals", "gold/camera_daily_health",
-            "gold/banner_daily_indicators",  # the city's day is summed from the banners' numerators
-            "quarantine/catalog"} <= blocking  # the harvests read which cameras the catalog rejected
-    assert not {"quarantine/status_polls", "quarantine/device_status", "silver/camera_changes",
-                "gold/banner_daily_kpis", "gold/city_daily_kpis"} & blocking
-    declared = {spec.asset_key.to_user_string() for a in [*BANNER_DAY_ASSETS, *DAY_ASSETS] for spec in a.check_specs
-                if spec.name == "expectations" and spec.blocking}  # as each asset declares its own suite's check
-    assert declared == blocking & suites
+    """Worked out by hand from the models' inputs (dbt_like_sql/) and the assets' deps: a table blocks when a gold
+    table is built from it, directly or through another table."""
+    graph = defs.resolve_asset_graph()
+    suites = {k.asset_key.to_user_string(): graph.get(k).blocking for k in graph.asset_check_keys
+              if k.name == "expectations"}
+    assert set(suites) == {t.replace(".", "/") for t in gates.suite_tables()}
+    read_by_gold = {"bronze/device_status", "quarantine/catalog", "silver/cameras", "silver/status_intervals",
+                    "silver/recording_coverage", "silver/image_diagnosis", "quarantine/captures", "silver/captures",
+                    "silver/keepalive_intervals", "silver/cases",
+                    "gold/camera_daily_health", "gold/capture_daily", "gold/banner_daily_indicators"}
+    upstream = {"bronze/catalog_items",  # silver.cameras
+                "bronze/status_polls",  # silver.status_intervals
+                "silver/recording_segments", "bronze/recording_files", "bronze/record_index",  # the coverage
+                "bronze/keepalives"}  # silver.keepalive_intervals
+    feeds_nothing = {"silver/camera_changes", "quarantine/status_polls", "quarantine/device_status",
+                     "quarantine/recordings", "quarantine/record_index", "quarantine/keepalives", "quarantine/cases",
+                     "gold/banner_daily_kpis", "gold/city_daily_kpis", "gold/banner_monthly_kpis",
+                     "gold/case_assistance_monthly", "gold/road_traffic_hourly", "gold/school_zone_availability"}
+    assert suites == {**dict.fromkeys(read_by_gold | upstream, True), **dict.fromkeys(feeds_nothing, False)}
 
 
-def test_a_suite_declared_against_the_graph_stops_the_load():
-    """camera_changes feeds no gold table: declared blocking, or not declared at all, the load says so."""
+def test_blocking_follows_the_graph_and_a_suite_nobody_declares_stops_the_load():
+    """camera_changes feeds no gold table: read by a gold table, its check blocks with nothing else changed;
+    its suite's check not declared, the load says so."""
     from assets import camera_health as ch
 
     def redeclared(check_specs):
@@ -153,13 +161,20 @@ def test_a_suite_declared_against_the_graph_stops_the_load():
                   check_specs=check_specs)
         def camera_changes():
             pass
-        return [camera_changes if a is ch.camera_changes else a for a in LAKE_ASSETS]
+        return [camera_changes if a.keys == ch.camera_changes.keys else a for a in LAKE_ASSETS]
 
-    checks.verify_expectations(LAKE_ASSETS)  # as declared: accepted
-    with pytest.raises(ConfigError, match="silver.camera_changes: its expectations must only warn"):
-        checks.verify_expectations(redeclared(checks.expectations(ch.CAMERA_CHANGES, ch.BANNER_DAY, feeds_gold=True)))
+    @dg.asset(key=["gold", "changes_read"], deps=[ch.CAMERA_CHANGES], partitions_def=ch.BANNER_DAY)
+    def changes_read():
+        pass
+
+    def blocking(assets) -> bool:
+        return next(s.blocking for a in assets for s in a.check_specs if s.key.asset_key == ch.CAMERA_CHANGES)
+
+    [judged] = checks.judged_by_graph([LAKE_ASSETS])
+    [read] = checks.judged_by_graph([[*LAKE_ASSETS, changes_read]])
+    assert not blocking(judged) and blocking(read)
     with pytest.raises(ConfigError, match="the asset writing silver.camera_changes does not declare its expectations"):
-        checks.verify_expectations(redeclared([]))
+        checks.judged_by_graph([redeclared([])])
 
 
 def test_a_broken_thresholds_file_is_one_clear_error(tmp_path):

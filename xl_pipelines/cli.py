@@ -44,7 +44,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     counts = simulate(local_folder(settings.landing, "XL_LANDING", "xl simulate"),
                       local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"), days, cameras=args.cameras,
-                      seed=args.seed, progress=_say, via=getattr(args, "via", None))
+                      seed=args.seed, progress=lambda _day, _code, line: _say(line), via=getattr(args, "via", None))
     _say(_simulated(days, settings.landing, time.perf_counter() - began, counts))
     return 0
 
@@ -55,8 +55,8 @@ def _simulated(days: list[dt.date], landing: Path, seconds: float, counts: dict[
 
 
 def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], cameras: int, seed: int) -> None:
-    """The demo's simulator, a process of its own: each line it says (one per banner-day written), then its
-    summary or its error, go to the queue `lines`."""
+    """The demo's simulator, a process of its own: each banner-day it has written (its day and code, and the line
+    it says), then its summary or its error, go to the queue `lines` as (kind, line, banner-day or None)."""
     import signal
 
     from xl_pipelines.simulator import simulate
@@ -65,11 +65,11 @@ def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], 
     began = time.perf_counter()
     try:
         counts = simulate(landing, recordings, days, cameras=cameras, seed=seed,
-                          progress=lambda line: lines.put(("line", line)))
+                          progress=lambda day, code, line: lines.put(("written", line, (day, code))))
     except (ConfigError, OSError) as exc:
-        lines.put(("error", f"xl simulate: {exc}"))
+        lines.put(("error", f"xl simulate: {exc}", None))
         return
-    lines.put(("done", _simulated(days, landing, time.perf_counter() - began, counts)))
+    lines.put(("done", _simulated(days, landing, time.perf_counter() - began, counts), None))
 
 
 class _Simulation:
@@ -87,7 +87,7 @@ class _Simulation:
         self.lines = spawn.Queue()
         self.process = spawn.Process(target=_simulate_into, args=(self.lines, *folders, days, cameras, seed),
                                      daemon=True)
-        self.written: set[str] = set()
+        self.written: set[tuple[dt.date, str]] = set()
         self.ended = False
 
     def __enter__(self) -> _Simulation:
@@ -105,7 +105,7 @@ class _Simulation:
 
         while True:
             try:
-                kind, text = self.lines.get(timeout=1)
+                kind, text, written = self.lines.get(timeout=1)
                 break
             except queue.Empty:
                 if not self.process.is_alive():
@@ -114,10 +114,11 @@ class _Simulation:
             raise ConfigError(text)
         _say(text)
         self.ended = kind == "done"
-        self.written.add(text.split(":", 1)[0])  # "<day> <code>: …"
+        if written:
+            self.written.add(written)
 
     def banner_day(self, day: dt.date, banner: str) -> None:
-        while f"{day} {banner}" not in self.written:
+        while (day, banner) not in self.written:
             if self.ended:
                 raise ConfigError(f"xl simulate wrote no {day} {banner}")
             self._next()

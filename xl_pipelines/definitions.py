@@ -21,15 +21,13 @@ from xl_pipelines.resources import (
 )
 from xl_pipelines.settings import LOCAL_TZ
 
-BANNER_DAY_ASSETS = [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *receiver.ASSETS,
-                     *gold.BANNER_DAY_ASSETS]
-DAY_ASSETS = gold.DAY_ASSETS
-MONTH_ASSETS = [*outcomes.ASSETS, *gold.MONTH_ASSETS]
-HISTORY_ASSETS = gold.HISTORY_ASSETS
+# Each suite's check blocks exactly where the whole graph says its table feeds gold (checks.judged_by_graph).
+BANNER_DAY_ASSETS, DAY_ASSETS, MONTH_ASSETS, HISTORY_ASSETS = checks.judged_by_graph([
+    [*camera_health.ASSETS, *recordings.ASSETS, *captures.ASSETS, *receiver.ASSETS, *gold.BANNER_DAY_ASSETS],
+    gold.DAY_ASSETS, [*outcomes.ASSETS, *gold.MONTH_ASSETS], gold.HISTORY_ASSETS])
 LAKE_ASSETS = [*BANNER_DAY_ASSETS, *DAY_ASSETS, *MONTH_ASSETS, *HISTORY_ASSETS]
 LAKE_KEYS = [key for a in LAKE_ASSETS for key in a.keys]
 WAREHOUSE = warehouse.build(LAKE_KEYS)
-checks.verify_expectations(LAKE_ASSETS)
 HARVESTED = [key for key in LAKE_KEYS if checks.deadline(checks.table_name(key))]
 FRESHNESS = checks.freshness_check(HARVESTED)
 

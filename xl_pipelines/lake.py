@@ -157,9 +157,11 @@ class Lake:
     def partition_path(self, layer: str, table: str, keys: Mapping[str, str]) -> UPath:
         return self.table_path(layer, table) / partition_dir(keys) / PART_FILE
 
-    def write(self, layer: str, table: str, keys: Mapping[str, str], frame: pl.DataFrame | pl.LazyFrame) -> UPath:
-        """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file. A
-        LazyFrame is streamed into the file, never held whole (a harvest's spilled pieces)."""
+    def write(self, layer: str, table: str, keys: Mapping[str, str],
+              frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+        """Replace one partition with `frame`, atomically, and return what the file holds (for checks to judge
+        without reading it back). Partition columns live in the path, not the file. A LazyFrame is streamed into
+        the file, never held whole (a harvest's spilled pieces)."""
         frame = frame.drop([k for k in keys if k in frame.collect_schema().names()])
         write = frame.sink_parquet if isinstance(frame, pl.LazyFrame) else frame.write_parquet
         target = self.partition_path(layer, table, keys)
@@ -171,7 +173,7 @@ class Lake:
             buffer = io.BytesIO()
             write(buffer, compression="zstd", statistics=True)
             target.write_bytes(buffer.getvalue())
-        return target
+        return frame
 
     def exists(self, layer: str, table: str, keys: Mapping[str, str]) -> bool:
         return self.partition_path(layer, table, keys).exists()

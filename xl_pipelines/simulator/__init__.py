@@ -46,7 +46,7 @@ def simulate(
     days: list[dt.date],
     cameras: int = 1500,
     seed: int = DEFAULT_SEED,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[dt.date, str, str], None] | None = None,
     captures_per_camera: float = DEMO_CAPTURES,
     via: str | None = None,
 ) -> dict[str, int]:
@@ -56,7 +56,8 @@ def simulate(
 
     A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
     With `via` (the URL of `xl receive --replay`) the GA/T 1400 POSTs go to that receiver, which writes their logs.
-    `status_rows` counts every data line written, the malformed ones included.
+    `status_rows` counts every data line written, the malformed ones included. `progress(day, code, line)` is told
+    each banner-day once its files are written, with a line to show.
     """
     landing, recordings = Path(landing), Path(recordings)
     config = load_banners()
@@ -105,7 +106,7 @@ def simulate(
             )
             counts.update(written)
             if progress:
-                progress(f"{day} {code}: {len(registry.channels)} cameras, {written['status_files']} polls, "
+                progress(day, code, f"{day} {code}: {len(registry.channels)} cameras, {written['status_files']} polls, "
                          f"faults: {', '.join(sorted(plan.faults)) or 'none'}")
     if days:
         until = max(days)
