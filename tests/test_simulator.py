@@ -578,3 +578,22 @@ def test_gat1400_capture_cameras_keep_alive_every_minute_while_up(landing):
             restarts = [s for prev, s in zip([None, *seconds], seconds, strict=False) if prev is not None and s - prev > 60]
             assert times["event"].to_list().count("register") == len(restarts)
     assert sum(len(p.read_bytes().splitlines()) for p in landing.glob("viid_keepalive/*/*/*.jsonl")) > 1000
+
+
+
+def test_a_city_too_small_for_nine_banners_is_one_clear_error_and_the_smallest_one_simulates(tmp_path):
+    import csv
+
+    from xl_pipelines.settings import ConfigError
+
+    weights = [b.weight for b in BANNERS.banners]
+    with pytest.raises(ConfigError, match=r"^5 cameras leave a banner without any: simulate at least (\d+)$") as refused:
+        simulate(tmp_path, tmp_path / "recordings", [DAYS[0]], cameras=5)
+    least = int(re.search(r"at least (\d+)", str(refused.value)).group(1))
+    assert min(split_cameras(least, weights)) == 1 and min(split_cameras(least - 1, weights)) == 0
+    simulate(tmp_path, tmp_path / "recordings", [DAYS[0]], cameras=least)
+    # a case may cite up to three cameras: a one-camera banner's cases cite its one camera (it failed before)
+    alone = {r.banner.code: r.channels[0].device_id for r in build_city(BANNERS, least, DEFAULT_SEED) if len(r.channels) == 1}
+    cited = [(row["code"], row["cameras"]) for path in (tmp_path / "cases").glob("*.csv")
+             for row in csv.DictReader(path.open(encoding="utf-8")) if row["code"] in alone and row["cameras"]]
+    assert alone and cited and all(cameras == alone[code] for code, cameras in cited)

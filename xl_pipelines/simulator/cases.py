@@ -70,8 +70,9 @@ def write_cases(landing: Path, city: list[BannerRegistry], weights: list[float],
         closed_after = rng.exponential(6 * 86400, size=n)
         for i in range(n):
             registry = city[banner[i]]
-            cameras = (rng.choice([c.device_id for c in registry.channels], size=rng.integers(1, 4), replace=False)
-                       if assisted[i] and registry.channels else [])
+            ids = [c.device_id for c in registry.channels]
+            cameras = (rng.choice(ids, size=min(int(rng.integers(1, 4)), len(ids)), replace=False)
+                       if assisted[i] and ids else [])  # a banner of a small city may have one or two cameras
             closed = opened[i] + dt.timedelta(seconds=float(closed_after[i]))
             rows.append([
                 "", opened[i], registry.banner.code, category, "true" if assisted[i] else "false",

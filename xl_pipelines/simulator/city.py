@@ -15,6 +15,7 @@ import polars as pl
 from xl_pipelines.banners import Banner, BannerConfig
 from xl_pipelines.school_zones import DEFAULT_FILE as DEFAULT_ZONES
 from xl_pipelines.school_zones import load_school_zones
+from xl_pipelines.settings import ConfigError
 from xl_pipelines.simulator.platforms import Platform, platform_of
 from xl_pipelines.simulator.seeding import stream
 
@@ -97,7 +98,11 @@ def split_cameras(total: int, weights: list[float]) -> list[int]:
 
 def build_city(config: BannerConfig, cameras: int, seed: int) -> list[BannerRegistry]:
     """Every banner's registry, `cameras` channels in all, in the order of the banner configuration."""
-    counts = split_cameras(cameras, [b.weight for b in config.banners])
+    weights = [b.weight for b in config.banners]
+    counts = split_cameras(cameras, weights)
+    if min(counts) < 1:  # a banner without a camera has no platform to simulate
+        least = next(n for n in range(max(cameras, 1), 100 * len(weights)) if min(split_cameras(n, weights)) >= 1)
+        raise ConfigError(f"{cameras} cameras leave a banner without any: simulate at least {least}")
     return [_build_banner(config, banner, n, seed) for banner, n in zip(config.banners, counts, strict=True)]
 
 
