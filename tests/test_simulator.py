@@ -145,12 +145,17 @@ def stamp(day: dt.date, hhmm: str) -> str:
 
 
 def test_same_arguments_give_the_same_bytes_whatever_else_is_simulated(tmp_path, landing):
-    """A rerun of one day reproduces the bytes of the three-day run, and replaces another seed's files."""
+    """A rerun of one day reproduces the bytes of the three-day run, and replaces another seed's files; a day
+    simulated for its registry alone (the demo's day before) has the same catalog and nothing else."""
     day, folder = [DAYS[-1]], DAYS[-1].isoformat()
     simulate(tmp_path, tmp_path / "recordings", day, cameras=CAMERAS, seed=1)
     assert tree_digest(tmp_path, folder) != tree_digest(landing, folder)
-    simulate(tmp_path, tmp_path / "recordings", day, cameras=CAMERAS)
+    simulate(tmp_path, tmp_path / "recordings", [DAYS[0], *day], cameras=CAMERAS, registry_only=[DAYS[0]])
     assert tree_digest(tmp_path, folder) == tree_digest(landing, folder)
+    first = DAYS[0].isoformat()
+    assert tree_digest(tmp_path, f"catalog/{first}/") == tree_digest(landing, f"catalog/{first}/")
+    assert {p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*") if p.is_file() and first in p.as_posix()} \
+        == {"catalog"}
 
 
 def test_cameras_split_by_weight_and_add_up():

@@ -54,7 +54,8 @@ def _simulated(days: list[dt.date], landing: Path, seconds: float, counts: dict[
             + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
-def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], cameras: int, seed: int) -> None:
+def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], cameras: int, seed: int,
+                   registry_only: tuple[dt.date, ...]) -> None:
     """The demo's simulator, a process of its own: each banner-day it has written (its day and code, and the line
     it says), then its summary or its error, go to the queue `lines` as (kind, line, banner-day or None)."""
     import signal
@@ -64,7 +65,7 @@ def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the demo's to handle: it ends this process
     began = time.perf_counter()
     try:
-        counts = simulate(landing, recordings, days, cameras=cameras, seed=seed,
+        counts = simulate(landing, recordings, days, cameras=cameras, seed=seed, registry_only=registry_only,
                           progress=lambda day, code, line: lines.put(("written", line, (day, code))))
     except (ConfigError, OSError) as exc:
         lines.put(("error", f"xl simulate: {exc}", None))
@@ -77,7 +78,7 @@ class _Simulation:
     simulator writes one banner-day after another and says so, so each is harvested once written while the next
     is simulated, on the core the harvest leaves free (the two took turns before, bench/profile.md)."""
 
-    def __init__(self, days: list[dt.date], cameras: int, seed: int):
+    def __init__(self, days: list[dt.date], cameras: int, seed: int, registry_only: tuple[dt.date, ...] = ()):
         import multiprocessing
 
         settings = get_settings()
@@ -85,7 +86,7 @@ class _Simulation:
                    local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"))
         spawn = multiprocessing.get_context("spawn")  # a clean process: this one may have started Polars' threads
         self.lines = spawn.Queue()
-        self.process = spawn.Process(target=_simulate_into, args=(self.lines, *folders, days, cameras, seed),
+        self.process = spawn.Process(target=_simulate_into, args=(self.lines, *folders, days, cameras, seed, registry_only),
                                      daemon=True)
         self.written: set[tuple[dt.date, str]] = set()
         self.ended = False
@@ -288,10 +289,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     history = [m.strftime("%Y-%m") for m in months_back(end, CASE_MONTHS) if m >= settings.start_date.replace(day=1)]
     days = days_between(start, end, settings)
-    # and the day before, whose registry a running deployment would have: the week's first day falls back on it
-    with _Simulation([start - dt.timedelta(days=1), *days], args.cameras, args.seed) as simulation:
+    # and the registry of the day before, which a running deployment would have: the week's first day falls back on it
+    before = start - dt.timedelta(days=1)
+    with _Simulation([before, *days], args.cameras, args.seed, registry_only=(before,)) as simulation:
         outcome = materialize(days, _banners(argparse.Namespace(banner=None)), settings, _say, case_months=history,
-                              registry_from=start - dt.timedelta(days=1), arrivals=simulation)
+                              registry_from=before, arrivals=simulation)
     outcome.checks.update(check_freshness(settings).checks)
 
     month = end.strftime("%Y-%m")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ def simulate(
     progress: Callable[[dt.date, str, str], None] | None = None,
     captures_per_camera: float = DEMO_CAPTURES,
     via: str | None = None,
+    registry_only: Collection[dt.date] = (),
 ) -> dict[str, int]:
     """Write catalogs, change notifications, status polls, DeviceStatus responses and RecordInfo pages for
     every banner and day into `landing`, the recording segments under `recordings`, and the case export of the
@@ -57,7 +58,8 @@ def simulate(
     A banner-day's folders are emptied of earlier simulator files first, so a rerun leaves exactly its own.
     With `via` (the URL of `xl receive --replay`) the GA/T 1400 POSTs go to that receiver, which writes their logs.
     `status_rows` counts every data line written, the malformed ones included. `progress(day, code, line)` is told
-    each banner-day once its files are written, with a line to show.
+    each banner-day once its files are written, with a line to show. Of the days in `registry_only` only the
+    catalog and its change notifications are written: the day before a first harvest, read for its registry alone.
     """
     landing, recordings = Path(landing), Path(recordings)
     config = load_banners()
@@ -79,6 +81,10 @@ def simulate(
                                         stream(seed, "catalog", code, day)))
             counts.update(write_notifications(catalog, revised, day, states, updates,
                                               stream(seed, "notifications", code, day)))
+            if day in registry_only:
+                if progress:
+                    progress(day, code, f"{day} {code}: {len(registry.channels)} cameras, the registry alone")
+                continue
             counts.update(write_device_status(
                 _fresh(landing / "devicestatus" / day.isoformat() / code, "*.xml"), day, revised, states, plan,
                 stream(seed, "devicestatus", code, day), stream(seed, "clocks", code)))
