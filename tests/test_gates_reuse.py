@@ -136,6 +136,12 @@ def test_plans_built_on_one_frame_judge_the_next_anew():
     assert same(result, fresh(regex_broken, SUITE))
 
 
+def test_the_engine_keeps_no_partition_once_judged():
+    gates.validate(DIRTY, SUITE)
+    kept = gates._validator().execution_engine.batch_manager.batch_data_cache
+    assert list(kept) == [gates.BATCH_ID] and kept[gates.BATCH_ID].dataframe.empty
+
+
 # Together these suites use every kind of expectation the project's suites use (checked below).
 COVERING = ["silver.cameras", "bronze.status_polls", "gold.case_assistance_monthly"]
 
