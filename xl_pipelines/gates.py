@@ -121,9 +121,10 @@ SUMMARY = {"result_format": {"result_format": "SUMMARY", "partial_unexpected_cou
 def _validator():
     """One GX Validator for the process, on a pandas execution engine of its own without GX's metric cache.
 
-    Each partition is loaded into it under BATCH_ID and every metric graph is resolved anew on it; the cache
-    could not serve a new partition anyway, and only kept every metric ever computed (condition series
-    included) alive for the life of the process. No data context: validating needs none.
+    Each partition is loaded into it under BATCH_ID and every metric graph is resolved anew on it: the cache
+    never served a new partition, and only kept the last value of every suite's metrics (a boolean series per
+    condition of a table's last partition) alive for the life of the process. No data context: validating
+    needs none.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     from great_expectations.execution_engine import PandasExecutionEngine
