@@ -166,3 +166,23 @@ def test_a_suite_judges_a_frame_of_its_columns_as_fresh_gx(table):
     result = gates.validate(frame, suite)
     assert len(result.failures) > len(suite["expectations"]) / 2
     assert same(result, fresh(frame, suite))
+
+
+def test_the_gx_steps_gates_mirrors_are_those_it_was_written_from():
+    """gates._run_suite and gates._judge do what these GX methods do, minus finding the same dependencies on
+    every call (read in GX 1.24.1). An upgrade that changes any of them fails here: read them again, and renew
+    the digests once gates does what they do."""
+    import hashlib
+    import inspect
+
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.validator.validator import Validator
+
+    mirrored = [Validator.graph_validate, Validator._generate_metric_dependency_subgraphs_for_each_expectation_configuration,
+                Validator._resolve_suite_level_graph_and_process_metric_evaluation_errors, Expectation.metrics_validate]
+    assert {f.__name__: hashlib.sha256(inspect.getsource(f).encode()).hexdigest()[:16] for f in mirrored} == {
+        "graph_validate": "179acad7dc6ff0ea",
+        "_generate_metric_dependency_subgraphs_for_each_expectation_configuration": "3165fac4b81c0f96",
+        "_resolve_suite_level_graph_and_process_metric_evaluation_errors": "99dda1198641308d",
+        "metrics_validate": "425294baece92ecc",
+    }
