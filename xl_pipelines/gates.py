@@ -1,16 +1,20 @@
 """Quality gates as pure functions: the thresholds file, Great Expectations suites, the harvest verdicts.
 
 Suites and thresholds are data in `quality/` that governance edits; nothing here knows about Dagster.
-Great Expectations (1.x, through its pandas data source) is imported on first use: it costs about 2 s.
+Great Expectations (1.x, its pandas execution engine) is imported on first use: about 3 CPU s, which the
+runner's fork server pays once for all its workers. It judges every expectation; what it prepares for that
+from the suite alone is prepared once per process (bench/profile.md, fifth session, helper gx).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import hashlib
 import json
 import os
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,46 +112,149 @@ class SuiteResult:
                 "failures": [f.__dict__ for f in self.failures]}
 
 
+BATCH_ID = "xl-partition"  # the id each partition is loaded under; the metric graphs built once name it
+BOOLEAN = {"result_format": {"result_format": "BOOLEAN_ONLY"}}  # pass or fail alone
+SUMMARY = {"result_format": {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_VALUES}}
+
+
 @functools.cache
-def _batch_definition():
-    """One in-memory GX context for the process: no files, no analytics, no progress bars."""
+def _validator():
+    """One GX Validator for the process, on a pandas execution engine of its own without GX's metric cache.
+
+    Each partition is loaded into it under BATCH_ID and every metric graph is resolved anew on it: the cache
+    never served a new partition, and only kept the last value of every suite's metrics (a boolean series per
+    condition of a table's last partition) alive for the life of the process. No data context: validating
+    needs none.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
+    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.validator.validator import Validator
 
-    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(), analytics_enabled=False,
-                               progress_bars=ProgressBarsConfig(globally=False))
-    context = gx.get_context(mode="ephemeral", project_config=config)
-    return context.data_sources.add_pandas("xl").add_dataframe_asset("partition").add_batch_definition_whole_dataframe("whole")
-
-
-def _expectation_suite(name: str, configurations: list):
-    import great_expectations as gx
-
-    return gx.ExpectationSuite(name=name, expectations=[c.to_domain_obj() for c in configurations])
+    validator = Validator(execution_engine=PandasExecutionEngine(caching=False))
+    validator.metrics_calculator.show_progress_bars = False
+    return validator
 
 
 _CONFIGURATIONS: dict[tuple[str, str], list] = {}  # (suite name, version) → its GX configurations
 
 
 def _suite_configurations(suite: dict) -> list:
-    """A suite's expectations as GX configurations, built once per process and version of the suite."""
+    """A suite's expectations as GX validates them, built once per process and version of the suite: through an
+    ExpectationSuite (which drops an invalid expectation with a logged error) and back."""
+    import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     key = (suite["name"], suite["version"])
     if key not in _CONFIGURATIONS:
-        _CONFIGURATIONS[key] = [ExpectationConfiguration(**e) for e in suite["expectations"]]
+        domain = [ExpectationConfiguration(**e).to_domain_obj() for e in suite["expectations"]]
+        _CONFIGURATIONS[key] = gx.ExpectationSuite(name=suite["name"], expectations=domain).expectation_configurations
     return _CONFIGURATIONS[key]
 
 
-def _run_suite(batch, name: str, configurations: list, result_format: dict):
-    with warnings.catch_warnings():  # GX 1.24 reads tz-aware columns through an API pandas 3.1 deprecates
-        warnings.filterwarnings("ignore", message=".*drops timezone information.*")
-        return batch.validate(_expectation_suite(name, configurations), result_format=result_format).results
+@dataclass
+class _Plan:
+    """One expectation made ready once for every partition of one schema, as `Validator.graph_validate` and
+    `Expectation.metrics_validate` make it ready on each call (GX rebuilds the expectation's configuration
+    hundreds of times doing so): its configuration naming the batch, its Expectation, the metrics it is judged
+    on and their graph, or the error GX met building that graph."""
+
+    configuration: object  # ExpectationConfiguration
+    expectation: object  # Expectation
+    dependencies: object  # ValidationDependencies: its metrics by name, its parsed result format
+    graph: object | None  # ExpectationValidationGraph
+    error: object | None = None  # ExceptionInfo
+
+
+# (identity of a configuration held in _CONFIGURATIONS, schema, result format) → its plan. By schema, as GX
+# prepares on the loaded batch: its column-type expectations choose their metrics from the column types.
+_PLANS: dict[tuple[int, tuple, str], _Plan] = {}
+
+
+def _plan(configuration, schema: tuple, runtime: dict) -> _Plan:
+    key = (id(configuration), schema, json.dumps(runtime, sort_keys=True))
+    if key not in _PLANS:
+        from great_expectations.validator.validation_graph import ExpectationValidationGraph
+
+        validator = _validator()
+        named = copy.deepcopy(configuration)
+        named.kwargs.update({"batch_id": BATCH_ID})
+        expectation = named.to_domain_obj()
+        dependencies = expectation.get_validation_dependencies(execution_engine=validator.execution_engine,
+                                                               runtime_configuration=runtime)
+        try:
+            graph = validator.metrics_calculator.build_metric_dependency_graph(
+                metric_configurations=dependencies.get_metric_configurations(), runtime_configuration=runtime)
+            graph = ExpectationValidationGraph(configuration=named, graph=graph)
+            _PLANS[key] = _Plan(named, expectation, dependencies, graph)
+        except Exception as exc:  # as graph_validate: the expectation fails with it, the others are judged
+            _PLANS[key] = _Plan(named, expectation, dependencies, None, _exception_info(exc))
+    return _PLANS[key]
+
+
+def _judge(plan: _Plan, metrics: dict, runtime: dict):
+    """`Expectation.metrics_validate` with the dependencies found once: the expectation's own `_validate` (what
+    every GX expectation implements) judges the metrics it names, its result trimmed to the result format."""
+    from great_expectations.expectations.expectation import _validate_dependencies_against_available_metrics
+
+    runtime = copy.deepcopy({**runtime, "result_format": plan.dependencies.result_format})
+    _validate_dependencies_against_available_metrics(plan.dependencies.get_metric_configurations(), metrics)
+    named = {name: metrics[metric.id] for name, metric in plan.dependencies.metric_configurations.items()}
+    result = plan.expectation._validate(metrics=named, runtime_configuration=runtime,
+                                        execution_engine=_validator().execution_engine)
+    if runtime["result_format"]["result_format"] == "BOOLEAN_ONLY":  # no unexpected_index_query is asked for
+        if isinstance(result, dict):
+            result["result"] = {}
+        else:
+            result.result = {}
+    return plan.expectation._build_evr(raw_response=result)
+
+
+def _exception_info(exc: Exception):
+    from great_expectations.validator.exception_info import ExceptionInfo
+
+    return ExceptionInfo(exception_traceback=traceback.format_exc(), exception_message=str(exc))
+
+
+def _run_suite(data, configurations: list, runtime: dict) -> list[tuple[object, object]]:
+    """`Validator.graph_validate` on plans built once: only the metrics are computed on the new partition.
+
+    The same steps in the same order, each GX's own: the Validator orders the expectations (by column) and
+    substitutes suite parameters; an expectation whose graph could not be built fails with that error; one graph
+    of all metrics is resolved; an expectation whose metric failed fails with it; GX judges every other from the
+    metrics. Each configuration given, with its result.
+    """
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult as Result
+    from great_expectations.validator.validation_graph import ValidationGraph
+
+    validator = _validator()
+    engine = validator.execution_engine
+    engine.load_batch_data(BATCH_ID, data)
+    schema = tuple(zip(data.columns, map(str, data.dtypes), strict=True))
+    plans = [(c, _plan(c, schema, runtime)) for c in validator.process_expectations_for_validation(configurations)]
+    results = [(c, Result(success=False, exception_info=p.error, expectation_config=p.configuration))
+               for c, p in plans if p.error]
+    ready = [(c, p) for c, p in plans if not p.error]
+    try:
+        metrics, aborted = validator.metrics_calculator.resolve_validation_graph(
+            ValidationGraph(engine, edges=[edge for _, p in ready for edge in p.graph.graph.edges]), runtime)
+    except Exception as exc:  # a failure no metric is named for: every expectation fails with it
+        info = _exception_info(exc)
+        return results + [(c, Result(success=False, exception_info=info, expectation_config=p.configuration))
+                          for c, p in ready]
+    rejected = set()  # plans whose metrics failed
+    for c, p in ready if aborted else []:
+        if info := p.graph.get_exception_info(metric_info=aborted):
+            results.append((c, Result(success=False, exception_info=info, expectation_config=p.configuration)))
+            rejected.add(id(p))
+    for c, p in ready:
+        if id(p) in rejected:
+            continue
+        try:
+            result = _judge(p, metrics, runtime)
+        except Exception as exc:
+            result = Result(success=False, exception_info=_exception_info(exc), expectation_config=p.configuration)
+        results.append((c, result))
+    return results
 
 
 def validate(frame: pl.DataFrame, suite: dict) -> SuiteResult:
@@ -156,25 +263,33 @@ def validate(frame: pl.DataFrame, suite: dict) -> SuiteResult:
     Every expectation is first judged pass/fail alone (GX's BOOLEAN_ONLY, about half the work of counting); only
     those that failed are run again to count and sample what they found, so a clean partition pays for no lists.
     """
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
-    judged = _run_suite(batch, suite["name"], _suite_configurations(suite), {"result_format": "BOOLEAN_ONLY"})
-    failed = [r.expectation_config for r in judged if not r.success]
-    described = _run_suite(batch, suite["name"], failed, {"result_format": "SUMMARY",
-                                                          "partial_unexpected_count": SAMPLE_VALUES}) if failed else []
-    failures = []
-    for r in described:
-        config, result = r.expectation_config, r.result or {}
-        observed = _exception_message(r.exception_info) or result.get("observed_value")
-        failures.append(Failure(
-            expectation=config.type,
-            column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
-            severity=ERROR if str(config.severity).lower().endswith("critical") else WARN,
-            unexpected=result.get("unexpected_count"),
-            elements=result.get("element_count"),
-            sample=[_plain(v) for v in (result.get("partial_unexpected_list") or [])][:SAMPLE_VALUES],
-            observed=None if observed is None else str(observed)[:300],
-        ))
-    return SuiteResult(suite["name"], len(judged), failures)
+    import pandas as pd
+
+    data = frame.to_pandas()
+    try:
+        with warnings.catch_warnings():  # GX 1.24 reads tz-aware columns through an API pandas 3.1 deprecates
+            warnings.filterwarnings("ignore", message=".*drops timezone information.*")
+            judged = _run_suite(data, _suite_configurations(suite), BOOLEAN)
+            failed = [configuration for configuration, result in judged if not result.success]
+            described = [result for _, result in _run_suite(data, failed, SUMMARY)] if failed else []
+    finally:  # the engine keeps its batch until the next is loaded: not the partition, for the rest of the step
+        _validator().execution_engine.load_batch_data(BATCH_ID, pd.DataFrame())
+    return SuiteResult(suite["name"], len(judged), [_failure(r) for r in described])
+
+
+def _failure(described) -> Failure:
+    """A failed expectation's SUMMARY result, as the report names it."""
+    config, result = described.expectation_config, described.result or {}
+    observed = _exception_message(described.exception_info) or result.get("observed_value")
+    return Failure(
+        expectation=config.type,
+        column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
+        severity=ERROR if str(config.severity).lower().endswith("critical") else WARN,
+        unexpected=result.get("unexpected_count"),
+        elements=result.get("element_count"),
+        sample=[_plain(v) for v in (result.get("partial_unexpected_list") or [])][:SAMPLE_VALUES],
+        observed=None if observed is None else str(observed)[:300],
+    )
 
 
 def _exception_message(info: dict | None) -> str | None:
