@@ -88,6 +88,7 @@ class EventLog(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._tables: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @contextlib.contextmanager
@@ -103,6 +104,13 @@ class EventLog(SqliteEventLogStorage):
                 self._engines[shard].dispose()  # a new file turned WAL after its first connection opened
             with self._engines[shard].connect() as connection, connection.begin():
                 yield connection
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks before storing every asset event's tags and every check's result, each time through an
+        engine of its own; a table once there stays (migrations only add them)."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
 
     def store_event(self, event: EventLogEntry) -> None:
         super().store_event(event)
