@@ -150,3 +150,22 @@ def test_a_file_in_rollback_journal_mode_keeps_full_syncs(tmp_path):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     plain.dispose()
+
+
+def test_a_forked_child_writes_through_connections_of_its_own(xl_home, monkeypatch):
+    """The parent's pooled connections stay the parent's: a child forked after a run opens its own, and both
+    processes' runs are in the history."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    instance = instance_for(get_settings())
+    probe(instance)
+    index = instance.event_log_storage.index_connection
+    with index() as connection:
+        parents = connection.connection.dbapi_connection
+    child = os.fork()
+    if child == 0:  # the child: exit status 0 only if its run succeeded on a connection not its parent's
+        with index() as connection:
+            own = connection.connection.dbapi_connection is not parents
+        os._exit(0 if own and probe(instance).success else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    probe(instance)
+    assert len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))) == 3

@@ -13,6 +13,7 @@ committed event and never a torn file (a power cut may lose a run's last events:
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -46,12 +47,26 @@ def _without_sync_waits(connection, _record) -> None:
         connection.execute("PRAGMA synchronous=NORMAL")
 
 
+def _opened_here(_connection, record) -> None:
+    record.info["pid"] = os.getpid()
+
+
+def _not_inherited(_connection, record, proxy) -> None:
+    """A forked child never uses its parent's open connection (SQLite forbids it): it opens its own (SQLAlchemy's
+    documented recipe for pools and os.fork)."""
+    if record.info["pid"] != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise sqlalchemy.exc.DisconnectionError("a connection of the parent process")
+
+
 def engine(conn_string: str) -> Engine:
     """One file's engine: one connection kept open (more while several threads use the file at once), statements
     compiled once; waits as Dagster's own do for a writer of another process."""
     made = sqlalchemy.create_engine(conn_string, poolclass=QueuePool, pool_size=1,
                                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
     sqlalchemy.event.listen(made, "connect", _without_sync_waits)
+    sqlalchemy.event.listen(made, "connect", _opened_here)
+    sqlalchemy.event.listen(made, "checkout", _not_inherited)
     return made
 
 
