@@ -2,16 +2,19 @@
 per file, read by other processes while a run writes it, consistent after a run is killed."""
 
 import json
+import logging
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy
+from dagster._core.events.log import EventLogEntry
 
 from xl_pipelines.runner import instance_for
 from xl_pipelines.settings import get_settings
@@ -169,3 +172,28 @@ def test_a_forked_child_writes_through_connections_of_its_own(xl_home, monkeypat
     assert os.waitpid(child, 0)[1] == 0
     probe(instance)
     assert len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))) == 3
+
+
+def test_the_webservers_live_view_of_a_run_sees_its_events_while_the_run_holds_its_file(tmp_path):
+    """The UI follows a run by watching its file (EventLog.watch); here the events stay in the file's write-ahead
+    log until the run ends, and the watch is woken by that log."""
+    writer, viewer = EventLog(str(tmp_path)), EventLog(str(tmp_path))  # as `xl materialize` and the webserver
+    run_id, seen = "0f0f0f0f-0000-4000-8000-000000000001", []
+
+    def store(message: str) -> None:
+        writer.store_event(EventLogEntry(error_info=None, level=logging.INFO, user_message=message, run_id=run_id,
+                                         timestamp=time.time()))
+
+    try:
+        store("first")
+        viewer.watch(run_id, None, lambda entry, _cursor: seen.append(entry.user_message))
+        for message in ("second", "third"):
+            store(message)
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == ["first", "second", "third"]
+        assert (tmp_path / f"{run_id}.db-wal").exists()  # the writer's engine still open: nothing checkpointed yet
+    finally:
+        viewer.dispose()
+        writer.dispose()

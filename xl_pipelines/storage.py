@@ -23,7 +23,11 @@ from dagster._core.events import EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -35,6 +39,7 @@ from dagster._core.storage.sqlite_storage import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
+from watchdog.observers import Observer
 
 OPEN_RUNS = 8  # run files whose engines a reader (the webserver) keeps open at once; the oldest is closed first
 
@@ -133,6 +138,14 @@ class EventLog(SqliteEventLogStorage):
             with self._db_lock:
                 self._close(event.run_id)
 
+    def watch(self, run_id: str, cursor: str | None, callback) -> None:
+        """As Dagster's (the webserver's live view of a run), through _Watchdog."""
+        if not self._obs:
+            self._obs = Observer()
+            self._obs.start()
+        watchdog = _Watchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (watchdog, self._obs.schedule(watchdog, self._base_dir, recursive=True))
+
     def _close(self, *shards: str) -> None:
         for shard in shards:
             if shard in self._engines:
@@ -142,6 +155,18 @@ class EventLog(SqliteEventLogStorage):
         super().dispose()
         with self._db_lock:
             self._close(*list(self._engines))
+
+
+class _Watchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's watcher of a run's file, woken by its write-ahead log too: a run's events are there while its
+    writer's engine is open (Dagster's own writer checkpoints them into the file at every close)."""
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self._log_path, f"{self._log_path}-wal"]
+
+    def on_modified(self, _event) -> None:
+        self._process_log()
 
 
 class LocalStorage(DagsterSqliteStorage):
