@@ -174,6 +174,22 @@ def test_a_forked_child_writes_through_connections_of_its_own(xl_home, monkeypat
     assert len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))) == 3
 
 
+def test_a_reader_of_many_runs_keeps_the_last_eight_open(tmp_path):
+    """The webserver reads run after run: each run's file stays open (its log not yet checkpointed) until eight
+    newer ones are, then closed (checkpointed, its log removed)."""
+    history = EventLog(str(tmp_path))
+    runs = [f"0f0f0f0f-0000-4000-8000-{n:012d}" for n in range(10)]
+    try:
+        for run_id in runs:
+            history.store_event(EventLogEntry(error_info=None, level=logging.INFO, user_message="x", run_id=run_id,
+                                              timestamp=time.time()))
+        assert [(tmp_path / f"{r}.db-wal").exists() for r in runs] == [False] * 2 + [True] * 8
+        assert all(len(history.get_logs_for_run(r)) == 1 for r in runs)
+    finally:
+        history.dispose()
+    assert not list(tmp_path.glob("*-wal"))
+
+
 def test_the_webservers_live_view_of_a_run_sees_its_events_while_the_run_holds_its_file(tmp_path):
     """The UI follows a run by watching its file (EventLog.watch); here the events stay in the file's write-ahead
     log until the run ends, and the watch is woken by that log."""
