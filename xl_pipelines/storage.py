@@ -104,7 +104,7 @@ class Schedules(_OneEngine, SqliteScheduleStorage):
 
 class EventLog(SqliteEventLogStorage):
     """The events: a file per run and an index of asset and check events across runs ($DAGSTER_HOME/history/runs/).
-    A run's engine is closed when its run ends (its log checkpointed once, into the file the webserver watches)."""
+    A run's engine is closed when its run ends: its write-ahead log checkpointed into the file once."""
 
     def __init__(self, base_dir: str, inst_data=None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
