@@ -13,11 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from tests.conftest import camera_id, land_banner
 from tests.test_crash_safety import BANNER, materialize
 from xl_pipelines.lake import pid_alive
-from xl_pipelines.runner import instance_for, submits_runs
+from xl_pipelines.runner import DEPLOYED, deployed, instance_for, submits_runs
 from xl_pipelines.settings import ConfigError, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,7 @@ storage:
 
 def dagster_home(tmp_path: Path, config: str) -> Path:
     home = tmp_path / "instance"
-    home.mkdir()
+    home.mkdir(parents=True)
     (home / "dagster.yaml").write_text(config, encoding="utf-8")
     return home
 
@@ -55,6 +56,20 @@ def test_a_dagster_home_that_names_a_run_coordinator_is_submitted_to(xl_home, tm
     instance = instance_for(get_settings())
     assert Path(instance.root_directory) == home and submits_runs(instance)
     assert not (xl_home / "dagster").exists()  # the embedded instance was not made
+
+
+def test_a_deployment_is_what_its_dagster_yaml_configures_beyond_xls_own(tmp_path, monkeypatch):
+    """xl's dagster.yaml names its own storage class: only a storage, launcher or coordinator other than that
+    makes $DAGSTER_HOME a deployment's."""
+    own = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    cases = {"own": own, "queued": {**own, **yaml.safe_load(QUEUE)}, "postgres": {**own, **yaml.safe_load(POSTGRES)},
+             "distributed": yaml.safe_load((ROOT / "deploy" / "dagster.distributed.yaml").read_text())}
+    found = {}
+    for name, config in cases.items():
+        monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path / name, yaml.safe_dump(config))))
+        found[name] = deployed() and deployed()[1] & DEPLOYED
+    assert found == {"own": None, "queued": {"run_coordinator"}, "postgres": {"storage"},
+                     "distributed": {"storage", "run_coordinator", "run_launcher"}}
 
 
 @pytest.mark.parametrize(("config", "said"), [

@@ -23,7 +23,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -51,39 +50,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # What a worker imports before its first banner-day; the fork server imports it once for all of them.
 PRELOAD = ["xl_pipelines.preload"]
 _INSTANCES: dict[Path, dg.DagsterInstance] = {}
-_HELD: dict[str, sqlite3.Connection] | None = None  # during a run: database file -> a connection kept open
-
-
-def _history_without_waits(connection, _record) -> None:
-    """Dagster writes each of a run's ~300 events by opening its SQLite history, committing and closing: each
-    commit syncs the write-ahead log and each close of the last connection checkpoints it, ~20 ms of disk
-    waits an event (bench/profile.md). In WAL mode synchronous=NORMAL keeps the history consistent through any
-    crash (a power cut may lose a run's last events, never corrupt it; `recover` marks such a run failed), and
-    during a run a connection held open per file means Dagster's close is never the last one."""
-    if not isinstance(connection, sqlite3.Connection) or connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        return
-    connection.execute("PRAGMA synchronous=NORMAL")
-    path = connection.execute("PRAGMA database_list").fetchone()[2]
-    if _HELD is not None and path and path not in _HELD:
-        _HELD[path] = held = sqlite3.connect(path, check_same_thread=False)
-        held.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the log, which it then keeps open
-
-
-@contextlib.contextmanager
-def _history_held() -> Iterator[None]:
-    """Hold the history files a run writes open while it runs; closed after it, each is checkpointed once, not
-    once an event."""
-    global _HELD
-    _HELD = {}
-    try:
-        yield
-    finally:
-        held, _HELD = _HELD, None
-        for connection in held.values():
-            connection.close()
-
-
-# What a deployment's dagster.yaml configures (deploy/dagster.distributed.yaml) and xl's own never does; the
+# What a deployment's dagster.yaml configures (deploy/dagster.distributed.yaml) other than xl's own does; the
 # last two name who executes runs.
 DEPLOYED = {"storage", "run_storage", "event_log_storage", "schedule_storage", "run_launcher", "run_coordinator"}
 EXECUTES = {"run_launcher", "run_coordinator"}
@@ -91,8 +58,8 @@ EXECUTES = {"run_launcher", "run_coordinator"}
 
 def deployed() -> tuple[Path, set[str]] | None:
     """$DAGSTER_HOME and what its dagster.yaml configures, when that is the instance's storage, run launcher or
-    run coordinator (a deployment's instance); None when xl's embedded one is meant (unset, or the embedded
-    copy `make` points at)."""
+    run coordinator other than xl's own dagster.yaml names (a deployment's instance); None when xl's embedded
+    one is meant (unset, or the embedded copy `make` points at)."""
     home = os.environ.get("DAGSTER_HOME")
     config = Path(home, "dagster.yaml") if home else None
     if config is None or not config.is_file():
@@ -101,12 +68,13 @@ def deployed() -> tuple[Path, set[str]] | None:
         loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise TypeError(f"a {type(loaded).__name__}, not a mapping of settings")
-        keys = set(loaded)
     except (yaml.YAMLError, TypeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: "
                           f"{getattr(exc, 'problem', None) or exc}{where}") from None
+    own = yaml.safe_load(INSTANCE_CONFIG.read_text(encoding="utf-8"))
+    keys = {key for key, value in loaded.items() if key not in own or value != own[key]}
     return (Path(home), keys) if keys & DEPLOYED else None
 
 
@@ -140,10 +108,6 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
         return _INSTANCES[home]
     if home in _INSTANCES and os.environ.get("DAGSTER_HOME") == str(home):
         return _INSTANCES[home]
-    import sqlalchemy
-
-    if not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _history_without_waits):
-        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _history_without_waits)
     home.mkdir(parents=True, exist_ok=True)
     with open(home / ".instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -217,9 +181,8 @@ def _run(job_name: str, instance: dg.DagsterInstance, outcome: Outcome, label: s
     """Execute one job run in this process; count its checks; return its status line."""
     from xl_pipelines.definitions import defs
 
-    with _history_held():
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET, tags=_this_process())
     failures = [e.event_specific_data.error.message.strip().splitlines()[0] for e in result.all_events
                 if e.event_type_value == "STEP_FAILURE" and e.event_specific_data.error]
     return _status(result.get_asset_check_evaluations(), result.success, failures, outcome, label)

@@ -1,0 +1,185 @@
+"""The embedded instance's run history (dagster.yaml `storage`): Dagster's own SQLite storages, same files and
+schema, with one SQLAlchemy engine (and its pooled connection) per database file instead of one per statement.
+
+Dagster's SQLite storages create an engine for every connection they open: a run's ~280 events cost ~1,700
+engines, each with an empty statement cache (every insert compiled anew), each connection's close the last one
+(the write-ahead log checkpointed, synced, deleted): ~1.5 CPU s a banner-day (bench/profile.md). Here an engine
+lives as long as its file is in use: the run's own file until the run ends, the index and the runs' list for the
+process. Every event is still its own committed transaction, in WAL mode with synchronous=NORMAL: other
+processes (`dagster dev`, another `xl`) read and write the same files meanwhile, and a killed run leaves every
+committed event and never a torn file (a power cut may lose a run's last events: `recover` marks it failed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import sqlalchemy
+from dagster._core.events import EVENT_TYPE_TO_PIPELINE_RUN_STATUS
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import QueuePool
+from watchdog.observers import Observer
+
+OPEN_RUNS = 8  # run files whose engines a reader (the webserver) keeps open at once; the oldest is closed first
+
+
+def _without_sync_waits(connection, _record) -> None:
+    """In WAL mode synchronous=NORMAL syncs at checkpoints, not at every commit, and still never corrupts the file
+    (SQLite's documentation); a file still in rollback-journal mode keeps FULL."""
+    if isinstance(connection, sqlite3.Connection) and \
+            connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _opened_here(_connection, record) -> None:
+    record.info["pid"] = os.getpid()
+
+
+def _not_inherited(_connection, record, proxy) -> None:
+    """A forked child never uses its parent's open connection (SQLite forbids it): it opens its own (SQLAlchemy's
+    documented recipe for pools and os.fork)."""
+    if record.info["pid"] != os.getpid():
+        record.dbapi_connection = proxy.dbapi_connection = None
+        raise sqlalchemy.exc.DisconnectionError("a connection of the parent process")
+
+
+def engine(conn_string: str) -> Engine:
+    """One file's engine: one connection kept open (more while several threads use the file at once), statements
+    compiled once; waits as Dagster's own do for a writer of another process."""
+    made = sqlalchemy.create_engine(conn_string, poolclass=QueuePool, pool_size=1,
+                                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+    sqlalchemy.event.listen(made, "connect", _without_sync_waits)
+    sqlalchemy.event.listen(made, "connect", _opened_here)
+    sqlalchemy.event.listen(made, "checkout", _not_inherited)
+    return made
+
+
+class _OneEngine:
+    """connect() of Dagster's single-file SQLite storages (runs, schedules), through one engine."""
+
+    _conn_string: str
+    _engine: Engine | None = None
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        if self._engine is None:
+            self._engine = engine(self._conn_string)
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+    def dispose(self) -> None:
+        super().dispose()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class RunHistory(_OneEngine, SqliteRunStorage):
+    """The list of runs ($DAGSTER_HOME/history/runs.db)."""
+
+
+class Schedules(_OneEngine, SqliteScheduleStorage):
+    """Schedule and sensor state ($DAGSTER_HOME/schedules/schedules.db)."""
+
+
+class EventLog(SqliteEventLogStorage):
+    """The events: a file per run and an index of asset and check events across runs ($DAGSTER_HOME/history/runs/).
+    A run's engine is closed when its run ends: its write-ahead log checkpointed into the file once."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._tables: set[str] = set()
+        super().__init__(base_dir, inst_data)
+
+    @contextlib.contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:  # as Dagster's: one statement at a time per storage, the watcher threads included
+            if shard not in self._engines:
+                self._engines[shard] = engine(self.conn_string_for_shard(shard))
+                self._close(*[s for s in self._engines if s != INDEX_SHARD_NAME][:-OPEN_RUNS])
+            self._engines.move_to_end(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(self._engines[shard])
+                self._initialized_dbs.add(shard)
+                self._engines[shard].dispose()  # a new file turned WAL after its first connection opened
+            with self._engines[shard].connect() as connection, connection.begin():
+                yield connection
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks before storing every asset event's tags and every check's result, each time through an
+        engine of its own; a table once there stays (migrations only add them)."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
+
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        if EVENT_TYPE_TO_PIPELINE_RUN_STATUS.get(event.dagster_event_type) in FINISHED_STATUSES:
+            with self._db_lock:
+                self._close(event.run_id)
+
+    def watch(self, run_id: str, cursor: str | None, callback) -> None:
+        """As Dagster's (the webserver's live view of a run), through _Watchdog."""
+        if not self._obs:
+            self._obs = Observer()
+            self._obs.start()
+        watchdog = _Watchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (watchdog, self._obs.schedule(watchdog, self._base_dir, recursive=True))
+
+    def _close(self, *shards: str) -> None:
+        for shard in shards:
+            if shard in self._engines:
+                self._engines.pop(shard).dispose()
+
+    def dispose(self) -> None:
+        super().dispose()
+        with self._db_lock:
+            self._close(*list(self._engines))
+
+
+class _Watchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's watcher of a run's file, woken by its write-ahead log too: a run's events are there while its
+    writer's engine is open (Dagster's own writer checkpoints them into the file at every close)."""
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self._log_path, f"{self._log_path}-wal"]
+
+    def on_modified(self, _event) -> None:
+        self._process_log()
+
+
+class LocalStorage(DagsterSqliteStorage):
+    """The three storages in DagsterSqliteStorage's layout under base_dir ($DAGSTER_HOME)."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self.base_dir = base_dir
+        self._run_storage = RunHistory.from_local(_runs_directory(base_dir))
+        self._event_log_storage = EventLog(_event_logs_directory(base_dir))
+        self._schedule_storage = Schedules.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> LocalStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
