@@ -84,11 +84,11 @@ def _probe_open(file: BinaryIO, source: str | BinaryIO, suffix: str, tolerance_s
             failure = _said(exc)
         nominal = container.duration / av.time_base if container.duration else None
         base = stream.time_base
-    row |= {"packets": len(packets), "keyframes": sum(p[2] for p in packets),
-            "corrupt_packets": sum(p[3] for p in packets), "nominal_s": nominal}
+    times, lengths, keys, corrupt = zip(*packets, strict=True) if packets else ((), (), (), ())  # as columns
+    row |= {"packets": len(packets), "keyframes": sum(keys), "corrupt_packets": sum(corrupt), "nominal_s": nominal}
     if not packets:
         return row | {"problem": "corrupt", "detail": failure or "no video packets"}
-    row["span_s"] = span = _span(packets) * float(base)
+    row["span_s"] = span = _span(times, lengths) * float(base)
     short = nominal is not None and nominal - span > tolerance_s
     if failure:
         return row | {"problem": "corrupt", "detail": failure}
@@ -127,11 +127,12 @@ def _mp4_boxes(file: BinaryIO) -> list[str]:
     return boxes if boxes[:1] == ["ftyp"] else []
 
 
-def _span(packets: list[tuple]) -> int:
-    """Time-base units from the first packet's start to the last one's end. A container that stores no
-    packet durations (TS) gets the typical spacing between packets for the last one."""
-    times = sorted(p[0] for p in packets)
-    last = max(packets, key=lambda p: p[0])[1]
+def _span(starts: tuple[int, ...], lengths: tuple[int | None, ...]) -> int:
+    """Time-base units from the first packet's start to the last one's end (the packets' `starts` and
+    `lengths` in demux order). A container that stores no packet durations (TS) gets the typical spacing
+    between packets for the last one."""
+    times = sorted(starts)
+    last = lengths[starts.index(times[-1])]  # the first packet demuxed of those starting last
     if not last:
         steps = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
         last = steps[len(steps) // 2] if steps else 0
