@@ -197,9 +197,7 @@ def child_texts(nodes: list[etree._Element | None], fields: dict[str, str]) -> p
     found = [(position, child.tag, child.text) for position, node in enumerate(nodes) if node is not None
              for child in node.iterchildren(*tags)]
     text = pl.col("text").str.strip_chars()
-    columns = zip(*found, strict=True) if found else ((), (), ())  # three columns: half the time of rows
-    texts = (pl.DataFrame(dict(zip(("node", "tag", "text"), columns, strict=True)),
-                          schema={"node": pl.Int64, "tag": pl.String, "text": pl.String})
+    texts = (pl.DataFrame(found, schema={"node": pl.Int64, "tag": pl.String, "text": pl.String}, orient="row")
              .with_columns(text=text).filter(text != "", ~text.str.to_lowercase().is_in(list(PLACEHOLDERS)))
              .unique(["node", "tag"], keep="first", maintain_order=True))
     wide = pl.DataFrame({"node": range(len(nodes))}, schema={"node": pl.Int64}).join(
