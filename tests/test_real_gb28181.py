@@ -287,6 +287,41 @@ def test_many_bodies_read_as_each_alone(monkeypatch, batch_bytes):
         assert (etree.tostring(root, with_tail=False) if isinstance(root, etree._Element) else (root.reason, str(root))) == alone
 
 
+@pytest.mark.parametrize(("body", "message"), [
+    (b"<Response><CmdType>Catalog</CmdType></Response>", "CmdType 'Catalog'"),
+    (b"<Response><SN>1</SN></Response>", "CmdType None"),  # none at all
+    (b"<Response><CmdType/><CmdType>DeviceStatus</CmdType></Response>", "CmdType ''"),  # the first one counts
+    (b"<Response xmlns='urn:x'><CmdType>DeviceStatus</CmdType></Response>", "CmdType None"),  # another namespace's
+    (b"<Response><Info><CmdType>DeviceStatus</CmdType></Info></Response>", "CmdType None"),  # not a child
+    (b"<Notify><CmdType>DeviceStatus</CmdType></Notify>", "root <Notify>, CmdType 'DeviceStatus'"),
+])
+def test_a_body_of_another_command_is_named_by_its_root_and_first_cmdtype(body, message):
+    with pytest.raises(gb28181.PageError) as refused:
+        gb28181._expect(gb28181.parse_xml(body), ("Response",), "DeviceStatus", "not_device_status", "an answer")
+    assert refused.value.reason == "not_device_status" and message in str(refused.value)
+    gb28181._expect(gb28181.parse_xml(b"<Response><!--c--><CmdType> DeviceStatus\n</CmdType></Response>"),
+                    ("Response",), "DeviceStatus", "not_device_status", "an answer")  # trimmed: no error
+
+
+def test_fields_of_no_nodes_or_of_nodes_without_them_are_missing():
+    fields = {"sn": "SN", "name": "Name"}
+    assert gb28181.child_texts([], fields).rows() == []
+    assert gb28181.child_texts([None, etree.fromstring(b"<R><X>1</X></R>")], fields).rows() == [(None, None)] * 2
+    nodes = [etree.fromstring(b"<R><SN> </SN><SN>7</SN><Name>NULL</Name></R>"), None]
+    assert gb28181.child_texts(nodes, fields).rows() == [("7", None), (None, None)]
+
+
+def test_a_chunk_of_only_unreadable_answers_is_one_quarantined_row_each(tmp_path):
+    """Every file of a chunk unreadable: no answer's fields to read, and still one row a file (this failed
+    once: no nodes gave one row of nulls, which did not fit the chunk's zero pages)."""
+    names = ["20261120T000000-15050200001310000011.xml", "20261120T000100-15050200001310000012.xml"]
+    for name, body in zip(names, [b"<Response>", b"<Response><CmdType>Catalog</CmdType></Response>"], strict=True):
+        (tmp_path / name).write_bytes(body)
+    frame = gb28181.device_status_frame(sorted(tmp_path.iterdir()))
+    assert frame.select("item", "page_reason", "device_id").rows() == [
+        (0, "malformed_xml", None), (0, "not_device_status", None)]
+
+
 @pytest.mark.parametrize(("raw", "expected"), [
     ("2026-11-20T21:30:15", at(21, 30, 15)), ("2026-11-20 21:30:15", at(21, 30, 15)),
     (" 2026-11-20T21:30:15.999 ", at(21, 30, 15)), ("2026-11-20T13:30:15Z", at(21, 30, 15)),

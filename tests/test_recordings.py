@@ -73,6 +73,9 @@ def test_each_broken_file_gets_its_problem(tmp_path):
     assert 0 < cases["faststart"]["span_s"] < 3600  # … its packets stop early: it covers what it holds
     assert 0 < cases["ts"]["span_s"] < 3600 and "188" in cases["ts"]["detail"]
     assert (cases["empty"]["detail"], cases["audio"]["detail"]) == ("empty file", "no video stream")
+    # FFmpeg's own words (AVERROR_INVALIDDATA is -FFERRTAG('I','N','D','A') = -0x41444E49), naming no descriptor
+    assert cases["noise"]["detail"].startswith("[Errno 1094995529] Invalid data found when processing input")
+    assert "/proc" not in cases["noise"]["detail"] and "'" not in cases["noise"]["detail"]
 
 
 def test_files_that_cannot_be_placed_are_quarantined_and_a_dot_file_is_a_crash_only_once_the_day_is_over(tmp_path):

@@ -18,10 +18,12 @@ import contextlib
 import contextvars
 import errno
 import fcntl
+import fnmatch
 import functools
 import os
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -36,9 +38,11 @@ from xl_pipelines.settings import ConfigError, Where
 MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
          b"PK\x03\x04": "zip", b"PK\x05\x06": "zip", b"PK\x07\x08": "zip", b"\x04\x22\x4d\x18": "lz4",
          b"7z\xbc\xaf\x27\x1c": "7z"}
+_LEADS = frozenset(magic[0] for magic in MAGIC) | {0x78}  # a first byte no format starts with: not compressed
 REFUSED_SCHEMA = {"source_file": pl.String, "reason": pl.String, "detail": pl.String}
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 LINK = "a symbolic link: never followed, wherever it points"
+_ONE_LEVEL = re.compile(r"(?!.*\*\*)[^/]*[*?\[][^/]*")  # a pattern of names in one folder, with a wildcard
 # EMPTY_RANGE: an S3 store refuses a byte range of an empty object (416 InvalidRange, EINVAL from s3fs): it is empty
 # The listed files being harvested and their sources' limits (Listing.reading): a read re-checks against these
 _READING: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("landing_reading", default=None)
@@ -70,6 +74,8 @@ def _uncompressed(head: bytes) -> None:
 
 def compression(head: bytes) -> str | None:
     """The compressed format `head` (a file's first bytes) starts with, if any (zlib by its header checksum)."""
+    if not head or head[0] not in _LEADS:  # text, the usual case, is told by its first byte alone
+        return None
     for magic, name in MAGIC.items():
         if head.startswith(magic):
             return name
@@ -130,25 +136,25 @@ def _open(path: Where, limit: int) -> tuple[BinaryIO, int]:
     return path.fs.open(path.path, "rb", size=info["size"]), info["size"]
 
 
-def _limit(path: Where, limit: int | None, folders: set[str]) -> int:
-    """`limit`, else the limit of the source `path` was listed from (Listing.reading), else the largest of
-    the `folders`' limits."""
+def _limit(path: Where, limit: int | None, besides: str | None = None) -> int:
+    """`limit`, else the limit of the source `path` was listed from (Listing.reading), else the largest
+    source limit `besides` that folder's."""
     if limit is not None:
         return limit
-    return (_READING.get() or {}).get(str(path)) or max(limits()[folder] for folder in folders)
+    return (_READING.get() or {}).get(str(path)) or max(mb for folder, mb in limits().items() if folder != besides)
 
 
 def open_file(path: Where, limit: int | None = None) -> BinaryIO:
     """`path` opened for reading if it is still a regular file within the limit (its source's, see _limit);
     Refused otherwise."""
-    return _open(path, _limit(path, limit, set(limits())))[0]
+    return _open(path, _limit(path, limit))[0]
 
 
 def read_bytes(path: Where, limit: int | None = None) -> bytes:
     """A listed landing file's bytes, at most the size it had when opened (so at most its source's limit),
     refused again if it became a link, a FIFO, too large or compressed since it was listed. An object is
     read with one request for at most one byte more than the limit (more is too large)."""
-    limit = _limit(path, limit, set(limits()) - {"recordings"})
+    limit = _limit(path, limit, besides="recordings")
     if isinstance(path, Path):  # read on the checked descriptor itself: a city-day reads 0.6 M small files
         fd, size = _descriptor(path, limit)
         try:
@@ -249,19 +255,22 @@ def exists(path: Where) -> bool:
     return os.path.lexists(path) if isinstance(path, Path) else path.exists()
 
 
-def vet(base: Where, paths: list[Where], limit: int) -> Listing:
+def vet(base: Where, paths: list[Where], limit: int, regular: Sequence[bool] = ()) -> Listing:
     """Split `paths` (below `base`, a folder reached without a link) into files to read and files refused,
-    judged by their names and first bytes only."""
-    files, refused, folders = [], [], {base: None}
+    judged by their names and first bytes only. `regular`: for each path, whether its folder's listing
+    already says it is a regular file; such a file is not looked at before it is opened (the open checks
+    it again), anything else is judged by its own entry first, so it is refused in the words _kind gives."""
+    files, refused, folders = [], [], {str(base): None}
     heads = _heads(paths)
-    for path in paths:
+    for path, plain in zip(paths, regular or [False] * len(paths), strict=True):
         try:
-            if path.parent not in folders:  # many files share a folder: its way is looked at once
-                folders[path.parent] = _linked(base, path.parent)
-            if (link := folders[path.parent]) is not None:
+            if (parent := os.path.dirname(str(path))) not in folders:  # many files share a folder: looked at once
+                folders[parent] = _linked(base, path.parent)
+            if (link := folders[parent]) is not None:
                 raise Refused("symlink", f"below the symbolic link {link.name}/: never followed")
-            _judge(*_entry(path), limit)
-            if path not in heads:
+            if not plain:
+                _judge(*_entry(path), limit)
+            if isinstance(path, Path):
                 _peek(path, limit)
             elif isinstance(head := heads[path], bytes):
                 _uncompressed(head)
@@ -286,6 +295,19 @@ def matching(folder: Where, pattern: str) -> list[Where]:
     return [folder.joinpath(name.removeprefix(prefix)) for name in folder.fs.glob(prefix + pattern)]
 
 
+def _entries(folder: Path, pattern: str, hidden: bool) -> list[tuple[str, bool]]:
+    """The names in `folder` matching the one-level `pattern` as Path.glob matches them (nothing when there is
+    no such folder), dot-names only if `hidden`, in name order, each with whether the folder's listing says
+    it is a regular file (the type the directory itself records: no look at each file)."""
+    match = re.compile(fnmatch.translate(pattern)).fullmatch
+    try:
+        with os.scandir(folder) as entries:
+            return sorted((entry.name, entry.is_file(follow_symlinks=False)) for entry in entries
+                          if match(entry.name) and (hidden or not entry.name.startswith(".")))
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+
+
 def list_files(root: Where, folder: Where, pattern: str, limit: int, hidden: bool = False) -> Listing:
     """The entries of `folder` (below `root`) matching `pattern`, in name order, vetted. Dot-names (files still
     being written) are left out unless `hidden`. A linked `folder` itself is one refused record."""
@@ -293,6 +315,9 @@ def list_files(root: Where, folder: Where, pattern: str, limit: int, hidden: boo
         return Listing(refused=pl.DataFrame([{"source_file": str(link), "reason": "symlink",
                                               "detail": LINK}],
                                             schema=REFUSED_SCHEMA))
+    if isinstance(folder, Path) and _ONE_LEVEL.fullmatch(pattern):  # a city-day's folder of 0.1 M answers
+        names = _entries(folder, pattern, hidden)
+        return vet(folder, [folder / name for name, _ in names], limit, [plain for _, plain in names])
     found = sorted((p for p in matching(folder, pattern) if hidden or not p.name.startswith(".")),
                    key=lambda p: p.parts)
     return vet(folder, found, limit)

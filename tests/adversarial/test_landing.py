@@ -304,3 +304,35 @@ def test_a_file_grown_after_listing_is_checked_against_its_own_sources_limit(tmp
     with listing.reading(), pytest.raises(landing.Refused) as refused:
         landing.read_bytes(listing.files[0])
     assert refused.value.reason == "too_large" and "1,500 bytes, over this source's limit of 1,000" in str(refused.value)
+
+
+def test_a_folder_listed_by_its_entries_types_refuses_each_entry_in_its_own_words(tmp_path):
+    """One folder of answers listed as a city-day's are (its entries' types taken from the folder's listing, no
+    look at each file): every hostile entry gets the reason and words it gets when looked at one by one, the
+    sound files come in name order, and dot-names and other patterns are left out."""
+    folder = tmp_path / "devicestatus"
+    folder.mkdir()
+    for name in ("b.xml", "a.xml", "x.xml"):  # x: plain text starting with zlib's first byte
+        (folder / name).write_text("x-y<Response/>" if name == "x.xml" else "<Response/>")
+    (folder / "big.xml").write_bytes(b"<" * 1001)
+    (folder / "gz.xml").write_bytes(gzip.compress(b"<Response/>"))
+    (folder / "dir.xml").mkdir()
+    (folder / "link.xml").symlink_to("/etc/passwd")
+    os.mkfifo(folder / "fifo.xml")
+    (folder / ".writing.xml").write_text("<Response/>")
+    (folder / "notes.txt").write_text("<Response/>")
+    listing = landing.list_files(tmp_path, folder, "*.xml", 1000)
+    assert [p.name for p in listing.files] == ["a.xml", "b.xml", "x.xml"]
+    assert listing.refused.rows() == [
+        (str(folder / "big.xml"), "too_large", "1,001 bytes, over this source's limit of 1,000 "
+                                               "(landing_max_mb in quality/thresholds.yaml)"),
+        (str(folder / "dir.xml"), "not_regular_file", "a directory, not a regular file"),
+        (str(folder / "fifo.xml"), "not_regular_file", "a FIFO, not a regular file"),
+        (str(folder / "gz.xml"), "compressed", "gzip data: the contract names uncompressed files only"),
+        (str(folder / "link.xml"), "symlink", landing.LINK),
+    ]
+    # the same as the general listing, which looks at each entry before opening it
+    every = landing.vet(folder, sorted(folder.glob("[!.]*.xml")), 1000)
+    assert every.files == listing.files and every.refused.equals(listing.refused)
+    assert landing.list_files(tmp_path, folder, "*.xml", 1000, hidden=True).files[0].name == ".writing.xml"
+    assert landing.list_files(tmp_path, folder / "absent", "*.xml", 1000).files == []
