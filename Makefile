@@ -43,8 +43,8 @@ demo: install
 docs: install
 	$(PY) -m xl_pipelines.dictionary
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml xl_pipelines/storage.py | install
+	mkdir -p $(DAGSTER_HOME) && $(PY) -c 'import sys; from xl_pipelines.runner import instance_config; open(sys.argv[1], "w", encoding="utf-8").write(instance_config())' $@
 
 validate: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -186,3 +186,11 @@ def test_the_gx_steps_gates_mirrors_are_those_it_was_written_from():
         "_resolve_suite_level_graph_and_process_metric_evaluation_errors": "99dda1198641308d",
         "metrics_validate": "425294baece92ecc",
     }
+
+
+def test_gx_orders_a_suite_by_handing_back_the_configurations_it_was_given():
+    """The plans are found by the identity of a suite's configurations after GX has ordered them: the ordering must
+    hand back the very objects (a copy would build a plan per call and keep every one)."""
+    configurations = gates._suite_configurations(SUITE)
+    ordered = gates._validator().process_expectations_for_validation(configurations)
+    assert sorted(map(id, ordered)) == sorted(map(id, configurations))

@@ -585,7 +585,6 @@ def test_gat1400_capture_cameras_keep_alive_every_minute_while_up(landing):
     assert sum(len(p.read_bytes().splitlines()) for p in landing.glob("viid_keepalive/*/*/*.jsonl")) > 1000
 
 
-
 def test_a_city_too_small_for_nine_banners_is_one_clear_error_and_the_smallest_one_simulates(tmp_path):
     import csv
 

@@ -174,20 +174,41 @@ def test_a_forked_child_writes_through_connections_of_its_own(xl_home, monkeypat
     assert len(instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))) == 3
 
 
-def test_a_reader_of_many_runs_keeps_the_last_eight_open(tmp_path):
-    """The webserver reads run after run: each run's file stays open (its log not yet checkpointed) until eight
-    newer ones are, then closed (checkpointed, its log removed)."""
+def test_a_process_touching_many_runs_keeps_the_last_eight_open_and_a_wipe_starts_afresh(tmp_path):
+    """A process touching run after run (the webserver reading them, a writer): each run's file stays open (its log
+    not yet checkpointed) until eight newer ones are, then closed (checkpointed, its log removed). Dagster's wipe
+    deletes the run files: a run written after it is written and read whole, not through a deleted file's handle."""
     history = EventLog(str(tmp_path))
     runs = [f"0f0f0f0f-0000-4000-8000-{n:012d}" for n in range(10)]
+
+    def event(run_id: str) -> EventLogEntry:
+        return EventLogEntry(error_info=None, level=logging.INFO, user_message="x", run_id=run_id, timestamp=time.time())
+
     try:
         for run_id in runs:
-            history.store_event(EventLogEntry(error_info=None, level=logging.INFO, user_message="x", run_id=run_id,
-                                              timestamp=time.time()))
+            history.store_event(event(run_id))
         assert [(tmp_path / f"{r}.db-wal").exists() for r in runs] == [False] * 2 + [True] * 8
         assert all(len(history.get_logs_for_run(r)) == 1 for r in runs)
+        history.wipe()
+        assert not list(tmp_path.glob("0f0f*"))
+        history.store_event(event(runs[-1]))
+        assert len(history.get_logs_for_run(runs[-1])) == 1 and (tmp_path / f"{runs[-1]}.db").is_file()
     finally:
         history.dispose()
     assert not list(tmp_path.glob("*-wal"))
+
+
+def test_the_repositorys_dagster_yaml_loads_without_dagster_home(tmp_path, monkeypatch):
+    """`dagster dev` run without DAGSTER_HOME makes a temporary instance from ./dagster.yaml: the run history's storage,
+    whose base_dir is $DAGSTER_HOME, is named only in the embedded copy (runner.instance_config)."""
+    from dagster._core.instance.ref import InstanceRef
+
+    from xl_pipelines.runner import instance_config
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path), config_dir=str(ROOT))) as instance:
+        assert instance.get_runs() == []
+    assert "xl_pipelines.storage" in instance_config() and "xl_pipelines.storage" not in (ROOT / "dagster.yaml").read_text()
 
 
 def test_the_webservers_live_view_of_a_run_sees_its_events_while_the_run_holds_its_file(tmp_path):

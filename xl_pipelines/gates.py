@@ -139,8 +139,8 @@ _CONFIGURATIONS: dict[tuple[str, str], list] = {}  # (suite name, version) → i
 
 
 def _suite_configurations(suite: dict) -> list:
-    """A suite's expectations as GX validates them, built once per process and version of the suite: through an
-    ExpectationSuite (which drops an invalid expectation with a logged error) and back."""
+    """A suite's expectations as GX validates them, built once per process and version of the suite: each made an
+    Expectation (an invalid one raises here, naming itself) and held by an ExpectationSuite, as GX's own are."""
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
@@ -166,7 +166,11 @@ class _Plan:
 
 
 # (identity of a configuration held in _CONFIGURATIONS, schema, result format) → its plan. By schema, as GX
-# prepares on the loaded batch: its column-type expectations choose their metrics from the column types.
+# prepares on the loaded batch: its column-type expectations choose their metrics from the column types. A plan
+# must depend on nothing else of the batch (no values): true of every kind the suites use, each compared with a
+# fresh GX validation on frames of other values in tests/test_gates_reuse.py; a kind added must be too. The
+# identity holds: the configurations live as long as the process in _CONFIGURATIONS, and GX's ordering hands the
+# same objects back (tested).
 _PLANS: dict[tuple[int, tuple, str], _Plan] = {}
 
 
@@ -215,6 +219,13 @@ def _exception_info(exc: Exception):
     return ExceptionInfo(exception_traceback=traceback.format_exc(), exception_message=str(exc))
 
 
+def _failed(plan: _Plan, info):
+    """The result of an expectation GX could not judge: failed, with what went wrong."""
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+    return ExpectationValidationResult(success=False, exception_info=info, expectation_config=plan.configuration)
+
+
 def _run_suite(data, configurations: list, runtime: dict) -> list[tuple[object, object]]:
     """`Validator.graph_validate` on plans built once: only the metrics are computed on the new partition.
 
@@ -223,7 +234,6 @@ def _run_suite(data, configurations: list, runtime: dict) -> list[tuple[object, 
     of all metrics is resolved; an expectation whose metric failed fails with it; GX judges every other from the
     metrics. Each configuration given, with its result.
     """
-    from great_expectations.core.expectation_validation_result import ExpectationValidationResult as Result
     from great_expectations.validator.validation_graph import ValidationGraph
 
     validator = _validator()
@@ -231,7 +241,7 @@ def _run_suite(data, configurations: list, runtime: dict) -> list[tuple[object, 
     engine.load_batch_data(BATCH_ID, data)
     schema = tuple(zip(data.columns, map(str, data.dtypes), strict=True))
     plans = [(c, _plan(c, schema, runtime)) for c in validator.process_expectations_for_validation(configurations)]
-    results = [(c, Result(success=False, exception_info=p.error, expectation_config=p.configuration))
+    results = [(c, _failed(p, p.error))
                for c, p in plans if p.error]
     ready = [(c, p) for c, p in plans if not p.error]
     try:
@@ -239,12 +249,12 @@ def _run_suite(data, configurations: list, runtime: dict) -> list[tuple[object, 
             ValidationGraph(engine, edges=[edge for _, p in ready for edge in p.graph.graph.edges]), runtime)
     except Exception as exc:  # a failure no metric is named for: every expectation fails with it
         info = _exception_info(exc)
-        return results + [(c, Result(success=False, exception_info=info, expectation_config=p.configuration))
+        return results + [(c, _failed(p, info))
                           for c, p in ready]
     rejected = set()  # plans whose metrics failed
     for c, p in ready if aborted else []:
         if info := p.graph.get_exception_info(metric_info=aborted):
-            results.append((c, Result(success=False, exception_info=info, expectation_config=p.configuration)))
+            results.append((c, _failed(p, info)))
             rejected.add(id(p))
     for c, p in ready:
         if id(p) in rejected:
@@ -252,7 +262,7 @@ def _run_suite(data, configurations: list, runtime: dict) -> list[tuple[object, 
         try:
             result = _judge(p, metrics, runtime)
         except Exception as exc:
-            result = Result(success=False, exception_info=_exception_info(exc), expectation_config=p.configuration)
+            result = _failed(p, _exception_info(exc))
         results.append((c, result))
     return results
 

@@ -159,9 +159,10 @@ class Lake:
 
     def write(self, layer: str, table: str, keys: Mapping[str, str],
               frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-        """Replace one partition with `frame`, atomically, and return what the file holds (for checks to judge
-        without reading it back). Partition columns live in the path, not the file. A LazyFrame is streamed into
-        the file, never held whole (a harvest's spilled pieces)."""
+        """Replace one partition with `frame`, atomically. Partition columns live in the path, not the file. An eager
+        frame is returned as the file holds it (for checks to judge without reading it back: `read` gives it
+        equal, tests/test_lake.py); a LazyFrame is streamed into the file, never held whole (a harvest's spilled
+        pieces), and its plan is returned: what the file holds is read back to judge it."""
         frame = frame.drop([k for k in keys if k in frame.collect_schema().names()])
         write = frame.sink_parquet if isinstance(frame, pl.LazyFrame) else frame.write_parquet
         target = self.partition_path(layer, table, keys)

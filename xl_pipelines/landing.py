@@ -262,13 +262,13 @@ def vet(base: Where, paths: list[Where], limit: int, regular: Sequence[bool] = (
     it again), anything else is judged by its own entry first, so it is refused in the words _kind gives."""
     files, refused, folders = [], [], {str(base): None}
     heads = _heads(paths)
-    for path, plain in zip(paths, regular or [False] * len(paths), strict=True):
+    for path, listed_regular in zip(paths, regular or [False] * len(paths), strict=True):
         try:
             if (parent := os.path.dirname(str(path))) not in folders:  # many files share a folder: looked at once
                 folders[parent] = _linked(base, path.parent)
             if (link := folders[parent]) is not None:
                 raise Refused("symlink", f"below the symbolic link {link.name}/: never followed")
-            if not plain:
+            if not listed_regular:
                 _judge(*_entry(path), limit)
             if isinstance(path, Path):
                 _peek(path, limit)
@@ -317,7 +317,7 @@ def list_files(root: Where, folder: Where, pattern: str, limit: int, hidden: boo
                                             schema=REFUSED_SCHEMA))
     if isinstance(folder, Path) and _ONE_LEVEL.fullmatch(pattern):  # a city-day's folder of 0.1 M answers
         names = _entries(folder, pattern, hidden)
-        return vet(folder, [folder / name for name, _ in names], limit, [plain for _, plain in names])
+        return vet(folder, [folder / name for name, _ in names], limit, [regular for _, regular in names])
     found = sorted((p for p in matching(folder, pattern) if hidden or not p.name.startswith(".")),
                    key=lambda p: p.parts)
     return vet(folder, found, limit)

@@ -20,7 +20,6 @@ import datetime as dt
 import fcntl
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -56,6 +55,13 @@ DEPLOYED = {"storage", "run_storage", "event_log_storage", "schedule_storage", "
 EXECUTES = {"run_launcher", "run_coordinator"}
 
 
+def instance_config() -> str:
+    """The embedded instance's dagster.yaml: the repository's, and the run history's storage (storage.CONFIG)."""
+    from xl_pipelines import storage
+
+    return INSTANCE_CONFIG.read_text(encoding="utf-8") + storage.CONFIG
+
+
 def deployed() -> tuple[Path, set[str]] | None:
     """$DAGSTER_HOME and what its dagster.yaml configures, when that is the instance's storage, run launcher or
     run coordinator other than xl's own dagster.yaml names (a deployment's instance); None when xl's embedded
@@ -73,7 +79,7 @@ def deployed() -> tuple[Path, set[str]] | None:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: "
                           f"{getattr(exc, 'problem', None) or exc}{where}") from None
-    own = yaml.safe_load(INSTANCE_CONFIG.read_text(encoding="utf-8"))
+    own = yaml.safe_load(instance_config())
     keys = {key for key, value in loaded.items() if key not in own or value != own[key]}
     return (Path(home), keys) if keys & DEPLOYED else None
 
@@ -112,8 +118,8 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
     with open(home / ".instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         config = home / "dagster.yaml"
-        if not config.exists() or config.read_bytes() != INSTANCE_CONFIG.read_bytes():
-            shutil.copyfile(INSTANCE_CONFIG, config)
+        if not config.exists() or config.read_text(encoding="utf-8") != instance_config():
+            config.write_text(instance_config(), encoding="utf-8")
         os.environ["DAGSTER_HOME"] = str(home)
         instance = dg.DagsterInstance.get()
         # build the run, event-log and schedule storages (and their tables) before the lock is released
@@ -479,13 +485,11 @@ def materialize(
         done += [(f"{month} cases", runs.start("cases", f"{month} cases", month)) for month in exports]
         n = _said(runs, done, 0, total, outcome, say)
         # then each group's runs, independent of each other, started together so that every worker takes some
-        cities = []
-        for day in days:
-            waiting = sorted({code for _, code in runs.missing(("date",), {"date": day.isoformat()})})
-            # not a failure: a blocked banner is already reported, and --banner runs build no city day
-            cities.append((f"{day} city", f"waiting for banner(s) {', '.join(waiting)}" if waiting else
-                           runs.start("city_day", f"{day} city", day.isoformat())))
-        n = _said(runs, cities, n, total, outcome, say)
+        # (every day looked at first: a look is a job of the pool too, and would queue behind the cities started)
+        unbuilt = {day: sorted({code for _, code in runs.missing(("date",), {"date": day.isoformat()})}) for day in days}
+        # not a failure: a blocked banner is already reported, and --banner runs build no city day
+        n = _said(runs, [(f"{day} city", f"waiting for banner(s) {', '.join(unbuilt[day])}" if unbuilt[day] else
+                          runs.start("city_day", f"{day} city", day.isoformat())) for day in days], n, total, outcome, say)
         # the fault episodes span days: rebuilt once from every day harvested, before the months' reports and the
         # days' worklists that read them
         waiting = sorted({table for table, _ in runs.missing((), {})})

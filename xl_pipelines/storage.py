@@ -41,6 +41,18 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 from watchdog.observers import Observer
 
+# What the embedded instance's dagster.yaml adds to the repository's (runner.instance_config): named there only,
+# since its base_dir is $DAGSTER_HOME, which `dagster dev` run without one (a temporary instance) does not set.
+CONFIG = f"""# The run history in $DAGSTER_HOME as Dagster's SQLite storage keeps it, one engine per file ({__name__}).
+storage:
+  custom:
+    module: {__name__}
+    class: LocalStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
+"""
+
 OPEN_RUNS = 8  # run files whose engines a reader (the webserver) keeps open at once; the oldest is closed first
 
 
@@ -65,9 +77,10 @@ def _not_inherited(_connection, record, proxy) -> None:
 
 
 def engine(conn_string: str) -> Engine:
-    """One file's engine: one connection kept open (more while several threads use the file at once), statements
-    compiled once; waits as Dagster's own do for a writer of another process."""
-    made = sqlalchemy.create_engine(conn_string, poolclass=QueuePool, pool_size=1,
+    """One file's engine: one connection kept open (more, closed after use, while several threads use the file at
+    once: no limit, as Dagster's engine per connection had none), statements compiled once; waits as Dagster's own
+    do for a writer of another process."""
+    made = sqlalchemy.create_engine(conn_string, poolclass=QueuePool, pool_size=1, max_overflow=-1,
                                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
     sqlalchemy.event.listen(made, "connect", _without_sync_waits)
     sqlalchemy.event.listen(made, "connect", _opened_here)
@@ -150,6 +163,13 @@ class EventLog(SqliteEventLogStorage):
         for shard in shards:
             if shard in self._engines:
                 self._engines.pop(shard).dispose()
+
+    def wipe(self) -> None:
+        """Dagster's wipe deletes the run files: their engines closed first, or the next connection would be an
+        open handle on a deleted file."""
+        with self._db_lock:
+            self._close(*[shard for shard in self._engines if shard != INDEX_SHARD_NAME])
+        super().wipe()
 
     def dispose(self) -> None:
         super().dispose()

@@ -59,7 +59,8 @@ def simulate(
     With `via` (the URL of `xl receive --replay`) the GA/T 1400 POSTs go to that receiver, which writes their logs.
     `status_rows` counts every data line written, the malformed ones included. `progress(day, code, line)` is told
     each banner-day once its files are written, with a line to show. Of the days in `registry_only` only the
-    catalog and its change notifications are written: the day before a first harvest, read for its registry alone.
+    catalog and its change notifications are written: the day before a first harvest, read for its registry alone
+    (its other folders are left as they are: nothing harvests them).
     """
     landing, recordings = Path(landing), Path(recordings)
     config = load_banners()

@@ -7,6 +7,7 @@ Draws are vectorised per banner; one Python loop per device then assembles the r
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,8 +102,11 @@ def build_city(config: BannerConfig, cameras: int, seed: int) -> list[BannerRegi
     weights = [b.weight for b in config.banners]
     counts = split_cameras(cameras, weights)
     if min(counts) < 1:  # a banner without a camera has no platform to simulate
-        least = next(n for n in range(max(cameras, 1), 100 * len(weights)) if min(split_cameras(n, weights)) >= 1)
-        raise ConfigError(f"{cameras} cameras leave a banner without any: simulate at least {least}")
+        # at sum / min weight cameras every banner's exact share is at least one: the smallest count is at most that
+        bound = math.ceil(sum(weights) / min(weights)) if min(weights) > 0 else 0
+        least = next((n for n in range(max(cameras, 1), bound + 1) if min(split_cameras(n, weights)) >= 1), None)
+        raise ConfigError(f"{cameras} cameras leave a banner without any"
+                          + (f": simulate at least {least}" if least else ": a banner's weight is not above 0"))
     return [_build_banner(config, banner, n, seed) for banner, n in zip(config.banners, counts, strict=True)]
 
 
