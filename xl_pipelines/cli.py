@@ -495,7 +495,15 @@ def full_disk(exc: BaseException, home: Path) -> str | None:
     return None
 
 
+# Passed to the interpreters multiprocessing starts (it copies -W options), its resource tracker among them: a
+# pool stopped mid-run (SIGTERM, Ctrl-C) is killed with the named semaphores its workers held, which the tracker
+# removes at exit and would also report on the terminal under the one line `xl` says.
+KILLED_POOLS_SEMAPHORES = "ignore:resource_tracker:UserWarning"
+
+
 def main(argv: list[str] | None = None) -> int:
+    if KILLED_POOLS_SEMAPHORES not in sys.warnoptions:
+        sys.warnoptions.append(KILLED_POOLS_SEMAPHORES)  # before any process is started
     args = parser().parse_args(argv)
     try:
         return args.func(args)
