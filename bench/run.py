@@ -72,9 +72,10 @@ def _files(landing: Path, source: str, banner: str, pattern: str) -> list[Path]:
 
 
 def materialise(selection: list, landing: Path, lake_url: str, day: dt.date = DAY, codes: list[str] | None = None) -> None:
-    """The pipeline's own assets (`selection`, with the checks each harvest makes as it lands; the suites are
-    not run) for `day` in each banner (or `codes`), with the resources the code location gives them and the
-    clock of the nightly schedule that harvests `day`. XL_HOME and the key come from the environment (main)."""
+    """The pipeline's own assets (`selection`, as the code location defines them: with the checks each step makes
+    on what it writes, its tables' suites included) for `day` in each banner (or `codes`), with the resources the
+    code location gives them and the clock of the nightly schedule that harvests `day`. XL_HOME and the key come
+    from the environment (main)."""
     import dagster as dg
 
     from xl_pipelines.banners import load_banners

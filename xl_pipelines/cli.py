@@ -42,11 +42,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--start {start} is after --end {end}")
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     began = time.perf_counter()
-    counts = simulate(local_folder(settings.landing, "XL_LANDING", "xl simulate"),
-                      local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"), days, cameras=args.cameras,
+    counts = simulate(*_simulation_folders(settings), days, cameras=args.cameras,
                       seed=args.seed, progress=lambda _day, _code, line: _say(line), via=getattr(args, "via", None))
     _say(_simulated(days, settings.landing, time.perf_counter() - began, counts))
     return 0
+
+
+def _simulation_folders(settings) -> tuple[Path, Path]:
+    """Where the simulator writes: the landing zone and the recordings, local folders only."""
+    return (local_folder(settings.landing, "XL_LANDING", "xl simulate"),
+            local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"))
 
 
 def _simulated(days: list[dt.date], landing: Path, seconds: float, counts: dict[str, int]) -> str:
@@ -81,9 +86,7 @@ class _Simulation:
     def __init__(self, days: list[dt.date], cameras: int, seed: int, registry_only: tuple[dt.date, ...] = ()):
         import multiprocessing
 
-        settings = get_settings()
-        folders = (local_folder(settings.landing, "XL_LANDING", "xl simulate"),
-                   local_folder(settings.recordings, "XL_RECORDINGS", "xl simulate"))
+        folders = _simulation_folders(get_settings())
         spawn = multiprocessing.get_context("spawn")  # a clean process: this one may have started Polars' threads
         self.lines = spawn.Queue()
         self.process = spawn.Process(target=_simulate_into, args=(self.lines, *folders, days, cameras, seed, registry_only),
