@@ -94,9 +94,9 @@ def test_a_runs_history_is_written_through_one_engine_per_file_and_read_meanwhil
     assert result.success
     history = xl_home / "dagster" / "history"
     run_file = history / "runs" / f"{result.run_id}.db"
-    # Dagster opens a connection per statement (one per event at least: 20 here). Here the run's new file only:
-    # its first connection, Dagster's creating its tables with a second one, reopened once the file is in WAL mode
-    assert opened == [str(run_file)] * 3
+    # Dagster opens a connection per statement (one per event at least: 20 here). Here the run's new file only,
+    # once: laid out as a copy of a blank run file (no connection), its one pooled connection opened on it
+    assert opened == [str(run_file)]
     assert not Path(f"{run_file}-wal").exists()  # the run's end closed its engine: its log checkpointed once
     for connect in (instance.event_log_storage.index_connection, instance.run_storage.connect):
         with connect() as connection:  # the pooled connections: NORMAL (1), not Dagster's FULL (2)
@@ -144,6 +144,40 @@ def test_a_run_killed_mid_write_leaves_every_committed_event_and_sound_files(xl_
     assert events[-1] == "STEP_START" and events.count("STEP_SUCCESS") == 1  # first's step, then second's start
     assert instance.get_latest_materialization_event(dg.AssetKey("first")).run_id == run.run_id
     assert instance.get_latest_materialization_event(dg.AssetKey("second")) is None
+
+
+def _layout(path: Path) -> tuple:
+    with closing(sqlite3.connect(path)) as connection:
+        return (sorted(connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()),
+                connection.execute("SELECT version_num FROM alembic_version").fetchall(),
+                connection.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_a_new_runs_file_is_laid_out_as_dagsters_own_initdb_lays_it_out(tmp_path):
+    """A new run's file is a copy of a blank one made once a process by Dagster's _initdb: the same tables, indexes
+    and alembic revision as Dagster's own storage gives a new run, in WAL mode. A file that exists already (here
+    the empty file a reader's open leaves) is checked by Dagster's _initdb instead, and holds the run's events."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    ours, theirs = EventLog(str(tmp_path / "ours")), SqliteEventLogStorage(str(tmp_path / "theirs"))
+    runs = [f"0f0f0f0f-0000-4000-8000-{n:012d}" for n in range(3)]
+    (tmp_path / "ours" / f"{runs[2]}.db").touch()
+    try:
+        for run_id in runs:
+            ours.store_event(EventLogEntry(error_info=None, level=logging.INFO, user_message="x", run_id=run_id,
+                                           timestamp=time.time()))
+        with theirs.run_connection(runs[0]):
+            pass
+        laid_out = [_layout(tmp_path / "ours" / f"{run_id}.db") for run_id in runs]
+        expected = _layout(tmp_path / "theirs" / f"{runs[0]}.db")
+        assert expected[1] and expected[2] == "wal" and len(expected[0]) > 10  # tables, indexes, a stamped revision
+        assert laid_out == [expected] * 3
+        assert [len(ours.get_logs_for_run(run_id)) for run_id in runs] == [1, 1, 1]
+        assert sorted(p.name for p in (tmp_path / "ours").iterdir() if not p.name.endswith(("-wal", "-shm"))) == \
+            sorted([*(f"{run_id}.db" for run_id in runs), "index.db"])  # nothing left beside them
+    finally:
+        ours.dispose()
+        theirs.dispose()
 
 
 def test_a_file_in_rollback_journal_mode_keeps_full_syncs(tmp_path):
