@@ -117,6 +117,13 @@ def test_a_runs_history_is_written_through_one_engine_per_file_and_read_meanwhil
     with closing(sqlite3.connect(run_file)) as connection:  # every event in the file itself
         assert connection.execute("SELECT count(*) FROM event_logs").fetchone()[0] == \
             len(instance.all_logs(result.run_id))
+    # the run's plan, found stored (by its row, not unpacked), as Dagster's own run storage finds it
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+
+    plan = instance.get_run_by_id(result.run_id).execution_plan_snapshot_id
+    plain = SqliteRunStorage.from_local(str(history))
+    assert [s.has_execution_plan_snapshot(i) for s in (instance.run_storage, plain) for i in (plan, "0" * 40)] == \
+        [True, False] * 2
 
 
 KILLED = """
@@ -175,6 +182,28 @@ def test_a_new_runs_file_is_laid_out_as_dagsters_own_initdb_lays_it_out(tmp_path
         assert [len(ours.get_logs_for_run(run_id)) for run_id in runs] == [1, 1, 1]
         assert sorted(p.name for p in (tmp_path / "ours").iterdir() if not p.name.endswith(("-wal", "-shm"))) == \
             sorted([*(f"{run_id}.db" for run_id in runs), "index.db"])  # nothing left beside them
+    finally:
+        ours.dispose()
+        theirs.dispose()
+
+
+def test_what_dagster_asks_of_the_schema_is_answered_as_its_own_storage_answers(tmp_path):
+    """Tables, asset_keys' columns and secondary indexes are asked once there (Dagster asks before every asset event),
+    still asked until they are (here one migrated meanwhile by another storage)."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    ours, theirs = EventLog(str(tmp_path)), SqliteEventLogStorage(str(tmp_path))
+    asked = [("has_table", "asset_check_executions"), ("has_table", "no_such_table"),
+             ("has_asset_key_col", "last_materialization_timestamp"), ("has_asset_key_col", "no_such_column"),
+             ("has_secondary_index", "xl_probe")]
+
+    def answers(storage) -> list[bool]:
+        return [getattr(storage, method)(name) for method, name in asked]
+
+    try:
+        assert answers(ours) == answers(theirs) == [True, False, True, False, False]
+        theirs.enable_secondary_index("xl_probe")
+        assert answers(ours) == answers(theirs) == [True, False, True, False, True]
     finally:
         ours.dispose()
         theirs.dispose()
