@@ -157,16 +157,17 @@ class EventLog(SqliteEventLogStorage):
         if self._blank is None:
             self._blank = self._blank_run_file()
         beside = f"{path}.{os.getpid()}.new"  # not *.db: never taken for a run's file (get_all_run_ids)
-        with open(beside, "wb") as file:
-            file.write(self._blank)
-            file.flush()
-            os.fsync(file.fileno())  # as durable as the file _initdb makes, whose statements each sync
         try:
+            with open(beside, "wb") as file:
+                file.write(self._blank)
+                file.flush()
+                os.fsync(file.fileno())  # as durable as the file _initdb makes, whose statements each sync
             os.link(beside, path)
-        except OSError:  # made meanwhile by another process (or links unsupported): Dagster's _initdb checks it
+        except OSError:  # made meanwhile by another process (or no hard links here): Dagster's _initdb checks it
             return False
         finally:
-            os.unlink(beside)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(beside)
         return True
 
     def _blank_run_file(self) -> bytes:
