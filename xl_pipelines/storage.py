@@ -8,6 +8,8 @@ lives as long as its file is in use: the run's own file until the run ends, the 
 process. Every event is still its own committed transaction, in WAL mode with synchronous=NORMAL: other
 processes (`dagster dev`, another `xl`) read and write the same files meanwhile, and a killed run leaves every
 committed event and never a torn file (a power cut may lose a run's last events: `recover` marks it failed).
+What Dagster asks again and again is answered from what does not change: a new run's file is a copy of the blank
+one Dagster lays out (made once a process), and the schema's tables, columns and indexes are asked once there.
 """
 
 from __future__ import annotations
