@@ -180,6 +180,9 @@ def test_a_new_runs_file_is_laid_out_as_dagsters_own_initdb_lays_it_out(tmp_path
         assert expected[1] and expected[2] == "wal" and len(expected[0]) > 10  # tables, indexes, a stamped revision
         assert laid_out == [expected] * 3
         assert [len(ours.get_logs_for_run(run_id)) for run_id in runs] == [1, 1, 1]
+        for run_id in runs:  # each run's pooled connection opened on a file already in WAL mode: NORMAL syncs
+            with ours.run_connection(run_id) as connection:
+                assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
         assert sorted(p.name for p in (tmp_path / "ours").iterdir() if not p.name.endswith(("-wal", "-shm"))) == \
             sorted([*(f"{run_id}.db" for run_id in runs), "index.db"])  # nothing left beside them
     finally:
