@@ -22,12 +22,14 @@ import io
 import json
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from xl_pipelines import landing
 from xl_pipelines.lake import connect
 from xl_pipelines.parsers.gb28181 import local_time
 from xl_pipelines.parsers.viid_routes import NOTIFICATIONS, PATHS
+from xl_pipelines.pseudonym import PERSONAL_KINDS, PLAIN_PLATE, hmac_params, hmac_sql, plate_key, plate_key_sql, pseudonymise
 from xl_pipelines.quarantine import per_distinct
 from xl_pipelines.settings import LOCAL_TZ
 
@@ -181,17 +183,22 @@ def _capture_sql() -> str:
         SELECT *, CASE WHEN n > 0 THEN coalesce(notified_kind, route_kind) END AS kind FROM exploded),
     fields AS (
         SELECT *, present(CASE kind {object_id} END) AS object_id, coalesce({shot}) AS shot_raw,
-               present(o.PlateNo) AS plate_no FROM kinds)
+               present(o.PlateNo) AS plate_no FROM kinds),
+    plates AS (
+        SELECT *, CASE WHEN NOT coalesce(o.HasPlate IN ('0', 'false') OR plate_no IN ({_sql_list(NO_PLATE)}), false)
+                       THEN plate_no END AS plate FROM fields)
     SELECT i, position, line_reason, path, received_raw, kind, object_id, present(o.DeviceID) AS device_id, shot_raw,
            object_id[23:36] = shot_raw[1:14] AS id_time_ok, TRY_CAST(o.InfoKind AS TINYINT) AS info_kind,
-           CASE WHEN NOT coalesce(o.HasPlate IN ('0', 'false') OR plate_no IN ({_sql_list(NO_PLATE)}), false)
-                THEN plate_no END AS plate,
-           coalesce(present(o.IDNumber), present(o."{ID_NUMBER_ALIAS}")) AS id_number,
+           CASE WHEN kind IN ({_sql_list(PERSONAL_KINDS)}) THEN {hmac_sql('object_id')} ELSE object_id END AS capture_id,
+           CASE WHEN regexp_full_match(plate, '{PLAIN_PLATE}') THEN {hmac_sql(plate_key_sql('plate'))} END
+               AS plate_pseudonym,
+           CASE WHEN NOT regexp_full_match(plate, '{PLAIN_PLATE}') THEN plate END AS odd_plate,
+           {hmac_sql(f'coalesce(present(o.IDNumber), present(o."{ID_NUMBER_ALIAS}"))')} AS person_pseudonym,
            {present["PlateColor"]} AS plate_color, {present["VehicleColor"]} AS vehicle_color,
            {present["VehicleClass"]} AS vehicle_class, TRY_CAST(o.Speed AS DOUBLE) AS speed_kmh,
            {present["Direction"]} AS direction, {present["TollgateID"]} AS tollgate_id,
            TRY_CAST(o.LaneNo AS SMALLINT) AS lane_no, coalesce(len({image}), 0)::SMALLINT AS images
-    FROM fields"""
+    FROM plates"""
 
 
 # `present`: the text, or null where a sender wrote a placeholder for 'no value'; `is_time`: yyyyMMddHHmmss with 2
@@ -208,19 +215,34 @@ def capture_time(raw: pl.Expr) -> pl.Expr:
     return local_time(raw.str.slice(0, 14), "%Y%m%d%H%M%S") + pl.duration(milliseconds=fraction)
 
 
-def post_log_frame(paths: list[Path]) -> pl.DataFrame:
+def post_log_frame(paths: list[Path], key: bytes) -> pl.DataFrame:
     """One row per captured object of some POST logs, decoded together (a line without readable objects: one
-    row, with its `line_reason`)."""
-    return objects(pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA))
+    row, with its `line_reason`), personal data pseudonymised with `key`."""
+    with session() as con:
+        return objects(pl.concat([lines(path) for path in paths]) if paths else pl.DataFrame(schema=LINES_SCHEMA),
+                       con, key)
 
 
-def objects(frame: pl.DataFrame) -> pl.DataFrame:
-    """`post_log_frame` of some POST lines (as `lines` gives them)."""
-    with connect() as con:
-        con.execute(MACROS)
-        con.register("lines", pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True),
-                                            "text": _repaired(frame["raw"])}))
-        got = con.sql(_capture_sql(), params={"structure": json.dumps(POST)}).pl()
+def session() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for `objects`, its macros made: one per harvest, not one per batch."""
+    con = connect()
+    con.execute(MACROS)
+    return con
+
+
+def objects(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection, key: bytes) -> pl.DataFrame:
+    """`post_log_frame` of some POST lines (as `lines` gives them), decoded on a `session`.
+
+    The capture IDs of faces and persons, plates and ID numbers are pseudonymised in the same query (`hmac_sql`),
+    so they never leave DuckDB in clear; a plate that is not a PLAIN_PLATE (never seen on a real one) is keyed
+    here by `plate_key`.
+    """
+    con.register("lines", pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True),
+                                        "text": _repaired(frame["raw"])}))
+    got = con.sql(_capture_sql(), params={"structure": json.dumps(POST), **hmac_params(key)}).pl()
+    con.unregister("lines")
+    if got["odd_plate"].is_not_null().any():
+        got = pseudonymise(got.with_columns(odd_plate=plate_key(pl.col("odd_plate"))), ["odd_plate"], key)
     files, items = frame["source_file"], frame["item"]
     del frame  # the raw lines: let go before the columns are typed
     detail = (pl.when(pl.col("line_reason") == "wrong_encoding").then(pl.lit("the line holds bytes that are not UTF-8"))
@@ -235,8 +257,9 @@ def objects(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("position").cast(pl.Int64), "line_reason", detail.alias("line_detail"),
         pl.lit("gat1400").alias("source"), "kind", "object_id", "device_id",
         received_at(pl.col("received_raw")).alias("received_at"), "shot_raw", "shot_at",
-        "id_time_ok", "info_kind", "plate", "id_number", "plate_color", "vehicle_color", "vehicle_class",
-        "speed_kmh", "direction", "tollgate_id", "lane_no", "images", pl.lit(None, pl.Float64).alias("likelihood"))
+        "id_time_ok", "info_kind", "capture_id", pl.coalesce("plate_pseudonym", "odd_plate").alias("plate_pseudonym"),
+        "person_pseudonym", "plate_color", "vehicle_color", "vehicle_class", "speed_kmh", "direction", "tollgate_id",
+        "lane_no", "images", pl.lit(None, pl.Float64).alias("likelihood"))
 
 
 def path_detail(path: pl.Expr) -> pl.Expr:
