@@ -224,6 +224,17 @@ def test_odd_plates_are_keyed_with_unicode_case_folding(tmp_path):
     assert frame["plate_pseudonym"].to_list() == [expected("蒙GSS12"), expected("蒙G12")]
     assert "plate" not in frame.columns and "id_number" not in frame.columns  # nothing in clear leaves the query
 
+
+def test_the_quick_search_for_lone_objects_misses_none():
+    """Every lone object LONE_OBJECT finds (each list key, any spacing) is among MAYBE_LONE's lines; an envelope
+    (`…ListObject`, on every line) is not."""
+    keys = sorted(gat1400.LIST_KEYS)
+    lone = pl.Series([f'{{"{key}"{gap}:{gap2}{{"A":1}}}}' for key in keys for gap in ("", " ", "\t")
+                      for gap2 in ("", "  ")])
+    assert lone.str.contains(gat1400.LONE_OBJECT).all() and lone.str.contains(gat1400.MAYBE_LONE).all()
+    listed = pl.Series([post(t("08:00:05"), kind, [capture(kind, A, t("08:00:00"), 1)]) for kind in ("face", "motor_vehicle")])
+    assert not listed.str.contains(gat1400.MAYBE_LONE).any()
+
 BAD_LINES = {
     "wrong_encoding": '{"received_at":"2026-11-20T08:00:05+08:00","path":"/VIID/Faces","body":{"FaceListObject":'
                       '{"FaceObject":[{"Name":"X"}]}}}'.replace("X", "张").encode("gbk"),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from xl_pipelines import landing
 from xl_pipelines.lake import connect
@@ -64,11 +65,16 @@ POST = {"received_at": "VARCHAR", "path": "VARCHAR",
 LIST_KEYS = frozenset({*(listed for _, _, listed, _ in PATHS.values()), "SubImageInfoObject",
                        "SubscribeNotificationObject"})
 LONE_OBJECT = r'"(?:' + "|".join(sorted(LIST_KEYS)) + r')"\s*:\s*\{'
+# What every LONE_OBJECT match holds (no list key ends in `tObject`, which every envelope, `…ListObject`, does): a
+# search for its literal `Object"` skips almost every line five times faster than the alternation (0.07 s vs
+# 0.36 s a 290 MB hour file), which then runs on the few lines left.
+MAYBE_LONE = r'[^t]Object"\s*:\s*\{'
 PLACEHOLDERS = ("", " ", "null", "NULL", "Null", "none", "None", "Inv", "INV", "inv", "-", "/")  # = no value
 NO_PLATE = ("无车牌", "无牌", "未识别")  # what checkpoint systems write when no plate was read: not a plate
 REPAIR_LIMIT = 16 * 2**20  # characters: a longer line with a lone object is quarantined, never parsed in Python
 LINE_DETAIL = "not a JSON object shaped as a GA/T 1400 POST record (cut off, or not JSON)"
 LINES_SCHEMA = {"source_file": pl.String, "item": pl.Int64, "raw": pl.String}
+SCAN_ROWS = 2**14  # lines a DuckDB thread takes at a time
 
 
 def lines(path: Path) -> pl.DataFrame:
@@ -82,9 +88,9 @@ def lines(path: Path) -> pl.DataFrame:
         return pl.DataFrame(schema=LINES_SCHEMA)
     frame = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,
                         schema={"raw": pl.String}, encoding="utf8-lossy", truncate_ragged_lines=True)
+    raw = pl.col("raw").str.strip_chars_end("\r") if b"\r" in data else pl.col("raw")  # (the strip copies every line)
     return frame.with_row_index("item", offset=1).select(
-        pl.lit(str(path)).alias("source_file"), pl.col("item").cast(pl.Int64),
-        pl.col("raw").str.strip_chars_end("\r")).filter(pl.col("raw") != "")
+        pl.lit(str(path)).alias("source_file"), pl.col("item").cast(pl.Int64), raw).filter(pl.col("raw") != "")
 
 
 def _listed(value):
@@ -109,7 +115,8 @@ def _relisted(text: str) -> str | None:
 def _repaired(text: pl.Series) -> pl.Series:
     """The lines with a lone object where a list belongs wrapped in a list (in Python: such lines are rare), since
     DuckDB's non-strict transform would null the object silently."""
-    lone = text.str.contains(LONE_OBJECT).fill_null(False).arg_true()
+    maybe = text.str.contains(MAYBE_LONE).fill_null(False).arg_true()
+    lone = maybe.filter(text.gather(maybe).str.contains(LONE_OBJECT))
     return text.scatter(lone, [_relisted(line) for line in text.gather(lone)]) if lone.len() else text
 
 
@@ -186,19 +193,19 @@ def _capture_sql() -> str:
                present(o.PlateNo) AS plate_no FROM kinds),
     plates AS (
         SELECT *, CASE WHEN NOT coalesce(o.HasPlate IN ('0', 'false') OR plate_no IN ({_sql_list(NO_PLATE)}), false)
-                       THEN plate_no END AS plate FROM fields)
+                       THEN plate_no END AS plate FROM fields),
+    keyed AS (SELECT *, regexp_full_match(plate, '{PLAIN_PLATE}') AS plain FROM plates)
     SELECT i, position, line_reason, path, received_raw, kind, object_id, present(o.DeviceID) AS device_id, shot_raw,
            object_id[23:36] = shot_raw[1:14] AS id_time_ok, TRY_CAST(o.InfoKind AS TINYINT) AS info_kind,
            CASE WHEN kind IN ({_sql_list(PERSONAL_KINDS)}) THEN {hmac_sql('object_id')} ELSE object_id END AS capture_id,
-           CASE WHEN regexp_full_match(plate, '{PLAIN_PLATE}') THEN {hmac_sql(plate_key_sql('plate'))} END
-               AS plate_pseudonym,
-           CASE WHEN NOT regexp_full_match(plate, '{PLAIN_PLATE}') THEN plate END AS odd_plate,
+           CASE WHEN plain THEN {hmac_sql(plate_key_sql('plate'))} END AS plate_pseudonym,
+           CASE WHEN NOT plain THEN plate END AS odd_plate,
            {hmac_sql(f'coalesce(present(o.IDNumber), present(o."{ID_NUMBER_ALIAS}"))')} AS person_pseudonym,
            {present["PlateColor"]} AS plate_color, {present["VehicleColor"]} AS vehicle_color,
            {present["VehicleClass"]} AS vehicle_class, TRY_CAST(o.Speed AS DOUBLE) AS speed_kmh,
            {present["Direction"]} AS direction, {present["TollgateID"]} AS tollgate_id,
            TRY_CAST(o.LaneNo AS SMALLINT) AS lane_no, coalesce(len({image}), 0)::SMALLINT AS images
-    FROM plates"""
+    FROM keyed"""
 
 
 # `present`: the text, or null where a sender wrote a placeholder for 'no value'; `is_time`: yyyyMMddHHmmss with 2
@@ -237,9 +244,11 @@ def objects(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection, key: bytes) -> 
     so they never leave DuckDB in clear; a plate that is not a PLAIN_PLATE (never seen on a real one) is keyed
     here by `plate_key`.
     """
-    con.register("lines", pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True),
-                                        "text": _repaired(frame["raw"])}))
-    got = con.sql(_capture_sql(), params={"structure": json.dumps(POST), **hmac_params(key)}).pl()
+    text = pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True), "text": _repaired(frame["raw"])})
+    # in record batches, so that DuckDB's threads share the scan (which then hands rows back out of order)
+    con.register("lines", pa.Table.from_batches(text.to_arrow().to_batches(max_chunksize=SCAN_ROWS)))
+    del text
+    got = con.sql(_capture_sql(), params={"structure": json.dumps(POST), **hmac_params(key)}).pl().sort("i", "position")
     con.unregister("lines")
     if got["odd_plate"].is_not_null().any():
         got = pseudonymise(got.with_columns(odd_plate=plate_key(pl.col("odd_plate"))), ["odd_plate"], key)
