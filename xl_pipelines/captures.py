@@ -11,8 +11,8 @@ nor any value a sender wrote (an unknown path is named only when it is a GA/T 14
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -121,8 +121,25 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
     never held whole: a city's busiest banner has millions).
     """
     with gat1400.session() as con:
-        return _harvested(itertools.chain((gat1400.objects(batch, con, key) for batch in _batches(post_logs)),
-                                          [onvif_objects(sorted(documents), key)]), scope, refused, spill)
+        return _harvested(_ahead(_objects(post_logs, sorted(documents), con, key)), scope, refused, spill)
+
+
+def _objects(post_logs: Iterable[Path], documents: list[Path], con, key: bytes) -> Iterator[pl.DataFrame]:
+    """The banner-day's objects, pseudonymised, a batch at a time: the POST logs' (decoded on `con`), then the
+    ONVIF documents'."""
+    for batch in _batches(post_logs):
+        yield gat1400.objects(batch, con, key)
+    yield onvif_objects(documents, key)
+
+
+def _ahead(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The batches, each next one made in a thread while the caller checks the one before: DuckDB and Polars let
+    go of the GIL, so decoding and checking use both cores (one more batch held meanwhile)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="xl-captures") as pool:
+        coming = pool.submit(next, batches, None)
+        while (batch := coming.result()) is not None:
+            coming = pool.submit(next, batches, None)
+            yield batch
 
 
 def _harvested(batches: Iterable[pl.DataFrame], scope: HarvestScope, refused: Listing | None,
