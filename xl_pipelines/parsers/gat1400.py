@@ -3,8 +3,9 @@
 A line is `{"received_at": ISO-8601 with offset, "path": "/VIID/MotorVehicles", "body": <envelope>}`. Whole
 files are read as columns: Polars splits the lines, then one DuckDB query decodes every line's JSON against one
 structure (`json_transform`, a line that is not JSON giving null on its own, so one broken line costs its own
-record, not the file's), unnests the object lists to one row per captured object and reads and types their
-fields, so no nested value is handed to Polars. Only the fields the indicators need are decoded; names, image
+record, not the file's), unnests the object lists to one row per captured object, reads and types their
+fields and keys the personal ones (`pseudonym.hmac_sql`), so no nested value and no plate or ID number in clear
+is handed to Polars. Only the fields the indicators need are decoded; names, image
 payloads and the rest are never materialised. DuckDB is about three times cheaper than Polars' own JSON
 decoding here (bench/profile.md, bench/captures.md).
 
