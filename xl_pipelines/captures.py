@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import polars as pl
@@ -120,8 +121,9 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
     there as they are known and the accepted rows come as a LazyFrame over those pieces (streamed into the lake,
     never held whole: a city's busiest banner has millions).
     """
-    with gat1400.session() as con:
-        return _harvested(_ahead(_objects(post_logs, sorted(documents), con, key)), scope, refused, spill)
+    # the batches closed before the connection: a failed check must not close it under a decoding thread
+    with gat1400.session() as con, closing(_ahead(_objects(post_logs, sorted(documents), con, key))) as batches:
+        return _harvested(batches, scope, refused, spill)
 
 
 def _objects(post_logs: Iterable[Path], documents: list[Path], con, key: bytes) -> Iterator[pl.DataFrame]:
