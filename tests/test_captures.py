@@ -337,3 +337,25 @@ def test_a_resend_in_a_later_batch_is_a_duplicate_and_spilled_pieces_hold_the_sa
     assert held.read == 4
     assert isinstance(spilled.accepted, pl.LazyFrame) and len(list((tmp_path / "spill").glob("*.parquet"))) == 5
     assert spilled.accepted.collect().equals(held.accepted) and spilled.quarantined.equals(held.quarantined)
+
+
+def test_a_check_failing_mid_harvest_raises_itself_after_the_decoding_thread(tmp_path, monkeypatch):
+    """Batches are decoded a step ahead in a thread: when checking the second of four batches fails, that error
+    is what the harvest raises (not one of the thread's, whose session closes after it), and no later batch is
+    checked."""
+    import xl_pipelines.captures as captures
+
+    monkeypatch.setattr(captures, "BATCH_BYTES", 1)
+    files = write_post_logs(tmp_path, {h: [post(t(f"{h:02d}:00:05"), "face", [capture("face", A, t(f"{h:02d}:00:00"), 1)])]
+                                       for h in (8, 9, 10, 11)})
+    decoded, checked = [], captures.checked
+
+    def failing(objects, scope):
+        if decoded.append(objects["source_file"][0][-8:]) or len(decoded) == 2:
+            raise RuntimeError("a check failed")
+        return checked(objects, scope)
+
+    monkeypatch.setattr(captures, "checked", failing)
+    with pytest.raises(RuntimeError, match="a check failed"):
+        harvest_captures(files, [], harvest_scope(channels=[A]), TEST_KEY.encode())
+    assert decoded == ["08.jsonl", "09.jsonl"]
