@@ -31,7 +31,9 @@ from tests.conftest import (
 )
 from xl_pipelines.banners import load_banners
 from xl_pipelines.captures import harvest_captures
-from xl_pipelines.lake import Lake
+from xl_pipelines.lake import Lake, connect
+from xl_pipelines.parsers import gat1400
+from xl_pipelines.pseudonym import PLAIN_PLATE, hmac_params, hmac_sql, plate_key, plate_key_sql
 from xl_pipelines.settings import LOCAL_TZ
 
 A, B, C, D, E, STRANGER = (camera_id(n) for n in (1, 2, 3, 4, 5, 99))
@@ -184,6 +186,55 @@ def test_pseudonyms_are_hmac_sha256_of_the_normalised_value(day_tables):
     assert onvif_plate["plate_pseudonym"].item() == expected(PLATE)
 
 
+
+@pytest.mark.parametrize("key", [TEST_KEY.encode(), "密钥".encode() * 40])  # and one longer than SHA-256's block
+def test_pseudonyms_in_sql_are_pythons_hmac(key):
+    """`hmac_sql` (what the capture query hashes with) against Python's hmac, on empty, ASCII, Chinese, emoji,
+    control and long values; null stays null."""
+    values = ["", " ", "蒙G12345", "150502199001011234", "0" * 48, "张三丰", "é\u0301", "😀", "\x00\x01\n", "ß" * 500,
+              *(chr(c) for c in range(1, 0x3000, 37))]
+    with connect() as con:
+        con.register("v", pl.DataFrame({"value": [*values, None]}))
+        got = con.sql(f"SELECT {hmac_sql('value')} AS h FROM v", params=hmac_params(key)).pl()["h"].to_list()
+    assert got == [hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:32] for v in values] + [None]
+
+
+def test_plate_key_in_sql_is_polars_on_every_plain_plate():
+    """`plate_key_sql` = `plate_key` for every code point PLAIN_PLATE allows, alone and between separators; the
+    others are left to `plate_key`."""
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    plates = pl.Series("plate", [*chars, *(f" {c}·{c}-{c}.\t\x0b{c} " for c in chars[::97])])
+    with connect() as con:
+        con.register("p", plates.to_frame())
+        got = con.sql(f"SELECT regexp_full_match(plate, '{PLAIN_PLATE}') AS plain, {plate_key_sql('plate')} AS key "
+                      "FROM p").pl()
+    expected = plates.to_frame().select(plate_key(pl.col("plate")))["plate"]
+    plain = got["plain"]
+    assert plain.sum() == 128 + (0x9FFF - 0x4E00 + 1) + 1 + plain.tail(len(plain) - len(chars)).sum()
+    assert got["key"].filter(plain).to_list() == expected.filter(plain).to_list()
+
+
+def test_odd_plates_are_keyed_with_unicode_case_folding(tmp_path):
+    """A plate beyond ASCII and CJK (never on a real plate) is keyed by `plate_key` beside the SQL: ß → SS."""
+    expected = lambda value: hmac.new(TEST_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]  # noqa: E731
+    vehicle = capture("motor_vehicle", A, t("08:00:00"), 1)
+    lines = [post(t("08:00:05"), "motor_vehicle", [vehicle | {"PlateNo": plate}]) for plate in ("蒙gß 12", "蒙g·12")]
+    files = write_post_logs(tmp_path, {8: lines})
+    frame = gat1400.post_log_frame(files, TEST_KEY.encode())
+    assert frame["plate_pseudonym"].to_list() == [expected("蒙GSS12"), expected("蒙G12")]
+    assert "plate" not in frame.columns and "id_number" not in frame.columns  # nothing in clear leaves the query
+
+
+def test_the_quick_search_for_lone_objects_misses_none():
+    """Every lone object LONE_OBJECT finds (each list key, any spacing) is among MAYBE_LONE's lines; an envelope
+    (`…ListObject`, on every line) is not."""
+    keys = sorted(gat1400.LIST_KEYS)
+    lone = pl.Series([f'{{"{key}"{gap}:{gap2}{{"A":1}}}}' for key in keys for gap in ("", " ", "\t")
+                      for gap2 in ("", "  ")])
+    assert lone.str.contains(gat1400.LONE_OBJECT).all() and lone.str.contains(gat1400.MAYBE_LONE).all()
+    listed = pl.Series([post(t("08:00:05"), kind, [capture(kind, A, t("08:00:00"), 1)]) for kind in ("face", "motor_vehicle")])
+    assert not listed.str.contains(gat1400.MAYBE_LONE).any()
+
 BAD_LINES = {
     "wrong_encoding": '{"received_at":"2026-11-20T08:00:05+08:00","path":"/VIID/Faces","body":{"FaceListObject":'
                       '{"FaceObject":[{"Name":"X"}]}}}'.replace("X", "张").encode("gbk"),
@@ -286,3 +337,25 @@ def test_a_resend_in_a_later_batch_is_a_duplicate_and_spilled_pieces_hold_the_sa
     assert held.read == 4
     assert isinstance(spilled.accepted, pl.LazyFrame) and len(list((tmp_path / "spill").glob("*.parquet"))) == 5
     assert spilled.accepted.collect().equals(held.accepted) and spilled.quarantined.equals(held.quarantined)
+
+
+def test_a_check_failing_mid_harvest_raises_itself_after_the_decoding_thread(tmp_path, monkeypatch):
+    """Batches are decoded a step ahead in a thread: when checking the second of four batches fails, that error
+    is what the harvest raises (not one of the thread's, whose session closes after it), and no later batch is
+    checked."""
+    import xl_pipelines.captures as captures
+
+    monkeypatch.setattr(captures, "BATCH_BYTES", 1)
+    files = write_post_logs(tmp_path, {h: [post(t(f"{h:02d}:00:05"), "face", [capture("face", A, t(f"{h:02d}:00:00"), 1)])]
+                                       for h in (8, 9, 10, 11)})
+    decoded, checked = [], captures.checked
+
+    def failing(objects, scope):
+        if decoded.append(objects["source_file"][0][-8:]) or len(decoded) == 2:
+            raise RuntimeError("a check failed")
+        return checked(objects, scope)
+
+    monkeypatch.setattr(captures, "checked", failing)
+    with pytest.raises(RuntimeError, match="a check failed"):
+        harvest_captures(files, [], harvest_scope(channels=[A]), TEST_KEY.encode())
+    assert decoded == ["08.jsonl", "09.jsonl"]

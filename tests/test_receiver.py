@@ -22,7 +22,7 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.conftest import harvest_scope
+from tests.conftest import TEST_KEY, harvest_scope
 from xl_pipelines.camera_health import status_intervals
 from xl_pipelines.parsers import gat1400
 from xl_pipelines.receiver_harvest import capture_devices, harvest_keepalives, keepalive_polls, reconcile
@@ -196,7 +196,7 @@ def test_each_kind_answered_per_object_and_landed_as_sent(replay):
     for line, (path, body) in zip(raw, posts.items(), strict=True):  # the body byte for byte as it was sent
         assert line == (b'{"received_at":"2026-11-20T11:15:30.250+08:00","path":"' + path.encode() + b'","body":'
                         + json.dumps(body, ensure_ascii=False).encode() + b"}")
-    frame = gat1400.post_log_frame([hour_file])
+    frame = gat1400.post_log_frame([hour_file], TEST_KEY.encode())
     assert frame["line_reason"].null_count() == 5
     assert frame["kind"].to_list() == ["motor_vehicle", "motor_vehicle", "face", "person", "non_motor"]
     assert frame["received_at"].unique().to_list() == [at.replace(microsecond=250000)]
@@ -277,9 +277,9 @@ def test_real_fixtures_replayed_through_the_receiver_read_the_same(replay, tmp_p
                 assert answer.status_code == 200
     finally:
         server.stop()
-    columns = ["kind", "object_id", "device_id", "received_at", "shot_raw", "plate", "line_reason"]
-    direct = gat1400.post_log_frame(originals).select(columns)
-    received = gat1400.post_log_frame(sorted((home / "landing" / "viid").rglob("*.jsonl"))).select(columns)
+    columns = ["kind", "object_id", "device_id", "received_at", "shot_raw", "plate_pseudonym", "line_reason"]
+    direct = gat1400.post_log_frame(originals, TEST_KEY.encode()).select(columns)
+    received = gat1400.post_log_frame(sorted((home / "landing" / "viid").rglob("*.jsonl")), TEST_KEY.encode()).select(columns)
     assert direct.height == 21 and direct["line_reason"].to_list().count("bad_envelope") == 1
     expected = direct.filter(pl.col("line_reason").ne_missing("bad_envelope"))
     assert received.sort(columns, nulls_last=True).equals(expected.sort(columns, nulls_last=True))
@@ -326,7 +326,7 @@ def test_crash_loses_nothing_acknowledged_and_a_torn_line_is_read_alone(tmp_path
     finally:
         restarted.stop()
 
-    frame = gat1400.post_log_frame([hour_file])
+    frame = gat1400.post_log_frame([hour_file], TEST_KEY.encode())
     read = frame.filter(pl.col("line_reason").is_null())["object_id"]
     assert len(acknowledged) > 100
     assert set(acknowledged) <= set(read.to_list())  # every acknowledged object is in the log
@@ -370,7 +370,7 @@ def test_a_batch_that_cannot_be_written_whole_is_cut_back_and_refused(tmp_path):
     hour_file = tmp_path / "home" / "landing" / "viid" / "2026-11-20" / "150502" / "10.jsonl"
     data = hour_file.read_bytes()
     assert data.endswith(b"\n") and len(data) <= 4096
-    frame = gat1400.post_log_frame([hour_file])
+    frame = gat1400.post_log_frame([hour_file], TEST_KEY.encode())
     assert frame["line_reason"].null_count() == frame.height  # no torn line left behind
     assert frame["object_id"].to_list() == [_vehicle(s)["MotorVehicleID"] for s, c in answers if c == 200]
 

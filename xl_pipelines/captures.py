@@ -11,8 +11,9 @@ nor any value a sender wrote (an unknown path is named only when it is a GA/T 14
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 import polars as pl
@@ -20,10 +21,9 @@ import polars as pl
 from xl_pipelines.harvest_scope import HarvestScope
 from xl_pipelines.landing import Listing, refused_rows
 from xl_pipelines.parsers import gat1400, onvif
-from xl_pipelines.pseudonym import plate_key, pseudonymise
+from xl_pipelines.pseudonym import PERSONAL_KINDS, plate_key, pseudonymise
 from xl_pipelines.quarantine import Harvest, first_failure, split_by_reason
 
-PERSONAL_KINDS = ("face", "person")  # their capture IDs lead to a face or body image: pseudonymised
 CAPTURE_COLUMNS = (  # silver.captures, in order
     "capture_id", "device_id", "code", "kind", "source", "shot_at", "received_at", "delay_s", "id_time_ok", "info_kind",
     "plate_pseudonym", "plate_color", "vehicle_color", "vehicle_class", "speed_kmh", "direction", "tollgate_id",
@@ -46,8 +46,8 @@ BATCH_BYTES = 64 * 2**20
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
 
 
-def checked(objects: pl.DataFrame, scope: HarvestScope, key: bytes) -> pl.DataFrame:
-    """A batch of objects with `reason` (every rule but duplicate) and personal data replaced by pseudonyms."""
+def checked(objects: pl.DataFrame, scope: HarvestScope) -> pl.DataFrame:
+    """A batch of pseudonymised objects with `reason` (every rule but duplicate) and its detail."""
     gat = pl.col("source") == "gat1400"
     rules = [
         ("bad_received_at", pl.col("received_at").is_null()),
@@ -64,17 +64,19 @@ def checked(objects: pl.DataFrame, scope: HarvestScope, key: bytes) -> pl.DataFr
     field = pl.concat_str("source", "reason", separator="|").replace_strict(
         {f"{source}|{reason}": text for source, texts in FIELD_DETAILS.items() for reason, text in texts.items()},
         default=None)
-    frame = frame.with_columns(line_detail=pl.coalesce("line_detail", pl.when(gat & field.is_not_null()).then(
-        pl.format("object {} of the line: {}", "position", field)).otherwise(field)))
-    personal = pl.col("kind").is_in(PERSONAL_KINDS)
-    frame = frame.with_columns(
-        capture_id=pl.when(gat).then(pl.col("object_id")).otherwise(
-            pl.concat_str(pl.col("device_id"), pl.col("shot_raw"), pl.col("object_id"), separator="-")),
+    return frame.with_columns(line_detail=pl.coalesce("line_detail", pl.when(gat & field.is_not_null()).then(
+        pl.format("object {} of the line: {}", "position", field)).otherwise(field))).drop("object_id", "shot_raw")
+
+
+def onvif_objects(paths: list[Path], key: bytes) -> pl.DataFrame:
+    """ONVIF documents' objects as `gat1400.objects` gives POST lines': a capture is named by its device, shot
+    time and ObjectId (a camera's own count), and personal data is pseudonymised (few rows: per distinct value)."""
+    frame = onvif.metadata_frame(paths).with_columns(
+        capture_id=pl.concat_str(pl.col("device_id"), pl.col("shot_raw"), pl.col("object_id"), separator="-"),
         plate_pseudonym=plate_key(pl.col("plate")), person_pseudonym=pl.col("id_number"))
-    frame = frame.with_columns(personal_id=pl.when(personal).then(pl.col("capture_id")))
+    frame = frame.with_columns(personal_id=pl.when(pl.col("kind").is_in(PERSONAL_KINDS)).then(pl.col("capture_id")))
     frame = pseudonymise(frame, ["personal_id", "plate_pseudonym", "person_pseudonym"], key)
-    return frame.with_columns(capture_id=pl.coalesce("personal_id", "capture_id")).drop(
-        "object_id", "personal_id", "plate", "id_number", "shot_raw")
+    return frame.with_columns(capture_id=pl.coalesce("personal_id", "capture_id")).drop("personal_id", "plate", "id_number")
 
 
 def shown_file(path: pl.Expr) -> pl.Expr:
@@ -119,14 +121,38 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
     there as they are known and the accepted rows come as a LazyFrame over those pieces (streamed into the lake,
     never held whole: a city's busiest banner has millions).
     """
-    batches = itertools.chain((gat1400.objects(batch) for batch in _batches(post_logs)),
-                              [onvif.metadata_frame(sorted(documents))])
+    # the batches closed before the connection: a failed check must not close it under a decoding thread
+    with gat1400.session() as con, closing(_ahead(_objects(post_logs, sorted(documents), con, key))) as batches:
+        return _harvested(batches, scope, refused, spill)
+
+
+def _objects(post_logs: Iterable[Path], documents: list[Path], con, key: bytes) -> Iterator[pl.DataFrame]:
+    """The banner-day's objects, pseudonymised, a batch at a time: the POST logs' (decoded on `con`), then the
+    ONVIF documents'."""
+    for batch in _batches(post_logs):
+        yield gat1400.objects(batch, con, key)
+    yield onvif_objects(documents, key)
+
+
+def _ahead(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The batches, each next one made in a thread while the caller checks the one before: DuckDB and Polars let
+    go of the GIL, so decoding and checking use both cores (one more batch held meanwhile)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="xl-captures") as pool:
+        coming = pool.submit(next, batches, None)
+        while (batch := coming.result()) is not None:
+            coming = pool.submit(next, batches, None)
+            yield batch
+
+
+def _harvested(batches: Iterable[pl.DataFrame], scope: HarvestScope, refused: Listing | None,
+               spill: Path | None) -> Harvest:
+    """`harvest_captures` of pseudonymised batches of objects."""
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
     seen: dict = {}  # shot hour → the keys of the captures accepted so far with shot times in that hour
     accepted, quarantined, read = [], [], 0
     for number, objects in enumerate(batches):
-        part = checked(objects, scope, key)
+        part = checked(objects, scope)
         del objects
         read += part.height
         resent = _resent(part, seen)

@@ -2,7 +2,9 @@
 
 HMAC-SHA256 with a secret from the environment (`XL_PSEUDONYM_KEY`): the same value always gives the same
 pseudonym, so analysts can still count and join, but nobody without the key can go back or test a guess.
-Values repeat heavily (a car passes many checkpoints), so each distinct value is hashed once, by DuckDB.
+Values repeat heavily (a car passes many checkpoints), so each distinct value is hashed once, by DuckDB
+(`pseudonymise`); the capture query hashes in place (`hmac_sql`), where a round trip for the distinct values
+cost more than the hashing (most face and person capture IDs are distinct).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ MIN_KEY_CHARS = 16
 MIN_DISTINCT_CHARS = 6  # refuses "aaaa…", "abab…"; a random 16-character hex key has fewer than 1 in 10,000 times
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 PSEUDONYM_CHARS = 32  # 128 bits of the HMAC: no collision among billions of plates
+PERSONAL_KINDS = ("face", "person")  # their capture IDs lead to a face or body image: pseudonymised
 
 
 def key_from_environment() -> bytes:
@@ -133,19 +136,29 @@ def _pads(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
+def hmac_params(key: bytes) -> dict[str, bytes]:
+    """The parameters `hmac_sql` takes: HMAC's inner and outer padded keys."""
+    inner, outer = _pads(key)
+    return {"inner": inner, "outer": outer}
+
+
+def hmac_sql(value: str) -> str:
+    """DuckDB SQL for the pseudonym of the text `value` (an expression; null stays null), given `hmac_params`:
+    HMAC-SHA256 written as DuckDB's vectorised SHA-256 over the padded keys, in hex, cut to PSEUDONYM_CHARS."""
+    return f"left(sha256($outer || unhex(sha256($inner || encode({value})))), {PSEUDONYM_CHARS})"
+
+
 def pseudonymise(frame: pl.DataFrame, columns: list[str], key: bytes) -> pl.DataFrame:
     """Replace each column's values by their pseudonyms (hex); null stays null.
 
-    HMAC-SHA256 written as DuckDB's vectorised SHA-256 over the padded keys, once per distinct value of
-    all the columns together (the same value gets the same pseudonym in every column), then looked up.
+    `hmac_sql` once per distinct value of all the columns together (the same value gets the same pseudonym in
+    every column), then looked up.
     """
-    inner, outer = _pads(key)
     distinct = pl.concat([frame.get_column(c).alias("value") for c in columns]).drop_nulls().unique().to_frame()
     with connect() as con:
         con.register("distinct_values", distinct)
-        mapping = con.sql(
-            f"SELECT value, left(sha256($outer || unhex(sha256($inner || encode(value)))), {PSEUDONYM_CHARS}) "
-            "AS pseudonym FROM distinct_values", params={"inner": inner, "outer": outer}).pl()
+        mapping = con.sql(f"SELECT value, {hmac_sql('value')} AS pseudonym FROM distinct_values",
+                          params=hmac_params(key)).pl()
     # each column looked up in the mapping alone (a join would copy every other column of the frame too)
     return frame.with_columns(pl.col(c).replace_strict(mapping["value"], mapping["pseudonym"], default=None,
                                                        return_dtype=pl.String) for c in columns)
@@ -154,3 +167,14 @@ def pseudonymise(frame: pl.DataFrame, columns: list[str], key: bytes) -> pl.Data
 def plate_key(plate: pl.Expr) -> pl.Expr:
     """A plate as it is hashed: upper case, without spaces, dots or dashes (蒙G·12345 = 蒙G12345)."""
     return plate.str.to_uppercase().str.replace_all(r"[\s·.\-]", "").replace("", None)
+
+
+# A plate of ASCII, CJK ideographs and middle dots: `plate_key_sql` keys it as `plate_key` does (DuckDB's upper()
+# agrees with Polars' there, and RE2's class below is Polars' `\s` there: tests/test_pseudonym.py, every code
+# point). Any other plate is keyed by `plate_key`: Polars folds case with Unicode's special casing (ß → SS).
+PLAIN_PLATE = r"[\x00-\x7F\x{4E00}-\x{9FFF}·]*"
+
+
+def plate_key_sql(plate: str) -> str:
+    """`plate_key` in DuckDB SQL, for a PLAIN_PLATE."""
+    return f"nullif(regexp_replace(upper({plate}), '[\\t\\n\\x0B\\f\\r ·.\\-]', '', 'g'), '')"
