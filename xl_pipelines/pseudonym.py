@@ -170,7 +170,7 @@ def plate_key(plate: pl.Expr) -> pl.Expr:
 
 
 # A plate of ASCII, CJK ideographs and middle dots: `plate_key_sql` keys it as `plate_key` does (DuckDB's upper()
-# agrees with Polars' there, and RE2's class below is Polars' `\s` there: tests/test_pseudonym.py, every code
+# agrees with Polars' there, and RE2's class below is Polars' `\s` there: tests/test_captures.py, every code
 # point). Any other plate is keyed by `plate_key`: Polars folds case with Unicode's special casing (ß → SS).
 PLAIN_PLATE = r"[\x00-\x7F\x{4E00}-\x{9FFF}·]*"
 
