@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import sqlglot
 import yaml
 
 from xl_pipelines.lake import LAYERS
-from xl_pipelines.sql_models import MODELS_DIR, SqlModel, load_models
+from xl_pipelines.sql_models import MODELS_DIR, SqlModel, load_models, parsed
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES_FILE = Path(__file__).with_name("tables.yaml")
@@ -78,7 +77,7 @@ def model_columns(model: SqlModel) -> list[tuple[str, str]]:
     or a `*` (which hides the columns from the reader) is refused, naming the model and the column.
     """
     columns = []
-    for item in sqlglot.parse_one(model.sql, read="duckdb").selects:
+    for item in parsed(model.sql).selects:
         shown = item.sql(dialect="duckdb", comments=False)
         if item.is_star:
             raise DictionaryError(f"{model.name}.sql: its outermost SELECT has `{shown}`: list the columns "
