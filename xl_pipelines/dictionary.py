@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES_FILE = Path(__file__).with_name("tables.yaml")
 DOCS_FILE = ROOT / "docs" / "data_dictionary.md"
 COMMAND = "make docs"  # or `python -m xl_pipelines.dictionary`
+# YAML's safe loader, in C where PyYAML has libyaml: tables.yaml is read at every import of the code location
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LAYER_NOTES = {
     "bronze": "Parsed rows of the landing zone, one per record accepted, personal data pseudonymised.",
     "silver": "The registry, intervals and facts refined from bronze.",
@@ -119,7 +121,7 @@ def model_table(model: SqlModel) -> Table:
 def yaml_tables(path: Path = TABLES_FILE) -> list[Table]:
     """The tables tables.yaml describes (`layer.table`: description, partitions, columns)."""
     tables = []
-    for qualified, entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+    for qualified, entry in (yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}).items():
         layer, _, name = qualified.partition(".")
         if layer not in LAYERS or not name:
             raise DictionaryError(f"{path.name}: {qualified!r} is not <layer>.<table> with a layer of {LAYERS}")
