@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import yaml
+from sqlglot import exp
 
 from xl_pipelines.lake import LAYERS
 from xl_pipelines.sql_models import MODELS_DIR, SqlModel, load_models, parsed
@@ -80,12 +81,11 @@ def model_columns(model: SqlModel) -> list[tuple[str, str]]:
     """
     columns = []
     for item in parsed(model.sql).selects:
-        shown = item.sql(dialect="duckdb", comments=False)
         if item.is_star:
-            raise DictionaryError(f"{model.name}.sql: its outermost SELECT has `{shown}`: list the columns "
+            raise DictionaryError(f"{model.name}.sql: its outermost SELECT has `{_shown(item)}`: list the columns "
                                   "instead, each with a trailing `-- description`")
         if not item.output_name:
-            raise DictionaryError(f"{model.name}.sql: output `{shown}` has no name: give it an alias "
+            raise DictionaryError(f"{model.name}.sql: output `{_shown(item)}` has no name: give it an alias "
                                   "(`… AS name,  -- description`)")
         comments = [c.strip() for c in item.comments or [] if c.strip()]
         if len(comments) != 1:
@@ -94,6 +94,11 @@ def model_columns(model: SqlModel) -> list[tuple[str, str]]:
                                   f"`-- description` on its line (found {found})")
         columns.append((item.output_name, comments[0]))
     return columns
+
+
+def _shown(item: exp.Expression) -> str:
+    """A refused output column as its SQL (written only then: SQL generation is slow to load)."""
+    return item.sql(dialect="duckdb", comments=False)
 
 
 def view_columns(qualified: str, columns: list[tuple[str, str]], partitions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
