@@ -3,8 +3,8 @@
 Banner-days are independent of each other, and of the months' case exports, so all of those run in parallel
 worker processes (one per core, at most WORKERS); each day's city rollup runs after, once its nine banners are
 in; then each month's statistics and leadership report. The workers are forked from one server that imported
-the code location and Great Expectations once, and each keeps its instance: a banner-day pays for its data and
-its run, not for start-up (bench/profile.md).
+the code location and Great Expectations once (fork_server.py: `xl` starts it first thing), and each keeps its
+instance: a banner-day pays for its data and its run, not for start-up (bench/profile.md).
 
 When the instance $DAGSTER_HOME selects is a deployment's (docs/deployment.md: a run launcher or a run
 coordinator of its own), the same partitions are submitted to it as runs in the same order instead, and
