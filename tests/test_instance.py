@@ -17,6 +17,7 @@ import yaml
 
 from tests.conftest import camera_id, land_banner
 from tests.test_crash_safety import BANNER, materialize
+from xl_pipelines import fork_server
 from xl_pipelines.lake import pid_alive
 from xl_pipelines.runner import DEPLOYED, deployed, instance_for, submits_runs
 from xl_pipelines.settings import ConfigError, get_settings
@@ -133,3 +134,48 @@ def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_pat
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     for part in (tmp_path / "lake").rglob("*.parquet"):
         pq.read_metadata(part)  # a torn file fails here
+
+
+def test_the_fork_server_is_started_early_only_where_xl_executes_the_runs(tmp_path, monkeypatch):
+    """`xl materialize` starts its pool's fork server before it knows its instance, from the dagster.yaml alone:
+    not where a deployment names who executes runs (runner.submits_runs), nor for a file it cannot read."""
+    own = (ROOT / "dagster.yaml").read_text()
+    cases = {"own": own, "queued": own + QUEUE, "postgres": own + POSTGRES, "broken": "storage: [",
+             "distributed": (ROOT / "deploy" / "dagster.distributed.yaml").read_text()}
+    found = {}
+    for name, config in cases.items():
+        monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path / name, config)))
+        found[name] = fork_server.executed_elsewhere()
+    monkeypatch.delenv("DAGSTER_HOME")
+    found["unset"] = fork_server.executed_elsewhere()
+    assert found == {"own": False, "queued": True, "postgres": False, "broken": False, "distributed": True,
+                     "unset": False}
+
+
+def test_xl_stopped_while_its_fork_server_loads_leaves_no_process(tmp_path):
+    """The fork server starts loading (seconds) before `xl` can stop its pool: killed then, `xl` takes it along."""
+    land_banner(tmp_path / "landing", BANNER, [camera_id(1)])
+    run = materialize(tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (server := [pid for pid in in_group(run.pid) if b"forkserver" in command_line(pid)]) \
+                and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.01)
+        assert server, "no fork server was started"
+        time.sleep(0.5)  # loading now (Great Expectations alone takes seconds)
+        group = in_group(run.pid)
+        os.kill(run.pid, signal.SIGKILL)  # nothing `xl` could clean up after
+        run.wait(timeout=10)
+        ended = time.monotonic() + 3  # far less than the rest of its loading
+        while (left := [pid for pid in group if pid_alive(pid)]) and time.monotonic() < ended:
+            time.sleep(0.05)
+        assert not left
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+
+
+def command_line(pid: int) -> bytes:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    return b""

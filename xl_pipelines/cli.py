@@ -154,14 +154,17 @@ def _banners(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
+    from xl_pipelines import fork_server
     from xl_pipelines.lake import Lake
     from xl_pipelines.pseudonym import checked_key, key_from_environment
-    from xl_pipelines.runner import days_between, materialize
 
     settings = get_settings()
     key_from_environment()  # no harvest of personal data without a strong key: say so before any work
     if not is_folder(settings.landing, "XL_LANDING"):
         raise ConfigError(f"no landing zone at {settings.landing}: run `xl simulate` or set XL_LANDING")
+    fork_server.start()  # the workers' imports load meanwhile
+    from xl_pipelines.runner import days_between, materialize
+
     checked_key(Lake(settings.lake_url))  # and none with another key than the lake's (the asset checks again)
     days = days_between(args.start, args.end, settings)
     outcome = materialize(days, _banners(args), settings, say=_say)
@@ -273,7 +276,7 @@ def cmd_privacy_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from xl_pipelines import pseudonym
+    from xl_pipelines import fork_server, pseudonym
     from xl_pipelines.lake import Lake
 
     settings = get_settings()
@@ -282,6 +285,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say(f"{pseudonym.KEY_VARIABLE} is not set: the demo pseudonymises with the DEVELOPMENT key "
              f"{pseudonym.DEVELOPMENT_KEY!r}, which is public; never use it for real data")
     pseudonym.checked_key(Lake(settings.lake_url))
+    fork_server.start()  # the workers' imports load meanwhile
     end = _yesterday()
     start = end - dt.timedelta(days=6)
     from xl_pipelines.report import report_path

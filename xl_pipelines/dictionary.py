@@ -21,16 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import sqlglot
 import yaml
+from sqlglot import exp
 
 from xl_pipelines.lake import LAYERS
-from xl_pipelines.sql_models import MODELS_DIR, SqlModel, load_models
+from xl_pipelines.sql_models import MODELS_DIR, SqlModel, load_models, parsed
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES_FILE = Path(__file__).with_name("tables.yaml")
 DOCS_FILE = ROOT / "docs" / "data_dictionary.md"
 COMMAND = "make docs"  # or `python -m xl_pipelines.dictionary`
+# YAML's safe loader, in C where PyYAML has libyaml: tables.yaml is read at every import of the code location
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LAYER_NOTES = {
     "bronze": "Parsed rows of the landing zone, one per record accepted, personal data pseudonymised.",
     "silver": "The registry, intervals and facts refined from bronze.",
@@ -78,13 +80,12 @@ def model_columns(model: SqlModel) -> list[tuple[str, str]]:
     or a `*` (which hides the columns from the reader) is refused, naming the model and the column.
     """
     columns = []
-    for item in sqlglot.parse_one(model.sql, read="duckdb").selects:
-        shown = item.sql(dialect="duckdb", comments=False)
+    for item in parsed(model.sql).selects:
         if item.is_star:
-            raise DictionaryError(f"{model.name}.sql: its outermost SELECT has `{shown}`: list the columns "
+            raise DictionaryError(f"{model.name}.sql: its outermost SELECT has `{_shown(item)}`: list the columns "
                                   "instead, each with a trailing `-- description`")
         if not item.output_name:
-            raise DictionaryError(f"{model.name}.sql: output `{shown}` has no name: give it an alias "
+            raise DictionaryError(f"{model.name}.sql: output `{_shown(item)}` has no name: give it an alias "
                                   "(`… AS name,  -- description`)")
         comments = [c.strip() for c in item.comments or [] if c.strip()]
         if len(comments) != 1:
@@ -93,6 +94,11 @@ def model_columns(model: SqlModel) -> list[tuple[str, str]]:
                                   f"`-- description` on its line (found {found})")
         columns.append((item.output_name, comments[0]))
     return columns
+
+
+def _shown(item: exp.Expression) -> str:
+    """A refused output column as its SQL (written only then: SQL generation is slow to load)."""
+    return item.sql(dialect="duckdb", comments=False)
 
 
 def view_columns(qualified: str, columns: list[tuple[str, str]], partitions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -120,7 +126,7 @@ def model_table(model: SqlModel) -> Table:
 def yaml_tables(path: Path = TABLES_FILE) -> list[Table]:
     """The tables tables.yaml describes (`layer.table`: description, partitions, columns)."""
     tables = []
-    for qualified, entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+    for qualified, entry in (yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}).items():
         layer, _, name = qualified.partition(".")
         if layer not in LAYERS or not name:
             raise DictionaryError(f"{path.name}: {qualified!r} is not <layer>.<table> with a layer of {LAYERS}")

@@ -40,8 +40,9 @@ def _table() -> dict[int, str]:
 
 
 def visible(text: str) -> str:
-    """`text` with every hidden character shown as its escape (a backslash shows as itself)."""
-    return text.translate(_table())
+    """`text` with every hidden character shown as its escape (a backslash shows as itself). Printable text
+    has none (every hidden character is unprintable to Python): returned as it is, without the table."""
+    return text if text.isprintable() else text.translate(_table())
 
 
 def html_text(text: object) -> str:

@@ -3,8 +3,8 @@
 Banner-days are independent of each other, and of the months' case exports, so all of those run in parallel
 worker processes (one per core, at most WORKERS); each day's city rollup runs after, once its nine banners are
 in; then each month's statistics and leadership report. The workers are forked from one server that imported
-the code location and Great Expectations once, and each keeps its instance: a banner-day pays for its data and
-its run, not for start-up (bench/profile.md).
+the code location and Great Expectations once (fork_server.py: `xl` starts it first thing), and each keeps its
+instance: a banner-day pays for its data and its run, not for start-up (bench/profile.md).
 
 When the instance $DAGSTER_HOME selects is a deployment's (docs/deployment.md: a run launcher or a run
 coordinator of its own), the same partitions are submitted to it as runs in the same order instead, and
@@ -15,14 +15,11 @@ cleanly: the pool's processes killed and their runs marked CANCELED, or the subm
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import fcntl
-import multiprocessing
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,22 +34,19 @@ import yaml
 from dagster._core.errors import DagsterInvalidConfigError
 from dagster_shared.check import CheckError
 
+from xl_pipelines import fork_server
 from xl_pipelines.lake import LOCAL_PROTOCOLS, Lake, pid_alive, remove_stale_temps
 from xl_pipelines.settings import ConfigError, Settings, Stopped
 
 INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
 WORKERS = 4
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 # One progress line per partition instead of step chatter: a failed step logs its traceback at ERROR, shown in
 # the Dagster UI (and summed up in the line), never on the terminal.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-# What a worker imports before its first banner-day; the fork server imports it once for all of them.
-PRELOAD = ["xl_pipelines.preload"]
 _INSTANCES: dict[Path, dg.DagsterInstance] = {}
 # What a deployment's dagster.yaml configures (deploy/dagster.distributed.yaml) other than xl's own does; the
-# last two name who executes runs.
-DEPLOYED = {"storage", "run_storage", "event_log_storage", "schedule_storage", "run_launcher", "run_coordinator"}
-EXECUTES = {"run_launcher", "run_coordinator"}
+# last two name who executes runs (fork_server.EXECUTES).
+DEPLOYED = {"storage", "run_storage", "event_log_storage", "schedule_storage", *fork_server.EXECUTES}
 
 
 def instance_config() -> str:
@@ -89,7 +83,7 @@ def submits_runs(instance: dg.DagsterInstance) -> bool:
     daemon): then `xl` submits its partitions and follows them rather than executing them itself. (Dagster's
     default coordinator is a queue too, but with nothing configured `xl` is the executor.)"""
     deployment = deployed()
-    return bool(deployment and deployment[1] & EXECUTES and deployment[0] == Path(instance.root_directory))
+    return bool(deployment and deployment[1] & fork_server.EXECUTES and deployment[0] == Path(instance.root_directory))
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -227,9 +221,7 @@ def _adopt(environment: dict[str, str], folder: str) -> None:
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(folder)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: `xl` stops its workers itself
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    fork_server.die_with_parent()
 
 
 def _in_worker(settings: Settings, job: str, label: str, key=None) -> tuple[str, float, Outcome]:
@@ -317,9 +309,7 @@ class _Pool:
         self.settings, self.instance, self.workers = settings, instance, workers
 
     def __enter__(self) -> _Pool:
-        server = multiprocessing.get_context("forkserver")
-        server.set_forkserver_preload(PRELOAD)
-        self.pool = ProcessPoolExecutor(self.workers, mp_context=server, initializer=_adopt,
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=fork_server.context(), initializer=_adopt,
                                         initargs=(dict(os.environ), os.getcwd()))
         return self
 

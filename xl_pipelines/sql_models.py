@@ -26,6 +26,7 @@ partition was never materialised the view is empty and `context.week_before.avai
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +73,17 @@ class SqlModel:
 WEEK_BEFORE = "_week_before"
 
 
+@functools.cache
+def parsed(sql: str) -> exp.Expression:
+    """A model's syntax tree, parsed once a process (its inputs, week-before inputs and documented columns all
+    read it; parsing is most of the code location's import otherwise). Read it, never change it."""
+    return sqlglot.parse_one(sql, read="duckdb")
+
+
 def model_inputs(sql: str, suffix: str = "") -> tuple[tuple[str, str], ...]:
     """The lake tables a query reads: qualified table references that are not its own CTEs (with `suffix`:
     the tables it reads under `<layer><suffix>`, e.g. as of a week before)."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = parsed(sql)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     found = {
         (table.db.removesuffix(suffix), table.name)

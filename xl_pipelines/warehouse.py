@@ -31,12 +31,14 @@ def _glob(lake: Lake, layer: str, table: str, keys: list[str], only: Mapping[str
     return "/".join([path, *(f"{k}={only.get(k, '*')}" for k in keys), "*.parquet"])
 
 
-def view_sql(lake: Lake, layer: str, table: str, only: Mapping[str, str] | None = None) -> str:
+def view_sql(lake: Lake, layer: str, table: str, only: Mapping[str, str] | None = None,
+             keys: list[str] | None = None) -> str:
     """SELECT over one table's Parquet files, optionally `only` some partition values.
 
-    Partition columns come from the path; `banner` is left out since every row carries it as `code`.
+    Partition columns come from the path (`keys`, when the caller has listed them already); `banner` is left
+    out since every row carries it as `code`.
     """
-    keys = lake.partition_columns(layer, table)
+    keys = lake.partition_columns(layer, table) if keys is None else keys
     glob = _glob(lake, layer, table, keys, only or {})
     types = ", ".join(f"{sql_literal(k)}: {HIVE_TYPES.get(k, 'VARCHAR')}" for k in keys)
     leading = [k for k in keys if k != "banner"]
@@ -61,8 +63,9 @@ def refresh_views(lake: Lake, path: Path) -> list[str]:
     tables = {(layer, table): lake.partition_columns(layer, table) for layer, table in lake.tables()}
     with lake.connect() as con:  # one connection attaching each new file: far cheaper than one each
         with _swapped_in(con, path) as db:
-            for layer, table in tables:
-                con.execute(f'CREATE OR REPLACE VIEW {db}.{layer}."{table}" AS {view_sql(lake, layer, table)}')
+            whole = {(layer, table): view_sql(lake, layer, table, keys=keys) for (layer, table), keys in tables.items()}
+            for (layer, table), sql in whole.items():
+                con.execute(f'CREATE OR REPLACE VIEW {db}.{layer}."{table}" AS {sql}')
             columns = {(layer, table): [] for layer, table in tables}
             for layer, table, name, type_ in con.execute(
                     "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
@@ -74,12 +77,12 @@ def refresh_views(lake: Lake, path: Path) -> list[str]:
             with _swapped_in(con, banner_path(path, code)) as db:
                 for (layer, table), keys in tables.items():
                     if "banner" in keys:
-                        sql = (view_sql(lake, layer, table, {"banner": code}) if code in with_data[layer, table]
+                        sql = (view_sql(lake, layer, table, {"banner": code}, keys) if code in with_data[layer, table]
                                else _no_rows(columns[layer, table]))
                     elif "code" in dict(columns[layer, table]):
-                        sql = f"SELECT * FROM ({view_sql(lake, layer, table)}) WHERE code = {sql_literal(code)}"
+                        sql = f"SELECT * FROM ({whole[layer, table]}) WHERE code = {sql_literal(code)}"
                     else:
-                        sql = view_sql(lake, layer, table)
+                        sql = whole[layer, table]
                     con.execute(f'CREATE OR REPLACE VIEW {db}.{layer}."{table}" AS {sql}')
     return [f"{layer}.{table}" for layer, table in tables]
 

@@ -1,0 +1,67 @@
+"""The fork server of `xl materialize`'s pool (runner.py): one process that imports Great Expectations and the
+code location once (preload.py), from which every worker is forked.
+
+Its preload takes seconds, so `xl materialize` starts it first thing (start), and it loads while the command
+itself imports Dagster, checks its arguments and recovers what a killed run left: the first banner-day starts
+that much sooner. This module imports nothing heavy, so that it can.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from multiprocessing import forkserver
+from multiprocessing.context import ForkServerContext
+from pathlib import Path
+
+import yaml
+
+# What a worker imports before its first banner-day; the fork server imports it once for all of them.
+PRELOAD = ["xl_pipelines.preload"]
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
+# What a deployment's dagster.yaml names when runs are executed by others than `xl` (runner.submits_runs).
+EXECUTES = {"run_launcher", "run_coordinator"}
+PARENT = "XL_FORK_SERVER_PARENT"  # the PID of the `xl` that started the fork server, in its environment alone
+
+
+def context() -> ForkServerContext:
+    """The multiprocessing context whose processes are forked from the fork server."""
+    server = multiprocessing.get_context("forkserver")
+    server.set_forkserver_preload(PRELOAD)
+    return server
+
+
+def start() -> None:
+    """Start the fork server now, unless runs will be submitted to a deployment's instance (xl's own
+    dagster.yaml names no run launcher or coordinator; a file that cannot be read is left for the runner to
+    say so). It ends with this process (die_with_parent)."""
+    if not executed_elsewhere():
+        context()
+        os.environ[PARENT] = str(os.getpid())  # for the fork server alone: `xl` may be killed before it is ready
+        try:
+            forkserver.ensure_running()
+        finally:
+            del os.environ[PARENT]
+
+
+def executed_elsewhere() -> bool:
+    home = os.environ.get("DAGSTER_HOME")
+    try:
+        config = yaml.safe_load(Path(home, "dagster.yaml").read_text(encoding="utf-8")) if home else None
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(config, dict) and bool(EXECUTES & config.keys())
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """This process (the fork server, a worker) is killed when the process that started it ends, however it
+    ends: a killed `xl` leaves nothing loading or writing on; with `parent` (its PID), it ends at once if that
+    one has ended already. Ctrl-C reaches the whole group: `xl` stops its pool itself, so it is ignored here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:  # adopted: the parent ended before the line above
+        os._exit(0)
