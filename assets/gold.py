@@ -6,7 +6,7 @@ line) and the asset that makes the input (a harvest, a refinement, or another mo
 
 import dagster as dg
 
-from assets import camera_health, captures, outcomes, receiver, recordings
+from assets import automation, camera_health, captures, outcomes, receiver, recordings
 from assets.lake_io import write_checked
 from quality import checks
 from xl_pipelines import gates, indicators
@@ -77,8 +77,8 @@ def _model_asset(model: SqlModel) -> dg.AssetsDefinition:
         partitions_def=own,
         group_name="gold",
         kinds={"duckdb", "parquet"},
-        # city days and months follow their inputs (a late or re-run banner-day updates its month too)
-        automation_condition=dg.AutomationCondition.eager() if own != BANNER_DAY else None,
+        # city days, months and history follow their inputs (a re-run banner-day updates the month under way too)
+        automation_condition=None if own == BANNER_DAY else automation.CITY_DAY if own == DAY else automation.OVER_WHAT_EXISTS,
         check_specs=check_specs,
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource):

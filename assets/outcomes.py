@@ -4,6 +4,7 @@
 import dagster as dg
 import polars as pl
 
+from assets import automation
 from assets.lake_io import harvest_asset, harvested_spec, write_harvest
 from xl_pipelines import cases
 from xl_pipelines.banners import load_banners
@@ -39,7 +40,7 @@ def case_harvest(context: dg.AssetExecutionContext, lake: LakeResource, landing:
 
 
 @dg.asset(key=["reports", "leadership_monthly"], deps=REPORT_INPUTS + [dg.AssetKey(["gold", "city_daily_kpis"])],
-          partitions_def=MONTH, group_name=GROUP, kinds={"html"}, automation_condition=dg.AutomationCondition.eager())
+          partitions_def=MONTH, group_name=GROUP, kinds={"html"}, automation_condition=automation.AFTER_INPUTS)
 def leadership_report(context: dg.AssetExecutionContext, lake: LakeResource, reports: ReportsResource) -> dg.MaterializeResult:
     """`$XL_HOME/reports/leadership/<YYYY-MM>.html`: the month for leadership, in Chinese and English, offline:
     outcomes per banner, network indicators against targets with the ranking, trends, the worst cameras, repairs,

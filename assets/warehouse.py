@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets import automation
 from xl_pipelines.resources import LakeResource, ReportsResource, WarehouseResource
 
 
@@ -11,7 +12,7 @@ def build(lake_assets: list[dg.AssetKey]) -> list[dg.AssetsDefinition]:
     history, growing by the day), so a second step would pay it twice (bench/profile.md)."""
     def after_lake(key: str, kind: str, description: str) -> dg.AssetSpec:
         return dg.AssetSpec(key, deps=lake_assets, group_name="warehouse", kinds={kind}, description=description,
-                            automation_condition=dg.AutomationCondition.eager(), skippable=True)
+                            automation_condition=automation.AFTER_LAKE, skippable=True)
 
     @dg.multi_asset(specs=[
         after_lake("xl_duckdb", "duckdb", "`$XL_HOME/xl.duckdb`: one view per lake table (schemas bronze, silver, "
