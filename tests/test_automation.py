@@ -1,5 +1,6 @@
 """The automation sensor's conditions on the real definitions, in a deployment whose history starts long before the
-first harvest: only 2026-11-20 is harvested (XL_START_DATE is 2025-01-01, so every earlier banner-day is missing).
+first harvest: only 2026-11-20 is harvested (XL_START_DATE defaults to 2025-01-01: every earlier banner-day, and
+the month's earlier days, are partitions and missing).
 Materialisations are recorded as events; each tick is Dagster's own evaluation at a given time."""
 
 import datetime as dt
@@ -11,6 +12,7 @@ from assets import outcomes
 from tests.conftest import DAY
 from xl_pipelines.definitions import BANNER_DAY_ASSETS, defs
 from xl_pipelines.partitions import BANNER, banner_day_key, harvest_time
+from xl_pipelines.settings import get_settings
 
 NIGHT = harvest_time(DAY) + dt.timedelta(hours=1)  # the morning after the nightly harvest of DAY
 MONTH = DAY.strftime("%Y-%m")
@@ -51,6 +53,7 @@ class Sensor:
 
 @pytest.fixture
 def sensor() -> Sensor:
+    assert get_settings().start_date < DAY.replace(day=1)  # the premise: missing days before DAY in its month
     sensor = Sensor()
     assert sensor.tick() == {}  # a new deployment: nothing is asked for before data lands
     return sensor

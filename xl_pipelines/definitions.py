@@ -90,11 +90,13 @@ freshness_schedule = dg.ScheduleDefinition(
     cron_schedule=f"{LATEST_DEADLINE.minute} {LATEST_DEADLINE.hour} * * *",
     description="At the harvest deadline (thresholds.yaml freshness): which banners' yesterday is missing.",
     default_status=RUNNING)
-# The city day and the warehouse follow the lake by their automation conditions: evaluated by this sensor.
+# The city day, the month under way, the fault history and the warehouse follow the lake by their automation
+# conditions (assets/automation.py): evaluated by this sensor.
 automation = dg.AutomationConditionSensorDefinition(
     "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
     description="Materialise what the automation conditions ask for: a city day once its nine banners are in, "
-                "the DuckDB views and the quality report after every lake change.")
+                "the month under way and the fault history over the days there are, then the DuckDB views and "
+                "the quality report once the lake's runs are done.")
 
 DOCUMENTED = {t.qualified: t for t in load_dictionary()}
 
