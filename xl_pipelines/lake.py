@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import re
@@ -117,6 +118,36 @@ def connect(database: str = ":memory:", read_only: bool = False, urls: tuple[str
     return con
 
 
+# One DuckDB instance per process for scratch(): a new in-memory database costs about 15 CPU ms whatever its
+# settings, a cursor of one with an in-memory database attached to it about 1 ms. Keyed by the process: it is
+# dropped before a fork (a DuckDB instance's threads do not cross one) and made anew on first use after.
+_SHARED: dict[int, duckdb.DuckDBPyConnection] = {}
+_SCRATCH_NAMES = itertools.count()
+os.register_at_fork(before=_SHARED.clear)
+
+
+@contextlib.contextmanager
+def scratch(urls: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection of its own to an empty in-memory database, for one block: what it creates (schemas, tables,
+    macros, views, registered frames) and what it SETs for its session are its own and dropped at the end, as with
+    connect(), at a fifteenth of the cost. The database is attached to this process's one DuckDB instance and made
+    the connection's default (USE); its settings are connect()'s."""
+    if (shared := _SHARED.get(os.getpid())) is None:
+        _SHARED.clear()
+        shared = _SHARED[os.getpid()] = connect()
+    name = f"scratch_{next(_SCRATCH_NAMES)}"
+    con = shared.cursor()
+    try:
+        con.execute(f"ATTACH ':memory:' AS {name}")
+        con.execute(f"USE {name}")
+        reach(con, urls)
+        yield con
+    finally:
+        con.close()
+        with shared.cursor() as detaching:
+            detaching.execute(f"DETACH DATABASE IF EXISTS {name}")
+
+
 def reach(con: duckdb.DuckDBPyConnection, urls) -> None:
     """Register the fsspec filesystem of each object-store URL in `urls` on `con` (once per protocol), so
     `read_parquet`, `glob` and `COPY` reach it with the environment's credentials and endpoint
@@ -148,6 +179,10 @@ class Lake:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection that reads (and writes) this lake, wherever it lies."""
         return connect(urls=(self.url,))
+
+    def scratch(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A scratch connection (the module's scratch) that reads this lake, wherever it lies."""
+        return scratch(urls=(self.url,))
 
     def table_path(self, layer: str, table: str) -> UPath:
         if layer not in LAYERS:
