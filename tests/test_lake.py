@@ -2,10 +2,11 @@
 
 import multiprocessing
 
+import duckdb
 import polars as pl
 import pytest
 
-from xl_pipelines.lake import Lake
+from xl_pipelines.lake import Lake, scratch
 from xl_pipelines.warehouse import connect_readonly, refresh_views
 
 KEYS = {"date": "2026-11-20", "banner": "150502"}
@@ -108,3 +109,37 @@ def test_a_written_frame_is_what_the_file_gives_back(tmp_path):
     read = lake.read("silver", "example", keys)
     assert written.columns == ["channel_id", "seen", "kind", "nothing", "faults"]
     assert written.schema == read.schema and written.equals(read)
+
+
+def test_scratch_connections_keep_what_they_create_and_set_to_themselves():
+    with scratch() as a, scratch() as b:
+        a.execute("SET TimeZone = 'America/Lima'")
+        a.execute("CREATE SCHEMA context")
+        a.execute("CREATE TABLE context.t AS SELECT 1 AS x")
+        a.execute("CREATE MACRO twice(x) AS 2 * x")
+        b.execute("CREATE SCHEMA context")  # the same name, its own
+        with pytest.raises(duckdb.CatalogException):
+            b.execute("SELECT * FROM context.t")
+        with pytest.raises(duckdb.CatalogException):
+            b.execute("SELECT twice(1)")
+        assert b.execute("SELECT current_setting('TimeZone')").fetchone()[0] != "America/Lima"
+        assert a.execute("SELECT twice(x), current_setting('TimeZone') FROM context.t").fetchall() == [(2, "America/Lima")]
+    with scratch() as c:  # what a and b made is gone: the names are free, their databases detached
+        c.execute("CREATE SCHEMA context")
+        c.execute("CREATE MACRO twice(x) AS 3 * x")
+        assert c.execute("SELECT twice(1)").fetchone() == (3,)
+        assert c.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE 'scratch%'").fetchone() == (1,)
+
+
+def _scratch_in_child() -> None:
+    with scratch() as con:
+        assert con.execute("SELECT 41 + 1").fetchone() == (42,)
+
+
+def test_scratch_works_in_a_forked_child_of_a_process_that_used_it():
+    with scratch() as con:  # the parent's DuckDB instance exists before the fork
+        con.execute("SELECT 1")
+    child = multiprocessing.get_context("fork").Process(target=_scratch_in_child)
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0

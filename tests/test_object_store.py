@@ -47,3 +47,25 @@ def test_analysts_locked_connection_reaches_views_over_the_object_store(lake, tm
         assert con.execute("SELECT sum(n) FROM gold.kpis").fetchall() == [(7,)]
         with pytest.raises(duckdb.Error, match="lock"):  # still locked: no setting changes after registering
             con.execute("SET autoinstall_known_extensions = true")
+
+
+def test_a_scratch_connection_reaches_the_object_store_lake_and_fetches_no_extension(lake):
+    sql = view_sql(lake, "gold", "kpis") + " ORDER BY date"
+    with lake.scratch() as con:
+        rows = con.sql(sql).fetchall()
+        settings = con.execute("SELECT current_setting('autoinstall_known_extensions'), "
+                               "current_setting('autoload_known_extensions')").fetchall()
+    assert [(str(d), code, n) for d, code, n in rows] == [("2026-11-20", "150502", 3), ("2026-11-21", "150521", 4)]
+    assert settings == [(False, False)]
+
+
+def test_a_scratch_connection_reaches_its_own_store_when_another_holds_the_protocol_name(lake, monkeypatch):
+    with lake.scratch():  # the process's instance made
+        pass
+    from xl_pipelines import lake as lake_module
+
+    _, registered = lake_module._SHARED[next(iter(lake_module._SHARED))]
+    monkeypatch.setitem(registered, "memory", object())  # as if another memory filesystem were registered first
+    with lake.scratch() as con:
+        assert con.sql(view_sql(lake, "gold", "kpis")).fetchall() != []
+        assert con.execute("SELECT current_database()").fetchone() == ("memory",)  # a connection of its own

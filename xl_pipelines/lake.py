@@ -9,7 +9,9 @@ version readable, and re-materialising replaces rather than appends.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import itertools
 import json
 import os
 import re
@@ -117,17 +119,61 @@ def connect(database: str = ":memory:", read_only: bool = False, urls: tuple[str
     return con
 
 
+# One DuckDB instance per process for scratch(): a new in-memory database costs about 15 CPU ms whatever its
+# settings, a cursor of one with an in-memory database attached to it about 1 ms. Keyed by the process: it is
+# dropped before a fork (a DuckDB instance's threads do not cross one) and made anew on first use after. Beside
+# it, the object-store filesystem registered on it under each protocol name (registering is instance-wide).
+_SHARED: dict[int, tuple[duckdb.DuckDBPyConnection, dict[str, object]]] = {}
+_SCRATCH_NAMES = itertools.count()
+os.register_at_fork(before=_SHARED.clear)
+
+
+@contextlib.contextmanager
+def scratch(urls: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection of its own to an empty in-memory database, for one block: what it creates (schemas, tables,
+    macros, views, registered frames) and what it SETs for its session are its own and dropped at the end, as with
+    connect(), at a fifteenth of the cost. The database is attached to this process's one DuckDB instance and made
+    the connection's default (USE); its settings are connect()'s. An object store whose protocol the instance
+    already reaches through another filesystem (other credentials or endpoint) gets connect() itself."""
+    if (pid := os.getpid()) not in _SHARED:
+        _SHARED.clear()
+        _SHARED[pid] = (connect(), {})
+    shared, registered = _SHARED[pid]
+    stores = _stores(urls)
+    if any(registered.setdefault(protocol, fs) is not fs for protocol, fs in stores.items()):
+        with connect(urls=urls) as con:
+            yield con
+        return
+    name = f"scratch_{next(_SCRATCH_NAMES)}"
+    con = shared.cursor()
+    try:
+        con.execute(f"ATTACH ':memory:' AS {name}")
+        con.execute(f"USE {name}")
+        reach(con, urls)
+        yield con
+    finally:
+        con.close()
+        with shared.cursor() as detaching:
+            detaching.execute(f"DETACH DATABASE IF EXISTS {name}")
+
+
+def _stores(urls) -> dict[str, object]:
+    """DuckDB's name for the protocol of each object-store URL in `urls` → its fsspec filesystem."""
+    stores = {}
+    for url in urls:
+        path = UPath(url)
+        if path.protocol not in LOCAL_PROTOCOLS:
+            stores[path.fs.protocol if isinstance(path.fs.protocol, str) else path.fs.protocol[0]] = path.fs
+    return stores
+
+
 def reach(con: duckdb.DuckDBPyConnection, urls) -> None:
     """Register the fsspec filesystem of each object-store URL in `urls` on `con` (once per protocol), so
     `read_parquet`, `glob` and `COPY` reach it with the environment's credentials and endpoint
     (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL…)."""
-    for url in urls:
-        path = UPath(url)
-        if path.protocol in LOCAL_PROTOCOLS:
-            continue
-        name = path.fs.protocol if isinstance(path.fs.protocol, str) else path.fs.protocol[0]  # DuckDB's name for it
+    for name, fs in _stores(urls).items():
         if not con.filesystem_is_registered(name):
-            con.register_filesystem(path.fs)
+            con.register_filesystem(fs)
 
 
 def partition_dir(keys: Mapping[str, str]) -> str:
@@ -141,21 +187,29 @@ class Lake:
 
     url: str
 
-    @property
-    def root(self) -> UPath:
+    @functools.cached_property
+    def root(self) -> UPath:  # made once: a banner-day asks for a few hundred paths below it
         return UPath(self.url)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection that reads (and writes) this lake, wherever it lies."""
         return connect(urls=(self.url,))
 
-    def table_path(self, layer: str, table: str) -> UPath:
+    def scratch(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A scratch connection (the module's scratch) that reads this lake, wherever it lies."""
+        return scratch(urls=(self.url,))
+
+    def _below(self, layer: str, *parts: str) -> UPath:
+        """The path of `parts` below a layer, joined at once (a third of the cost of joining them one by one)."""
         if layer not in LAYERS:
             raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
-        return self.root / layer / table
+        return self.root.joinpath(layer, *parts)
+
+    def table_path(self, layer: str, table: str) -> UPath:
+        return self._below(layer, table)
 
     def partition_path(self, layer: str, table: str, keys: Mapping[str, str]) -> UPath:
-        return self.table_path(layer, table) / partition_dir(keys) / PART_FILE
+        return self._below(layer, table, partition_dir(keys), PART_FILE)
 
     def write(self, layer: str, table: str, keys: Mapping[str, str],
               frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
