@@ -141,5 +141,8 @@ def test_scratch_works_in_a_forked_child_of_a_process_that_used_it():
         con.execute("SELECT 1")
     child = multiprocessing.get_context("fork").Process(target=_scratch_in_child)
     child.start()
-    child.join(60)
+    try:
+        child.join(60)
+    finally:
+        child.kill()  # a hung child (a deadlocked instance) is not left behind
     assert child.exitcode == 0

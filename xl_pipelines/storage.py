@@ -20,6 +20,7 @@ import sqlite3
 import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy
 from dagster._core.events import EVENT_TYPE_TO_PIPELINE_RUN_STATUS
@@ -43,6 +44,8 @@ from dagster._core.storage.sqlite_storage import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 from watchdog.observers import Observer
+
+from xl_pipelines.lake import temp_beside
 
 # What the embedded instance's dagster.yaml adds to the repository's (runner.instance_config): named there only,
 # since its base_dir is $DAGSTER_HOME, which `dagster dev` run without one (a temporary instance) does not set.
@@ -158,18 +161,22 @@ class EventLog(SqliteEventLogStorage):
             return False
         if self._blank is None:
             self._blank = self._blank_run_file()
-        beside = f"{path}.{os.getpid()}.new"  # not *.db: never taken for a run's file (get_all_run_ids)
+        beside = temp_beside(Path(path))  # the project's temporary name: never taken for a run's file (*.db)
         try:
             with open(beside, "wb") as file:
                 file.write(self._blank)
                 file.flush()
-                os.fsync(file.fileno())  # as durable as the file _initdb makes, whose statements each sync
+                os.fsync(file.fileno())
             os.link(beside, path)
         except OSError:  # made meanwhile by another process (or no hard links here): Dagster's _initdb checks it
             return False
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(beside)
+            beside.unlink(missing_ok=True)
+        folder = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the new name durable too, as Dagster's _initdb's journal syncs made it
+        finally:
+            os.close(folder)
         return True
 
     def _blank_run_file(self) -> bytes:

@@ -168,8 +168,7 @@ def _capture_sql() -> str:
     shot = ", ".join(f"CASE WHEN is_time({t}) THEN {t} END" for t in times)
     present = {f: f"present(o.{f})" for f in ("PlateColor", "VehicleColor", "VehicleClass", "Direction", "TollgateID")}
     objects, route_kind, kinds = _objects_sql()
-    # A null where an object belongs is one record too (with no fields, it fails the first object rule). Rows come
-    # in the lines' order without ORDER BY: DuckDB keeps the order of its input (`preserve_insertion_order`).
+    # A null where an object belongs is one record too (with no fields, it fails the first object rule).
     return f"""
     WITH posts AS (
         SELECT i, contains(text, '\ufffd') AS wrong, TRY(json_transform({RENAMED}, $structure)) AS post FROM lines),
@@ -242,16 +241,16 @@ def session() -> duckdb.DuckDBPyConnection:
 def objects(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection, key: bytes) -> pl.DataFrame:
     """`post_log_frame` of some POST lines (as `lines` gives them), decoded on a `session`.
 
-    The capture IDs of faces and persons, plates and ID numbers are pseudonymised in the same query (`hmac_sql`),
-    so they never leave DuckDB in clear; a plate that is not a PLAIN_PLATE (never seen on a real one) is keyed
-    here by `plate_key`.
+    The capture IDs of faces and persons, plates and ID numbers are pseudonymised in the same query (`hmac_sql`):
+    only the pseudonyms of plates and ID numbers leave DuckDB, and the clear capture ID only for the rules, which
+    drop it. A plate that is not a PLAIN_PLATE (never seen on a real one) is keyed here by `plate_key`.
     """
     text = pl.DataFrame({"i": pl.int_range(frame.height, dtype=pl.UInt32, eager=True), "text": _repaired(frame["raw"])})
     # in record batches, so that DuckDB's threads share the scan (which then hands rows back out of order); as
     # Arrow string views, Polars' own buffers (the default copies every line: 0.18 s a 290 MB hour file)
-    con.register("lines", pa.Table.from_batches(text.to_arrow(compat_level=pl.CompatLevel.newest()).to_batches(
-        max_chunksize=SCAN_ROWS)))
-    del text
+    table = text.to_arrow(compat_level=pl.CompatLevel.newest())
+    con.register("lines", pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_ROWS), schema=table.schema))
+    del text, table
     got = con.sql(_capture_sql(), params={"structure": json.dumps(POST), **hmac_params(key)}).pl().sort("i", "position")
     con.unregister("lines")
     if got["odd_plate"].is_not_null().any():
