@@ -179,3 +179,27 @@ def command_line(pid: int) -> bytes:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     return b""
+
+
+@pytest.mark.parametrize("tag", ["false", "never"])
+def test_a_failed_run_is_followed_until_dagster_says_whether_it_is_retried(tmp_path, monkeypatch, tag):
+    """Dagster stores a run's failure before it tags whether the run will be retried: followed in between, a run
+    about to be retried was taken for the day's final word (the distributed proof's killed run, once). A failed
+    run is final once tagged, or when the tag never comes within the grace period."""
+    import threading
+
+    from xl_pipelines import distributed
+
+    monkeypatch.setattr(distributed, "RETRY_TAG_GRACE_S", 1.0)
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"run_retries": {"enabled": True}}) as instance:
+        run = dg.DagsterRun(job_name="banner_day", status=dg.DagsterRunStatus.FAILURE)
+        instance.add_run(run)
+        if tag != "never":
+            threading.Timer(0.5, instance.add_run_tags, (run.run_id, {distributed.WILL_RETRY: tag})).start()
+        began = time.monotonic()
+        followed = distributed.follow(instance, [run.run_id], poll_s=0.05, timeout_s=60)[run.run_id]
+        waited = time.monotonic() - began
+    if tag == "never":
+        assert waited >= 1.0 and distributed.WILL_RETRY not in followed.tags
+    else:
+        assert waited >= 0.5 and followed.tags[distributed.WILL_RETRY] == "false"

@@ -69,3 +69,12 @@ def test_a_scratch_connection_reaches_its_own_store_when_another_holds_the_proto
     with lake.scratch() as con:
         assert con.sql(view_sql(lake, "gold", "kpis")).fetchall() != []
         assert con.execute("SELECT current_database()").fetchone() == ("memory",)  # a connection of its own
+
+
+@pytest.mark.parametrize("url", ["s3://xl-proof/lake", "memory://xl/lake", "/srv/xl/lake"])
+def test_a_table_not_partitioned_lies_directly_in_its_folder_on_every_store(url):
+    """S3 keeps an empty path part as `//`: gold/camera_faults//part-0.parquet was another object than the one the
+    warehouse and the worklist read (the distributed run failed on it). No server: paths only."""
+    lake = Lake(url)
+    assert str(lake.partition_path("gold", "camera_faults", {})) == f"{url}/gold/camera_faults/part-0.parquet"
+    assert str(lake.partition_path("gold", "kpis", {"date": "2026-11-20"})) == f"{url}/gold/kpis/date=2026-11-20/part-0.parquet"

@@ -25,6 +25,9 @@ FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.Dagster
 WILL_RETRY, PARENT = "dagster/will_retry", "dagster/parent_run_id"
 WORKER = "xl/worker"  # the Celery worker that executed a run (celery_worker.tag_worker)
 SUBMITTER = "xl/submitter"  # host/pid of the `xl materialize` that submitted a run (and cancels it when stopped)
+# Dagster stores a run's failure, then tags whether it will be retried: how long a failed run may stay untagged
+# before its failure is taken as final (the process that stored it died between the two).
+RETRY_TAG_GRACE_S = 30.0
 
 
 @contextmanager
@@ -79,13 +82,14 @@ def follow(instance: dg.DagsterInstance, run_ids: list[str], say: Callable[[dg.D
     """Wait until every run (or its last retry) has finished; `say` each as it does. Returns the final attempt
     per submitted run ID. A run failed and awaiting its retry is not finished."""
     done: dict[str, dg.DagsterRun] = {}
+    untagged: dict[str, float] = {}  # failed run → when it was first seen failed, not yet tagged
     deadline = time.monotonic() + timeout_s
     while len(done) < len(run_ids):
         for run_id in run_ids:
             if run_id in done:
                 continue
             run = latest_attempt(instance, run_id)
-            if run.status in FINISHED and run.tags.get(WILL_RETRY) != "true":
+            if run.status in FINISHED and not _retry_pending(instance, run, untagged):
                 done[run_id] = run
                 say(run)
         if len(done) < len(run_ids):
@@ -93,6 +97,16 @@ def follow(instance: dg.DagsterInstance, run_ids: list[str], say: Callable[[dg.D
                 raise TimeoutError(f"{len(run_ids) - len(done)} run(s) still unfinished after {timeout_s:.0f}s")
             time.sleep(poll_s)
     return done
+
+
+def _retry_pending(instance: dg.DagsterInstance, run: dg.DagsterRun, untagged: dict[str, float]) -> bool:
+    """A finished run whose retry may still come: tagged to be retried, or failed where retries are enabled and
+    not tagged yet (for at most RETRY_TAG_GRACE_S)."""
+    if run.tags.get(WILL_RETRY) == "true":
+        return True
+    if run.status != dg.DagsterRunStatus.FAILURE or WILL_RETRY in run.tags or not instance.run_retries_enabled:
+        return False
+    return time.monotonic() - untagged.setdefault(run.run_id, time.monotonic()) < RETRY_TAG_GRACE_S
 
 
 def cancel(instance: dg.DagsterInstance, run_ids: list[str], why: str = "cancelled by the xl that submitted it"

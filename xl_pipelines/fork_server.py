@@ -47,13 +47,33 @@ def start() -> None:
             del os.environ[PARENT]
 
 
-def executed_elsewhere() -> bool:
+def home_config() -> tuple[Path, dict] | None:
+    """$DAGSTER_HOME and the settings its dagster.yaml holds; None without one. ValueError, saying where, for a
+    file that is not a mapping of settings (runner.deployed says it as a configuration error)."""
     home = os.environ.get("DAGSTER_HOME")
+    config = Path(home, "dagster.yaml") if home else None
+    if config is None or not config.is_file():
+        return None
     try:
-        config = yaml.safe_load(Path(home, "dagster.yaml").read_text(encoding="utf-8")) if home else None
-    except (OSError, yaml.YAMLError):
+        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise TypeError(f"a {type(loaded).__name__}, not a mapping of settings")
+    except (yaml.YAMLError, TypeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ValueError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: "
+                         f"{getattr(exc, 'problem', None) or exc}{where}") from None
+    return Path(home), loaded
+
+
+def executed_elsewhere() -> bool:
+    """Whether $DAGSTER_HOME's instance names who executes runs (as runner.submits_runs judges it); a file that
+    cannot be read is left for the runner to say so."""
+    try:
+        found = home_config()
+    except (ValueError, OSError):
         return False
-    return isinstance(config, dict) and bool(EXECUTES & config.keys())
+    return bool(found and EXECUTES & found[1].keys())
 
 
 def die_with_parent(parent: int | None = None) -> None:

@@ -200,10 +200,11 @@ class Lake:
         return scratch(urls=(self.url,))
 
     def _below(self, layer: str, *parts: str) -> UPath:
-        """The path of `parts` below a layer, joined at once (a third of the cost of joining them one by one)."""
+        """The path of `parts` below a layer, joined at once (a third of the cost of joining them one by one). Empty
+        parts (a table not partitioned) are left out: an S3 path would keep them as `//`, another key."""
         if layer not in LAYERS:
             raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
-        return self.root.joinpath(layer, *parts)
+        return self.root.joinpath(layer, *filter(None, parts))
 
     def table_path(self, layer: str, table: str) -> UPath:
         return self._below(layer, table)

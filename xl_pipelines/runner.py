@@ -60,22 +60,16 @@ def deployed() -> tuple[Path, set[str]] | None:
     """$DAGSTER_HOME and what its dagster.yaml configures, when that is the instance's storage, run launcher or
     run coordinator other than xl's own dagster.yaml names (a deployment's instance); None when xl's embedded
     one is meant (unset, or the embedded copy `make` points at)."""
-    home = os.environ.get("DAGSTER_HOME")
-    config = Path(home, "dagster.yaml") if home else None
-    if config is None or not config.is_file():
-        return None
     try:
-        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise TypeError(f"a {type(loaded).__name__}, not a mapping of settings")
-    except (yaml.YAMLError, TypeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{config} (DAGSTER_HOME) is not a Dagster instance configuration: "
-                          f"{getattr(exc, 'problem', None) or exc}{where}") from None
+        found = fork_server.home_config()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if found is None:
+        return None
+    home, loaded = found
     own = yaml.safe_load(instance_config())
     keys = {key for key, value in loaded.items() if key not in own or value != own[key]}
-    return (Path(home), keys) if keys & DEPLOYED else None
+    return (home, keys) if keys & DEPLOYED else None
 
 
 def submits_runs(instance: dg.DagsterInstance) -> bool:
