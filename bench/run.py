@@ -7,8 +7,8 @@ landing bytes with the fastest plain reader (Polars for CSV, lxml for XML: catal
 DeviceStatus responses and RecordInfo pages, one file each; PyAV's demuxer for the segment files, every packet
 read, none decoded) and writes the same number of rows with DuckDB `COPY … TO parquet`; ratio = stage time /
 floor time. The slice's floor is the sum of the four stages that read landing files (catalog, status polls,
-DeviceStatus, recordings); status intervals and the gold models read only the lake, so they have none and
-count whole against it. Results: bench/results.{json,md}.
+DeviceStatus, recordings); status intervals and the gold models read only the lake, and the keepalives (read by
+the capture models) have no floor here, so these count whole against it. Results: bench/results.{json,md}.
 
 The recordings probe reads the packets of a few thousand segment files with PyAV (`container.demux`, never
 decoded) against one `ffprobe` process a file asked for the same packet facts, on an even sample of the
@@ -224,6 +224,15 @@ def stage_intervals(landing: Path, lake_url: str) -> int:
 
     materialise([camera_health.status_intervals], landing, lake_url)
     return _rows(lake_url, ["bronze.status_polls"])
+
+
+def stage_keepalives(landing: Path, lake_url: str) -> int:
+    """The capture devices' keepalives to `xl receive` and their intervals (assets/receiver.py), which the
+    capture models read. Rows: keepalives read."""
+    from assets import receiver
+
+    materialise(receiver.ASSETS, landing, lake_url)
+    return _rows(lake_url, ["bronze.keepalives", "quarantine.keepalives"])
 
 
 def stage_gold(landing: Path, lake_url: str) -> int:
@@ -505,6 +514,7 @@ def main() -> None:
                           measure(floor_device_status, landing, floor_out)),
         "status_intervals": (measure(stage_intervals, landing, lake_url), None),
         "recordings": (measure(stage_recordings, landing, lake_url), measure(floor_recordings, landing, floor_out)),
+        "keepalives": (measure(stage_keepalives, landing, lake_url), None),
     }
     captures = captures_bench(work)  # before gold, whose capture models read silver.captures
     stages["gold_sql_models"] = (measure(stage_gold, landing, lake_url), None)
