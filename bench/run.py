@@ -61,7 +61,9 @@ def measure(fn, *args) -> dict:
     if proc.exitcode:
         raise RuntimeError(f"{fn.__name__} failed in its process (exit code {proc.exitcode})")
     seconds, rows, peak = queue.get()
-    return {"seconds": round(seconds, 3), "rows": rows, "rows_per_s": round(rows / seconds), "peak_mib": round(peak)}
+    result = {"seconds": round(seconds, 3), "rows": rows, "rows_per_s": round(rows / seconds), "peak_mib": round(peak)}
+    print(f"bench: {fn.__name__} {result}", flush=True)  # said as it ends: a later stage's failure keeps it
+    return result
 
 
 def _files(landing: Path, source: str, banner: str, pattern: str) -> list[Path]:
