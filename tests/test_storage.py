@@ -1,6 +1,7 @@
 """The embedded instance's history (xl_pipelines/storage.py): Dagster's SQLite files, written through one engine
 per file, read by other processes while a run writes it, consistent after a run is killed."""
 
+import contextlib
 import json
 import logging
 import os
@@ -300,3 +301,28 @@ def test_the_webservers_live_view_of_a_run_sees_its_events_while_the_run_holds_i
     finally:
         viewer.dispose()
         writer.dispose()
+
+
+def test_a_run_file_made_by_another_process_while_ours_is_written_is_left_to_dagsters_initdb(tmp_path, monkeypatch):
+    """The race past the existence check: another process's file appears while the blank copy is written
+    beside. Ours is not linked over it, is not taken for laid out, and nothing is left beside it."""
+    import xl_pipelines.storage as storage
+
+    history = EventLog(str(tmp_path))
+    path = Path(history.path_for_shard("0f0f0f0f-0000-4000-8000-000000000001"))
+    theirs = b"another process's file"
+    real = storage.written_beside
+
+    @contextlib.contextmanager
+    def raced(target, replace=True):
+        with real(target, replace) as beside:
+            yield beside
+            target.write_bytes(theirs)  # made meanwhile, before the link
+
+    monkeypatch.setattr(storage, "written_beside", raced)
+    try:
+        assert history._laid_out("0f0f0f0f-0000-4000-8000-000000000001") is False
+        assert path.read_bytes() == theirs
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    finally:
+        history.dispose()

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 from watchdog.observers import Observer
 
-from xl_pipelines.lake import temp_beside
+from xl_pipelines.lake import written_beside
 
 # What the embedded instance's dagster.yaml adds to the repository's (runner.instance_config): named there only,
 # since its base_dir is $DAGSTER_HOME, which `dagster dev` run without one (a temporary instance) does not set.
@@ -161,17 +161,17 @@ class EventLog(SqliteEventLogStorage):
             return False
         if self._blank is None:
             self._blank = self._blank_run_file()
-        beside = temp_beside(Path(path))  # the project's temporary name: never taken for a run's file (*.db)
         try:
-            with open(beside, "wb") as file:
-                file.write(self._blank)
-                file.flush()
-                os.fsync(file.fileno())
-            os.link(beside, path)
-        except OSError:  # made meanwhile by another process (or no hard links here): Dagster's _initdb checks it
+            with written_beside(Path(path), replace=False) as beside:  # linked in only if no file is there yet
+                with open(beside, "wb") as file:
+                    file.write(self._blank)
+                    file.flush()
+                    os.fsync(file.fileno())
+                mine = os.stat(beside).st_ino
+            if os.stat(path).st_ino != mine:  # another process made it meanwhile: Dagster's _initdb checks it
+                return False
+        except OSError:  # no hard links here: Dagster's _initdb makes it
             return False
-        finally:
-            beside.unlink(missing_ok=True)
         folder = os.open(os.path.dirname(path), os.O_RDONLY)
         try:
             os.fsync(folder)  # the new name durable too, as Dagster's _initdb's journal syncs made it
