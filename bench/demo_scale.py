@@ -29,16 +29,24 @@ PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 
 def _xl(args: list[str], environment: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, the process and every process it started) `xl …` takes as a process
-    of its own (it fails the bench if it fails): CPU is the figure to compare on a shared machine."""
+    of its own (it fails the bench if it fails): CPU is the figure to compare on a shared machine. Wall ends when
+    `xl` does (what its user waits for)."""
     _adopt_orphans()
+    ours = _children()  # already running (the bench's own helpers): not `xl`'s, not waited for
     before, began = os.times(), time.perf_counter()
     run = subprocess.run([*XL, *args], env=environment, capture_output=True, text=True)
+    wall = time.perf_counter() - began
     if run.returncode:
         raise RuntimeError(f"xl {' '.join(args)} failed ({run.returncode}): {run.stderr.strip()[-2000:]}")
-    _reap()
+    _reap(_children() - ours)
     after = os.times()
-    cpu = after.children_user + after.children_system - before.children_user - before.children_system
-    return time.perf_counter() - began, cpu
+    return wall, after.children_user + after.children_system - before.children_user - before.children_system
+
+
+def _children() -> set[int]:
+    """This process's children (Linux: as the kernel lists them per thread)."""
+    return {int(pid) for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()} if sys.platform == "linux" else set()
 
 
 def _adopt_orphans() -> None:
@@ -48,16 +56,18 @@ def _adopt_orphans() -> None:
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
-def _reap(patience_s: float = 60.0) -> None:
-    """Wait for the adopted processes to end (the fork server ends as soon as `xl` has)."""
+def _reap(adopted: set[int], patience_s: float = 60.0) -> None:
+    """Wait for the `adopted` processes to end (the fork server ends as soon as `xl` has), and for no other: a
+    helper of the bench's own (multiprocessing's resource tracker) lives on, and waiting for it added a minute."""
     deadline = time.monotonic() + patience_s
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return  # none left
-        if not pid:
-            time.sleep(0.05)
+    while adopted and time.monotonic() < deadline:
+        for pid in list(adopted):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    adopted.discard(pid)
+            except ChildProcessError:
+                adopted.discard(pid)
+        time.sleep(0.05)
 
 
 def _environment(home: Path, **more: str) -> dict[str, str]:

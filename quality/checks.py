@@ -12,6 +12,7 @@ Every result is also kept for the static quality report, through the `reports` r
 """
 
 import datetime as dt
+import functools
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -107,18 +108,19 @@ def _blocking_where(asset: dg.AssetsDefinition, blocking: set[dg.AssetKey]) -> d
 def validated(context: dg.AssetExecutionContext, lake: Lake, reports: ReportsResource,
               written: Mapping[dg.AssetKey, pl.DataFrame | pl.LazyFrame]) -> Iterator[dg.AssetCheckResult]:
     """The `expectations` checks of the tables the step has just `written` (Lake.write's frames), judged on what
-    was written: a frame held as it is, a LazyFrame (streamed to the lake, never held) read back from the lake."""
+    was written: a frame held as it is, a LazyFrame (streamed to the lake, never held) read back from the lake,
+    only the columns its suite reads."""
     keys = partition_keys(context) if context.has_partition_key else {}
     for spec in context.assets_def.check_specs:
         if spec.name == EXPECTATIONS and spec.key in context.selected_asset_check_keys and spec.asset_key in written:
-            frame = written[spec.asset_key]
-            frame = frame if isinstance(frame, pl.DataFrame) else lake.read(*spec.asset_key.path, keys)
-            yield _suite_result(reports, spec.asset_key, keys, frame, spec.blocking)
+            frame, suite = written[spec.asset_key], gates.load_suite(table_name(spec.asset_key))
+            result = gates.validate(frame, suite) if isinstance(frame, pl.DataFrame) else gates.validate_columns(
+                lake.columns(*spec.asset_key.path, keys), functools.partial(lake.read, *spec.asset_key.path, keys), suite)
+            yield _suite_result(reports, spec.asset_key, keys, result, spec.blocking)
 
 
-def _suite_result(reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str], frame: pl.DataFrame,
+def _suite_result(reports: ReportsResource, key: dg.AssetKey, keys: dict[str, str], result: gates.SuiteResult,
                   blocking: bool) -> dg.AssetCheckResult:
-    result = gates.validate(frame, gates.load_suite(table_name(key)))
     severity = result.severity if blocking else gates.WARN
     failed = ", ".join(f"{f.expectation}({f.column or 'table'})" for f in result.failures)
     verdict = gates.Verdict(result.passed, severity, f"{result.evaluated - len(result.failures)} of "

@@ -194,3 +194,47 @@ def test_gx_orders_a_suite_by_handing_back_the_configurations_it_was_given():
     configurations = gates._suite_configurations(SUITE)
     ordered = gates._validator().process_expectations_for_validation(configurations)
     assert sorted(map(id, ordered)) == sorted(map(id, configurations))
+
+
+# The columns SUITE reads, in DIRTY's order; `notes` and `day` are read by none of its expectations.
+READ = ["id", "owner", "code", "state", "first", "last", "lon", "score"]
+WITH_UNREAD = DIRTY.with_columns(notes=pl.Series(["x", None, "ü", "", "1e9", "a" * 200]),
+                                 day=pl.Series([None, 1, 2, 3, 4, 5]))
+NAMED = {**SUITE, "name": "test.reuse.named", "expectations": [*SUITE["expectations"], {
+    "type": "expect_table_columns_to_match_set", "kwargs": {"column_set": [*READ, "extra"], "exact_match": True},
+    "severity": "critical"}]}
+
+
+def test_the_suite_reads_the_columns_its_expectations_name_and_no_other():
+    assert gates.read_columns(NAMED) == {*READ, "extra"}
+    asked = []
+    gates.validate_columns(WITH_UNREAD.columns, lambda columns: asked.append(columns) or WITH_UNREAD.select(columns),
+                           NAMED)
+    assert asked == [READ]  # `extra` is not in the table; `notes` and `day` are named by no expectation
+
+
+def test_columns_not_read_keep_their_names_for_the_table_level_expectations_and_change_nothing():
+    """The unread columns' names reach the column-set expectation (it fails, naming them, as fresh GX says on the
+    whole frame), and the row count is the table's: the same result as GX judging every column."""
+    result = gates.validate(WITH_UNREAD, NAMED)
+    failed = by_key(result)
+    assert failed[("expect_table_row_count_to_be_between", None)].observed == "6"
+    columns = failed[("expect_table_columns_to_match_set", None)].observed
+    assert "notes" in columns and "day" in columns
+    assert same(result, fresh(WITH_UNREAD, NAMED))
+
+
+def test_a_suite_of_table_level_expectations_reads_one_column_for_the_length():
+    suite = {"name": "test.reuse.rows", "version": "1", "expectations": [SUITE["expectations"][0]]}
+    asked = []
+    result = gates.validate_columns(WITH_UNREAD.columns, lambda c: asked.append(c) or WITH_UNREAD.select(c), suite)
+    assert asked == [["id"]] and [f.observed for f in result.failures] == ["6"]  # 6 rows, at most 5 allowed
+
+
+@pytest.mark.parametrize("expectation", [
+    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id", "row_condition": 'notes=="x"',
+                                                               "condition_parser": "pandas"}},
+    {"type": "expect_table_row_count_to_equal_other_table", "kwargs": {"other_table_name": "t"}},
+])
+def test_an_expectation_that_may_read_any_column_has_every_column_read(expectation):
+    assert gates.read_columns({"expectations": [SUITE["expectations"][1], expectation]}) is None

@@ -146,3 +146,14 @@ def test_scratch_works_in_a_forked_child_of_a_process_that_used_it():
     finally:
         child.kill()  # a hung child (a deadlocked instance) is not left behind
     assert child.exitcode == 0
+
+
+def test_a_partition_gives_its_column_names_and_some_columns_alone(tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    keys = {"date": "2026-11-20", "banner": "150502"}
+    lake.write("silver", "example", keys, pl.DataFrame({"banner": ["150502"] * 2, "a": [1, 2], "b": ["x", "y"],
+                                                        "c": [0.5, None]}))
+    assert lake.columns("silver", "example", keys) == ["a", "b", "c"]
+    assert lake.read("silver", "example", keys, ["c", "a"]).to_dicts() == [{"c": 0.5, "a": 1}, {"c": None, "a": 2}]
+    with pytest.raises(FileNotFoundError, match="not materialised"):
+        lake.columns("silver", "example", {"date": "2026-11-21", "banner": "150502"})

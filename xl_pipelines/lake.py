@@ -234,21 +234,27 @@ class Lake:
     def exists(self, layer: str, table: str, keys: Mapping[str, str]) -> bool:
         return self.partition_path(layer, table, keys).exists()
 
-    def read(self, layer: str, table: str, keys: Mapping[str, str]) -> pl.DataFrame:
-        """One partition; raises FileNotFoundError with the path if it has not been materialised."""
-        path = self.partition_path(layer, table, keys)
-        if not path.exists():
-            raise FileNotFoundError(f"lake partition not materialised yet: {path}")
-        with path.open("rb") as fh:
-            return pl.read_parquet(fh)
+    def read(self, layer: str, table: str, keys: Mapping[str, str], columns: list[str] | None = None) -> pl.DataFrame:
+        """One partition (or those of its `columns`); raises FileNotFoundError with the path if it has not been
+        materialised."""
+        with self._open(layer, table, keys) as fh:
+            return pl.read_parquet(fh, columns=columns)
 
     def count(self, layer: str, table: str, keys: Mapping[str, str]) -> int:
         """Rows in one partition, from the Parquet footer alone (what landed, read back independently)."""
+        with self._open(layer, table, keys) as fh:
+            return pq.ParquetFile(fh).metadata.num_rows
+
+    def columns(self, layer: str, table: str, keys: Mapping[str, str]) -> list[str]:
+        """The columns of one partition's file, from its footer alone."""
+        with self._open(layer, table, keys) as fh:
+            return pq.ParquetFile(fh).schema_arrow.names
+
+    def _open(self, layer: str, table: str, keys: Mapping[str, str]):
         path = self.partition_path(layer, table, keys)
         if not path.exists():
             raise FileNotFoundError(f"lake partition not materialised yet: {path}")
-        with path.open("rb") as fh:
-            return pq.ParquetFile(fh).metadata.num_rows
+        return path.open("rb")
 
     def tables(self) -> list[tuple[str, str]]:
         """Every (layer, table) that holds at least one partition directory."""
