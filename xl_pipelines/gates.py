@@ -275,13 +275,17 @@ NAMES_ONLY = frozenset({"expect_table_row_count_to_be_between", "expect_table_ro
                         "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between"})
 
 
+def _named(kwargs: dict) -> list[str]:
+    """The columns an expectation's kwargs name."""
+    return [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs] + list(kwargs.get("column_list", []))
+
+
 def read_columns(suite: dict) -> set[str] | None:
     """The columns whose values the suite's expectations read, or None when one of them may read any (a kind not
     known to read names only, or a row condition)."""
     read: set[str] = set()
     for expectation in suite["expectations"]:
-        kwargs = expectation["kwargs"]
-        named = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs] + list(kwargs.get("column_list", []))
+        kwargs, named = expectation["kwargs"], _named(expectation["kwargs"])
         if "row_condition" in kwargs or not (named or expectation["type"] in NAMES_ONLY):
             return None
         read.update(named)
@@ -294,40 +298,72 @@ def validate(frame: pl.DataFrame, suite: dict) -> SuiteResult:
 
 
 def validate_columns(names: list[str], read: Callable[[list[str]], pl.DataFrame], suite: dict) -> SuiteResult:
-    """Run a suite over one partition with columns `names`, of which only those the suite reads are read
-    (`read(columns)`: a city banner's captures, read whole, peaked at 8.6 GB in pandas); name each failed expectation
-    with its count and a few values.
+    """Run a suite over one partition with columns `names`, a group of columns at a time (`_groups`: each read by
+    `read(columns)` when its expectations are judged, let go before the next is read); name each failed expectation,
+    in the suite's order, with its count and a few values.
 
     Every expectation is first judged pass/fail alone (GX's BOOLEAN_ONLY, about half the work of counting); only
     those that failed are run again to count and sample what they found, so a clean partition pays for no lists.
     """
     import pandas as pd
 
-    data = _batch(names, read, read_columns(suite))
+    configurations = _suite_configurations(suite)
+    described = []
     try:
         with warnings.catch_warnings():  # GX 1.24 reads tz-aware columns through an API pandas 3.1 deprecates
             warnings.filterwarnings("ignore", message=".*drops timezone information.*")
-            judged = _run_suite(data, _suite_configurations(suite), BOOLEAN)
-            failed = [configuration for configuration, result in judged if not result.success]
-            described = [result for _, result in _run_suite(data, failed, SUMMARY)] if failed else []
+            for columns, group in _groups(configurations, names, read_columns(suite) is None):
+                data = _batch(names, read, columns)
+                failed = [configuration for configuration, result in _run_suite(data, group, BOOLEAN)
+                          if not result.success]
+                described += _run_suite(data, failed, SUMMARY) if failed else []
+                del data  # the engine still holds it: released when the next group's batch is loaded
+                _validator().execution_engine.load_batch_data(BATCH_ID, pd.DataFrame())
     finally:  # the engine keeps its batch until the next is loaded: not the partition, for the rest of the step
         _validator().execution_engine.load_batch_data(BATCH_ID, pd.DataFrame())
-    return SuiteResult(suite["name"], len(judged), [_failure(r) for r in described])
+    order = {id(configuration): position for position, configuration in enumerate(configurations)}
+    described.sort(key=lambda judged: order[id(judged[0])])
+    return SuiteResult(suite["name"], len(configurations), [_failure(result) for _, result in described])
+
+
+def _groups(configurations: list, names: list[str], any_column: bool) -> list[tuple[set[str] | None, list]]:
+    """The suite's expectations in groups that read no column of the table (`names`) in common, each with the
+    columns it reads: a city banner's captures held as one pandas frame (2 GB) while GX judged its compound key on
+    it (+1.8 GB) came near 4 GiB; judged group by group, at most the key's three columns are held. Expectations
+    that read no column of the table (its names or length alone, or a column it lacks) join the first group; when
+    one may read `any_column`, all are one group reading all (None)."""
+    if any_column:
+        return [(None, configurations)]
+    groups: list[tuple[set[str], list]] = []
+    alone = []
+    for configuration in configurations:
+        named = set(_named(configuration.kwargs)).intersection(names)
+        if not named:
+            alone.append(configuration)
+            continue
+        joined = [g for g in groups if g[0] & named]
+        groups = [g for g in groups if all(g is not j for j in joined)] + [
+            (named.union(*(g[0] for g in joined)), [c for g in joined for c in g[1]] + [configuration])]
+    first, *rest = groups or [(set(), [])]
+    return [(first[0], first[1] + alone), *rest]
 
 
 def _batch(names: list[str], read: Callable[[list[str]], pl.DataFrame], columns: set[str] | None):
-    """The pandas frame GX judges: the `columns` read (all `names` when None), in place, and each other column a
-    placeholder of no values (an empty category: a byte a row), so that GX, which copies every column of the frame
-    at each column's null filter, copies little beside what it judges."""
+    """The pandas frame GX judges: the `columns` read (all `names` when None), each alone and converted before the
+    next is read, and the frame made of them without a copy (read whole, converted whole and copied again into the
+    frame, a city banner's captures held three copies at once), and each other column a placeholder of no values
+    (an empty category: a byte a row), so that GX, which copies every column of the frame at each column's null
+    filter, copies little beside what it judges."""
     import numpy as np
     import pandas as pd
 
     # at least one column is read, for the length of a table judged by its names alone
-    data = read([n for n in names if columns is None or n in columns] or names[:1]).to_pandas()
-    for position, name in enumerate(names):
-        if name not in data.columns:
-            data.insert(position, name, pd.Categorical.from_codes(np.full(len(data), -1, np.int8), categories=[]))
-    return data
+    wanted = [n for n in names if columns is None or n in columns] or names[:1]
+    converted = {name: read([name]).to_series().to_pandas() for name in wanted}
+    height = len(converted[wanted[0]])
+    return pd.DataFrame({name: converted.pop(name) if name in converted else
+                         pd.Categorical.from_codes(np.full(height, -1, np.int8), categories=[]) for name in names},
+                        copy=False)  # a frame built from a dict copies each column unless told not to
 
 
 def _failure(described) -> Failure:
