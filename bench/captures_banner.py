@@ -1,11 +1,13 @@
 """The largest banner's captures day alone, at city scale, without simulating the other eight banners.
 
-`python -m bench.captures_banner WORK sim|harvest|duckdb [cameras]` (default 30,000 cameras, banner 150502):
+`python -m bench.captures_banner WORK STEP[,STEP] [cameras]` (default 30,000 cameras, banner 150502):
 `sim` writes that banner's GA/T 1400 hour files and ONVIF documents as `xl simulate` would (its registry of the
 day kept for `harvest`); `harvest` runs `captures.harvest_captures` with a spill folder and writes both tables
-with `Lake.write`, as the asset does (the Dagster run around it is left out); `duckdb` is bench/run.py's DuckDB
-`read_json` floor on the same files. Each step prints wall and CPU seconds (all threads), peak RSS and the load.
-Run one step per process (peak RSS is the process's own).
+with `Lake.write`, as the asset does (the Dagster run around it is left out); `validate` judges the written
+silver.captures partition by its suite, read back as `quality.checks.validated` reads it; `duckdb` is
+bench/run.py's DuckDB `read_json` floor on the same files. Steps joined by a comma run in one process, in order
+(`harvest,validate` is the asset's work; its peak RSS is theirs together). Each step prints wall and CPU seconds
+(all threads, since the process began), peak RSS and the load.
 """
 
 from __future__ import annotations
@@ -60,6 +62,20 @@ def harvest(work: Path) -> dict:
     return {"read": got.read, "accepted": lake.count("silver", "captures", keys), "quarantined": got.quarantined.height}
 
 
+def validate(work: Path) -> dict:
+    import functools
+
+    from bench.run import DAY
+    from xl_pipelines import gates
+    from xl_pipelines.lake import Lake
+
+    lake, keys = Lake(str(work / "lake")), {"date": DAY.isoformat(), "banner": CODE}
+    result = gates.validate_columns(lake.columns("silver", "captures", keys),
+                                    functools.partial(lake.read, "silver", "captures", keys),
+                                    gates.load_suite("silver.captures"))
+    return {"evaluated": result.evaluated, "failed": [f.expectation for f in result.failures]}
+
+
 def duckdb_floor(work: Path) -> int:
     from bench.run import floor_captures_duckdb
 
@@ -68,12 +84,17 @@ def duckdb_floor(work: Path) -> int:
 
 
 if __name__ == "__main__":
-    work, step = Path(sys.argv[1]), sys.argv[2]
+    work = Path(sys.argv[1])
     os.environ.setdefault("XL_PSEUDONYM_KEY", "bench-only pseudonym key, not a secret")
-    load, began = os.getloadavg()[0], time.perf_counter()
-    result = {"sim": lambda: simulate(work, int(sys.argv[3]) if len(sys.argv) > 3 else 30000),
-              "harvest": lambda: harvest(work), "duckdb": lambda: duckdb_floor(work)}[step]()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(step, json.dumps({"result": result, "wall_s": round(time.perf_counter() - began, 1),
-                            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_mib": round(usage.ru_maxrss / 1024),
-                            "load_start": round(load, 1), "load_end": round(os.getloadavg()[0], 1)}))
+    steps = {"sim": lambda: simulate(work, int(sys.argv[3]) if len(sys.argv) > 3 else 30000),
+             "harvest": lambda: harvest(work), "validate": lambda: validate(work), "duckdb": lambda: duckdb_floor(work)}
+    for step in sys.argv[2].split(","):
+        if step not in steps:
+            sys.exit(f"unknown step {step!r}: one of {', '.join(steps)}")
+        load, began = os.getloadavg()[0], time.perf_counter()
+        result = steps[step]()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(step, json.dumps({"result": result, "wall_s": round(time.perf_counter() - began, 1),
+                                "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+                                "peak_mib": round(usage.ru_maxrss / 1024), "load_start": round(load, 1),
+                                "load_end": round(os.getloadavg()[0], 1)}), flush=True)
