@@ -348,6 +348,28 @@ def test_a_resend_in_a_later_batch_is_a_duplicate_and_spilled_pieces_hold_the_sa
     assert spilled.accepted.collect().equals(held.accepted) and spilled.quarantined.equals(held.quarantined)
 
 
+def test_keys_whose_hashes_collide_are_still_told_apart(tmp_path, monkeypatch):
+    """Re-sends are looked for where keys' hashes repeat, then the keys compared: with every hash the same (each
+    key a collision), three distinct captures of one device and second, two of them re-sent (one in the same
+    batch, one in a later batch), give the same verdicts as with real hashes: only the two re-sends quarantined."""
+    import xl_pipelines.captures as captures
+
+    monkeypatch.setattr(captures, "BATCH_BYTES", 1)
+    one, two, three = (capture("face", A, t("08:00:00"), n) for n in (1, 2, 3))
+    files = write_post_logs(tmp_path, {8: [post(t("08:00:05"), "face", [one, two, one]), post(t("08:00:06"), "face", [three])],
+                                       9: [post(t("09:00:05"), "face", [two, three])]})
+    scope = harvest_scope(channels=[A])
+    verdicts = []
+    for hashed in (captures.KEY_HASH, pl.lit(7, pl.UInt64)):
+        monkeypatch.setattr(captures, "KEY_HASH", hashed)
+        got = harvest_captures(files, [], scope, TEST_KEY.encode())
+        verdicts.append((got.quarantined.select(pl.col("source_file").str.slice(-8), "item", "reason").rows(),
+                         got.accepted.select("item", "position").rows()))
+    assert verdicts[0] == verdicts[1] == (
+        [("08.jsonl", 1, "duplicate"), ("09.jsonl", 1, "duplicate"), ("09.jsonl", 1, "duplicate")],
+        [(1, 1), (1, 2), (2, 1)])
+
+
 def test_a_check_failing_mid_harvest_raises_itself_after_the_decoding_thread(tmp_path, monkeypatch):
     """Batches are decoded a step ahead in a thread: when checking the second of four batches fails, that error
     is what the harvest raises (not one of the thread's, whose session closes after it), and no later batch is

@@ -44,6 +44,7 @@ FIELD_DETAILS = {
 }
 BATCH_BYTES = 64 * 2**20
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
+KEY_HASH = pl.struct(*KEY).hash()  # where two keys' hashes differ, the keys do (_resent)
 
 
 def checked(objects: pl.DataFrame, scope: HarvestScope) -> pl.DataFrame:
@@ -149,7 +150,7 @@ def _harvested(batches: Iterable[pl.DataFrame], scope: HarvestScope, refused: Li
     """`harvest_captures` of pseudonymised batches of objects."""
     # record_id names the camera; a DeviceID that is no camera ID may be anything a sender typed (an ID number)
     camera = pl.when(pl.col("device_id").str.contains(r"^\d{20}$")).then(pl.col("device_id"))
-    seen: dict = {}  # shot hour → the keys of the captures accepted so far with shot times in that hour
+    seen: dict = {}  # shot hour → the keys of the captures accepted so far with shot times in that hour (_resent)
     accepted, quarantined, read = [], [], 0
     for number, objects in enumerate(batches):
         part = checked(objects, scope)
@@ -162,9 +163,6 @@ def _harvested(batches: Iterable[pl.DataFrame], scope: HarvestScope, refused: Li
             raw=pl.lit(None, pl.String)))  # the line may hold personal data: it stays in landing
         good, bad = split_by_reason(part, "captures", record_id=camera, detail=pl.col("line_detail"))
         del part
-        for (hour,), keys in _compact(good.select(*KEY, hour=pl.col("shot_at").dt.truncate("1h"))).partition_by(
-                "hour", as_dict=True, include_key=False).items():
-            seen.setdefault(hour, []).append(keys)
         good = good.select(
             "capture_id", "device_id", pl.lit(scope.code).alias("code"), "kind", "source", "shot_at", "received_at",
             (pl.col("received_at") - pl.col("shot_at")).dt.total_microseconds().truediv(1e6).alias("delay_s"),
@@ -181,17 +179,25 @@ def _harvested(batches: Iterable[pl.DataFrame], scope: HarvestScope, refused: Li
 
 
 def _resent(part: pl.DataFrame, seen: dict) -> pl.Series:
-    """Whether each row re-sends a capture accepted before it: earlier in the batch, or in an earlier batch, looked
-    up among the keys `seen` of its own shot hour only (a re-send keeps its shot time), so that a day of batches
-    is one pass over its keys, not one per batch."""
+    """Whether each row re-sends a capture accepted before it, earlier in the batch or in an earlier batch; the
+    keys of the rows it accepts are added to `seen` (shot hour → keys with their hash). A re-send keeps its shot
+    time, so a row is looked up among its own shot hour's keys only (a day of batches is one pass over its keys,
+    not one per batch), and only where a key's hash repeats are the keys themselves compared (exact: a hash
+    collision costs a comparison, never a capture)."""
     good = part.get_column("reason").is_null()
-    hour = part.get_column("shot_at").dt.truncate("1h")
-    again = part.select(~pl.when(good).then(pl.struct(*KEY)).is_first_distinct()).to_series()
-    for at in hour.filter(good).unique().to_list():  # an hour file's captures: one or two shot hours
+    keys = part.select(*KEY, hour=pl.col("shot_at").dt.truncate("1h"), hashed=KEY_HASH,
+                       row=pl.int_range(pl.len(), dtype=pl.UInt32)).filter(good)
+    again = keys.filter(pl.col("hashed").is_duplicated()).filter(~pl.struct(*KEY).is_first_distinct())["row"]
+    for (at,), rows in keys.partition_by("hour", as_dict=True).items():  # an hour file's captures: one or two hours
         if at in seen:
-            before = pl.concat(seen[at]).select(pl.struct(*KEY)).to_series().implode()
-            again = again | ((hour == at) & part.select(pl.struct(*KEY).is_in(before)).to_series())
-    return good & again
+            before = pl.concat(seen[at])
+            maybe = rows.filter(pl.col("hashed").is_in(before["hashed"].implode()))
+            alike = before.filter(pl.col("hashed").is_in(maybe["hashed"].implode())).select(pl.struct(*KEY))
+            again = again.append(maybe.filter(pl.struct(*KEY).is_in(alike.to_series().implode()))["row"])
+    accepted = _compact(keys.filter(~pl.col("row").is_in(again.implode())).drop("row"))
+    for (hour,), held in accepted.partition_by("hour", as_dict=True, include_key=False).items():
+        seen.setdefault(hour, []).append(held)
+    return pl.repeat(False, part.height, eager=True).scatter(again, True)
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
