@@ -227,6 +227,16 @@ def floor_captures(landing: Path, out: Path, codes: list[str] | None = None) -> 
     return rows
 
 
+def read_json_columns(structure: dict) -> dict[str, str]:
+    """A `json_transform` structure (parsers/gat1400.POST) as `read_json`'s `columns`: DuckDB type names."""
+    def typed(shape) -> str:
+        if isinstance(shape, dict):
+            return "STRUCT(" + ", ".join(f'"{name}" {typed(inner)}' for name, inner in shape.items()) + ")"
+        return typed(shape[0]) + "[]" if isinstance(shape, list) else "VARCHAR"
+
+    return {name: typed(shape) for name, shape in structure.items()}
+
+
 def floor_captures_duckdb(landing: Path, out: Path, codes: list[str] | None = None) -> int:
     """DuckDB's own NDJSON reader (`read_json`, the harvest's structure as its columns, lines that are not JSON
     skipped) over the same POST logs, a banner's hour files in one scan; the objects unnested and written to
@@ -235,11 +245,6 @@ def floor_captures_duckdb(landing: Path, out: Path, codes: list[str] | None = No
 
     from xl_pipelines.banners import load_banners
     from xl_pipelines.parsers.gat1400 import PATHS, POST
-
-    def typed(shape) -> str:
-        if isinstance(shape, dict):
-            return "STRUCT(" + ", ".join(f'"{name}" {typed(inner)}' for name, inner in shape.items()) + ")"
-        return typed(shape[0]) + "[]" if isinstance(shape, list) else "VARCHAR"
 
     lists = ", ".join(f"body.{envelope}.{listed}" for _, envelope, listed, _ in PATHS.values())
     rows = 0
@@ -251,7 +256,7 @@ def floor_captures_duckdb(landing: Path, out: Path, codes: list[str] | None = No
                 f"COPY (SELECT unnest(o, recursive := true) FROM (SELECT unnest(list_concat({lists})) AS o FROM "
                 "read_json($files, format = 'newline_delimited', columns = $columns, ignore_errors = true))) "
                 f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)",
-                {"files": files, "columns": {name: typed(shape) for name, shape in POST.items()}}).fetchone()[0]
+                {"files": files, "columns": read_json_columns(POST)}).fetchone()[0]
     return rows
 
 
