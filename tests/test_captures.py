@@ -371,8 +371,8 @@ def test_keys_whose_hashes_collide_are_still_told_apart(tmp_path, monkeypatch):
 
 
 def test_a_check_failing_mid_harvest_raises_itself_after_the_decoding_thread(tmp_path, monkeypatch):
-    """Batches are decoded a step ahead in a thread: when checking the second of four batches fails, that error
-    is what the harvest raises (not one of the thread's, whose session closes after it), and no later batch is
+    """Batches are decoded ahead in threads: when checking the second of four batches fails, that error is what
+    the harvest raises (not one of the threads', whose session closes after them), and no later batch is
     checked."""
     import xl_pipelines.captures as captures
 
@@ -390,4 +390,35 @@ def test_a_check_failing_mid_harvest_raises_itself_after_the_decoding_thread(tmp
     with pytest.raises(RuntimeError, match="a check failed"):
         harvest_captures(files, [], harvest_scope(channels=[A]), TEST_KEY.encode())
     assert decoded == ["08.jsonl", "09.jsonl"]
-    assert not [t for t in threading.enumerate() if t.name.startswith("xl-captures")]  # the decoding thread ended
+    assert not [t for t in threading.enumerate() if t.name.startswith("xl-captures")]  # the decoding threads ended
+
+
+def test_batches_decoded_at_once_are_checked_in_their_order(tmp_path, monkeypatch):
+    """Two batches decode at once: the first, slowed down, finishes after the second, yet batches reach the
+    checks in file order (a re-send is judged against what came before it, so the order is the verdict)."""
+    import time
+
+    import xl_pipelines.captures as captures
+    import xl_pipelines.parsers.gat1400 as gat1400
+
+    monkeypatch.setattr(captures, "BATCH_BYTES", 1)
+    files = write_post_logs(tmp_path, {h: [post(t(f"{h:02d}:00:05"), "face", [capture("face", A, t(f"{h:02d}:00:00"), 1)])]
+                                       for h in (8, 9, 10)})
+    finished, seen, objects, checked = [], [], gat1400.objects, captures.checked
+
+    def slow_first(lines, con, key):
+        if lines["source_file"][0].endswith("08.jsonl"):
+            time.sleep(0.5)
+        got = objects(lines, con, key)
+        finished.append(lines["source_file"][0][-8:])
+        return got
+
+    def in_order(found, scope):
+        seen.extend(found["source_file"].str.slice(-8).unique(maintain_order=True))  # (the ONVIF batch: none)
+        return checked(found, scope)
+
+    monkeypatch.setattr(gat1400, "objects", slow_first)
+    monkeypatch.setattr(captures, "checked", in_order)
+    harvest_captures(files, [], harvest_scope(channels=[A]), TEST_KEY.encode())
+    assert finished.index("09.jsonl") < finished.index("08.jsonl")  # decoded at once, the second first
+    assert seen == ["08.jsonl", "09.jsonl", "10.jsonl"]

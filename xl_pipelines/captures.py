@@ -11,6 +11,9 @@ nor any value a sender wrote (an unknown path is named only when it is a GA/T 14
 
 from __future__ import annotations
 
+import os
+import queue
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -43,6 +46,7 @@ FIELD_DETAILS = {
               "bad_shot_time": "UtcTime is not an xs:dateTime"},
 }
 BATCH_BYTES = 64 * 2**20
+DECODERS = 2  # batches decoded at once (_decoded)
 KEY = ("device_id", "shot_at", "capture_id")  # DOMAIN.md: the same device, shot time and object is one capture
 KEY_HASH = pl.struct(*KEY).hash()  # where two keys' hashes differ, the keys do (_resent)
 
@@ -123,26 +127,43 @@ def harvest_captures(post_logs: Iterable[Path], documents: list[Path], scope: Ha
     never held whole: a city's busiest banner has millions).
     """
     # the batches closed before the connection: a failed check must not close it under a decoding thread
-    with gat1400.session() as con, closing(_ahead(_objects(post_logs, sorted(documents), con, key))) as batches:
+    with gat1400.session() as con, closing(_decoded(post_logs, sorted(documents), con, key)) as batches:
         return _harvested(batches, scope, refused, spill)
 
 
-def _objects(post_logs: Iterable[Path], documents: list[Path], con, key: bytes) -> Iterator[pl.DataFrame]:
-    """The banner-day's objects, pseudonymised, a batch at a time: the POST logs' (decoded on `con`), then the
-    ONVIF documents'."""
-    for batch in _batches(post_logs):
-        yield gat1400.objects(batch, con, key)
-    yield onvif_objects(documents, key)
+def _decoded(post_logs: Iterable[Path], documents: list[Path], con, key: bytes) -> Iterator[pl.DataFrame]:
+    """The banner-day's objects, pseudonymised, a batch at a time and in order: the POST logs' (their lines read
+    here), then the ONVIF documents'. DECODERS batches are decoded at once in threads, each on a cursor of its own,
+    while the caller checks the batch before them: decoding is most of the work and DuckDB and Polars let go of
+    the GIL (with one decoder the checking thread waited two thirds of the time; bench/profile.md)."""
+    # the session's macros and settings are the database's: its cursors have them. Its threads are shared out
+    # among the decoders (two queries of two threads each on two cores: 12 % more CPU, no less wall)
+    con.execute(f"SET threads = {max(1, len(os.sched_getaffinity(0)) // DECODERS)}")
+    cursors: queue.SimpleQueue = queue.SimpleQueue()
+    for _ in range(DECODERS):
+        cursors.put(con.cursor())
 
+    def decode(lines: pl.DataFrame) -> pl.DataFrame:
+        cursor = cursors.get()
+        try:
+            return gat1400.objects(lines, cursor, key)
+        finally:
+            cursors.put(cursor)
 
-def _ahead(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """The batches, each next one made in a thread while the caller checks the one before: DuckDB and Polars let
-    go of the GIL, so decoding and checking use both cores (one more batch held meanwhile)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="xl-captures") as pool:
-        coming = pool.submit(next, batches, None)
-        while (batch := coming.result()) is not None:
-            coming = pool.submit(next, batches, None)
-            yield batch
+    pool, pending = ThreadPoolExecutor(DECODERS, thread_name_prefix="xl-captures"), deque()
+    try:
+        for lines in _batches(post_logs):
+            pending.append(pool.submit(decode, lines))
+            del lines
+            while len(pending) > DECODERS:
+                yield pending.popleft().result()
+        pending.append(pool.submit(onvif_objects, documents, key))
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        while not cursors.empty():
+            cursors.get().close()
 
 
 def _harvested(batches: Iterable[pl.DataFrame], scope: HarvestScope, refused: Listing | None,
