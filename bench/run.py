@@ -501,22 +501,18 @@ def captures_bench(work: Path) -> dict:
     landing, lake_url, out = work / "landing", str(work / "lake"), work / "floor"
     out.mkdir(parents=True, exist_ok=True)
     largest = max(load_banners().banners, key=lambda b: b.weight).code
-    return {"day": _with_cpu(stage_captures, landing, lake_url), "banner": largest,
-            "duckdb_day": _with_cpu(floor_captures_duckdb, landing, out),
-            "xl": _with_cpu(stage_captures, landing, lake_url, [largest]),
-            "floor": _with_cpu(floor_captures, landing, out, [largest]),
-            "duckdb": _with_cpu(floor_captures_duckdb, landing, out, [largest]),
+    return {"day": _with_load(stage_captures, landing, lake_url), "banner": largest,
+            "duckdb_day": _with_load(floor_captures_duckdb, landing, out),
+            "xl": _with_load(stage_captures, landing, lake_url, [largest]),
+            "floor": _with_load(floor_captures, landing, out, [largest]),
+            "duckdb": _with_load(floor_captures_duckdb, landing, out, [largest]),
             "simulated": json.loads((work / "simulated.json").read_text())}
 
 
-def _with_cpu(fn, *args) -> dict:
-    """`measure`, with the CPU seconds of its process (all threads: user + system) and the 1-minute load average
-    when it ended: on a shared machine wall times say more about the neighbours than about xl."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = measure(fn, *args)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return {**result, "cpu_s": round(cpu, 1), "load": round(os.getloadavg()[0], 1)}
+def _with_load(fn, *args) -> dict:
+    """`measure`, with the 1-minute load average when it ended: on a shared machine wall times say more about the
+    neighbours than about xl (its CPU seconds say less)."""
+    return {**measure(fn, *args), "load": round(os.getloadavg()[0], 1)}
 
 
 def captures_alone(work: Path, cameras: int) -> dict:
