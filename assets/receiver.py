@@ -41,7 +41,7 @@ def keepalive_intervals(context: dg.AssetExecutionContext, lake: LakeResource, r
     keepalives is a poll), for the capture cameras heard that day; stretches in which the receiver heard no
     device of the banner are left out."""
     keys = partition_keys(context)
-    keepalives = lake.lake.read("bronze", "keepalives", keys, columns=["device_id", "received_at", "event", "item"])
+    keepalives = lake.lake.read("bronze", "keepalives", keys, columns=receiver_harvest.POLLED)
     polls = receiver_harvest.keepalive_polls(keepalives)
     devices = receiver_harvest.capture_devices(lake.lake.read("silver", "cameras", keys), keepalives)
     intervals = camera_health.status_intervals(polls, devices, keys["banner"], dt.date.fromisoformat(keys["date"]))

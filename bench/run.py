@@ -12,8 +12,9 @@ read only the lake, so they count whole against it. Each stage's process starts 
 does, the code location and Great Expectations imported (`xl_pipelines.preload`) before its clock starts, and each
 floor's with its readers imported; what those imports cost a process is measured once and counted once in the
 slice and once in its floor, as a deployment's worker pays it once for all its runs. Each stage and each floor
-is timed after the landing files it reads were read once (untimed): both start on the page cache, where each used
-to find what the one before it had left (the stage read cold files, then its floor read them warm). Results:
+is timed after the landing files it reads were read once (untimed), so that neither pays the cold reads the other
+is spared, as far as the page cache holds them (each used to find what the one before it had left: the stage read
+cold files, then its floor read them warm). Results:
 bench/results.{json,md}; `--only slice` times the slice again on the last full run's landing and lake (printed).
 
 The recordings probe reads the packets of a few thousand segment files with PyAV (`container.demux`, never
@@ -69,9 +70,9 @@ def _child(queue, fn, args):
 
 def measure(fn, *args, reads: tuple[Path, ...] = ()) -> dict:
     """Run fn(*args) -> rows in a fresh process: seconds, CPU seconds (all its threads), rows, rows/s and peak RSS
-    in MiB. The files below
-    `reads` (what fn reads) are read once before, untimed, so that a stage and its floor both start on the page
-    cache: each read whatever the one before it had left there (a stage's cold reads warmed its floor's)."""
+    in MiB. The files below `reads` (what fn reads) are read once before, untimed, so that a stage and its floor
+    start from the same cache (each used to read whatever the one before it had left: a stage's cold reads warmed
+    its floor's)."""
     for folder in reads:
         _read_through(folder)
     ctx = multiprocessing.get_context("spawn")
@@ -641,6 +642,7 @@ def main() -> None:
     from bench import vqd  # video-quality diagnosis on real photographs
     image_quality = vqd.run()
     slice_s, floor_s = _sums(stages)
+    slice_cpu, floor_cpu = _sums(stages, "cpu_s")
     result = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {multiprocessing.cpu_count()} cores",
@@ -648,7 +650,7 @@ def main() -> None:
         "stages": {k: {"xl": s, "floor": f, "ratio": round(s["seconds"] / f["seconds"], 2) if f else None}
                    for k, (s, f) in stages.items()},
         "slice_seconds": round(slice_s, 2), "floor_seconds": round(floor_s, 2), "slice_vs_floor": round(slice_s / floor_s, 2),
-        "slice_vs_floor_cpu": round(_sums(stages, "cpu_s")[0] / _sums(stages, "cpu_s")[1], 2),
+        "slice_vs_floor_cpu": round(slice_cpu / floor_cpu, 2),
         "recordings_probe": recordings, "captures": captures, "receiver": receiver,
     }
     (BENCH_DIR / "results.json").write_text(json.dumps(result, indent=2) + "\n")

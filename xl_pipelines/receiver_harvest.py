@@ -25,6 +25,7 @@ from xl_pipelines.receiver_log import read_acked
 ROUND_S = 180
 EVENTS = ("register", "keepalive", "unregister")
 EVENT = {"received_at": "VARCHAR", "device_id": "VARCHAR", "event": "VARCHAR"}  # DuckDB's JSON structure
+POLLED = ["device_id", "received_at", "item", "event"]  # the columns of bronze.keepalives the polls read
 CAPTURE_FUNCTIONS = ("01", "02", "03", "04")  # FunctionType: face, person, motor vehicle, non-motor checkpoints
 
 
@@ -69,7 +70,7 @@ def capture_devices(cameras: pl.DataFrame, keepalives: pl.DataFrame) -> pl.Serie
 def keepalive_polls(keepalives: pl.DataFrame) -> pl.DataFrame:
     """The banner's keepalives as polls (`channel_id`, `polled_at`, `state`) for camera_health.status_intervals:
     one poll per round in which anyone was heard, each device heard online unless its last word was unregister."""
-    return (keepalives.select("device_id", "received_at", "item", "event").sort("received_at", "item")
+    return (keepalives.select(POLLED).sort("received_at", "item")
             .with_columns(polled_at=pl.col("received_at").dt.truncate(f"{ROUND_S}s"))
             .group_by("device_id", "polled_at").agg(pl.col("event").last())
             .select(channel_id="device_id", polled_at="polled_at",
