@@ -244,6 +244,37 @@ def test_the_quick_search_for_lone_objects_misses_none():
     listed = pl.Series([post(t("08:00:05"), kind, [capture(kind, A, t("08:00:00"), 1)]) for kind in ("face", "motor_vehicle")])
     assert not listed.str.contains(gat1400.MAYBE_LONE).any()
 
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+RECEIVED = {  # a line's received_at → the instant it names (worked out by hand), or None: no offset, or no time
+    "2026-11-20T08:00:05+08:00": dt.datetime(2026, 11, 20, 8, 0, 5, tzinfo=SHANGHAI),
+    "2026-11-20T08:00:05Z": dt.datetime(2026, 11, 20, 16, 0, 5, tzinfo=SHANGHAI),
+    "2026-11-20T08:00:05.5-05:30": dt.datetime(2026, 11, 20, 21, 30, 5, 500000, tzinfo=SHANGHAI),
+    "2026-11-20T08:00:05.123456789+0800": dt.datetime(2026, 11, 20, 8, 0, 5, 123456, tzinfo=SHANGHAI),
+    "2026-11-20T23:59:59.999+08:00": dt.datetime(2026, 11, 20, 23, 59, 59, 999000, tzinfo=SHANGHAI),
+    "2026-11-20T08:00:05": None,  # a time of no known zone
+    "2026-11-20 08:00:05+08:00": None, "2026-11-20": None, "2026-11-20T08:00+08:00": None,
+    "2026-11-20T08:00:05+08": None, "2026-02-30T08:00:05+08:00": None, "2026-11-20T24:00:00+08:00": None,
+    " 2026-11-20T08:00:05+08:00": None, "20261120080005": None, "": None,
+}
+
+
+def test_a_receive_time_is_read_only_with_its_offset():
+    """`received_at` as keepalive and capture lines carry it: ISO-8601 with `Z` or an offset, in local time; a
+    time without an offset, a date alone, an impossible date or another layout reads as no time."""
+    sent = list(RECEIVED)
+    lines = pl.DataFrame({"source_file": "x", "item": range(1, len(sent) + 1),
+                          "raw": [f'{{"received_at": "{at}", "device_id": "{A}", "event": "keepalive"}}' for at in sent]})
+    keepalives = gat1400.decoded(lines, {"received_at": "VARCHAR", "device_id": "VARCHAR"})
+    one = post(t("08:00:05"), "face", [capture("face", A, t("08:00:00"), 1)])
+    posts = lines.with_columns(raw=pl.Series([one.replace(t("08:00:05").isoformat(), at) for at in sent]))
+    with gat1400.session() as con:
+        captures = gat1400.objects(posts, con, TEST_KEY.encode())
+    for read in (keepalives, captures):
+        assert read["received_at"].dtype == pl.Datetime("us", str(LOCAL_TZ))
+        assert dict(zip(sent, read["received_at"].to_list())) == RECEIVED
+
+
 BAD_LINES = {
     "wrong_encoding": '{"received_at":"2026-11-20T08:00:05+08:00","path":"/VIID/Faces","body":{"FaceListObject":'
                       '{"FaceObject":[{"Name":"X"}]}}}'.replace("X", "张").encode("gbk"),

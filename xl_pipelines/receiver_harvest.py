@@ -36,8 +36,7 @@ def harvest_keepalives(paths: list[Path], scope: HarvestScope) -> Harvest:
     frame = pl.concat([gat1400.lines(p) for p in paths]) if paths else pl.DataFrame(schema=gat1400.LINES_SCHEMA)
     frame = gat1400.decoded(frame, EVENT)
     at = pl.col("received_at")
-    frame = frame.with_columns(received_at=gat1400.received_at(pl.col("post").struct.field("received_at")),
-                               device_id=pl.col("post").struct.field("device_id"),
+    frame = frame.with_columns(device_id=pl.col("post").struct.field("device_id"),
                                event=pl.col("post").struct.field("event"))
     frame = frame.with_columns(first_failure([
         ("malformed_line", pl.col("post").is_null()),

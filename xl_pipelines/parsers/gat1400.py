@@ -127,16 +127,18 @@ RENAMED = (f"""CASE WHEN contains(text, '"IdNumber"') THEN regexp_replace(text, 
 
 
 def decoded(frame: pl.DataFrame, structure: dict) -> pl.DataFrame:
-    """The frame with `post`, each line's JSON decoded against `structure` (null where the line is not JSON).
+    """The frame with `post`, each line's JSON decoded against `structure` (null where the line is not JSON), and
+    `received_at`, its `received_at` field read as a time (`received_time`).
 
     DuckDB's non-strict transform reads numbers as text and nulls what does not fit; lone objects where a list
     belongs are repaired first (`_repaired`).
     """
-    with connect() as con:
+    with session() as con:
         con.register("lines", _repaired(frame["raw"]).alias("text").to_frame())
-        got = con.sql(f"SELECT TRY(json_transform({RENAMED}, $structure)) AS post FROM lines",
-                      params={"structure": json.dumps(structure)}).pl()
-    return pl.concat([frame, got], how="horizontal")
+        got = con.sql(f"SELECT post, received_time(post.received_at) AS received_at FROM (SELECT TRY(json_transform("
+                      f"{RENAMED}, $structure)) AS post FROM lines)", params={"structure": json.dumps(structure)}).pl()
+    return pl.concat([frame, got.with_columns(pl.col("received_at").dt.convert_time_zone(str(LOCAL_TZ)))],
+                     how="horizontal")
 
 
 def _sql_list(values) -> str:
@@ -174,10 +176,11 @@ def _capture_sql() -> str:
         SELECT i, contains(text, '\ufffd') AS wrong, TRY(json_transform({RENAMED}, $structure)) AS post FROM lines),
     listed AS (
         SELECT i, wrong, post IS NULL AS undecodable, post.path AS path, post.received_at AS received_raw,
-               {objects} AS objects, coalesce(len(objects), 0) AS n, {route_kind} AS route_kind, {kinds} AS kinds
+               received_time(received_raw) AS received_at, {objects} AS objects, coalesce(len(objects), 0) AS n,
+               {route_kind} AS route_kind, {kinds} AS kinds
         FROM posts),
     exploded AS (
-        SELECT i, received_raw, n, route_kind,
+        SELECT i, received_raw, received_at, n, route_kind,
                CASE WHEN wrong THEN 'wrong_encoding'
                     WHEN undecodable OR received_raw IS NULL OR path IS NULL THEN 'malformed_line'
                     WHEN path NOT IN ({_sql_list([*PATHS, NOTIFICATIONS])}) THEN 'unknown_path'
@@ -195,7 +198,7 @@ def _capture_sql() -> str:
         SELECT *, CASE WHEN NOT coalesce(o.HasPlate IN ('0', 'false') OR plate_no IN ({_sql_list(NO_PLATE)}), false)
                        THEN plate_no END AS plate FROM fields),
     keyed AS (SELECT *, regexp_full_match(plate, '{PLAIN_PLATE}') AS plain FROM plates)
-    SELECT i, position, line_reason, path, received_raw, kind, object_id, present(o.DeviceID) AS device_id, shot_raw,
+    SELECT i, position, line_reason, path, received_at, kind, object_id, present(o.DeviceID) AS device_id, shot_raw,
            object_id[23:36] = shot_raw[1:14] AS id_time_ok, TRY_CAST(o.InfoKind AS TINYINT) AS info_kind,
            CASE WHEN kind IN ({_sql_list(PERSONAL_KINDS)}) THEN {hmac_sql('object_id')} ELSE object_id END AS capture_id,
            CASE WHEN plain THEN {hmac_sql(plate_key_sql('plate'))} END AS plate_pseudonym,
@@ -210,10 +213,14 @@ def _capture_sql() -> str:
 
 # `present`: the text, or null where a sender wrote a placeholder for 'no value'; `is_time`: yyyyMMddHHmmss with 2
 # or 3 more digits (hundredths, milliseconds), a real date from 2000 on (the 1970 epoch and the like are a
-# device's 'unset').
+# device's 'unset'); `received_time`: a line's receive time, ISO-8601's extended form with its offset (`Z`,
+# `+08:00` or `+0800`), as an instant; null without an offset (a time of no known zone) or when it is no real time.
+# DuckDB's cast is lenient (a space for the `T`, a date alone, no offset, hour 24), hence the pattern before it.
 MACROS = (f"CREATE MACRO present(x) AS CASE WHEN x IN ({_sql_list(PLACEHOLDERS)}) THEN NULL ELSE x END;"
           "CREATE MACRO is_time(x) AS regexp_full_match(x, '(19|20)[0-9]{12}([0-9]{2,3})?') AND x >= '2000' "
-          "AND try_strptime(x[1:14], '%Y%m%d%H%M%S') IS NOT NULL;")
+          "AND try_strptime(x[1:14], '%Y%m%d%H%M%S') IS NOT NULL;"
+          "CREATE MACRO received_time(x) AS CASE WHEN regexp_full_match(x, '[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3])"
+          ":[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})') THEN TRY_CAST(x AS TIMESTAMPTZ) END;")
 
 
 def capture_time(raw: pl.Expr) -> pl.Expr:
@@ -268,7 +275,7 @@ def objects(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection, key: bytes) -> 
         files.gather(got["i"]).alias("source_file"), items.gather(got["i"]).alias("item"),
         pl.col("position").cast(pl.Int64), "line_reason", detail.alias("line_detail"),
         pl.lit("gat1400").alias("source"), "kind", "object_id", "device_id",
-        received_at(pl.col("received_raw")).alias("received_at"), "shot_raw", "shot_at",
+        pl.col("received_at").dt.convert_time_zone(str(LOCAL_TZ)), "shot_raw", "shot_at",
         "id_time_ok", "info_kind", "capture_id", pl.coalesce("plate_pseudonym", "odd_plate").alias("plate_pseudonym"),
         "person_pseudonym", "plate_color", "vehicle_color", "vehicle_class", "speed_kmh", "direction", "tollgate_id",
         "lane_no", "images", pl.lit(None, pl.Float64).alias("likelihood"))
@@ -283,9 +290,3 @@ def path_detail(path: pl.Expr) -> pl.Expr:
     return named + pl.when(path.str.contains("?", literal=True)).then(
         pl.lit(" with a query string (withheld: it may hold personal data)")).otherwise(pl.lit(""))
 
-
-def received_at(raw: pl.Expr) -> pl.Expr:
-    """ISO-8601 with an offset (`+08:00` or `Z`) → Asia/Shanghai; null when it carries no offset or is not a time."""
-    iso = raw.str.replace(r"Z$", "+00:00")
-    return iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone(
-        str(LOCAL_TZ))
