@@ -228,3 +228,12 @@ def test_poll_files_read_in_one_scan_keep_each_files_line_numbers(tmp_path):
     a, c = str(tmp_path / "a.csv"), str(tmp_path / "c.csv")
     assert lines.select("source_file", "item", "raw").rows() == [
         (a, 2, "L1"), (a, 4, "L3"), (c, 1, "X1"), (c, 2, "channel_id,polled_at,status")]
+
+
+def test_poll_fields_are_stripped_and_counted_on_the_line_as_sent():
+    """Spaces and tabs around a field or the line are not part of any value; commas are counted as sent."""
+    from xl_pipelines.parsers import status_polls
+
+    lines = pl.DataFrame({"raw": ["  A ,\t2026-11-20T08:00:00+08:00 , ON\t ", "A,T,ON,", " A ", "\t,,"]})
+    assert status_polls.split_fields(lines).select("fields", "channel_id", "polled_at_raw", "status_raw").rows() == [
+        (3, "A", "2026-11-20T08:00:00+08:00", "ON"), (4, "A", "T", "ON"), (1, "A", None, None), (3, "", "", "")]
