@@ -121,8 +121,10 @@ def _repaired(text: pl.Series) -> pl.Series:
     return text.scatter(lone, [_relisted(line) for line in text.gather(lone)]) if lone.len() else text
 
 
-# The line's text as DuckDB decodes it: DuckDB's struct field names ignore case, so `IdNumber` is renamed.
-RENAMED = (f"""CASE WHEN contains(text, '"IdNumber"') THEN regexp_replace(text, '"IdNumber"(\\s*):', """
+# The line's text as DuckDB decodes it: DuckDB's struct field names ignore case, so `IdNumber` is renamed. The
+# lines are first searched for `IdNumber"` without its opening quote: a search whose first byte is a quote stops
+# at every quote of a JSON line (three times the CPU, a tenth of the query's decoding).
+RENAMED = (f"""CASE WHEN contains(text, 'IdNumber"') THEN regexp_replace(text, '"IdNumber"(\\s*):', """
            f"""'"{ID_NUMBER_ALIAS}"\\1:', 'g') ELSE text END""")
 
 
