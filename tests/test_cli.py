@@ -49,6 +49,28 @@ def test_bad_start_date_setting(xl_home, monkeypatch, capsys):
     assert "XL_START_DATE='soon'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("raw", ["soon", "2026-11-21T02:30:00"])  # not a time; a time of no known zone
+def test_bad_now_setting(xl_home, monkeypatch, capsys, raw):
+    monkeypatch.setenv("XL_NOW", raw)
+    (xl_home / "landing").mkdir(parents=True)
+    assert main(["materialize", "--start", "2026-11-20", "--end", "2026-11-20"]) == 2
+    assert f"XL_NOW={raw!r} is not a time with its offset" in capsys.readouterr().err
+
+
+def test_xl_now_fixes_the_harvest_clock_of_every_run_a_runs_own_now_first(monkeypatch):
+    """XL_NOW is the clock of every run that is not given its own `now`; its local day is Shanghai's (16:00:01
+    UTC is 00:00:01 there, the next day)."""
+    from xl_pipelines.resources import ClockResource
+
+    monkeypatch.setenv("XL_NOW", "2026-11-20T16:00:01+00:00")
+    assert ClockResource().time() == dt.datetime(2026, 11, 20, 16, 0, 1, tzinfo=dt.UTC)
+    assert ClockResource().today() == dt.date(2026, 11, 21)
+    assert ClockResource(now="2026-11-20T23:59:59+08:00").today() == dt.date(2026, 11, 20)
+    monkeypatch.delenv("XL_NOW")
+    before = dt.datetime.now(dt.UTC)
+    assert before <= ClockResource().time() <= dt.datetime.now(dt.UTC)
+
+
 def test_demo_check_table_counts_each_outcome_per_check():
     from collections import Counter
 

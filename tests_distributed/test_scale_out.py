@@ -33,7 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ROOT / "deploy" / "services" / "services.sh"
 XL = Path(sys.executable).with_name("xl")
 CAMERAS = 150  # a few per banner (the smallest still has enough for a case): every source, in minutes
-DAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=2)
+# The proof's clock, fixed for both runs (XL_NOW): retention is counted to the harvest clock's local day, so a proof
+# running across Shanghai's midnight judged its embedded and distributed days a day apart.
+NOW = dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
+DAY = NOW.date() - dt.timedelta(days=2)
 BUCKET = "xl-proof"
 KEY = "distributed-proof-pseudonym-key-0123456789"
 
@@ -82,7 +85,8 @@ def _unequal(distributed: dict[str, pl.DataFrame], embedded: dict[str, pl.DataFr
 def proof():
     folder = Path(tempfile.mkdtemp(prefix="xl-distributed-"))
     folder.chmod(0o711)  # PostgreSQL runs as its own user and must reach its folder inside
-    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY}
+    common = {"XL_START_DATE": (DAY - dt.timedelta(days=7)).isoformat(), "XL_PSEUDONYM_KEY": KEY,
+              "XL_NOW": NOW.isoformat()}
     embedded_env = {**os.environ, **common, "XL_HOME": str(folder / "embedded"),
                     "XL_LANDING": str(folder / "landing"), "XL_RECORDINGS": str(folder / "recordings")}
     embedded_env.pop("XL_LAKE_URL", None)

@@ -66,12 +66,15 @@ class RecordingsResource(dg.ConfigurableResource):
 
 class ClockResource(dg.ConfigurableResource):
     """The harvest's time: nothing a harvest reads may lie after it, and recording storage is judged as it
-    stands on its local day. The wall clock; `now` (ISO 8601 with an offset) fixes it, to replay a night."""
+    stands on its local day. The wall clock; `now` (ISO 8601 with an offset) fixes it for a run, to replay a
+    night, and XL_NOW for every run of a deployment (two runs of one day judged at one time)."""
 
     now: str = ""
 
     def time(self) -> dt.datetime:
-        return dt.datetime.fromisoformat(self.now) if self.now else dt.datetime.now(dt.UTC)
+        if self.now:
+            return dt.datetime.fromisoformat(self.now)
+        return get_settings().now or dt.datetime.now(dt.UTC)
 
     def today(self) -> dt.date:
         return local_day(self.time())

@@ -76,6 +76,7 @@ class Settings:
     landing: Where
     recordings: Where
     start_date: dt.date
+    now: dt.datetime | None = None  # XL_NOW: the harvest's clock, fixed for every run (None: the wall clock)
 
     @property
     def warehouse_path(self) -> Path:
@@ -91,7 +92,8 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read XL_HOME (default ./.xl), XL_LAKE_URL, XL_LANDING, XL_RECORDINGS (paths or URLs) and XL_START_DATE."""
+    """Read XL_HOME (default ./.xl), XL_LAKE_URL, XL_LANDING, XL_RECORDINGS (paths or URLs), XL_START_DATE and
+    XL_NOW."""
     home = Path(os.environ.get("XL_HOME") or ".xl").resolve()
     raw_start = os.environ.get("XL_START_DATE") or DEFAULT_START_DATE
     try:
@@ -99,12 +101,26 @@ def get_settings() -> Settings:
     except ValueError:
         raise ConfigError(f"XL_START_DATE={raw_start!r} is not a date like 2026-01-01") from None
     return Settings(
+        now=_fixed_now(os.environ.get("XL_NOW") or ""),
         home=home,
         lake_url=os.environ.get("XL_LAKE_URL") or str(home / "lake"),
         landing=location(os.environ.get("XL_LANDING") or home / "landing"),
         recordings=location(os.environ.get("XL_RECORDINGS") or home / "recordings"),
         start_date=start,
     )
+
+
+def _fixed_now(raw: str) -> dt.datetime | None:
+    """XL_NOW read: a time with its offset (a time without one names no instant), or None when unset."""
+    if not raw:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise ConfigError(f"XL_NOW={raw!r} is not a time with its offset like 2026-11-21T02:30:00+08:00")
+    return at
 
 
 def local_day(at: dt.datetime) -> dt.date:
