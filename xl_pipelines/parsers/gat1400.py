@@ -139,8 +139,7 @@ def decoded(frame: pl.DataFrame, structure: dict) -> pl.DataFrame:
         con.register("lines", _repaired(frame["raw"]).alias("text").to_frame())
         got = con.sql(f"SELECT post, received_time(post.received_at) AS received_at FROM (SELECT TRY(json_transform("
                       f"{RENAMED}, $structure)) AS post FROM lines)", params={"structure": json.dumps(structure)}).pl()
-    return pl.concat([frame, got.with_columns(pl.col("received_at").dt.convert_time_zone(str(LOCAL_TZ)))],
-                     how="horizontal")
+    return pl.concat([frame, got.with_columns(RECEIVED_AT)], how="horizontal")
 
 
 def _sql_list(values) -> str:
@@ -224,6 +223,8 @@ MACROS = (f"CREATE MACRO present(x) AS CASE WHEN x IN ({_sql_list(PLACEHOLDERS)}
           "CREATE MACRO received_time(x) AS CASE WHEN regexp_full_match(x, '[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3])"
           ":[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})') THEN TRY_CAST(x AS TIMESTAMPTZ) END;")
 
+RECEIVED_AT = pl.col("received_at").dt.convert_time_zone(str(LOCAL_TZ))  # received_time's instant, in local time
+
 
 def capture_time(raw: pl.Expr) -> pl.Expr:
     """A time `is_time` accepted (yyyyMMddHHmmss, maybe hundredths or milliseconds) → local time, to the millisecond."""
@@ -277,7 +278,7 @@ def objects(frame: pl.DataFrame, con: duckdb.DuckDBPyConnection, key: bytes) -> 
         files.gather(got["i"]).alias("source_file"), items.gather(got["i"]).alias("item"),
         pl.col("position").cast(pl.Int64), "line_reason", detail.alias("line_detail"),
         pl.lit("gat1400").alias("source"), "kind", "object_id", "device_id",
-        pl.col("received_at").dt.convert_time_zone(str(LOCAL_TZ)), "shot_raw", "shot_at",
+        RECEIVED_AT, "shot_raw", "shot_at",
         "id_time_ok", "info_kind", "capture_id", pl.coalesce("plate_pseudonym", "odd_plate").alias("plate_pseudonym"),
         "person_pseudonym", "plate_color", "vehicle_color", "vehicle_class", "speed_kmh", "direction", "tollgate_id",
         "lane_no", "images", pl.lit(None, pl.Float64).alias("likelihood"))
