@@ -11,7 +11,7 @@ import pytest
 from xl_pipelines.banners import load_banners
 from xl_pipelines.cases import harvest_cases
 from xl_pipelines.lake import Lake
-from xl_pipelines.simulator.cases import CASE_FAULTS, month_faults, months_back, write_cases
+from xl_pipelines.simulator.cases import CASE_FAULTS, FAULT_ROWS, month_faults, months_back, write_cases
 from xl_pipelines.simulator.city import build_city
 from xl_pipelines.sql_models import MODELS_DIR, parse_model, run_model
 
@@ -130,3 +130,16 @@ def test_simulated_year_is_at_the_scale_of_domain_md_and_carries_its_planned_fau
     assert short_rows == sum("short_row" in faults for faults in seen.values())
     unknown = sum(len(r) == 10 and r[2] == "150599" for r in rows)
     assert unknown == sum("unknown_banner_case" in faults for faults in seen.values())
+
+
+def test_the_first_days_of_a_month_carry_no_planned_fault_its_end_does(tmp_path):
+    """A month's export on its first day holds a few cases: one planned bad row among them would block the whole
+    month (cases block above 10 %); it is written once the export holds FAULT_ROWS good rows a fault."""
+    city, weights, month = build_city(load_banners(), 1500, 7), [b.weight for b in load_banners().banners], dt.date(2026, 12, 1)
+    assert month_faults(7, month)
+    for until, faulty in ((month, False), (dt.date(2026, 12, 31), True)):
+        write_cases(tmp_path, city, weights, month, until, seed=7)
+        rows = list(csv.reader((tmp_path / "cases" / "2026-12.csv").open()))[1:]
+        good = {r[0] for r in rows if len(r) == 10 and not r[0].endswith("X")}  # a re-sent case repeats its ID
+        assert (len(rows) > len(good)) == faulty, (until, len(rows), len(good))
+        assert (len(good) >= FAULT_ROWS * len(month_faults(7, month))) == faulty, (until, len(good))
