@@ -136,6 +136,36 @@ def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_pat
         pq.read_metadata(part)  # a torn file fails here
 
 
+def test_a_signal_inside_a_librarys_call_still_stops_the_command(tmp_path):
+    """A signal raises Stopped in whatever frame the main thread is in: the distributed proof's SIGTERM once came
+    while SQLAlchemy bound a parameter of Dagster's event log, which wraps an Exception in its own StatementError
+    (xl then exited 1 with a traceback instead of 143 with one line). Stopped passes through as KeyboardInterrupt
+    does; the library's connection stays usable for the runs' cancelling."""
+    import sqlalchemy as sa
+
+    from xl_pipelines.runner import _stoppable
+    from xl_pipelines.settings import Stopped
+
+    class SignalledWhileBound(sa.types.TypeDecorator):
+        impl, cache_ok = sa.Integer, True
+
+        def process_bind_param(self, value, dialect):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here, inside SQLAlchemy's execute
+            return value
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'events.db'}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE events (n INTEGER)"))
+    statement = sa.text("INSERT INTO events VALUES (:n)").bindparams(sa.bindparam("n", type_=SignalledWhileBound))
+    with pytest.raises(Stopped) as stopped, _stoppable(), engine.begin() as connection:
+        connection.execute(statement, {"n": 1})
+    assert stopped.value.signum == signal.SIGTERM
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO events VALUES (2)"))
+        assert connection.execute(sa.text("SELECT n FROM events")).scalars().all() == [2]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler put back
+
+
 def test_the_fork_server_is_started_early_only_where_xl_executes_the_runs(tmp_path, monkeypatch):
     """`xl materialize` starts its pool's fork server before it knows its instance, from the dagster.yaml alone:
     not where a deployment names who executes runs (runner.submits_runs), nor for a file it cannot read."""

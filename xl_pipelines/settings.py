@@ -19,8 +19,10 @@ class ConfigError(Exception):
     """A missing or wrong setting: shown to the user as one line, never as a traceback."""
 
 
-class Stopped(Exception):
-    """SIGTERM or SIGINT (Ctrl-C) stopped a command; `stopped` says what was stopped with it (one line)."""
+class Stopped(BaseException):
+    """SIGTERM or SIGINT (Ctrl-C) stopped a command; `stopped` says what was stopped with it (one line). Raised in
+    whatever frame the signal finds, so not an Exception: as KeyboardInterrupt, no library wraps it in its own
+    error (SQLAlchemy did, mid-statement) or swallows it with `except Exception`."""
 
     def __init__(self, signum: int):
         import signal
