@@ -157,13 +157,14 @@ def test_a_signal_inside_a_librarys_call_still_stops_the_command(tmp_path):
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE events (n INTEGER)"))
     statement = sa.text("INSERT INTO events VALUES (:n)").bindparams(sa.bindparam("n", type_=SignalledWhileBound))
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Stopped) as stopped, _stoppable(), engine.begin() as connection:
         connection.execute(statement, {"n": 1})
     assert stopped.value.signum == signal.SIGTERM
     with engine.begin() as connection:
         connection.execute(sa.text("INSERT INTO events VALUES (2)"))
         assert connection.execute(sa.text("SELECT n FROM events")).scalars().all() == [2]
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler put back
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler put back
 
 
 def test_the_fork_server_is_started_early_only_where_xl_executes_the_runs(tmp_path, monkeypatch):
