@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -136,11 +137,11 @@ def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_pat
         pq.read_metadata(part)  # a torn file fails here
 
 
-def test_a_signal_inside_a_librarys_call_still_stops_the_command(tmp_path):
-    """A signal raises Stopped in whatever frame the main thread is in: the distributed proof's SIGTERM once came
-    while SQLAlchemy bound a parameter of Dagster's event log, which wraps an Exception in its own StatementError
-    (xl then exited 1 with a traceback instead of 143 with one line). Stopped passes through as KeyboardInterrupt
-    does; the library's connection stays usable for the runs' cancelling."""
+def test_a_signal_inside_a_librarys_call_stops_the_command_once_the_call_is_done(tmp_path):
+    """The distributed proof's SIGTERM once came while SQLAlchemy bound a parameter of Dagster's event log: raised
+    there, Stopped was wrapped in SQLAlchemy's StatementError and xl exited 1 with a traceback instead of 143 with
+    one line (other moments tore a code server's loading, or printed SQLAlchemy's own traceback). A signal outside
+    a wait now stops the command when the call has finished: the statement is whole, the connection usable."""
     import sqlalchemy as sa
 
     from xl_pipelines.runner import _stoppable
@@ -163,8 +164,51 @@ def test_a_signal_inside_a_librarys_call_still_stops_the_command(tmp_path):
     assert stopped.value.signum == signal.SIGTERM
     with engine.begin() as connection:
         connection.execute(sa.text("INSERT INTO events VALUES (2)"))
-        assert connection.execute(sa.text("SELECT n FROM events")).scalars().all() == [2]
+        assert connection.execute(sa.text("SELECT n FROM events ORDER BY n")).scalars().all() == [1, 2]
     assert signal.getsignal(signal.SIGTERM) == before  # the handler put back
+
+
+def test_a_signal_during_a_wait_stops_the_command_at_once():
+    import threading
+
+    from xl_pipelines.runner import SIGNAL, _stoppable
+    from xl_pipelines.settings import Stopped
+
+    began = time.monotonic()
+    with pytest.raises(Stopped) as stopped, _stoppable():
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        SIGNAL.sleep(30)
+    assert stopped.value.signum == signal.SIGINT and time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("after_s", [0.5, 4.0])
+def test_a_signal_while_a_deployment_loads_or_is_submitted_to_is_one_line(tmp_path, monkeypatch, after_s):
+    """Submitting to a deployment, `xl materialize` first loads the code location in a code server (seconds),
+    then submits: stopped in the one (0.5 s after the server starts) or the other (its runs queue: no daemon
+    here), it says one line, exits 143, and leaves no process (the server was once torn mid-load, with its
+    traceback and Dagster's on the terminal)."""
+    land_banner(tmp_path / "landing", BANNER, [camera_id(1)])
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path, QUEUE)))
+    run = materialize(tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not [pid for pid in in_group(run.pid) if b"grpc" in command_line(pid)] \
+                and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.01)
+        time.sleep(after_s)
+        group = in_group(run.pid)
+        assert len(group) > 1, "no code server was started"
+        os.kill(run.pid, signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 143 and out == "" and len(err.splitlines()) == 1, err
+    assert re.fullmatch(r"xl: stopped by SIGTERM: \d run\(s\) cancelled through the instance; .*\n", err), err
+    ended = time.monotonic() + 10
+    while (left := [pid for pid in group if pid_alive(pid)]) and time.monotonic() < ended:
+        time.sleep(0.1)
+    assert not left
 
 
 def test_the_fork_server_is_started_early_only_where_xl_executes_the_runs(tmp_path, monkeypatch):

@@ -78,7 +78,8 @@ def latest_attempt(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun:
 
 
 def follow(instance: dg.DagsterInstance, run_ids: list[str], say: Callable[[dg.DagsterRun], None] = lambda run: None,
-           poll_s: float = 2.0, timeout_s: float = 3600.0) -> dict[str, dg.DagsterRun]:
+           poll_s: float = 2.0, timeout_s: float = 3600.0, sleep: Callable[[float], None] = time.sleep
+           ) -> dict[str, dg.DagsterRun]:
     """Wait until every run (or its last retry) has finished; `say` each as it does. Returns the final attempt
     per submitted run ID. A run failed and awaiting its retry is not finished."""
     done: dict[str, dg.DagsterRun] = {}
@@ -95,7 +96,7 @@ def follow(instance: dg.DagsterInstance, run_ids: list[str], say: Callable[[dg.D
         if len(done) < len(run_ids):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{len(run_ids) - len(done)} run(s) still unfinished after {timeout_s:.0f}s")
-            time.sleep(poll_s)
+            sleep(poll_s)
     return done
 
 

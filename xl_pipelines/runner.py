@@ -235,21 +235,55 @@ def _missing(settings: Settings, dimensions: tuple[str, ...], keys: dict[str, st
     return [pair for m in MODELS if m.dimensions == dimensions for pair in missing_inputs(m, lake, keys) if pair[0] not in own]
 
 
+class _Signal:
+    """SIGTERM or SIGINT, noted by the handler and raised as Stopped only where the main thread can be left at
+    any point: inside `waiting()` (a wait for workers, runs or files), or at the next `check()`. Raised anywhere
+    else it would land inside a library (Dagster's instance mid-statement, its code server mid-load, SQLAlchemy
+    closing a connection), which wraps it, prints it, or leaves its own work half done."""
+
+    def __init__(self):
+        self.signum, self.waits = 0, 0
+
+    def handle(self, signum, _frame) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_IGN)  # a second one while stopping is ignored: the stop completes
+        self.signum = signum
+        if self.waits:
+            raise Stopped(signum)
+
+    def check(self) -> None:
+        if self.signum:
+            raise Stopped(self.signum)
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        self.check()
+        self.waits += 1
+        try:
+            yield
+        finally:
+            self.waits -= 1
+
+    def sleep(self, seconds: float) -> None:
+        with self.waiting():
+            time.sleep(seconds)
+
+
+SIGNAL = _Signal()  # of the main thread, the only one Python hands signals to
+
+
 @contextlib.contextmanager
 def _stoppable() -> Iterator[None]:
-    """SIGTERM and SIGINT raise Stopped in the main thread, once: a second one while stopping is ignored, so
-    the stop itself completes."""
-    def stop(signum, _frame) -> None:
-        for each in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(each, signal.SIG_IGN)
-        raise Stopped(signum)
-
+    """SIGTERM and SIGINT raise Stopped in the main thread (SIGNAL says where), once; one that came after the
+    last wait is raised at the end."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {each: signal.signal(each, stop) for each in (signal.SIGTERM, signal.SIGINT)}
+    SIGNAL.__init__()
+    previous = {each: signal.signal(each, SIGNAL.handle) for each in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
+        SIGNAL.check()
     finally:
         for each, handler in previous.items():
             signal.signal(each, handler)
@@ -308,13 +342,17 @@ class _Pool:
         return self
 
     def start(self, job: str, label: str, key=None) -> Future:
+        SIGNAL.check()
         return self.pool.submit(_in_worker, self.settings, job, label, key)
 
     def finish(self, started: Future) -> tuple[str, float, Outcome]:
-        return started.result()
+        with SIGNAL.waiting():
+            return started.result()
 
     def missing(self, dimensions: tuple[str, ...], keys: dict[str, str]) -> list[tuple[str, str]]:
-        return self.pool.submit(_missing, self.settings, dimensions, keys).result()  # this process never loads GX
+        looked = self.pool.submit(_missing, self.settings, dimensions, keys)  # this process never loads GX
+        with SIGNAL.waiting():
+            return looked.result()
 
     def __exit__(self, _kind, error, _traceback) -> None:
         if error is None:
@@ -354,13 +392,14 @@ class _Submitted:
     def start(self, job: str, label: str, key=None) -> tuple[str, str]:
         from xl_pipelines import distributed
 
+        SIGNAL.check()
         return distributed.submit(self.instance, self.context, job, key, self.tags), label
 
     def finish(self, started: tuple[str, str]) -> tuple[str, float, Outcome]:
         from xl_pipelines import distributed
 
         (run_id, label), outcome = started, Outcome()
-        run = distributed.follow(self.instance, [run_id], poll_s=0.5)[run_id]
+        run = distributed.follow(self.instance, [run_id], poll_s=0.5, sleep=SIGNAL.sleep)[run_id]
         record = self.instance.get_run_record_by_id(run.run_id)
         seconds = record.end_time - record.start_time if record.start_time and record.end_time else 0.0
         evaluations, failures = distributed.run_events(self.instance, run.run_id)
@@ -450,7 +489,8 @@ def materialize(
             started = []
             for b in banners:
                 if arrivals:
-                    arrivals.banner_day(registry_from, b)
+                    with SIGNAL.waiting():
+                        arrivals.banner_day(registry_from, b)
                 started.append(runs.start("registry", f"{registry_from} {b}", banner_day_key(registry_from, b)))
             for each in started:
                 outcome.add(runs.finish(each)[2])
@@ -458,10 +498,12 @@ def materialize(
         done = []
         for day, banner in banner_days:
             if arrivals:
-                arrivals.banner_day(day, banner)
+                with SIGNAL.waiting():
+                    arrivals.banner_day(day, banner)
             done.append((f"{day} {banner}", runs.start("banner_day", f"{day} {banner}", banner_day_key(day, banner))))
         if arrivals:
-            arrivals.complete()
+            with SIGNAL.waiting():
+                arrivals.complete()
         exports = sorted(m for m, path in export_of.items() if landing.exists(path))  # a refused one is quarantined
         for month in sorted(export_of.keys() - set(exports)):
             say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
