@@ -179,6 +179,7 @@ def test_a_signal_during_a_wait_stops_the_command_at_once():
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
         SIGNAL.sleep(30)
     assert stopped.value.signum == signal.SIGINT and time.monotonic() - began < 5
+    SIGNAL.check()  # the stop was its command's: the next command starts unstopped
 
 
 @pytest.mark.parametrize("after_s", [0.5, 4.0])

@@ -275,11 +275,10 @@ SIGNAL = _Signal()  # of the main thread, the only one Python hands signals to
 @contextlib.contextmanager
 def _stoppable() -> Iterator[None]:
     """SIGTERM and SIGINT raise Stopped in the main thread (SIGNAL says where), once; one that came after the
-    last wait is raised at the end."""
+    last wait is raised at the end. Elsewhere (no signal reaches a thread) SIGNAL stays as it is, signalled by none."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    SIGNAL.__init__()
     previous = {each: signal.signal(each, SIGNAL.handle) for each in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
@@ -287,6 +286,7 @@ def _stoppable() -> Iterator[None]:
     finally:
         for each, handler in previous.items():
             signal.signal(each, handler)
+        SIGNAL.__init__()  # a stop is its command's: none outlives it
 
 
 def _descendants(pid: int) -> list[int]:
