@@ -100,8 +100,11 @@ def in_group(pgid: int) -> list[int]:
     return members
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_path, monkeypatch, signum, code):
+@pytest.mark.parametrize(("signum", "code", "kill"), [(signal.SIGTERM, 143, os.kill), (signal.SIGINT, 130, os.kill),
+                                                      (signal.SIGINT, 130, os.killpg)])
+def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_path, monkeypatch, signum, code, kill):
+    """`kill` sends a signal to xl alone; Ctrl-C in a terminal sends SIGINT to its whole group (`killpg`), the pool,
+    its runs and the log tailers their runs start (whose tracebacks it once printed) included."""
     land_banner(tmp_path / "landing", BANNER, [camera_id(n) for n in range(1, 21)])
     run = materialize(tmp_path, start_new_session=True)  # a group of its own, as a terminal gives a command
     monkeypatch.setenv("XL_HOME", str(tmp_path))
@@ -114,7 +117,7 @@ def test_a_signal_mid_run_stops_xl_materialize_and_everything_it_started(tmp_pat
         assert len(started) == 1, "no run was caught executing"
         before = in_group(run.pid)
         assert run.pid in before and int(started[0].tags["xl/pid"]) in before  # xl, and the worker executing it
-        os.kill(run.pid, signum)  # as `kill` sends it: to xl alone, which stops what it started
+        kill(run.pid, signum)
         signalled = time.monotonic()
         out, err = run.communicate(timeout=60)
         took = time.monotonic() - signalled
@@ -182,12 +185,13 @@ def test_a_signal_during_a_wait_stops_the_command_at_once():
     SIGNAL.check()  # the stop was its command's: the next command starts unstopped
 
 
-@pytest.mark.parametrize("after_s", [0.5, 4.0])
-def test_a_signal_while_a_deployment_loads_or_is_submitted_to_is_one_line(tmp_path, monkeypatch, after_s):
+@pytest.mark.parametrize(("after_s", "signum", "kill"), [(0.5, signal.SIGTERM, os.kill), (4.0, signal.SIGTERM, os.kill),
+                                                       (1.0, signal.SIGINT, os.killpg)])
+def test_a_signal_while_a_deployment_loads_or_is_submitted_to_is_one_line(tmp_path, monkeypatch, after_s, signum, kill):
     """Submitting to a deployment, `xl materialize` first loads the code location in a code server (seconds),
     then submits: stopped in the one (0.5 s after the server starts) or the other (its runs queue: no daemon
     here), it says one line, exits 143, and leaves no process (the server was once torn mid-load, with its
-    traceback and Dagster's on the terminal)."""
+    traceback and Dagster's on the terminal). Ctrl-C reaches the code server too (the group): it says nothing."""
     land_banner(tmp_path / "landing", BANNER, [camera_id(1)])
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path, QUEUE)))
     run = materialize(tmp_path, start_new_session=True)
@@ -199,13 +203,14 @@ def test_a_signal_while_a_deployment_loads_or_is_submitted_to_is_one_line(tmp_pa
         time.sleep(after_s)
         group = in_group(run.pid)
         assert len(group) > 1, "no code server was started"
-        os.kill(run.pid, signal.SIGTERM)
+        kill(run.pid, signum)
         out, err = run.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL)
-    assert run.returncode == 143 and out == "" and len(err.splitlines()) == 1, err
-    assert re.fullmatch(r"xl: stopped by SIGTERM: \d run\(s\) cancelled through the instance; .*\n", err), err
+    assert run.returncode == 128 + signum and out == "" and len(err.splitlines()) == 1, err
+    assert re.fullmatch(rf"xl: stopped by {signal.Signals(signum).name}: \d run\(s\) cancelled through the instance; .*\n",
+                        err), err
     ended = time.monotonic() + 10
     while (left := [pid for pid in group if pid_alive(pid)]) and time.monotonic() < ended:
         time.sleep(0.1)

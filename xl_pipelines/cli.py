@@ -63,11 +63,8 @@ def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], 
                    registry_only: tuple[dt.date, ...]) -> None:
     """The demo's simulator, a process of its own: each banner-day it has written (its day and code, and the line
     it says), then its summary or its error, go to the queue `lines` as (kind, line, banner-day or None)."""
-    import signal
-
     from xl_pipelines.simulator import simulate
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the demo's to handle: it ends this process
     began = time.perf_counter()
     try:
         counts = simulate(landing, recordings, days, cameras=cameras, seed=seed, registry_only=registry_only,
@@ -95,7 +92,10 @@ class _Simulation:
         self.ended = False
 
     def __enter__(self) -> _Simulation:
-        self.process.start()
+        from xl_pipelines import fork_server
+
+        with fork_server.ctrl_c_withheld():  # Ctrl-C is the demo's to handle: it ends this process
+            self.process.start()
         return self
 
     def __exit__(self, *_exc) -> None:

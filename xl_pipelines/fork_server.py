@@ -8,11 +8,13 @@ that much sooner. This module imports nothing heavy, so that it can.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
@@ -47,6 +49,20 @@ def start() -> None:
             del os.environ[PARENT]
 
 
+@contextlib.contextmanager
+def ctrl_c_withheld() -> Iterator[None]:
+    """Ctrl-C reaches the terminal's whole process group. A process started in here by fork, or fork and exec
+    (subprocess, multiprocessing's spawn), has SIGINT blocked for life (the signal mask is inherited, whatever
+    handler Python or Dagster installs later), so only `xl` is interrupted, and it stops the rest. A Ctrl-C
+    meanwhile reaches `xl` once the start is done. (The fork server is started otherwise, with a mask of its own:
+    die_with_parent blocks it there.)"""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def home_config() -> tuple[Path, dict] | None:
     """$DAGSTER_HOME and the settings its dagster.yaml holds; None without one. ValueError, saying where, for a
     file that is not a mapping of settings (runner.deployed says it as a configuration error)."""
@@ -79,8 +95,9 @@ def executed_elsewhere() -> bool:
 def die_with_parent(parent: int | None = None) -> None:
     """This process (the fork server, a worker) is killed when the process that started it ends, however it
     ends: a killed `xl` leaves nothing loading or writing on; with `parent` (its PID), it ends at once if that
-    one has ended already. Ctrl-C reaches the whole group: `xl` stops its pool itself, so it is ignored here."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    one has ended already. Ctrl-C is blocked here, as in the processes it starts (ctrl_c_withheld): a worker's
+    run installs Dagster's handler, and the log tailers the run starts printed their KeyboardInterrupt."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     if sys.platform == "linux":
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if parent is not None and os.getppid() != parent:  # adopted: the parent ended before the line above

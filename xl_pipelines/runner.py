@@ -211,7 +211,7 @@ def _status(evaluations, success: bool, failures: list[str], outcome: Outcome, l
 def _adopt(environment: dict[str, str], folder: str) -> None:
     """A worker starts from the fork server's environment and folder: take the caller's (XL_HOME, the key, a
     relative XL_HOME's folder) instead. It dies with the fork server, which ends when `xl` does: a killed `xl`
-    leaves no worker writing on, and leaves Ctrl-C to `xl` (no traceback of a worker interrupted mid-wait)."""
+    leaves no worker writing on (Ctrl-C never reaches it: fork_server.ctrl_c_withheld)."""
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(folder)
@@ -386,7 +386,8 @@ class _Submitted:
         from xl_pipelines import distributed
 
         self.workspace = distributed.workspace(self.instance)
-        self.context = self.workspace.__enter__()
+        with fork_server.ctrl_c_withheld():  # the code server it starts
+            self.context = self.workspace.__enter__()
         return self
 
     def start(self, job: str, label: str, key=None) -> tuple[str, str]:
