@@ -185,32 +185,38 @@ def test_a_signal_during_a_wait_stops_the_command_at_once():
     SIGNAL.check()  # the stop was its command's: the next command starts unstopped
 
 
-@pytest.mark.parametrize(("after_s", "signum", "kill"), [(0.5, signal.SIGTERM, os.kill), (4.0, signal.SIGTERM, os.kill),
-                                                       (1.0, signal.SIGINT, os.killpg)])
-def test_a_signal_while_a_deployment_loads_or_is_submitted_to_is_one_line(tmp_path, monkeypatch, after_s, signum, kill):
+@pytest.mark.parametrize(("moment", "signum", "kill", "cancelled"), [
+    ("loading", signal.SIGTERM, os.kill, 0), ("queued", signal.SIGTERM, os.kill, 1),
+    ("loading", signal.SIGINT, os.killpg, 0), ("queued", signal.SIGINT, os.killpg, 1)])
+def test_a_signal_while_a_deployment_loads_or_is_submitted_to_is_one_line(tmp_path, monkeypatch, moment, signum, kill,
+                                                                          cancelled):
     """Submitting to a deployment, `xl materialize` first loads the code location in a code server (seconds),
-    then submits: stopped in the one (0.5 s after the server starts) or the other (its runs queue: no daemon
-    here), it says one line, exits 143, and leaves no process (the server was once torn mid-load, with its
-    traceback and Dagster's on the terminal). Ctrl-C reaches the code server too (the group): it says nothing."""
+    then submits its run (which queues: no daemon here). Stopped while the server loads (0.5 s after it starts,
+    before any run) or once its run is queued, by `kill` or by Ctrl-C to the whole group (the code server too),
+    it says one line, with 128 + the signal, and leaves no process: the server was once torn mid-load, with its
+    traceback and Dagster's on the terminal."""
     land_banner(tmp_path / "landing", BANNER, [camera_id(1)])
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home(tmp_path, QUEUE)))
+    monkeypatch.setenv("XL_HOME", str(tmp_path))
+    instance = instance_for(get_settings())
     run = materialize(tmp_path, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while not [pid for pid in in_group(run.pid) if b"grpc" in command_line(pid)] \
+        deadline = time.monotonic() + 120
+        while not (instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])) if moment == "queued" else
+                   [pid for pid in in_group(run.pid) if b"grpc" in command_line(pid)]) \
                 and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.01)
-        time.sleep(after_s)
+        time.sleep(0.5 if moment == "loading" else 0)
         group = in_group(run.pid)
-        assert len(group) > 1, "no code server was started"
+        assert len(group) > 1 and run.poll() is None, f"not caught {moment}"
         kill(run.pid, signum)
         out, err = run.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL)
     assert run.returncode == 128 + signum and out == "" and len(err.splitlines()) == 1, err
-    assert re.fullmatch(rf"xl: stopped by {signal.Signals(signum).name}: \d run\(s\) cancelled through the instance; .*\n",
-                        err), err
+    assert re.fullmatch(rf"xl: stopped by {signal.Signals(signum).name}: {cancelled} run\(s\) cancelled through the "
+                        r"instance; .*\n", err), err
     ended = time.monotonic() + 10
     while (left := [pid for pid in group if pid_alive(pid)]) and time.monotonic() < ended:
         time.sleep(0.1)

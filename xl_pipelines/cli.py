@@ -63,8 +63,10 @@ def _simulate_into(lines, landing: Path, recordings: Path, days: list[dt.date], 
                    registry_only: tuple[dt.date, ...]) -> None:
     """The demo's simulator, a process of its own: each banner-day it has written (its day and code, and the line
     it says), then its summary or its error, go to the queue `lines` as (kind, line, banner-day or None)."""
+    from xl_pipelines import fork_server
     from xl_pipelines.simulator import simulate
 
+    fork_server.die_with_parent()  # `xl` killed before its stop handling begins: nothing simulates on
     began = time.perf_counter()
     try:
         counts = simulate(landing, recordings, days, cameras=cameras, seed=seed, registry_only=registry_only,

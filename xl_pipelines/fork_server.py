@@ -43,9 +43,11 @@ def start() -> None:
     if not executed_elsewhere():
         context()
         os.environ[PARENT] = str(os.getpid())  # for the fork server alone: `xl` may be killed before it is ready
-        try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through exec (unlike the mask, here):
+        try:  # Ctrl-C reaches no part of its preload (die_with_parent then blocks it, for it and its workers)
             forkserver.ensure_running()
         finally:
+            signal.signal(signal.SIGINT, previous)
             del os.environ[PARENT]
 
 
@@ -54,8 +56,8 @@ def ctrl_c_withheld() -> Iterator[None]:
     """Ctrl-C reaches the terminal's whole process group. A process started in here by fork, or fork and exec
     (subprocess, multiprocessing's spawn), has SIGINT blocked for life (the signal mask is inherited, whatever
     handler Python or Dagster installs later), so only `xl` is interrupted, and it stops the rest. A Ctrl-C
-    meanwhile reaches `xl` once the start is done. (The fork server is started otherwise, with a mask of its own:
-    die_with_parent blocks it there.)"""
+    meanwhile reaches `xl` once the start is done. (multiprocessing starts the fork server without the mask:
+    see start.)"""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield

@@ -211,7 +211,7 @@ def _status(evaluations, success: bool, failures: list[str], outcome: Outcome, l
 def _adopt(environment: dict[str, str], folder: str) -> None:
     """A worker starts from the fork server's environment and folder: take the caller's (XL_HOME, the key, a
     relative XL_HOME's folder) instead. It dies with the fork server, which ends when `xl` does: a killed `xl`
-    leaves no worker writing on (Ctrl-C never reaches it: fork_server.ctrl_c_withheld)."""
+    leaves no worker writing on, and Ctrl-C never reaches it (blocked there)."""
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(folder)
@@ -239,27 +239,35 @@ class _Signal:
     """SIGTERM or SIGINT, noted by the handler and raised as Stopped only where the main thread can be left at
     any point: inside `waiting()` (a wait for workers, runs or files), or at the next `check()`. Raised anywhere
     else it would land inside a library (Dagster's instance mid-statement, its code server mid-load, SQLAlchemy
-    closing a connection), which wraps it, prints it, or leaves its own work half done."""
+    closing a connection), which wraps it, prints it, or leaves its own work half done. A second signal before
+    then is raised where it finds the command (a library's call that hangs is not waited for twice); once
+    raised, further ones are ignored, so the stop itself completes."""
 
     def __init__(self):
         self.signum, self.waits = 0, 0
 
     def handle(self, signum, _frame) -> None:
-        for each in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(each, signal.SIG_IGN)  # a second one while stopping is ignored: the stop completes
+        if self.waits or self.signum:
+            self._stop(signum)
         self.signum = signum
-        if self.waits:
-            raise Stopped(signum)
+
+    def _stop(self, signum: int) -> None:
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, signal.SIG_IGN)
+        raise Stopped(signum)
 
     def check(self) -> None:
         if self.signum:
-            raise Stopped(self.signum)
+            self._stop(self.signum)
 
     @contextlib.contextmanager
     def waiting(self) -> Iterator[None]:
-        self.check()
+        if threading.current_thread() is not threading.main_thread():  # no signal reaches it: nothing to wait for
+            yield
+            return
         self.waits += 1
         try:
+            self.check()
             yield
         finally:
             self.waits -= 1
@@ -386,7 +394,10 @@ class _Submitted:
         from xl_pipelines import distributed
 
         self.workspace = distributed.workspace(self.instance)
-        with fork_server.ctrl_c_withheld():  # the code server it starts
+        # Ctrl-C to the group would tear the code server it starts mid-load; not withheld where that server
+        # launches runs itself (no queue), whose cancelling by Dagster is a SIGINT to the run's process
+        queued = isinstance(self.instance.run_coordinator, dg.QueuedRunCoordinator)
+        with fork_server.ctrl_c_withheld() if queued else contextlib.nullcontext():
             self.context = self.workspace.__enter__()
         return self
 

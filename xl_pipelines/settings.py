@@ -20,9 +20,9 @@ class ConfigError(Exception):
 
 
 class Stopped(BaseException):
-    """SIGTERM or SIGINT (Ctrl-C) stopped a command; `stopped` says what was stopped with it (one line). Raised in
-    whatever frame the signal finds, so not an Exception: as KeyboardInterrupt, no library wraps it in its own
-    error (SQLAlchemy did, mid-statement) or swallows it with `except Exception`."""
+    """SIGTERM or SIGINT (Ctrl-C) stopped a command; `stopped` says what was stopped with it (one line). Not an
+    Exception, as KeyboardInterrupt is not: a library's `except Exception` neither swallows it nor wraps it in its
+    own error (SQLAlchemy did, mid-statement, when it was raised wherever the signal found the command)."""
 
     def __init__(self, signum: int):
         import signal
