@@ -244,6 +244,9 @@ class _Signal:
     raised, further ones are ignored, so the stop itself completes."""
 
     def __init__(self):
+        self.forget()
+
+    def forget(self) -> None:
         self.signum, self.waits = 0, 0
 
     def handle(self, signum, _frame) -> None:
@@ -294,7 +297,7 @@ def _stoppable() -> Iterator[None]:
     finally:
         for each, handler in previous.items():
             signal.signal(each, handler)
-        SIGNAL.__init__()  # a stop is its command's: none outlives it
+        SIGNAL.forget()  # a stop is its command's: none outlives it
 
 
 def _descendants(pid: int) -> list[int]:
@@ -495,27 +498,28 @@ def materialize(
     outcome = Outcome()
     workers = max(1, min(WORKERS, os.cpu_count() or 1, len(banner_days) + len(export_of)))
     runs = _Submitted(settings, instance) if submits_runs(instance) else _Pool(settings, instance, workers)
+
+    def arrived(*banner_day) -> None:
+        """Wait for the banner-day's landing files (for all of them, without one): a wait a signal stops."""
+        if arrivals:
+            with SIGNAL.waiting():
+                arrivals.banner_day(*banner_day) if banner_day else arrivals.complete()
+
     with _stoppable(), runs:
         if registry_from:
             began = time.perf_counter()
             started = []
             for b in banners:
-                if arrivals:
-                    with SIGNAL.waiting():
-                        arrivals.banner_day(registry_from, b)
+                arrived(registry_from, b)
                 started.append(runs.start("registry", f"{registry_from} {b}", banner_day_key(registry_from, b)))
             for each in started:
                 outcome.add(runs.finish(each)[2])
             say(f"registries of {registry_from} (the day before) harvested in {time.perf_counter() - began:.1f}s")
         done = []
         for day, banner in banner_days:
-            if arrivals:
-                with SIGNAL.waiting():
-                    arrivals.banner_day(day, banner)
+            arrived(day, banner)
             done.append((f"{day} {banner}", runs.start("banner_day", f"{day} {banner}", banner_day_key(day, banner))))
-        if arrivals:
-            with SIGNAL.waiting():
-                arrivals.complete()
+        arrived()
         exports = sorted(m for m, path in export_of.items() if landing.exists(path))  # a refused one is quarantined
         for month in sorted(export_of.keys() - set(exports)):
             say(f"{month}: no case export ({export_of[month]}) yet; its outcomes are left out")
