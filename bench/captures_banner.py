@@ -5,9 +5,10 @@
 day kept for `harvest`); `harvest` runs `captures.harvest_captures` with a spill folder and writes both tables
 with `Lake.write`, as the asset does (the Dagster run around it is left out); `validate` judges the written
 silver.captures partition by its suite, read back as `quality.checks.validated` reads it; `duckdb` is
-bench/run.py's DuckDB `read_json` floor on the same files. Steps joined by a comma run in one process, in order
-(`harvest,validate` is the asset's work; its peak RSS is theirs together). Each step prints wall and CPU seconds
-(all threads, since the process began), peak RSS and the load.
+bench/run.py's DuckDB `read_json` floor on the same files, `keyed` the same with the harvest's keyed
+pseudonyms. Steps joined by a comma run in one process, in order (`harvest,validate` is the asset's work; its
+peak RSS is theirs together). Each step prints wall and CPU seconds (all threads, since the process began), peak
+RSS and the load.
 """
 
 from __future__ import annotations
@@ -76,18 +77,19 @@ def validate(work: Path) -> dict:
     return {"evaluated": result.evaluated, "failed": [f.expectation for f in result.failures]}
 
 
-def duckdb_floor(work: Path) -> int:
-    from bench.run import floor_captures_duckdb
+def duckdb_floor(work: Path, keyed: bool = False) -> int:
+    from bench.run import BENCH_KEY, floor_captures_duckdb
 
     (work / "floor").mkdir(exist_ok=True)
-    return floor_captures_duckdb(work / "landing", work / "floor", [CODE])
+    return floor_captures_duckdb(work / "landing", work / "floor", [CODE], BENCH_KEY if keyed else None)
 
 
 if __name__ == "__main__":
     work = Path(sys.argv[1])
     os.environ.setdefault("XL_PSEUDONYM_KEY", "bench-only pseudonym key, not a secret")
     steps = {"sim": lambda: simulate(work, int(sys.argv[3]) if len(sys.argv) > 3 else 30000),
-             "harvest": lambda: harvest(work), "validate": lambda: validate(work), "duckdb": lambda: duckdb_floor(work)}
+             "harvest": lambda: harvest(work), "validate": lambda: validate(work), "duckdb": lambda: duckdb_floor(work),
+             "keyed": lambda: duckdb_floor(work, keyed=True)}
     for step in sys.argv[2].split(","):
         if step not in steps:
             sys.exit(f"unknown step {step!r}: one of {', '.join(steps)}")
