@@ -28,8 +28,8 @@ and its ONVIF documents (time, peak memory; goal ≤ 150 s and ≤ 4 GiB) beside
 harvest of that day: the same reader with the keyed pseudonyms, and Great Expectations' suite of the table (by
 pandas, as DESIGN.md fixes) on the partitions xl wrote; then the largest banner again beside two floors:
 Polars' `read_ndjson` and DuckDB's `read_json`, the objects exploded and written to Parquet. `--only
-captures` runs it alone on the landing of the last run (simulating one if there is none) and writes
-bench/captures.md.
+captures` runs it alone on the landing of the last run (simulating one if there is none) and writes its table
+at the top of bench/captures.md (the write-ups below it kept).
 """
 
 from __future__ import annotations
@@ -597,6 +597,14 @@ def captures_lines(result: dict) -> list[str]:
             f"quarantine and writes have {150 - least:.1f} s.", ""]
 
 
+def _replace_table(path: Path, lines: list[str]) -> None:
+    """Write `lines` in place of what `path` holds before its first `# ` heading: the sessions' write-ups below
+    it stay."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = text[text.index("\n# ") + 1:] if "\n# " in text else ""
+    path.write_text("\n".join(lines).rstrip("\n") + ("\n\n" + kept if kept else "\n"), encoding="utf-8")
+
+
 def landing_stages(work: Path) -> dict:
     """The slice's stages up to the keepalives, each timed beside its floor, on `work`'s landing and lake: each
     stage and each floor with the files it reads read once before it (`measure`)."""
@@ -668,7 +676,7 @@ def main() -> None:
         return
     if args.only == "captures":
         lines = captures_lines(captures_alone(work, args.cameras))
-        (BENCH_DIR / "captures.md").write_text("\n".join(lines))
+        _replace_table(BENCH_DIR / "captures.md", lines)
         print("\n".join(lines))
         return
     shutil.rmtree(work, ignore_errors=True)
