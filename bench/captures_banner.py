@@ -64,16 +64,9 @@ def harvest(work: Path) -> dict:
 
 
 def validate(work: Path) -> dict:
-    import functools
+    from bench.run import captures_suite
 
-    from bench.run import DAY
-    from xl_pipelines import gates
-    from xl_pipelines.lake import Lake
-
-    lake, keys = Lake(str(work / "lake")), {"date": DAY.isoformat(), "banner": CODE}
-    result = gates.validate_columns(lake.columns("silver", "captures", keys),
-                                    functools.partial(lake.read, "silver", "captures", keys),
-                                    gates.load_suite("silver.captures"))
+    result = captures_suite(str(work / "lake"), CODE)
     return {"evaluated": result.evaluated, "failed": [f.expectation for f in result.failures]}
 
 

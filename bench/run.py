@@ -41,6 +41,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -276,24 +277,30 @@ def floor_captures_keyed(landing: Path, out: Path) -> int:
     return floor_captures_duckdb(landing, out, key=BENCH_KEY)
 
 
-def suite_captures(_landing: Path, lake_url: str) -> int:
-    """Great Expectations' silver.captures suite on each banner's partition of the day, as the asset's check
-    reads it back (quality/checks.validated): its part of the harvest stage, alone. Rows: rows judged."""
+def captures_suite(lake_url: str, code: str):
+    """Great Expectations' silver.captures suite on the banner's partition of DAY, read back as the asset's check
+    reads it (quality/checks.validated): its SuiteResult."""
     import functools
 
     from xl_pipelines import gates
-    from xl_pipelines.banners import load_banners
     from xl_pipelines.lake import Lake
 
-    lake, suite, rows = Lake(lake_url), gates.load_suite("silver.captures"), 0
+    lake, keys = Lake(lake_url), {"date": DAY.isoformat(), "banner": code}
+    return gates.validate_columns(lake.columns("silver", "captures", keys),
+                                  functools.partial(lake.read, "silver", "captures", keys),
+                                  gates.load_suite("silver.captures"))
+
+
+def suite_captures(_landing: Path, lake_url: str) -> int:
+    """`captures_suite` on every banner's partition of the day: the harvest stage's checking, alone. Rows: rows
+    judged."""
+    from xl_pipelines import gates
+    from xl_pipelines.banners import load_banners
+
     for code in load_banners().codes:
-        keys = {"date": DAY.isoformat(), "banner": code}
-        result = gates.validate_columns(lake.columns("silver", "captures", keys),
-                                        functools.partial(lake.read, "silver", "captures", keys), suite)
-        if result.severity == gates.ERROR and not result.passed:
+        if (result := captures_suite(lake_url, code)).severity == gates.ERROR and not result.passed:
             raise RuntimeError(f"silver.captures of {code} failed its suite: {result.as_dict()}")
-        rows += lake.count("silver", "captures", keys)
-    return rows
+    return _rows(lake_url, ["silver.captures"])
 
 
 def stage_intervals(landing: Path, lake_url: str) -> int:
@@ -602,8 +609,8 @@ def captures_lines(result: dict) -> list[str]:
 def _replace_table(path: Path, lines: list[str]) -> None:
     """Write `lines` in place of what `path` holds before its first `# ` heading: the sessions' write-ups below
     it stay."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    kept = text[text.index("\n# ") + 1:] if "\n# " in text else ""
+    heading = re.search(r"^# ", path.read_text(encoding="utf-8"), re.MULTILINE) if path.exists() else None
+    kept = heading.string[heading.start():] if heading else ""
     path.write_text("\n".join(lines).rstrip("\n") + ("\n\n" + kept if kept else "\n"), encoding="utf-8")
 
 
